@@ -1,0 +1,44 @@
+namespace IsoTest.Engine.Cgroups;
+
+/// <summary>
+/// cgroups v1 (one hierarchy per controller) and v2 (unified) behind one interface.
+/// Layout: &lt;root&gt;/isotest/&lt;engineId&gt;/&lt;containerId&gt; (v1: under each controller's hierarchy), so
+/// a dead engine's containers are swept by removing its engine group.
+/// </summary>
+internal interface ICgroupDriver
+{
+    /// <summary>1 or 2.</summary>
+    int Version { get; }
+
+    /// <summary>
+    /// Creates the container's cgroup(s) and writes every cap before the payload runs. Returns null when
+    /// no cap is requested and no cgroup can be made (rootless without delegation): the container then
+    /// runs without a cgroup. Throws <see cref="ResourceLimitException"/> when a requested cap cannot be
+    /// enforced, saying why and how to fix it; nothing is left behind.
+    /// </summary>
+    CgroupHandle? Create(string engineId, string containerId, ResourceLimits limits);
+
+    /// <summary>Peak memory, CPU time and OOM kills so far. Best effort: missing files give nulls.</summary>
+    CgroupStats ReadStats(CgroupHandle handle);
+
+    /// <summary>Kills every process left in the cgroup, then removes it. Idempotent; "already gone" is not an error.</summary>
+    void Destroy(CgroupHandle handle);
+
+    /// <summary>Engine ids that have an engine group on this machine.</summary>
+    IReadOnlyList<string> ListEngineGroups();
+
+    /// <summary>Kills and removes everything under an engine group (a dead engine's leftovers, or this engine's at dispose).</summary>
+    void RemoveEngineGroup(string engineId);
+}
+
+/// <summary>A container's cgroup(s). What the init agent needs to join them is in <see cref="AgentRecords"/>.</summary>
+/// <param name="ContainerId">The container.</param>
+/// <param name="Paths">Directories created (v1: one per controller; v2: one).</param>
+/// <param name="AgentRecords">Spec records for the agent: ("cg1", tasks-file) pairs (v1) or one ("cg2", dir) (v2).</param>
+internal sealed record CgroupHandle(string ContainerId, IReadOnlyList<string> Paths, IReadOnlyList<(string Key, string Value)> AgentRecords);
+
+/// <summary>Resource use read from a cgroup.</summary>
+/// <param name="PeakMemoryBytes">Peak memory, null when unknown.</param>
+/// <param name="CpuTime">CPU time, null when unknown.</param>
+/// <param name="OomKills">Number of OOM kills in the cgroup.</param>
+internal sealed record CgroupStats(long? PeakMemoryBytes, TimeSpan? CpuTime, long OomKills);

@@ -1,0 +1,164 @@
+namespace IsoTest;
+
+/// <summary>Base of every error IsoTest reports. Users catch these; only IsoTest creates them.</summary>
+public abstract class IsoTestException : Exception
+{
+    private protected IsoTestException(string message, Exception? inner = null)
+        : base(message, inner)
+    {
+    }
+
+    /// <summary>The container concerned, if any.</summary>
+    public string? ContainerId { get; private protected init; }
+}
+
+/// <summary>The spec given to a builder is invalid. <see cref="Errors"/> lists every problem, not just the first.</summary>
+public sealed class InvalidContainerSpecException : IsoTestException
+{
+    internal InvalidContainerSpecException(IReadOnlyList<string> errors)
+        : base("Invalid container spec:" + string.Concat(errors.Select(e => "\n  - " + e)))
+    {
+        Errors = errors;
+    }
+
+    /// <summary>One message per problem; each names the setting and how to fix it.</summary>
+    public IReadOnlyList<string> Errors { get; }
+}
+
+/// <summary>A container could not be created or started.</summary>
+public class ContainerStartException : IsoTestException
+{
+    internal ContainerStartException(string? containerId, string message, string? outputTail = null, Exception? inner = null)
+        : base(WithTail(message, outputTail), inner)
+    {
+        ContainerId = containerId;
+        OutputTail = outputTail;
+    }
+
+    /// <summary>The last lines the container wrote, if any.</summary>
+    public string? OutputTail { get; }
+
+    internal static string WithTail(string message, string? tail) =>
+        string.IsNullOrEmpty(tail) ? message : message + "\n--- last output ---\n" + tail;
+}
+
+/// <summary>Why a command could not be executed.</summary>
+public enum ExecFailure
+{
+    /// <summary>The program does not exist (ENOENT), in the container's PATH or at the given path.</summary>
+    NotFound,
+
+    /// <summary>The program exists but cannot be executed (EACCES, ENOEXEC).</summary>
+    NotExecutable,
+
+    /// <summary>The working directory does not exist or cannot be entered.</summary>
+    BadWorkingDirectory,
+
+    /// <summary>Switching to the requested user or dropping privileges failed.</summary>
+    BadUser,
+
+    /// <summary>Any other reason; see <see cref="ExecFailedException.Errno"/>.</summary>
+    Other,
+}
+
+/// <summary>The container's command (or an exec'd one) could not be executed. Names the path and errno.</summary>
+public sealed class ExecFailedException : ContainerStartException
+{
+    internal ExecFailedException(string? containerId, ExecFailure reason, string path, int errno, string errnoText)
+        : base(containerId, Describe(containerId, reason, path, errno, errnoText))
+    {
+        Reason = reason;
+        Path = path;
+        Errno = errno;
+    }
+
+    /// <summary>What went wrong.</summary>
+    public ExecFailure Reason { get; }
+
+    /// <summary>The program or directory concerned.</summary>
+    public string Path { get; }
+
+    /// <summary>The errno the kernel returned.</summary>
+    public int Errno { get; }
+
+    private static string Describe(string? id, ExecFailure reason, string path, int errno, string text)
+    {
+        var what = reason switch
+        {
+            ExecFailure.NotFound => $"executable '{path}' was not found in the container: check the command and the container's PATH and root filesystem",
+            ExecFailure.NotExecutable => $"'{path}' is not executable: check its mode (chmod +x) and that it is a program for this machine",
+            ExecFailure.BadWorkingDirectory => $"working directory '{path}' does not exist in the container: create it or change WithWorkingDirectory",
+            ExecFailure.BadUser => $"could not switch to user '{path}': check WithUser",
+            _ => $"could not execute '{path}'",
+        };
+        return $"Container {id}: {what} ({text}, errno {errno}).";
+    }
+}
+
+/// <summary>A requested cap cannot be enforced on this machine (no cgroup controller, no delegation, below the kernel minimum).</summary>
+public sealed class ResourceLimitException : IsoTestException
+{
+    internal ResourceLimitException(string message, Exception? inner = null)
+        : base(message, inner)
+    {
+    }
+}
+
+/// <summary>A container did not become ready in time.</summary>
+public sealed class WaitTimeoutException : IsoTestException
+{
+    internal WaitTimeoutException(string? containerId, string condition, TimeSpan timeout, string? outputTail)
+        : base(ContainerStartException.WithTail($"Container {containerId} was not ready after {timeout.TotalSeconds:0.###} s: {condition} was not met.", outputTail))
+    {
+        ContainerId = containerId;
+        Condition = condition;
+        OutputTail = outputTail;
+    }
+
+    /// <summary>The condition that was not met.</summary>
+    public string Condition { get; }
+
+    /// <summary>The last lines the container wrote.</summary>
+    public string? OutputTail { get; }
+}
+
+/// <summary>The container's command exited while IsoTest waited for it to become ready.</summary>
+public sealed class ContainerExitedException : IsoTestException
+{
+    internal ContainerExitedException(string? containerId, int exitCode, bool oomKilled, string condition, string? outputTail)
+        : base(ContainerStartException.WithTail(
+            $"Container {containerId} exited with code {exitCode}{(oomKilled ? " (killed by the OOM killer: raise WithMemoryLimit)" : "")} while waiting for {condition}.", outputTail))
+    {
+        ContainerId = containerId;
+        ExitCode = exitCode;
+        OomKilled = oomKilled;
+    }
+
+    /// <summary>The exit code.</summary>
+    public int ExitCode { get; }
+
+    /// <summary>True when it was OOM-killed.</summary>
+    public bool OomKilled { get; }
+}
+
+/// <summary>An image could not be pulled or imported.</summary>
+public sealed class ImagePullException : IsoTestException
+{
+    internal ImagePullException(string image, string message, Exception? inner = null)
+        : base($"Image '{image}': {message}", inner)
+    {
+        Image = image;
+    }
+
+    /// <summary>The image reference.</summary>
+    public string Image { get; }
+}
+
+/// <summary>The chosen backend cannot run here (no Docker daemon, no kernel support, an unsupported feature).</summary>
+public sealed class BackendUnavailableException : IsoTestException
+{
+    internal BackendUnavailableException(string message, Exception? inner = null)
+        : base(message, inner)
+    {
+    }
+}

@@ -1,0 +1,28 @@
+namespace IsoTest;
+
+/// <summary>
+/// Something that runs containers: the built-in Linux engine or a Docker Engine.
+/// Test code never depends on which one it is.
+/// </summary>
+public interface IContainerBackend : IAsyncDisposable
+{
+    /// <summary>Short name: <c>engine</c> or <c>docker</c>.</summary>
+    string Name { get; }
+
+    /// <summary>Creates a container from a validated spec without starting its command.</summary>
+    /// <exception cref="ContainerStartException">The container could not be created; nothing is left behind.</exception>
+    Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Readiness probes that only a backend can answer cheaply (inside the container's network
+/// namespace, inside its root filesystem). Wait strategies use them when the container offers them.
+/// </summary>
+internal interface IContainerProbes
+{
+    /// <summary>True when something accepts TCP connections on 127.0.0.1:<paramref name="port"/> inside the container.</summary>
+    Task<bool> IsPortOpenAsync(int port, CancellationToken cancellationToken);
+
+    /// <summary>True when <paramref name="path"/> exists inside the container.</summary>
+    Task<bool> FileExistsAsync(string path, CancellationToken cancellationToken);
+}
