@@ -4,7 +4,7 @@ namespace IsoTest;
 /// Everything a backend needs to create one container. Produced (and validated) by
 /// <c>ContainerBuilder</c>; immutable, so one spec can start many containers.
 /// </summary>
-public sealed class ContainerSpec
+public sealed record ContainerSpec
 {
     /// <summary>The root filesystem the container sees.</summary>
     public required RootFileSystem RootFileSystem { get; init; }

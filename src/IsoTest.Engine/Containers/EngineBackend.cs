@@ -14,7 +14,6 @@ namespace IsoTest.Engine;
 public sealed class EngineBackend : IContainerBackend
 {
     private static readonly Lock SweepLock = new();
-    private static readonly HashSet<string> SweptRoots = [];
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
     private readonly Containers.EngineState _state;
     private readonly SafeFileHandle _devNull;
@@ -136,16 +135,11 @@ public sealed class EngineBackend : IContainerBackend
         }
     }
 
-    /// <summary>Once per state root and process: remove what dead engines left behind.</summary>
+    /// <summary>At every engine start: remove what dead engines left behind (cheap when there is nothing).</summary>
     private static void Sweep(string root, ICgroupDriver cgroups)
     {
         lock (SweepLock)
         {
-            if (!SweptRoots.Add(root))
-            {
-                return;
-            }
-
             foreach (var dead in Containers.EngineState.DeadEngines(root))
             {
                 cgroups.RemoveEngineGroup(dead);

@@ -89,6 +89,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             }
         }
 
+        ValidateLimits(spec.Limits);
         if (problems.Count > 0)
         {
             throw new ContainerStartException(null, "Cannot create the container:" + string.Concat(problems.Select(p => "\n  - " + p)));
@@ -105,6 +106,35 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         }
 
         return new EngineContainer(engine, spec, id, user);
+    }
+
+    /// <summary>
+    /// The kernel accepts values that mean something else (a negative CFS quota is "unlimited", a memory
+    /// cap of a few pages kills the container before it starts), so caps are checked before they are written.
+    /// </summary>
+    private static void ValidateLimits(ResourceLimits limits)
+    {
+        const long MinimumMemory = 6L << 20;
+        var problems = new List<string>();
+        if (limits.MemoryBytes is { } memory && memory < MinimumMemory)
+        {
+            problems.Add($"memory cap of {memory} bytes is below the minimum of 6 MiB (Docker's minimum too): use at least WithMemoryLimit(\"6m\")");
+        }
+
+        if (limits.Cpus is { } cpus && (double.IsNaN(cpus) || cpus <= 0 || cpus > Environment.ProcessorCount))
+        {
+            problems.Add($"CPU cap {cpus} is out of range: use a number of cores above 0 and at most {Environment.ProcessorCount} (e.g. 0.5)");
+        }
+
+        if (limits.Pids is { } pids && pids < 1)
+        {
+            problems.Add($"pids cap {pids} is out of range: use at least 1");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new ResourceLimitException("Cannot enforce the requested caps:" + string.Concat(problems.Select(p => "\n  - " + p)));
+        }
     }
 
     internal async Task CreateAsync(CancellationToken cancellationToken)
