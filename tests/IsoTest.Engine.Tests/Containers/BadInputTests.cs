@@ -77,6 +77,6 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         Assert.Equal(0, _engine.LiveContainers);
         await Leaks.AssertNoContainerCgroupsAsync(_engine);
-        Assert.Empty(Directory.EnumerateFiles(_engine.StateDirectory).Where(f => Path.GetFileName(f) != "lock"));
+        Assert.DoesNotContain(Directory.EnumerateFiles(_engine.StateDirectory), f => Path.GetFileName(f) != "lock");
     }
 }

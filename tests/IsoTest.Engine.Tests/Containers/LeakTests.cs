@@ -57,7 +57,7 @@ public sealed class LeakTests
     {
         var ownerDll = Path.Combine(AppContext.BaseDirectory.Replace("IsoTest.Engine.Tests", "IsoTest.Engine.Tests.Owner", StringComparison.Ordinal), "IsoTest.Engine.Tests.Owner.dll");
         var start = new ProcessStartInfo("dotnet", [ownerDll, "3"]) { RedirectStandardOutput = true };
-        using var owner = Process.Start(start)!;
+        using var owner = System.Diagnostics.Process.Start(start)!;
         var ready = await owner.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
         Assert.StartsWith("ready ", ready);
         var engineId = ready!["ready ".Length..];
