@@ -44,7 +44,7 @@ public sealed class EngineBackend : IContainerBackend
             throw new BackendUnavailableException($"The engine's init agent was not found at {AgentPath}: it is built by `dotnet build` of IsoTest.Engine (needs a C compiler) and copied next to the assembly.");
         }
 
-        Cgroups = cgroups ?? CgroupDriver.Detect();
+        Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         IsRoot = Libc.geteuid() == 0;
         var root = stateRoot ?? Containers.EngineState.DefaultRoot();
         Sweep(root, Cgroups);

@@ -18,7 +18,7 @@ public sealed class CgroupV1DriverTests : IDisposable
 
     private readonly string _parent = "isotest-test-" + Guid.NewGuid().ToString("N")[..12];
     private readonly CgroupV1Driver _driver;
-    private readonly List<Process> _processes = [];
+    private readonly List<System.Diagnostics.Process> _processes = [];
 
     public CgroupV1DriverTests()
     {
@@ -233,7 +233,7 @@ public sealed class CgroupV1DriverTests : IDisposable
     private static string Read(string dir, string file) => File.ReadAllText(Path.Combine(dir, file)).Trim();
 
     /// <summary>Starts a shell that moves itself into the groups through their tasks files, as the init agent does.</summary>
-    private Process StartInGroup(CgroupHandle handle, string script)
+    private System.Diagnostics.Process StartInGroup(CgroupHandle handle, string script)
     {
         var info = new ProcessStartInfo("/bin/sh") { RedirectStandardError = true };
         info.ArgumentList.Add("-c");
