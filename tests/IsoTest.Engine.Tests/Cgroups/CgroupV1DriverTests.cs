@@ -244,7 +244,7 @@ public sealed class CgroupV1DriverTests : IDisposable
             info.ArgumentList.Add(tasks);
         }
 
-        var process = Process.Start(info)!;
+        var process = System.Diagnostics.Process.Start(info)!;
         _processes.Add(process);
         return process;
     }
