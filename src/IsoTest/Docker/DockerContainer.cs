@@ -525,9 +525,15 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
         }
-        catch (Exception e) when (DockerErrors.IsNotFound(e) || e is IOException or HttpRequestException)
+        catch (Exception e) when (DockerErrors.IsNotFound(e))
         {
             _exit.TrySetException(new ObjectDisposedException(nameof(DockerContainer), $"Container {Name} was removed before its command exited."));
+        }
+        catch (Exception e) when (e is DockerApiException or IOException or HttpRequestException or InvalidOperationException)
+        {
+            // Never leave WaitForExitAsync hanging: a lost connection to the daemon is reported there.
+            _exit.TrySetException(new BackendUnavailableException(
+                $"Lost track of Docker container {Name} ({Id}) while waiting for it to exit: {e.Message}. Is the daemon still running?", e));
         }
     }
 

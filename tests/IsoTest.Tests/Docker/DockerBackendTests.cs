@@ -379,6 +379,18 @@ public sealed class DockerBackendTests(DockerDaemonFixture daemon)
     }
 
     [Fact]
+    public async Task PullPolicyMissing_UnreachableRegistry_ImagePullExceptionWithRegistryMessage()
+    {
+        // .invalid never resolves (RFC 2606), with or without internet access.
+        var spec = new ContainerSpec { RootFileSystem = RootFileSystem.FromImage("registry.invalid/isotest/nothing:1"), Command = ["true"] };
+
+        var e = await Assert.ThrowsAsync<ImagePullException>(() => daemon.Backend.CreateAsync(spec, Timeout()));
+
+        Assert.Equal("registry.invalid/isotest/nothing:1", e.Image);
+        Assert.Contains("registry.invalid", e.Message.Replace("Image 'registry.invalid/isotest/nothing:1'", ""));
+    }
+
+    [Fact]
     public async Task Dispose_Twice_AndAfterExternalRemoval_NeverThrows()
     {
         var container = await StartAsync(Spec("sleep", "300"));

@@ -31,7 +31,7 @@ public sealed class DockerDaemonFixture : IAsyncLifetime
         catch (BackendUnavailableException e)
         {
             throw new InvalidOperationException(
-                $"The Docker backend tests need a running Docker daemon and none answers: {e.Message} Run `.ci/docker-setup.sh` (as root) first.", e);
+                $"The Docker backend tests need a running Docker daemon: {e.Message}", e);
         }
 
         _client = new DockerClientBuilder().WithEndpoint(_backend.Endpoint).WithApiVersion(_backend.ApiVersion!).Build();
