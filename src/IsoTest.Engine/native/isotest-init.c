@@ -134,10 +134,21 @@ static int recv_msg(struct msg *m)
     return 1;
 }
 
+/* A socket closed with unread data makes the engine's next recv fail once with ECONNRESET. The
+ * shim, the last holder, drops what init never read (a `start` after an `error`, say) before it
+ * exits, so the engine normally reads on to EOF. */
+static void drain(void)
+{
+    for (char c; recv(CTL, &c, 1, MSG_DONTWAIT | MSG_TRUNC) > 0;) {
+    }
+}
+
 /* Reports a setup failure (errno is the cause) and exits: the engine turns it into an exception. */
 static _Noreturn void die(const char *stage, const char *detail)
 {
     send_msg(-1, "error", stage, num(errno), detail ? detail : "", NULL);
+    if (getpid() != 1)
+        drain();                                /* the shim, before it cloned init */
     _exit(1);
 }
 
@@ -321,12 +332,13 @@ static void make_ro(int fd, const char *what)
 
 /* Overlay of lower with a private upper/work pair on the staging tmpfs, mounted at target (a host
  * path we created on the staging area). userxattr: a user namespace may not write trusted.* xattrs. */
-static int overlay(const char *lower, const char *target_path, const char *scratch)
+static int overlay(const char *lower, const char *target_path)
 {
-    char up[4096], work[4096], opts[12288];
-    snprintf(up, sizeof up, "%s/u", scratch);
-    snprintf(work, sizeof work, "%s/w", scratch);
-    if ((mkdir(scratch, 0755) < 0 && errno != EEXIST) || mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0)
+    static int layers;
+    char up[64], work[64], opts[8192];
+    snprintf(up, sizeof up, STAGE "/u%d", layers);
+    snprintf(work, sizeof work, STAGE "/w%d", layers++);
+    if (mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0)
         return -1;
     snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, up, work,
              S.uid_map ? ",userxattr" : "");
@@ -351,59 +363,54 @@ static void open_sources(void)
             die("file", S.files[i].src);
 }
 
-/* Rootless host root: overlayfs refuses lowerdir=/ in a user namespace (/ has locked submounts), so
- * the root is a tmpfs carrying one overlay per top-level directory, symlinks recreated as such. */
-static void build_host_root_per_entry(const char *r)
+/* Rootless host root: overlayfs refuses a lower dir with locked submounts in a user namespace
+ * (EINVAL for lowerdir=/, /var holding /var/lib/docker, ...). So such a directory becomes a tmpfs
+ * carrying one overlay per entry, recursively; symlinks are recreated, files bound read-only. Only
+ * past a few levels does a directory fall back to a read-only recursive bind. */
+static void mirror_dir(const char *host, const char *dst, int depth)
 {
-    DIR *d = opendir("/");
+    if (depth > 0 && overlay(host, dst) == 0)
+        return;
+    if (depth >= 4 || mount("tmpfs", dst, "tmpfs", 0, "mode=0755") < 0) {
+        if (mount(host, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+            die("root", host);
+        int fd = open(dst, O_PATH | O_CLOEXEC);
+        make_ro(fd, host);
+        close(fd);
+        return;
+    }
+    DIR *d = opendir(host);
     if (!d)
-        die("root", "/");
-    char p[4096], scratch[4096];
+        die("root", host);
     for (struct dirent *e; (e = readdir(d));) {
         static const char *skip[] = { ".", "..", "proc", "sys", "dev", "tmp", "run" };
         int s = 0;
-        for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+        for (size_t i = 0; i < (depth ? 2 : sizeof skip / sizeof skip[0]); i++)
             s |= !strcmp(e->d_name, skip[i]);
-        if (s)
-            continue;
-        char host[4096], link[4096];
-        snprintf(host, sizeof host, "/%s", e->d_name);
-        snprintf(p, sizeof p, "%s/%s", r, e->d_name);
+        char h[4096], p[4096], link[4096];
         struct stat st;
-        if (lstat(host, &st) < 0)
+        snprintf(h, sizeof h, "%s/%s", depth ? host : "", e->d_name);
+        snprintf(p, sizeof p, "%s/%s", dst, e->d_name);
+        if (s || lstat(h, &st) < 0)
             continue;
         if (S_ISLNK(st.st_mode)) {
-            ssize_t l = readlink(host, link, sizeof link - 1);
+            ssize_t l = readlink(h, link, sizeof link - 1);
             if (l < 0 || (link[l] = 0, symlink(link, p) < 0))
-                die("root", host);
+                die("root", h);
         } else if (S_ISDIR(st.st_mode)) {
-            if (mkdir(p, 0755) < 0)
+            if (mkdir(p, st.st_mode & 07777) < 0)
                 die("root", p);
-            snprintf(scratch, sizeof scratch, STAGE "/h/%s", e->d_name);
-            if (overlay(host, p, scratch) < 0) {
-                /* e.g. a FUSE or nested-overlay directory: fall back to a read-only view */
-                if (mount(host, p, NULL, MS_BIND | MS_REC, NULL) < 0)
-                    die("root", host);
-                int fd = open(p, O_PATH | O_CLOEXEC);
-                make_ro(fd, host);
-                close(fd);
-            }
+            mirror_dir(h, p, depth + 1);
         } else if (S_ISREG(st.st_mode)) {
             int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-            if (fd < 0 || (close(fd), mount(host, p, NULL, MS_BIND, NULL)) < 0)
-                die("root", host);
+            if (fd < 0 || (close(fd), mount(h, p, NULL, MS_BIND, NULL)) < 0)
+                die("root", h);
             fd = open(p, O_PATH | O_CLOEXEC);
-            make_ro(fd, host);
+            make_ro(fd, h);
             close(fd);
         }
     }
     closedir(d);
-    static const char *own[] = { "proc", "sys", "dev", "tmp", "run" };
-    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
-        snprintf(p, sizeof p, "%s/%s", r, own[i]);
-        if (mkdir(p, 0755) < 0)
-            die("root", p);
-    }
 }
 
 /* The root: an overlay (host / or a directory) with its upper dir on the staging tmpfs, or a read-only
@@ -416,18 +423,20 @@ static void build_root(void)
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)   /* no mount may propagate out */
         die("mount", "/");
     open_sources();
-    if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 || mkdir(r, 0755) < 0 ||
-        mkdir(STAGE "/h", 0755) < 0)
+    if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 || mkdir(r, 0755) < 0)
         die("mount", STAGE);
     const char *lower = root_srcfd >= 0 ? fdpath(src, root_srcfd) : "/";
     if (S.readonly) {
         if (mount(lower, r, NULL, MS_BIND | MS_REC, NULL) < 0)
             die("root", S.root);
     } else if (root_srcfd < 0 && S.uid_map) {
-        if (mount("tmpfs", r, "tmpfs", 0, "mode=0755") < 0)
-            die("root", r);
-        build_host_root_per_entry(r);
-    } else if (overlay(lower, r, STAGE "/h/root") < 0) {
+        mirror_dir("/", r, 0);
+        static const char *own[] = { "proc", "sys", "dev", "tmp", "run" };
+        char p[64];
+        for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+            if (snprintf(p, sizeof p, "%s/%s", r, own[i]), mkdir(p, 0755) < 0)
+                die("root", p);
+    } else if (overlay(lower, r) < 0) {
         die("root", S.root);
     }
     if ((rootfd = open(r, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
@@ -510,10 +519,44 @@ static void mount_system(void)
     }
 }
 
+/* Copies a host file into the container. Rootless, the container's root cannot create files in
+ * directories owned by unmapped host ids (root's /etc): then the copy is made on the staging tmpfs
+ * and bind-mounted over the existing target. */
+static void copy_in(struct copy *c, int i)
+{
+    char dir[4096], staged[64];
+    snprintf(dir, sizeof dir, "%s", c->dst);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    int dfd = slash && dir[0] ? target(dir, 1) : open_in_root(".", O_PATH | O_DIRECTORY);
+    const char *base = slash ? slash + 1 : dir;
+    int out = openat(dfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+        snprintf(staged, sizeof staged, STAGE "/f%d", i);
+        out = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    } else {
+        staged[0] = 0;
+    }
+    if (out < 0)
+        die("file", c->dst);
+    ssize_t n;
+    for (char buf[65536]; (n = read(c->srcfd, buf, sizeof buf)) > 0;)
+        if (write(out, buf, n) != n)
+            die("file", c->dst);
+    if (n < 0 || fchmod(out, c->mode) < 0 || fchown(out, c->uid, c->gid) < 0)
+        die("file", c->dst);
+    close(out);
+    close(dfd);
+    close(c->srcfd);
+    if (staged[0])
+        close(mount_in(staged, c->dst, 0, NULL, MS_BIND, NULL));
+}
+
 /* The spec's bind/tmpfs/cow mounts in order, then file copies (they may land inside those mounts). */
 static void mount_user(void)
 {
-    char p[32], scratch[64];
+    char p[32];
     for (int i = 0; i < S.nmnts; i++) {
         struct mnt *m = &S.mnts[i];
         struct stat st;
@@ -529,34 +572,14 @@ static void mount_user(void)
         } else {
             int fd = target(m->dst, 1);
             char dst[32];
-            snprintf(scratch, sizeof scratch, STAGE "/h/cow%d", i);
-            if (overlay(fdpath(p, m->srcfd), fdpath(dst, fd), scratch) < 0)
+            if (overlay(fdpath(p, m->srcfd), fdpath(dst, fd)) < 0)
                 die("mount", m->dst);
             close(fd);
         }
         close(m->srcfd);
     }
-    for (int i = 0; i < S.nfiles; i++) {
-        struct copy *c = &S.files[i];
-        char buf[65536], dir[4096];
-        snprintf(dir, sizeof dir, "%s", c->dst);
-        char *slash = strrchr(dir, '/');
-        const char *base = slash ? slash + 1 : dir;
-        if (slash)
-            *slash = 0;
-        int dfd = slash && dir[0] ? target(dir, 1) : open_in_root(".", O_PATH | O_DIRECTORY);
-        int out = openat(dfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (dfd < 0 || out < 0)
-            die("file", c->dst);
-        for (ssize_t n; (n = read(c->srcfd, buf, sizeof buf)) != 0;)
-            if (n < 0 || write(out, buf, n) != n)
-                die("file", c->dst);
-        if (fchmod(out, c->mode) < 0 || fchown(out, c->uid, c->gid) < 0)
-            die("file", c->dst);
-        close(out);
-        close(dfd);
-        close(c->srcfd);
-    }
+    for (int i = 0; i < S.nfiles; i++)
+        copy_in(&S.files[i], i);
 }
 
 /* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no path to the
@@ -995,6 +1018,7 @@ int main(void)
     struct rusage ru;
     while (wait4(pid, &st, __WALL, &ru) < 0 && errno == EINTR) {
     }
+    drain();
     send_msg(-1, "reaped", num(st), num(ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec),
              num(ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec), num(ru.ru_maxrss), NULL);
     return 0;
