@@ -52,13 +52,7 @@
 
 /* ---------------------------------------------------------------- messages */
 
-struct msg {
-    char buf[MAXMSG];
-    char *f[MAXFIELDS];         /* f[0] is the verb */
-    int n;
-    int fds[3];
-    int nfds;
-};
+struct msg { char buf[MAXMSG]; char *f[MAXFIELDS + 1]; int n, fds[3], nfds; }; /* f[0]: verb; f[n]: NULL */
 
 /* Formats a number into one of a few rotating buffers, so several can appear in one send_msg call. */
 static const char *num(long long v)
@@ -74,33 +68,22 @@ static const char *num(long long v)
 static void send_msg(int passfd, const char *verb, ...)
 {
     static char out[MAXMSG];
-    size_t len = 0;
+    size_t len = 0, l;
     va_list ap;
     va_start(ap, verb);
-    for (const char *s = verb; s; s = va_arg(ap, const char *)) {
-        size_t l = strlen(s) + 1;
-        if (len + l > sizeof out)
-            break;
-        memcpy(out + len, s, l);
-        len += l;
-    }
+    for (const char *s = verb; s && len + (l = strlen(s) + 1) <= sizeof out; s = va_arg(ap, const char *))
+        len += (memcpy(out + len, s, l), l);
     va_end(ap);
     struct iovec iov = { out, len };
-    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctrl;
-    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-    if (passfd >= 0) {
-        memset(&ctrl, 0, sizeof ctrl);
-        mh.msg_control = ctrl.b;
-        mh.msg_controllen = sizeof ctrl.b;
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &passfd, sizeof(int));
-    }
-    /* Nothing useful can be done when the engine is gone: EOF handling takes care of that. */
-    while (sendmsg(CTL, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR) {
-    }
+    union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } ctrl = { 0 };
+    struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.b, .msg_controllen = sizeof ctrl.b };
+    if (passfd < 0)
+        mh.msg_control = NULL, mh.msg_controllen = 0;
+    ctrl.h = (struct cmsghdr){ .cmsg_len = CMSG_LEN(sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS };
+    memcpy(CMSG_DATA(&ctrl.h), &passfd, sizeof(int));
+    /* a failure means the engine is gone, which the EOF on the next read handles */
+    while (sendmsg(CTL, &mh, MSG_NOSIGNAL) < 0 && errno == EINTR)
+        continue;
 }
 
 /* Receives one datagram and splits it into fields. Returns 0 on EOF (the engine is gone). */
@@ -110,27 +93,24 @@ static int recv_msg(struct msg *m)
     union { struct cmsghdr h; char b[CMSG_SPACE(3 * sizeof(int))]; } ctrl;
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.b, .msg_controllen = sizeof ctrl.b };
     ssize_t r;
-    while ((r = recvmsg(CTL, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-    }
+    while ((r = recvmsg(CTL, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+        continue;
     if (r <= 0)
         return 0;
-    m->nfds = 0;
+    m->nfds = m->n = 0;
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-            int k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (int i = 0; i < k; i++) {
-                int fd;
-                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                if (m->nfds < 3)
-                    m->fds[m->nfds++] = fd;
-                else
-                    close(fd);
-            }
+        for (size_t i = 0; c->cmsg_type == SCM_RIGHTS && i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (m->nfds < 3)
+                m->fds[m->nfds++] = fd;
+            else
+                close(fd);
         }
     m->buf[r] = 0;
-    m->n = 0;
     for (char *p = m->buf; p < m->buf + r && m->n < MAXFIELDS; p += strlen(p) + 1)
         m->f[m->n++] = p;
+    m->f[m->n] = NULL;
     return 1;
 }
 
@@ -139,8 +119,8 @@ static int recv_msg(struct msg *m)
  * exits, so the engine normally reads on to EOF. */
 static void drain(void)
 {
-    for (char c; recv(CTL, &c, 1, MSG_DONTWAIT | MSG_TRUNC) > 0;) {
-    }
+    for (char c; recv(CTL, &c, 1, MSG_DONTWAIT | MSG_TRUNC) > 0;)
+        continue;
 }
 
 /* Reports a setup failure (errno is the cause) and exits: the engine turns it into an exception. */
@@ -158,18 +138,13 @@ struct mnt { char kind; const char *src, *dst, *opt; int ro, srcfd; };
 struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcfd; };
 
 static struct {
-    const char *root, *uid_map, *gid_map, *hostname, *cwd, *cg2;
-    int readonly, netns;
+    const char *root, *uid_map, *gid_map, *hostname, *cwd, *cg2, *cg1[MAXITEMS];
+    int readonly, netns, nenv, nargv, nmnts, nfiles, ncg1;
     uid_t uid;
     gid_t gid;
     char *env[MAXFIELDS], *argv[MAXFIELDS];
-    int nenv, nargv;
     struct mnt mnts[MAXITEMS];
-    int nmnts;
     struct copy files[MAXITEMS];
-    int nfiles;
-    const char *cg1[MAXITEMS];
-    int ncg1;
 } S = { .root = "host", .netns = 1, .cwd = "/" };
 
 static struct msg spec_msg;     /* the spec's strings point into this buffer for the agent's lifetime */
@@ -245,48 +220,26 @@ static int open_in_root(const char *path, int flags)
     return syscall(SYS_openat2, rootfd, path, &how, sizeof how);
 }
 
-/* Opens a mount target inside the new root, creating it (mkdir -p; the last component a directory
- * when dir, else an empty file) if missing. Returns an O_PATH fd or dies. */
+/* Opens a mount target inside the new root, creating it if missing (mkdir -p; the last component a
+ * directory when dir, else an empty file). Each component is created in a parent that was itself
+ * resolved inside the root. Returns an O_PATH fd or dies. */
 static int target(const char *path, int dir)
 {
+    char parent[4096];
     int fd = open_in_root(path, O_PATH);
-    if (fd >= 0 || errno != ENOENT)
+    if (fd >= 0 || errno != ENOENT || snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent)
         return fd >= 0 ? fd : (die("mount", path), -1);
-    char prefix[4096];
-    size_t len = strlen(path);
-    if (len >= sizeof prefix)
-        errno = ENAMETOOLONG, die("mount", path);
-    for (size_t i = 1; i <= len; i++) {
-        if (i < len && path[i] != '/')
-            continue;
-        memcpy(prefix, path, i);
-        prefix[i] = 0;
-        if ((fd = open_in_root(prefix, O_PATH)) >= 0) {
-            if (i < len)
-                close(fd);
-            continue;
-        }
-        char *slash = strrchr(prefix, '/');
-        const char *name = slash ? slash + 1 : prefix;
-        if (slash)
-            *slash = 0;
-        int parent = open_in_root(slash ? prefix : ".", O_PATH | O_DIRECTORY);
-        int r = parent < 0 ? -1
-              : (i == len && !dir) ? openat(parent, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644)
-              : mkdirat(parent, name, 0755);
-        if (r > 0)
-            close(r);
-        if (parent >= 0)
-            close(parent);
-        if (r < 0 && errno != EEXIST)
-            die("mount", path);
-        if (slash)
-            *slash = '/';
-        if ((fd = open_in_root(prefix, O_PATH)) < 0)
-            die("mount", path);
-        if (i < len)
-            close(fd);
-    }
+    char *slash = strrchr(parent, '/');
+    while (slash && slash > parent && !slash[1])        /* trailing slashes */
+        *slash = 0, slash = strrchr(parent, '/');
+    const char *name = slash ? slash + 1 : parent;
+    int pfd = slash && slash > parent ? (*slash = 0, target(parent, 1)) : open_in_root(".", O_PATH | O_DIRECTORY);
+    int r = dir ? mkdirat(pfd, name, 0755) : openat(pfd, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (r > 0 && !dir)
+        close(r);
+    close(pfd);
+    if ((r < 0 && errno != EEXIST) || (fd = open_in_root(path, O_PATH)) < 0)
+        die("mount", path);
     return fd;
 }
 
@@ -328,6 +281,16 @@ static void make_ro(int fd, const char *what)
             keep |= map[i][1];
     if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) < 0)
         die("mount", what);
+}
+
+/* A read-only recursive bind of a host path onto a path we created (fallback views of the host). */
+static void bind_ro(const char *host, const char *dst, unsigned long rec)
+{
+    int fd = -1;
+    if (mount(host, dst, NULL, MS_BIND | rec, NULL) < 0 || (fd = open(dst, O_PATH | O_CLOEXEC)) < 0)
+        die("root", host);
+    make_ro(fd, host);
+    close(fd);
 }
 
 /* Overlay of lower with a private upper/work pair on the staging tmpfs, mounted at target (a host
@@ -372,11 +335,7 @@ static void mirror_dir(const char *host, const char *dst, int depth)
     if (depth > 0 && overlay(host, dst) == 0)
         return;
     if (depth >= 4 || mount("tmpfs", dst, "tmpfs", 0, "mode=0755") < 0) {
-        if (mount(host, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
-            die("root", host);
-        int fd = open(dst, O_PATH | O_CLOEXEC);
-        make_ro(fd, host);
-        close(fd);
+        bind_ro(host, dst, MS_REC);
         return;
     }
     DIR *d = opendir(host);
@@ -403,11 +362,10 @@ static void mirror_dir(const char *host, const char *dst, int depth)
             mirror_dir(h, p, depth + 1);
         } else if (S_ISREG(st.st_mode)) {
             int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-            if (fd < 0 || (close(fd), mount(h, p, NULL, MS_BIND, NULL)) < 0)
-                die("root", h);
-            fd = open(p, O_PATH | O_CLOEXEC);
-            make_ro(fd, h);
+            if (fd < 0)
+                die("root", p);
             close(fd);
+            bind_ro(h, p, 0);
         }
     }
     closedir(d);
@@ -481,9 +439,7 @@ static void mount_system(void)
     char p[32];
     int fd = target("sys", 1);
     if (mount("sysfs", fdpath(p, fd), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
-        if (mount("/sys", p, NULL, MS_BIND | MS_REC, NULL) < 0)
-            die("mount", "/sys");
-        int s = open_in_root("sys", O_PATH);
+        int s = mount_in("/sys", "sys", 1, NULL, MS_BIND | MS_REC, NULL);
         make_ro(s, "/sys");
         close(s);
     }
@@ -666,8 +622,7 @@ static _Noreturn void exec_fail(int errfd, const char *stage)
 {
     struct execerr e = { { 0 }, errno };
     strncpy(e.stage, stage, sizeof e.stage - 1);
-    if (write(errfd, &e, sizeof e) < 0) {
-    }
+    (void)!write(errfd, &e, sizeof e);
     _exit(127);
 }
 
@@ -743,8 +698,8 @@ static pid_t spawn(const int *stdio, uid_t uid, gid_t gid, const char *cwd, char
         return -1;
     }
     ssize_t n;
-    while ((n = read(pp[0], err, sizeof *err)) < 0 && errno == EINTR) {
-    }
+    while ((n = read(pp[0], err, sizeof *err)) < 0 && errno == EINTR)
+        continue;
     close(pp[0]);
     return n == sizeof *err ? -1 : pid;        /* the child exits 127 and is reaped like any other */
 }
@@ -776,28 +731,23 @@ static void handle_start(void)
 /* exec id uid gid cwd nenv env... argv... + 3 fds */
 static void handle_exec(struct msg *m)
 {
-    static char *argv[MAXFIELDS + 1], *envp[MAXFIELDS + 1];
+    static char *envp[MAXFIELDS + 1];
     struct execerr e = { "exec", EINVAL };
     const char *id = m->n > 1 ? m->f[1] : "";
-    int nenv = m->n > 5 ? atoi(m->f[5]) : -1, slot = -1;
-    for (int i = 0; i < MAXITEMS && slot < 0; i++)
-        if (execs[i].pid == 0)
-            slot = i;
+    int nenv = m->n > 5 ? atoi(m->f[5]) : -1, slot = 0;
+    while (slot < MAXITEMS && execs[slot].pid)
+        slot++;
+    char **argv = nenv >= 0 && 6 + nenv < m->n ? &m->f[6 + nenv] : NULL;   /* f[n] ends it */
     pid_t pid = -1;
-    if (m->nfds == 3 && nenv >= 0 && 6 + nenv < m->n && slot >= 0) {
-        int k = 0;
-        for (int i = 0; i < nenv; i++)
-            envp[i] = m->f[6 + i];
+    if (m->nfds == 3 && argv && slot < MAXITEMS) {
+        memcpy(envp, &m->f[6], nenv * sizeof *envp);
         envp[nenv] = NULL;
-        for (int i = 6 + nenv; i < m->n; i++)
-            argv[k++] = m->f[i];
-        argv[k] = NULL;
         pid = spawn(m->fds, strtoul(m->f[2], NULL, 10), strtoul(m->f[3], NULL, 10), m->f[4], argv, envp, &e);
     }
     for (int i = 0; i < m->nfds; i++)
         close(m->fds[i]);
     if (pid < 0) {
-        send_msg(-1, "exec-failed", id, e.stage, num(e.err), m->n > 6 + nenv && nenv >= 0 ? m->f[6 + nenv] : "", NULL);
+        send_msg(-1, "exec-failed", id, e.stage, num(e.err), argv ? argv[0] : "", NULL);
         return;
     }
     execs[slot].pid = pid;
@@ -1005,8 +955,7 @@ int main(void)
         errno = e;
         die("uidmap", S.uid_map);
     }
-    if (write(sync[1], "1", 1) != 1) {
-    }
+    (void)!write(sync[1], "1", 1);
     close(sync[1]);
     /* hold nothing init or the payload uses: the engine waits for EOF on the log sockets */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -1014,10 +963,12 @@ int main(void)
         dup2(null, i);
     for (int i = 0; i < S.ncg1; i++)
         close(cg1fds[i]);
+    if (cg2fd >= 0)
+        close(cg2fd), close(cg2procs);
     int st;
     struct rusage ru;
-    while (wait4(pid, &st, __WALL, &ru) < 0 && errno == EINTR) {
-    }
+    while (wait4(pid, &st, __WALL, &ru) < 0 && errno == EINTR)
+        continue;
     drain();
     send_msg(-1, "reaped", num(st), num(ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec),
              num(ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec), num(ru.ru_maxrss), NULL);
