@@ -41,6 +41,10 @@ internal sealed class AllWaitStrategy : WaitStrategy
             {
                 throw new WaitTimeoutException(container.Id, strategy.ToString(), timeout, ConditionWaitStrategy.OutputTail(container));
             }
+            catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && e.CancellationToken != cancellationToken)
+            {
+                throw new OperationCanceledException(e.Message, e, cancellationToken);
+            }
         }
     }
 

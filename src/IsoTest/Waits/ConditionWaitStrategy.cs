@@ -56,6 +56,11 @@ internal abstract class ConditionWaitStrategy : WaitStrategy
 
                 throw new WaitTimeoutException(container.Id, ToString(), timeout, OutputTail(container), attempt.LastResult, attempt.LastError);
             }
+            catch (OperationCanceledException e) when (cancellationToken.IsCancellationRequested && e.CancellationToken != cancellationToken)
+            {
+                // Report the caller's token, not the internal one linked to it, as callers compare them.
+                throw new OperationCanceledException(e.Message, e, cancellationToken);
+            }
             catch (Exception e) when (e is not OperationCanceledException && container.ExitCode is { } code)
             {
                 // The probe failed because the container is gone (e.g. exec into an exited container):
