@@ -40,7 +40,7 @@ public static class ContainerBackends
     {
         BackendKind.Engine => CreateEngine(),
         BackendKind.Docker => CreateDocker(),
-        BackendKind.Auto => CreateAuto(),
+        BackendKind.Auto => CreateAuto(CreateEngine, CreateDocker),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Use BackendKind.Auto, Engine or Docker."),
     };
 
@@ -68,12 +68,12 @@ public static class ContainerBackends
         throw new BackendUnavailableException(
             $"The Docker backend is not part of this build of IsoTest yet: use the built-in engine ({EnvironmentVariable}=engine, on Linux).");
 
-    private static IContainerBackend CreateAuto()
+    internal static IContainerBackend CreateAuto(Func<IContainerBackend> createEngine, Func<IContainerBackend> createDocker)
     {
         BackendUnavailableException engineProblem;
         try
         {
-            return CreateEngine();
+            return createEngine();
         }
         catch (BackendUnavailableException e)
         {
@@ -82,7 +82,7 @@ public static class ContainerBackends
 
         try
         {
-            return CreateDocker();
+            return createDocker();
         }
         catch (BackendUnavailableException dockerProblem)
         {
@@ -100,11 +100,17 @@ public static class ContainerBackends
                 $"The built-in engine runs on Linux only, not on {RuntimeInformation.OSDescription}: use Docker ({EnvironmentVariable}=docker).");
         }
 
-        var type = Type.GetType(EngineTypeName, throwOnError: false);
+        return CreateEngine(EngineTypeName);
+    }
+
+    /// <summary>Creates the engine backend from its assembly-qualified type name (a parameter so tests can point it elsewhere).</summary>
+    internal static IContainerBackend CreateEngine(string typeName)
+    {
+        var type = Type.GetType(typeName, throwOnError: false);
         if (type is null)
         {
             throw new BackendUnavailableException(
-                $"The built-in engine (assembly IsoTest.Engine, type {EngineTypeName.Split(',')[0]}) is not deployed with this application: " +
+                $"The built-in engine (type {typeName}) is not deployed with this application: " +
                 $"reference the IsoTest.Engine package, or use Docker ({EnvironmentVariable}=docker).");
         }
 
