@@ -115,6 +115,20 @@ public sealed class WaitTimeoutException : IsoTestException
         OutputTail = outputTail;
     }
 
+    /// <summary>Also says what the last failed attempt saw (e.g. "connection refused", "exit code 2").</summary>
+    internal WaitTimeoutException(string? containerId, string condition, TimeSpan timeout, string? outputTail, string? lastAttempt, Exception? inner)
+        : base(
+            ContainerStartException.WithTail(
+                $"Container {containerId} was not ready after {timeout.TotalSeconds:0.###} s: {condition} was not met"
+                + (string.IsNullOrEmpty(lastAttempt) ? "." : $" (last attempt: {lastAttempt})."),
+                outputTail),
+            inner)
+    {
+        ContainerId = containerId;
+        Condition = condition;
+        OutputTail = outputTail;
+    }
+
     /// <summary>The condition that was not met.</summary>
     public string Condition { get; }
 

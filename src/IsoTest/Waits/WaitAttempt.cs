@@ -1,0 +1,15 @@
+namespace IsoTest.Waits;
+
+/// <summary>What one wait has seen so far, for the error message when it gives up.</summary>
+internal sealed class WaitAttempt(IContainer container, TimeProvider timeProvider)
+{
+    public IContainer Container { get; } = container;
+
+    public TimeProvider TimeProvider { get; } = timeProvider;
+
+    /// <summary>What the last unsuccessful attempt saw, e.g. "connection refused" or "exit code 2".</summary>
+    public string? LastResult { get; set; }
+
+    /// <summary>The exception of the last attempt that threw, if any.</summary>
+    public Exception? LastError { get; set; }
+}
