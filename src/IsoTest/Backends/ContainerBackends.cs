@@ -63,10 +63,7 @@ public static class ContainerBackends
         };
     }
 
-    // The Docker backend (src/IsoTest/Docker/) plugs in here, e.g. `=> IsoTest.Docker.DockerBackend.Create();`.
-    private static IContainerBackend CreateDocker() =>
-        throw new BackendUnavailableException(
-            $"The Docker backend is not part of this build of IsoTest yet: use the built-in engine ({EnvironmentVariable}=engine, on Linux).");
+    private static IContainerBackend CreateDocker() => Docker.DockerBackend.Create();
 
     internal static IContainerBackend CreateAuto(Func<IContainerBackend> createEngine, Func<IContainerBackend> createDocker)
     {
