@@ -870,13 +870,9 @@ static _Noreturn void init_main(int syncfd)
 
 static int write_file(const char *path, const char *text)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n = write(fd, text, strlen(text));
-    int e = errno;
-    close(fd);
-    errno = e;
+    int fd = open(path, O_WRONLY | O_CLOEXEC), e;
+    ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
+    e = errno, close(fd), errno = e;
     return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
@@ -915,15 +911,12 @@ static void open_cgroups(void)
  * only after denying setgroups (else dropping a group could grant access). */
 static int write_maps(pid_t pid)
 {
+    const char *files[][2] = { { "setgroups", "deny" }, { "uid_map", S.uid_map }, { "gid_map", S.gid_map } };
     char p[64];
-    snprintf(p, sizeof p, "/proc/%d/setgroups", pid);
-    if (write_file(p, "deny") < 0 && errno != ENOENT)
-        return -1;
-    snprintf(p, sizeof p, "/proc/%d/uid_map", pid);
-    if (write_file(p, S.uid_map) < 0)
-        return -1;
-    snprintf(p, sizeof p, "/proc/%d/gid_map", pid);
-    return write_file(p, S.gid_map);
+    for (int i = 0; i < 3; i++)
+        if (snprintf(p, sizeof p, "/proc/%d/%s", pid, files[i][0]), write_file(p, files[i][1]) < 0)
+            return -1;
+    return 0;
 }
 
 int main(void)
@@ -934,12 +927,8 @@ int main(void)
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0)
         die("clone", "pipe");
-    uint64_t flags = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
-    if (S.netns)
-        flags |= CLONE_NEWNET;
-    if (S.uid_map)
-        flags |= CLONE_NEWUSER;
-    pid_t pid = clone_init(flags);
+    pid_t pid = clone_init(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                           (S.netns ? CLONE_NEWNET : 0) | (S.uid_map ? CLONE_NEWUSER : 0));
     if (pid < 0)
         die("clone", "");
     if (pid == 0) {
