@@ -18,12 +18,8 @@ internal sealed class IsoTestPeer : IPeer
 
     public Task PrepareAsync(CancellationToken cancellationToken)
     {
-#if ISOTEST_ENGINE_MISSING
-        throw new PeerUnavailableException("this bench was built without the engine (IsoTest.Engine has no EngineBackend yet); rebuild after the engine is merged");
-#else
         _backend = IsoTest.Engine.EngineBackend.Create();
         return Task.CompletedTask;
-#endif
     }
 
     public async Task CycleAsync(CancellationToken cancellationToken)
