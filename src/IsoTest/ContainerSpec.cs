@@ -4,7 +4,7 @@ namespace IsoTest;
 /// Everything a backend needs to create one container. Produced (and validated) by
 /// <c>ContainerBuilder</c>; immutable, so one spec can start many containers.
 /// </summary>
-public sealed class ContainerSpec
+public sealed record ContainerSpec
 {
     /// <summary>The root filesystem the container sees.</summary>
     public required RootFileSystem RootFileSystem { get; init; }
@@ -12,7 +12,11 @@ public sealed class ContainerSpec
     /// <summary>The entrypoint; when non-empty it is prepended to <see cref="Command"/>.</summary>
     public IReadOnlyList<string> Entrypoint { get; init; } = [];
 
-    /// <summary>The command and its arguments. With no entrypoint, the first element is the program.</summary>
+    /// <summary>
+    /// The command and its arguments (Docker's CMD). With no entrypoint, an image's own ENTRYPOINT (if any)
+    /// runs with these as its arguments, as <c>docker run image args</c> does; host and directory roots have
+    /// no entrypoint, so there the first element is the program.
+    /// </summary>
     public IReadOnlyList<string> Command { get; init; } = [];
 
     /// <summary>Environment variables of the payload (the container gets no variables it was not given, besides a default PATH).</summary>

@@ -1,0 +1,83 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using static Tmds.Linux.LibC;
+
+namespace IsoTest.Engine.Cgroups;
+
+/// <summary>The one place that words cgroup failures: what could not be enforced, where, why, and the fix.</summary>
+internal static class CgroupErrors
+{
+    /// <summary>"Permission denied (EACCES)".</summary>
+    public static string ErrnoText(int errno)
+    {
+        var name = errno switch
+        {
+            _ when errno == EPERM => "EPERM",
+            _ when errno == ENOENT => "ENOENT",
+            _ when errno == ESRCH => "ESRCH",
+            _ when errno == EIO => "EIO",
+            _ when errno == EACCES => "EACCES",
+            _ when errno == EBUSY => "EBUSY",
+            _ when errno == EEXIST => "EEXIST",
+            _ when errno == ENOTDIR => "ENOTDIR",
+            _ when errno == EINVAL => "EINVAL",
+            _ when errno == ENOSPC => "ENOSPC",
+            _ when errno == EROFS => "EROFS",
+            _ when errno == EOPNOTSUPP => "EOPNOTSUPP",
+            _ => "errno " + errno.ToString(CultureInfo.InvariantCulture),
+        };
+        return $"{Marshal.GetPInvokeErrorMessage(errno)} ({name})";
+    }
+
+    /// <summary>True for the errnos that mean "this user may not make cgroups here".</summary>
+    public static bool IsPermission(int errno) => errno == EACCES || errno == EPERM || errno == EROFS;
+
+    /// <summary>The group could not be made (no permission: rootless without delegation, read-only cgroupfs).</summary>
+    public static ResourceLimitException CannotCreate(int version, string cap, string containerId, string path, int errno, string delegateDir)
+    {
+        var fix = IsPermission(errno)
+            ? version == 1
+                ? $"Run as root, or delegate a cgroup to your user for each controller needed: sudo mkdir -p {delegateDir} && sudo chown -R $USER {delegateDir} "
+                  + $"(or set {CgroupDriver.ParentVariable} to a cgroup you own); or drop the cap."
+                : $"Run as root, or use a delegated cgroup: sudo mkdir -p {delegateDir} && sudo chown -R $USER {delegateDir} "
+                  + $"(systemd: systemd-run --user -p Delegate=yes ...), then set {CgroupDriver.ParentVariable} to it; or drop the cap."
+            : "Check that cgroupfs is mounted read-write and the path is a cgroup directory.";
+        return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: creating cgroup {path} failed: {ErrnoText(errno)}. {fix}");
+    }
+
+    /// <summary>The controller a cap needs is not there.</summary>
+    public static ResourceLimitException MissingController(int version, string cap, string containerId, string controller, string where)
+    {
+        var fix = version == 1
+            ? $"Mount it (sudo mkdir -p {where} && sudo mount -t cgroup -o {controller} cgroup {where}) or enable it in the kernel; or drop the cap."
+            : $"Enable it for the parent (echo +{controller} | sudo tee {Path.GetDirectoryName(where)}/cgroup.subtree_control), or have it delegated "
+              + $"(systemd: Delegate={controller}), or set {CgroupDriver.ParentVariable} to a cgroup that has it; or drop the cap.";
+        return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: the '{controller}' cgroup controller is not available ({where}). {fix}");
+    }
+
+    /// <summary>A limit file refused the value.</summary>
+    public static ResourceLimitException WriteFailed(int version, string cap, string containerId, string file, string value, int errno, string delegateDir)
+    {
+        var why = Path.GetFileName(file) switch
+        {
+            _ when IsPermission(errno) => $"The cgroup is not writable by this user: run as root or delegate {delegateDir} to your user (sudo chown -R $USER {delegateDir}).",
+            var f when errno == EINVAL && f.StartsWith("memory.", StringComparison.Ordinal) => "The kernel refused this memory limit (too small for it): raise the memory limit.",
+            var f when errno == EBUSY && f.StartsWith("memory.", StringComparison.Ordinal) => "The kernel refused this memory limit (below what is already charged): raise the memory limit.",
+            var f when errno == EINVAL && f.StartsWith("cpu.", StringComparison.Ordinal) => "The CPU quota is outside what the kernel accepts (at least 0.01 CPU, i.e. 1000 us per 100 ms): raise the CPU limit.",
+            var f when f.StartsWith("cpuset.", StringComparison.Ordinal) => $"The CPUs must be a subset of the parent's (see {Path.GetDirectoryName(Path.GetDirectoryName(file))}/cpuset.cpus) in cpuset syntax such as 0-1 or 0,2.",
+            _ when errno == ENOENT => $"The file does not exist: the controller it belongs to is not enabled for this group{(version == 2 ? " (check cgroup.subtree_control of the parents)" : "")}.",
+            _ => "The kernel refused the value.",
+        };
+        return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: writing '{value}' to {file} failed: {ErrnoText(errno)}. {why}");
+    }
+
+    /// <summary>How caps are named in messages: the setting the user wrote.</summary>
+    public static string Describe(string controller, ResourceLimits limits) => controller switch
+    {
+        "memory" => $"memory limit {limits.MemoryBytes?.ToString(CultureInfo.InvariantCulture) ?? "(none)"} bytes",
+        "cpu" => $"CPU limit {limits.Cpus?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}",
+        "pids" => $"pids limit {limits.Pids?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}",
+        "cpuset" => $"cpuset '{limits.CpusetCpus}'",
+        _ => controller,
+    };
+}

@@ -1,0 +1,157 @@
+using System.Text;
+using Tmds.Linux;
+using static Tmds.Linux.LibC;
+
+namespace IsoTest.Engine.Cgroups;
+
+/// <summary>
+/// The real <see cref="ICgroupFileSystem"/>: direct open/write/mkdir/rmdir through Tmds.LibC. Container creation
+/// is on the hot path, and FileStream adds an fstat, a buffer and exception-based errors for every small write.
+/// </summary>
+internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
+{
+    public static CgroupFileSystem Instance { get; } = new();
+
+    private CgroupFileSystem()
+    {
+    }
+
+    public int CreateDirectory(string path)
+    {
+        fixed (byte* p = Utf8(path))
+        {
+            return mkdir(p, 0x1ED) /* 0755 */ == 0 ? 0 : errno;
+        }
+    }
+
+    public int RemoveDirectory(string path)
+    {
+        fixed (byte* p = Utf8(path))
+        {
+            return rmdir(p) == 0 ? 0 : errno;
+        }
+    }
+
+    public int WriteFile(string path, string value)
+    {
+        int fd;
+        fixed (byte* p = Utf8(path))
+        {
+            fd = open(p, O_WRONLY | O_CLOEXEC, 0);
+        }
+
+        if (fd < 0)
+        {
+            return errno;
+        }
+
+        try
+        {
+            // cgroupfs parses each write(2) as one value, so it must go in one call; a short write is an error.
+            var bytes = Encoding.UTF8.GetBytes(value);
+            fixed (byte* b = bytes)
+            {
+                ssize_t n;
+                do
+                {
+                    n = write(fd, b, bytes.Length);
+                }
+                while (n < 0 && errno == EINTR);
+
+                return n < 0 ? errno : n == bytes.Length ? 0 : EIO;
+            }
+        }
+        finally
+        {
+            close(fd);
+        }
+    }
+
+    public int ReadFile(string path, out string? content)
+    {
+        content = null;
+        int fd;
+        fixed (byte* p = Utf8(path))
+        {
+            fd = open(p, O_RDONLY | O_CLOEXEC, 0);
+        }
+
+        if (fd < 0)
+        {
+            return errno;
+        }
+
+        try
+        {
+            // cgroupfs reports st_size 0 or 4096 whatever the content; read to EOF instead.
+            var buffer = new byte[4096];
+            var length = 0;
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    Array.Resize(ref buffer, buffer.Length * 2);
+                }
+
+                ssize_t n;
+                fixed (byte* b = &buffer[length])
+                {
+                    n = read(fd, b, buffer.Length - length);
+                }
+
+                if (n < 0)
+                {
+                    if (errno == EINTR)
+                    {
+                        continue;
+                    }
+
+                    return errno;
+                }
+
+                if (n == 0)
+                {
+                    content = Encoding.UTF8.GetString(buffer, 0, length);
+                    return 0;
+                }
+
+                length += (int)n;
+            }
+        }
+        finally
+        {
+            close(fd);
+        }
+    }
+
+    public bool Exists(string path)
+    {
+        fixed (byte* p = Utf8(path))
+        {
+            return access(p, F_OK) == 0;
+        }
+    }
+
+    public IReadOnlyList<string> ListDirectories(string path)
+    {
+        try
+        {
+            return Directory.EnumerateDirectories(path).Select(Path.GetFileName).OfType<string>().ToList();
+        }
+        catch (DirectoryNotFoundException)
+        {
+            return [];
+        }
+    }
+
+    public int Kill(int pid) => kill(pid, SIGKILL) == 0 ? 0 : errno;
+
+    public void Pause(TimeSpan delay) => Thread.Sleep(delay);
+
+    private static byte[] Utf8(string path)
+    {
+        var bytes = new byte[Encoding.UTF8.GetByteCount(path) + 1];
+        Encoding.UTF8.GetBytes(path, bytes);
+        return bytes;
+    }
+}

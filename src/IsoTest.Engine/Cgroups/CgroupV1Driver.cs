@@ -1,0 +1,330 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using static Tmds.Linux.LibC;
+
+namespace IsoTest.Engine.Cgroups;
+
+/// <summary>
+/// cgroup v1: one hierarchy per controller, <c>&lt;root&gt;/&lt;controller&gt;/&lt;parent&gt;/&lt;engine&gt;/&lt;container&gt;</c>.
+/// Only the controllers a cap needs are made, plus memory whenever possible (peak memory, OOM reporting): each
+/// controller costs a mkdir, its writes and an rmdir on the container's hot path.
+/// </summary>
+internal sealed class CgroupV1Driver : ICgroupDriver
+{
+    private const long CfsPeriodUs = 100_000;
+
+    private readonly string _root;
+    private readonly string[] _parent;
+    private readonly ICgroupFileSystem _fs;
+
+    // Ancestor groups (parent, engine) known to exist and, for cpuset, to have cpus/mems: checked once per
+    // driver so a container costs one mkdir per controller, not one per level.
+    private readonly ConcurrentDictionary<string, bool> _ready = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, bool> _mounted = new(StringComparer.Ordinal);
+
+    public CgroupV1Driver(string root, string parent, ICgroupFileSystem fs)
+    {
+        _root = root;
+        _parent = parent.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        _fs = fs;
+    }
+
+    public int Version => 1;
+
+    public CgroupHandle? Create(string engineId, string containerId, ResourceLimits limits)
+    {
+        // (controller, required): memory is always attempted, but only required when capped.
+        var wanted = new List<(string Controller, bool Required)>(4) { ("memory", limits.MemoryBytes is not null) };
+        if (limits.Cpus is not null)
+        {
+            wanted.Add(("cpu", true));
+        }
+
+        if (limits.Pids is not null)
+        {
+            wanted.Add(("pids", true));
+        }
+
+        if (limits.CpusetCpus is not null)
+        {
+            wanted.Add(("cpuset", true));
+        }
+
+        var made = new List<string>(wanted.Count);
+        var madeAncestors = new List<string>();
+        try
+        {
+            foreach (var (controller, required) in wanted)
+            {
+                var dir = CreateGroup(controller, required, engineId, containerId, limits, madeAncestors);
+                if (dir is null)
+                {
+                    continue;
+                }
+
+                made.Add(dir);
+                Apply(controller, dir, containerId, limits);
+            }
+        }
+        catch
+        {
+            Undo(made, madeAncestors);
+            throw;
+        }
+
+        if (made.Count == 0)
+        {
+            return null;
+        }
+
+        var records = new (string, string)[made.Count];
+        for (var i = 0; i < made.Count; i++)
+        {
+            records[i] = ("cg1", made[i] + "/tasks");
+        }
+
+        return new CgroupHandle(containerId, made, records);
+    }
+
+    public CgroupStats ReadStats(CgroupHandle handle)
+    {
+        long? peak = null;
+        TimeSpan? cpu = null;
+        long oomKills = 0;
+        foreach (var dir in handle.Paths)
+        {
+            peak ??= CgroupTree.ReadLong(_fs, Path.Combine(dir, "memory.max_usage_in_bytes"));
+
+            // memory.failcnt counts every time the limit was hit (reclaim usually succeeds), not kills: only oom_kill counts.
+            oomKills += CgroupTree.ReadKeyed(_fs, Path.Combine(dir, "memory.oom_control"), "oom_kill") ?? 0;
+
+            // cpuacct lives in "cpu,cpuacct" on most distributions; a separate cpuacct hierarchy is not made (hot path).
+            if (cpu is null && CgroupTree.ReadLong(_fs, Path.Combine(dir, "cpuacct.usage")) is long ns)
+            {
+                cpu = TimeSpan.FromTicks(ns / 100);
+            }
+        }
+
+        return new CgroupStats(peak, cpu, oomKills);
+    }
+
+    public void Destroy(CgroupHandle handle)
+    {
+        // No freezer group is made (it would cost another hierarchy per container): kill until empty instead.
+        foreach (var dir in handle.Paths)
+        {
+            CgroupTree.KillAll(_fs, dir);
+        }
+
+        foreach (var dir in handle.Paths)
+        {
+            CgroupTree.Remove(_fs, dir);
+        }
+    }
+
+    public IReadOnlyList<string> ListEngineGroups()
+    {
+        var ids = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var hierarchy in Hierarchies())
+        {
+            ids.UnionWith(_fs.ListDirectories(Path.Combine([hierarchy, .. _parent])));
+        }
+
+        return [.. ids];
+    }
+
+    public void RemoveEngineGroup(string engineId)
+    {
+        foreach (var hierarchy in Hierarchies())
+        {
+            var dir = Path.Combine([hierarchy, .. _parent, engineId]);
+            _ready.TryRemove(dir, out _);
+            CgroupTree.RemoveTree(_fs, dir);
+        }
+    }
+
+    /// <summary>True when at least one v1 controller hierarchy is mounted under the root.</summary>
+    public bool HasAnyController() =>
+        IsMounted("memory") || IsMounted("cpu") || IsMounted("pids") || IsMounted("cpuset");
+
+    private IEnumerable<string> Hierarchies() =>
+        _fs.ListDirectories(_root).Select(name => Path.Combine(_root, name)).Where(h => _fs.Exists(Path.Combine(h, "cgroup.procs")));
+
+    private bool IsMounted(string controller) =>
+        _mounted.GetOrAdd(controller, c => _fs.Exists(Path.Combine(_root, c, "cgroup.procs")));
+
+    private string? CreateGroup(string controller, bool required, string engineId, string containerId, ResourceLimits limits, List<string> madeAncestors)
+    {
+        var hierarchy = Path.Combine(_root, controller);
+        var cap = CgroupErrors.Describe(controller, limits);
+        var delegateDir = Path.Combine([hierarchy, .. _parent]);
+        if (!IsMounted(controller))
+        {
+            return required ? throw CgroupErrors.MissingController(1, cap, containerId, controller, hierarchy) : null;
+        }
+
+        var engineDir = Path.Combine([hierarchy, .. _parent, engineId]);
+        var dir = Path.Combine(engineDir, containerId);
+        for (var attempt = 0; ; attempt++)
+        {
+            var (error, failedPath) = EnsureAncestors(hierarchy, controller, engineId, madeAncestors);
+            if (error == 0)
+            {
+                error = _fs.CreateDirectory(dir);
+                failedPath = dir;
+                if (error == 0)
+                {
+                    return dir;
+                }
+
+                // An ancestor we cached was removed under us (a failed create undone, a sweep): make it again, once.
+                if (error == ENOENT && attempt == 0)
+                {
+                    ForgetAncestors(hierarchy);
+                    continue;
+                }
+            }
+
+            if (!required)
+            {
+                return null;
+            }
+
+            if (error == EEXIST)
+            {
+                throw new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: cgroup {dir} already exists (a container id was reused, or a previous run left it: remove it with rmdir).");
+            }
+
+            throw CgroupErrors.CannotCreate(1, cap, containerId, failedPath, error, delegateDir);
+        }
+    }
+
+    private (int Error, string Path) EnsureAncestors(string hierarchy, string controller, string engineId, List<string> madeAncestors)
+    {
+        var path = hierarchy;
+        foreach (var segment in _parent.Append(engineId))
+        {
+            var parentPath = path;
+            path = Path.Combine(path, segment);
+            if (_ready.ContainsKey(path))
+            {
+                continue;
+            }
+
+            var error = _fs.CreateDirectory(path);
+            if (error == 0)
+            {
+                madeAncestors.Add(path);
+            }
+            else if (error != EEXIST)
+            {
+                return (error, path);
+            }
+
+            // A new v1 cpuset group starts with empty cpus/mems and no task can join it: every level between the
+            // hierarchy root and the container must carry them (cgroup.clone_children is usually off).
+            if (controller == "cpuset")
+            {
+                foreach (var file in (string[])["cpuset.cpus", "cpuset.mems"])
+                {
+                    if (_fs.ReadFile(Path.Combine(path, file), out var own) == 0 && own!.Trim().Length == 0)
+                    {
+                        var copyError = _fs.ReadFile(Path.Combine(parentPath, file), out var inherited);
+                        if (copyError == 0)
+                        {
+                            copyError = _fs.WriteFile(Path.Combine(path, file), inherited!.Trim());
+                        }
+
+                        if (copyError != 0)
+                        {
+                            return (copyError, Path.Combine(path, file));
+                        }
+                    }
+                }
+            }
+
+            _ready.TryAdd(path, true);
+        }
+
+        return (0, path);
+    }
+
+    private void ForgetAncestors(string hierarchy)
+    {
+        foreach (var key in _ready.Keys)
+        {
+            if (key.StartsWith(hierarchy + "/", StringComparison.Ordinal))
+            {
+                _ready.TryRemove(key, out _);
+            }
+        }
+    }
+
+    private void Apply(string controller, string dir, string containerId, ResourceLimits limits)
+    {
+        var cap = CgroupErrors.Describe(controller, limits);
+        var delegateDir = Path.Combine([_root, controller, .. _parent]);
+        void Write(string file, string value)
+        {
+            var path = Path.Combine(dir, file);
+            var error = _fs.WriteFile(path, value);
+            if (error != 0)
+            {
+                throw CgroupErrors.WriteFailed(1, cap, containerId, path, value, error, delegateDir);
+            }
+        }
+
+        switch (controller)
+        {
+            case "memory" when limits.MemoryBytes is long memory:
+                var bytes = memory.ToString(CultureInfo.InvariantCulture);
+
+                // memsw (memory + swap) must be >= the memory limit, so it is written second; equal means no swap.
+                // It is absent when swap accounting is off (swapaccount=0): then only swappiness=0 keeps pages in RAM.
+                Write("memory.limit_in_bytes", bytes);
+                if (_fs.Exists(Path.Combine(dir, "memory.memsw.limit_in_bytes")))
+                {
+                    Write("memory.memsw.limit_in_bytes", bytes);
+                }
+                else
+                {
+                    Write("memory.swappiness", "0");
+                }
+
+                break;
+            case "cpu" when limits.Cpus is double cpus:
+                Write("cpu.cfs_period_us", CfsPeriodUs.ToString(CultureInfo.InvariantCulture));
+                Write("cpu.cfs_quota_us", ((long)Math.Round(cpus * CfsPeriodUs)).ToString(CultureInfo.InvariantCulture));
+                break;
+            case "pids" when limits.Pids is long pids:
+                Write("pids.max", pids.ToString(CultureInfo.InvariantCulture));
+                break;
+            case "cpuset" when limits.CpusetCpus is string cpus:
+                Write("cpuset.cpus", cpus);
+                var parentMems = Path.Combine(Path.GetDirectoryName(dir)!, "cpuset.mems");
+                var error = _fs.ReadFile(parentMems, out var mems);
+                if (error != 0)
+                {
+                    throw CgroupErrors.WriteFailed(1, cap, containerId, parentMems, "(read)", error, delegateDir);
+                }
+
+                Write("cpuset.mems", mems!.Trim());
+                break;
+        }
+    }
+
+    private void Undo(List<string> made, List<string> madeAncestors)
+    {
+        foreach (var dir in made)
+        {
+            CgroupTree.TryRemove(_fs, dir);
+        }
+
+        // Deepest first; an ancestor another container already uses is not empty and stays (rmdir says EBUSY).
+        for (var i = madeAncestors.Count - 1; i >= 0; i--)
+        {
+            _ready.TryRemove(madeAncestors[i], out _);
+            _ = _fs.RemoveDirectory(madeAncestors[i]);
+        }
+    }
+}

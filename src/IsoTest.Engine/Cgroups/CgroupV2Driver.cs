@@ -1,0 +1,316 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using static Tmds.Linux.LibC;
+
+namespace IsoTest.Engine.Cgroups;
+
+/// <summary>
+/// cgroup v2 (unified): one group per container, <c>&lt;root&gt;/&lt;parent&gt;/&lt;engine&gt;/&lt;container&gt;</c>. The
+/// controllers a cap needs (and memory, for peak memory and OOM reporting) are enabled in
+/// <c>cgroup.subtree_control</c> of the parent and the engine group once per driver; the init agent joins with
+/// <c>CLONE_INTO_CGROUP</c>.
+/// </summary>
+internal sealed class CgroupV2Driver : ICgroupDriver
+{
+    private const long CpuPeriodUs = 100_000;
+
+    private readonly string _root;
+    private readonly string[] _parent;
+    private readonly string _parentDir;
+    private readonly ICgroupFileSystem _fs;
+
+    // Engine groups whose ancestors already enable a given controller set ("dir|memory,pids"): checked once.
+    private readonly ConcurrentDictionary<string, bool> _ready = new(StringComparer.Ordinal);
+
+    public CgroupV2Driver(string root, string parent, ICgroupFileSystem fs)
+    {
+        _root = root;
+        _parent = parent.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        _parentDir = Path.Combine([root, .. _parent]);
+        _fs = fs;
+    }
+
+    public int Version => 2;
+
+    public CgroupHandle? Create(string engineId, string containerId, ResourceLimits limits)
+    {
+        var required = new List<string>(4);
+        if (limits.MemoryBytes is not null)
+        {
+            required.Add("memory");
+        }
+
+        if (limits.Cpus is not null)
+        {
+            required.Add("cpu");
+        }
+
+        if (limits.Pids is not null)
+        {
+            required.Add("pids");
+        }
+
+        if (limits.CpusetCpus is not null)
+        {
+            required.Add("cpuset");
+        }
+
+        var engineDir = Path.Combine(_parentDir, engineId);
+        var dir = Path.Combine(engineDir, containerId);
+        var madeAncestors = new List<string>();
+        var made = false;
+        try
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                if (!EnsureAncestors(engineId, containerId, limits, required, madeAncestors))
+                {
+                    return null;
+                }
+
+                var error = _fs.CreateDirectory(dir);
+                if (error == 0)
+                {
+                    made = true;
+                    break;
+                }
+
+                // An ancestor we cached was removed under us (a failed create undone, a sweep): make it again, once.
+                if (error == ENOENT && attempt == 0)
+                {
+                    _ready.Clear();
+                    continue;
+                }
+
+                if (required.Count == 0 && CgroupErrors.IsPermission(error))
+                {
+                    return null;
+                }
+
+                if (error == EEXIST)
+                {
+                    throw new ResourceLimitException($"Container {containerId}: cgroup {dir} already exists (a container id was reused, or a previous run left it: remove it with rmdir).");
+                }
+
+                throw CgroupErrors.CannotCreate(2, Caps(required, limits), containerId, dir, error, _parentDir);
+            }
+
+            Apply(dir, containerId, limits);
+        }
+        catch
+        {
+            if (made)
+            {
+                CgroupTree.TryRemove(_fs, dir);
+            }
+
+            for (var i = madeAncestors.Count - 1; i >= 0; i--)
+            {
+                _ready.Clear();
+                _ = _fs.RemoveDirectory(madeAncestors[i]);
+            }
+
+            throw;
+        }
+
+        return new CgroupHandle(containerId, [dir], [("cg2", dir)]);
+    }
+
+    public CgroupStats ReadStats(CgroupHandle handle)
+    {
+        var dir = handle.Paths[0];
+        var peak = CgroupTree.ReadLong(_fs, Path.Combine(dir, "memory.peak"));
+        var usage = CgroupTree.ReadKeyed(_fs, Path.Combine(dir, "cpu.stat"), "usage_usec");
+        var oomKills = CgroupTree.ReadKeyed(_fs, Path.Combine(dir, "memory.events"), "oom_kill") ?? 0;
+        return new CgroupStats(peak, usage is long us ? TimeSpan.FromMicroseconds(us) : null, oomKills);
+    }
+
+    public void Destroy(CgroupHandle handle)
+    {
+        foreach (var dir in handle.Paths)
+        {
+            Kill(dir);
+            CgroupTree.Remove(_fs, dir);
+        }
+    }
+
+    public IReadOnlyList<string> ListEngineGroups() => [.. _fs.ListDirectories(_parentDir).Order(StringComparer.Ordinal)];
+
+    public void RemoveEngineGroup(string engineId)
+    {
+        var dir = Path.Combine(_parentDir, engineId);
+        _ready.Clear();
+
+        // cgroup.kill on the engine group kills every container below it in one write.
+        Kill(dir);
+        CgroupTree.RemoveTree(_fs, dir);
+    }
+
+    private void Kill(string dir)
+    {
+        // cgroup.kill (5.14+) kills the whole subtree without racing forks; older kernels: kill until empty.
+        var killFile = Path.Combine(dir, "cgroup.kill");
+        if (!_fs.Exists(killFile) || _fs.WriteFile(killFile, "1") != 0)
+        {
+            CgroupTree.KillAll(_fs, dir);
+        }
+    }
+
+    /// <summary>
+    /// Makes the parent and engine groups and enables the controllers in their subtree_control. False when
+    /// no cap is requested and no group can be made here (the container runs without one).
+    /// </summary>
+    private bool EnsureAncestors(string engineId, string containerId, ResourceLimits limits, List<string> required, List<string> madeAncestors)
+    {
+        var key = _parentDir + "/" + engineId + "|" + string.Join(',', required);
+        if (_ready.ContainsKey(key))
+        {
+            return true;
+        }
+
+        var caps = Caps(required, limits);
+        var path = _root;
+        foreach (var segment in _parent.Append(engineId))
+        {
+            path = Path.Combine(path, segment);
+            var error = _fs.CreateDirectory(path);
+            if (error == 0)
+            {
+                madeAncestors.Add(path);
+            }
+            else if (error != EEXIST)
+            {
+                if (required.Count == 0 && CgroupErrors.IsPermission(error))
+                {
+                    return false;
+                }
+
+                throw CgroupErrors.CannotCreate(2, caps, containerId, path, error, _parentDir);
+            }
+        }
+
+        // The parent's own cgroup.controllers is what was delegated to us. If a controller is missing there, try
+        // once to enable it one level up (works as root, e.g. cpuset that systemd leaves off), else say so.
+        var available = ReadControllers(_parentDir);
+        var enable = new List<string>(required);
+        if (available.Contains("memory") && !required.Contains("memory"))
+        {
+            enable.Add("memory");
+        }
+
+        var missing = required.Where(c => !available.Contains(c)).ToList();
+        if (missing.Count > 0)
+        {
+            var above = Path.GetDirectoryName(_parentDir)!;
+            _ = _fs.WriteFile(Path.Combine(above, "cgroup.subtree_control"), string.Join(' ', missing.Select(c => "+" + c)));
+            available = ReadControllers(_parentDir);
+            foreach (var controller in missing)
+            {
+                if (!available.Contains(controller))
+                {
+                    throw CgroupErrors.MissingController(2, CgroupErrors.Describe(controller, limits), containerId, controller, Path.Combine(_parentDir, "cgroup.controllers"));
+                }
+            }
+        }
+
+        // Enable from the parent downward: each level's subtree_control decides what its children get.
+        EnableSubtree(_parentDir, enable, required, containerId, limits);
+        EnableSubtree(Path.Combine(_parentDir, engineId), enable, required, containerId, limits);
+
+        _ready.TryAdd(key, true);
+        return true;
+    }
+
+    private void EnableSubtree(string dir, List<string> enable, List<string> required, string containerId, ResourceLimits limits)
+    {
+        var file = Path.Combine(dir, "cgroup.subtree_control");
+        _fs.ReadFile(file, out var current);
+        var already = CgroupTree.Words(current);
+        var todo = enable.Where(c => !already.Contains(c)).ToList();
+        if (todo.Count == 0)
+        {
+            return;
+        }
+
+        var value = string.Join(' ', todo.Select(c => "+" + c));
+        var error = _fs.WriteFile(file, value);
+        if (error == 0)
+        {
+            return;
+        }
+
+        // Memory only for stats: not worth failing a container that asked for nothing else.
+        var requiredTodo = todo.Where(required.Contains).ToList();
+        if (requiredTodo.Count == 0)
+        {
+            enable.Remove("memory");
+            return;
+        }
+
+        if (requiredTodo.Count < todo.Count)
+        {
+            value = string.Join(' ', requiredTodo.Select(c => "+" + c));
+            error = _fs.WriteFile(file, value);
+            if (error == 0)
+            {
+                enable.Remove("memory");
+                return;
+            }
+        }
+
+        var why = error == EBUSY
+            ? $" The group has processes of its own (cgroup v2 lets only leaf groups hold processes when controllers are enabled): move them out of {dir}."
+            : "";
+        var ex = CgroupErrors.WriteFailed(2, Caps(requiredTodo, limits), containerId, file, value, error, _parentDir);
+        throw why.Length == 0 ? ex : new ResourceLimitException(ex.Message + why);
+    }
+
+    private HashSet<string> ReadControllers(string dir)
+    {
+        _fs.ReadFile(Path.Combine(dir, "cgroup.controllers"), out var text);
+        return CgroupTree.Words(text);
+    }
+
+    private void Apply(string dir, string containerId, ResourceLimits limits)
+    {
+        void Write(string controller, string file, string value)
+        {
+            var path = Path.Combine(dir, file);
+            var error = _fs.WriteFile(path, value);
+            if (error != 0)
+            {
+                throw CgroupErrors.WriteFailed(2, CgroupErrors.Describe(controller, limits), containerId, path, value, error, _parentDir);
+            }
+        }
+
+        if (limits.MemoryBytes is long memory)
+        {
+            Write("memory", "memory.max", memory.ToString(CultureInfo.InvariantCulture));
+
+            // Absent when swap accounting is off; then there is no swap limit to set.
+            if (_fs.Exists(Path.Combine(dir, "memory.swap.max")))
+            {
+                Write("memory", "memory.swap.max", "0");
+            }
+        }
+
+        if (limits.Cpus is double cpus)
+        {
+            Write("cpu", "cpu.max", string.Create(CultureInfo.InvariantCulture, $"{(long)Math.Round(cpus * CpuPeriodUs)} {CpuPeriodUs}"));
+        }
+
+        if (limits.Pids is long pids)
+        {
+            Write("pids", "pids.max", pids.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (limits.CpusetCpus is string cpuset)
+        {
+            // v2 cpusets inherit the parent's effective mems when cpuset.mems is empty: no copying needed.
+            Write("cpuset", "cpuset.cpus", cpuset);
+        }
+    }
+
+    private static string Caps(List<string> controllers, ResourceLimits limits) =>
+        controllers.Count == 0 ? "a cgroup" : string.Join(", ", controllers.Select(c => CgroupErrors.Describe(c, limits)));
+}

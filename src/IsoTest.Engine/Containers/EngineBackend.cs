@@ -1,0 +1,159 @@
+using System.Collections.Concurrent;
+using IsoTest.Engine.Cgroups;
+using IsoTest.Engine.Native;
+using IsoTest.Engine.Process;
+using IsoTest.Engine.RootFs;
+using Microsoft.Win32.SafeHandles;
+
+namespace IsoTest.Engine;
+
+/// <summary>
+/// The built-in Linux engine: runs each container directly on the kernel (namespaces, cgroups, a
+/// private root filesystem view) through a small native init agent. Linux only.
+/// </summary>
+public sealed class EngineBackend : IContainerBackend
+{
+    private static readonly Lock SweepLock = new();
+    private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
+    private readonly Containers.EngineState _state;
+    private readonly SafeFileHandle _devNull;
+    private int _disposed;
+
+    /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
+    /// <exception cref="BackendUnavailableException">Not Linux, or the init agent is missing.</exception>
+    public EngineBackend()
+        : this(null, null, null)
+    {
+    }
+
+    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new BackendUnavailableException("The built-in engine runs on Linux only: use the Docker backend (ISOTEST_BACKEND=docker).");
+        }
+
+        AgentPath = agentPath ?? Path.Combine(AppContext.BaseDirectory, "isotest-init");
+        if (!File.Exists(AgentPath))
+        {
+            AgentPath = Path.Combine(Path.GetDirectoryName(typeof(EngineBackend).Assembly.Location) ?? "", "isotest-init");
+        }
+
+        if (!File.Exists(AgentPath))
+        {
+            throw new BackendUnavailableException($"The engine's init agent was not found at {AgentPath}: it is built by `dotnet build` of IsoTest.Engine (needs a C compiler) and copied next to the assembly.");
+        }
+
+        Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
+        IsRoot = Libc.geteuid() == 0;
+        var root = stateRoot ?? Containers.EngineState.DefaultRoot();
+        Sweep(root, Cgroups);
+        _state = Containers.EngineState.Acquire(root);
+        _devNull = Fd.OpenDevNull();
+
+        // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+    }
+
+    /// <summary>Creates an engine with the machine's defaults.</summary>
+    public static EngineBackend Create() => new();
+
+    /// <inheritdoc/>
+    public string Name => "engine";
+
+    internal string AgentPath { get; }
+
+    internal ICgroupDriver Cgroups { get; }
+
+    internal bool IsRoot { get; }
+
+    internal string EngineId => _state.EngineId;
+
+    internal string StateDirectory => _state.Directory;
+
+    internal SafeFileHandle DevNull => _devNull;
+
+    internal EngineLoop Loop => EngineLoop.Shared;
+
+    internal int LiveContainers => _containers.Count;
+
+    /// <inheritdoc/>
+    public async Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var container = Containers.EngineContainer.Prepare(this, spec);
+        if (!_containers.TryAdd(container.Id, container))
+        {
+            throw new InvalidOperationException("container id collision");
+        }
+
+        if (spec.Name is not null && _containers.Values.Count(c => c.Name == spec.Name) > 1)
+        {
+            _containers.TryRemove(container.Id, out _);
+            throw new ContainerStartException(null, $"A container named '{spec.Name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
+        }
+
+        try
+        {
+            await container.CreateAsync(cancellationToken).ConfigureAwait(false);
+            return container;
+        }
+        catch
+        {
+            _containers.TryRemove(container.Id, out _);
+            throw;
+        }
+    }
+
+    internal void Forget(string id) => _containers.TryRemove(id, out _);
+
+    /// <summary>Removes every container, this engine's cgroups and its state directory.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
+        Cgroups.RemoveEngineGroup(_state.EngineId);
+        _state.Dispose();
+        _devNull.Dispose();
+    }
+
+    private void OnProcessExit(object? sender, EventArgs e)
+    {
+        try
+        {
+            DisposeAsync().AsTask().Wait(TimeSpan.FromSeconds(5));
+        }
+        catch (AggregateException)
+        {
+            // Best effort at exit; the next engine's sweep removes what is left.
+        }
+    }
+
+    /// <summary>At every engine start: remove what dead engines left behind (cheap when there is nothing).</summary>
+    private static void Sweep(string root, ICgroupDriver cgroups)
+    {
+        lock (SweepLock)
+        {
+            foreach (var dead in Containers.EngineState.DeadEngines(root))
+            {
+                cgroups.RemoveEngineGroup(dead);
+                Containers.EngineState.RemoveDirectory(root, dead);
+            }
+
+            // cgroups whose engine has no state directory at all (e.g. /run was wiped by a reboot).
+            foreach (var engineId in cgroups.ListEngineGroups())
+            {
+                if (!Directory.Exists(Path.Combine(root, engineId)))
+                {
+                    cgroups.RemoveEngineGroup(engineId);
+                }
+            }
+        }
+    }
+}

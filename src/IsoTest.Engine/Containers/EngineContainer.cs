@@ -1,0 +1,578 @@
+using System.Globalization;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using IsoTest.Engine.Cgroups;
+using IsoTest.Engine.Native;
+using IsoTest.Engine.Networking;
+using IsoTest.Engine.Process;
+using IsoTest.Engine.RootFs;
+using Microsoft.Win32.SafeHandles;
+
+namespace IsoTest.Engine.Containers;
+
+/// <summary>
+/// One container of the built-in engine: an init agent (shim outside, PID 1 inside), its cgroup, its
+/// output and its published ports. create → start → exit → remove; dispose is idempotent.
+/// </summary>
+internal sealed class EngineContainer : IContainer, IContainerProbes
+{
+    private readonly EngineBackend _engine;
+    private readonly ContainerLogs _logs = new(TimeProvider.System);
+    private readonly Dictionary<int, PortForwarder> _ports = [];
+    private readonly TaskCompletionSource<int> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ResolvedUser _user;
+    private AgentChannel? _agent;
+    private CgroupHandle? _cgroup;
+    private ContainerStats? _finalStats;
+    private volatile ContainerState _state = ContainerState.Created;
+    private int _disposed;
+    private Task? _disposal;
+
+    private EngineContainer(EngineBackend engine, ContainerSpec spec, string id, ResolvedUser user)
+    {
+        _engine = engine;
+        Spec = spec;
+        Id = id;
+        Name = spec.Name ?? $"isotest-{id[..12]}";
+        _user = user;
+    }
+
+    public string Id { get; }
+
+    public string Name { get; }
+
+    public ContainerSpec Spec { get; }
+
+    public ContainerState State => _state;
+
+    public int? ExitCode { get; private set; }
+
+    public bool OomKilled { get; private set; }
+
+    /// <summary>Checks what can be checked before anything is made, so bad input leaves nothing behind.</summary>
+    public static EngineContainer Prepare(EngineBackend engine, ContainerSpec spec)
+    {
+        var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
+        string rootPath = spec.RootFileSystem.Kind switch
+        {
+            RootFileSystemKind.Host => "/",
+            RootFileSystemKind.Directory => Path.GetFullPath(spec.RootFileSystem.Source!),
+            _ => throw new BackendUnavailableException(
+                $"The built-in engine cannot run images yet ('{spec.RootFileSystem.Source}'): use FromHost() or FromDirectory(), or the Docker backend (ISOTEST_BACKEND=docker)."),
+        };
+
+        var problems = new List<string>();
+        if (spec.RootFileSystem.Kind == RootFileSystemKind.Directory && !Directory.Exists(rootPath))
+        {
+            problems.Add($"root filesystem directory '{rootPath}' does not exist: create it (e.g. a busybox rootfs) or use FromHost()");
+        }
+
+        if (spec.Argv.Count == 0)
+        {
+            problems.Add("no command: give one with WithCommand (or after ROOTFS on the command line)");
+        }
+
+        foreach (var mount in spec.Mounts.Where(m => m.Source is not null))
+        {
+            if (!Path.Exists(mount.Source))
+            {
+                problems.Add($"{mount.Kind.ToString().ToLowerInvariant()} mount source '{mount.Source}' does not exist on the host: create it or fix the path");
+            }
+        }
+
+        foreach (var file in spec.Files.Where(f => f.SourcePath is not null))
+        {
+            if (!File.Exists(file.SourcePath))
+            {
+                problems.Add($"file to copy '{file.SourcePath}' does not exist on the host");
+            }
+        }
+
+        ValidateLimits(spec.Limits);
+        if (problems.Count > 0)
+        {
+            throw new ContainerStartException(null, "Cannot create the container:" + string.Concat(problems.Select(p => "\n  - " + p)));
+        }
+
+        ResolvedUser user;
+        try
+        {
+            user = UserResolver.Resolve(spec.User, rootPath);
+        }
+        catch (UnknownUserException e)
+        {
+            throw new ContainerStartException(null, $"Cannot create the container: {e.Message}.");
+        }
+
+        return new EngineContainer(engine, spec, id, user);
+    }
+
+    /// <summary>
+    /// The kernel accepts values that mean something else (a negative CFS quota is "unlimited", a memory
+    /// cap of a few pages kills the container before it starts), so caps are checked before they are written.
+    /// </summary>
+    private static void ValidateLimits(ResourceLimits limits)
+    {
+        const long MinimumMemory = 6L << 20;
+        var problems = new List<string>();
+        if (limits.MemoryBytes is { } memory && memory < MinimumMemory)
+        {
+            problems.Add($"memory cap of {memory} bytes is below the minimum of 6 MiB (Docker's minimum too): use at least WithMemoryLimit(\"6m\")");
+        }
+
+        if (limits.Cpus is { } cpus && (double.IsNaN(cpus) || cpus <= 0 || cpus > Environment.ProcessorCount))
+        {
+            problems.Add($"CPU cap {cpus} is out of range: use a number of cores above 0 and at most {Environment.ProcessorCount} (e.g. 0.5)");
+        }
+
+        if (limits.Pids is { } pids && pids < 1)
+        {
+            problems.Add($"pids cap {pids} is out of range: use at least 1");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new ResourceLimitException("Cannot enforce the requested caps:" + string.Concat(problems.Select(p => "\n  - " + p)));
+        }
+    }
+
+    internal async Task CreateAsync(CancellationToken cancellationToken)
+    {
+        var staged = new List<string>();
+        SafeFileHandle? stdoutAgent = null, stderrAgent = null, controlAgent = null;
+        Socket? stdout = null, stderr = null;
+        try
+        {
+            // Caps first: a cap that cannot be enforced fails before any process exists.
+            _cgroup = _engine.Cgroups.Create(_engine.EngineId, Id, Spec.Limits);
+
+            var files = StageFiles(staged);
+            var idMaps = _engine.IsRoot ? null : IdMaps.ForCaller(_user, Libc.geteuid(), Libc.getegid());
+            var spec = AgentSpec.For(Spec, Spec.Hostname ?? Id[..12], _user, idMaps, _cgroup?.AgentRecords ?? [], files);
+
+            var (outEngine, outAgent) = Fd.SocketPair(Libc.SOCK_STREAM);
+            var (errEngine, errAgent) = Fd.SocketPair(Libc.SOCK_STREAM);
+            var (controlEngine, ctlAgent) = Fd.SocketPair(Libc.SOCK_SEQPACKET);
+            (stdoutAgent, stderrAgent, controlAgent) = (outAgent, errAgent, ctlAgent);
+            stdout = Fd.ToSocket(outEngine);
+            stderr = Fd.ToSocket(errEngine);
+            _agent = new AgentChannel(new AgentSocket(controlEngine));
+
+            await _engine.Loop.SpawnAsync(_engine.AgentPath, _engine.DevNull, outAgent, errAgent, ctlAgent, _agent.Control, _agent).ConfigureAwait(false);
+            _agent.Send([.. spec.Fields]);
+            _logs.Start(stdout, stderr);
+            (stdout, stderr) = (null, null);
+
+            try
+            {
+                await _agent.Created.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (AgentException e)
+            {
+                throw new ContainerStartException(Id, DescribeSetupError(e.Error), _logs.Tail());
+            }
+            catch (AgentGoneException)
+            {
+                throw new ContainerStartException(Id, $"Container {Id}: the init agent exited during setup.", _logs.Tail());
+            }
+
+            _ = _agent.Exited.Task.ContinueWith(t => OnExited(t.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+
+            foreach (var port in Spec.Ports.Distinct())
+            {
+                if (Spec.Network == NetworkMode.Private)
+                {
+                    _ports[port] = new PortForwarder(port, ct => ConnectInsideAsync(port, ct));
+                }
+            }
+        }
+        catch
+        {
+            await TearDownAsync().ConfigureAwait(false);
+            _engine.Forget(Id);
+            throw;
+        }
+        finally
+        {
+            stdoutAgent?.Dispose();
+            stderrAgent?.Dispose();
+            controlAgent?.Dispose();
+            stdout?.Dispose();
+            stderr?.Dispose();
+            foreach (var path in staged)
+            {
+                File.Delete(path);
+            }
+        }
+    }
+
+    /// <summary>File contents go to the engine's state directory; the agent copies them in before start.</summary>
+    private List<(string HostPath, FileCopySpec File)> StageFiles(List<string> staged)
+    {
+        var result = new List<(string, FileCopySpec)>();
+        int n = 0;
+        foreach (var file in Spec.Files)
+        {
+            if (file.SourcePath is not null)
+            {
+                result.Add((Path.GetFullPath(file.SourcePath), file));
+                continue;
+            }
+
+            var path = Path.Combine(_engine.StateDirectory, $"{Id}-file{n++}");
+            File.WriteAllBytes(path, file.Content!.Value.ToArray());
+            staged.Add(path);
+            result.Add((path, file));
+        }
+
+        return result;
+    }
+
+    public async Task StartAsync(CancellationToken cancellationToken = default)
+    {
+        var agent = _agent ?? throw new InvalidOperationException("The container was not created.");
+        if (_state != ContainerState.Created)
+        {
+            throw new InvalidOperationException($"Container {Id} is {_state}; only a created container can be started.");
+        }
+
+        agent.Send("start");
+        try
+        {
+            await agent.Started.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentException e)
+        {
+            throw ToExecFailure(Id, e.Error);
+        }
+        catch (AgentGoneException)
+        {
+            throw new ContainerStartException(Id, $"Container {Id}: the init agent exited before the command started.", _logs.Tail());
+        }
+
+        if (_state == ContainerState.Created)
+        {
+            _state = ContainerState.Running;
+        }
+
+        foreach (var forwarder in _ports.Values)
+        {
+            forwarder.Start();
+        }
+    }
+
+    private void OnExited(int rawStatus)
+    {
+        var stats = _cgroup is null ? null : _engine.Cgroups.ReadStats(_cgroup);
+        OomKilled = stats?.OomKills > 0;
+        ExitCode = AgentChannel.ExitCode(rawStatus);
+        if (_state is ContainerState.Created or ContainerState.Running)
+        {
+            _state = ContainerState.Exited;
+        }
+
+        _exit.TrySetResult(ExitCode.Value);
+    }
+
+    public ContainerEndpoint GetEndpoint(int containerPort)
+    {
+        if (!Spec.Ports.Contains(containerPort))
+        {
+            throw new ArgumentException($"Port {containerPort} was not published: declare it with WithPort({containerPort}) (or -p).", nameof(containerPort));
+        }
+
+        return Spec.Network == NetworkMode.Host
+            ? new ContainerEndpoint("127.0.0.1", containerPort)
+            : new ContainerEndpoint("127.0.0.1", _ports[containerPort].HostPort);
+    }
+
+    public async Task<ExecResult> ExecAsync(IReadOnlyList<string> command, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        if (command.Count == 0)
+        {
+            throw new ArgumentException("Exec needs a command.", nameof(command));
+        }
+
+        var agent = RunningAgent();
+        var (outEngine, outAgent) = Fd.SocketPair(Libc.SOCK_STREAM);
+        var (errEngine, errAgent) = Fd.SocketPair(Libc.SOCK_STREAM);
+        using var stdout = Fd.ToSocket(outEngine);
+        using var stderr = Fd.ToSocket(errEngine);
+        long id = agent.NextRequestId();
+        var exit = agent.ExpectExecExit(id);
+        AgentReply reply;
+        try
+        {
+            string[] fields =
+            [
+                Num(_user.Uid), Num(_user.Gid), Spec.WorkingDirectory ?? "/", Num(Spec.Environment.Count),
+                .. Spec.Environment.Select(e => $"{e.Key}={e.Value}"),
+                .. command,
+            ];
+            reply = await agent.RequestAsync(id, "exec", fields, new[] { _engine.DevNull, outAgent, errAgent }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentGoneException)
+        {
+            throw new InvalidOperationException($"Container {Id} exited; cannot exec {command[0]}.");
+        }
+        finally
+        {
+            outAgent.Dispose();
+            errAgent.Dispose();
+        }
+
+        if (reply.Verb == "exec-failed")
+        {
+            throw ToExecFailure(Id, new AgentError(Field(reply.Fields, 0), IntField(reply.Fields, 1), Field(reply.Fields, 2)));
+        }
+
+        var outText = ReadAllAsync(stdout, cancellationToken);
+        var errText = ReadAllAsync(stderr, cancellationToken);
+        int status = await exit.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new ExecResult(AgentChannel.ExitCode(status), await outText.ConfigureAwait(false), await errText.ConfigureAwait(false));
+    }
+
+    private static async Task<string> ReadAllAsync(Socket socket, CancellationToken cancellationToken)
+    {
+        using var buffer = new MemoryStream();
+        var chunk = new byte[8192];
+        try
+        {
+            int n;
+            while ((n = await socket.ReceiveAsync(chunk, SocketFlags.None, cancellationToken).ConfigureAwait(false)) > 0)
+            {
+                buffer.Write(chunk, 0, n);
+            }
+        }
+        catch (SocketException)
+        {
+        }
+
+        return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>A socket connected to 127.0.0.1:port inside the container, or null when nothing listens (or it is not running).</summary>
+    internal async Task<Socket?> ConnectInsideAsync(int port, CancellationToken cancellationToken)
+    {
+        if (_agent is not { } agent || _state != ContainerState.Running)
+        {
+            return null;
+        }
+
+        AgentReply reply;
+        try
+        {
+            reply = await agent.RequestAsync(agent.NextRequestId(), "connect", [Num(port)], ReadOnlyMemory<SafeFileHandle>.Empty, cancellationToken).ConfigureAwait(false);
+        }
+        catch (AgentGoneException)
+        {
+            return null;
+        }
+
+        if (reply.Verb == "connected" && reply.Fds.Length == 1)
+        {
+            return Fd.ToSocket(reply.Fds[0]);
+        }
+
+        foreach (var fd in reply.Fds)
+        {
+            fd.Dispose();
+        }
+
+        return null;
+    }
+
+    async Task<bool> IContainerProbes.IsPortOpenAsync(int port, CancellationToken cancellationToken)
+    {
+        if (Spec.Network == NetworkMode.Host)
+        {
+            using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                await probe.ConnectAsync(System.Net.IPAddress.Loopback, port, cancellationToken).ConfigureAwait(false);
+                return true;
+            }
+            catch (SocketException)
+            {
+                return false;
+            }
+        }
+
+        using var socket = await ConnectInsideAsync(port, cancellationToken).ConfigureAwait(false);
+        return socket is not null;
+    }
+
+    async Task<bool> IContainerProbes.FileExistsAsync(string path, CancellationToken cancellationToken)
+    {
+        var agent = RunningAgent();
+        long id = agent.NextRequestId();
+        var reply = await agent.RequestAsync(id, "stat", [path], ReadOnlyMemory<SafeFileHandle>.Empty, cancellationToken).ConfigureAwait(false);
+        return reply.Fields.Length > 0 && reply.Fields[0] == "1";
+    }
+
+    public IReadOnlyList<LogLine> GetLogs() => _logs.Snapshot();
+
+    public IAsyncEnumerable<LogLine> FollowLogsAsync(CancellationToken cancellationToken = default) => _logs.FollowAsync(cancellationToken);
+
+    public Task<int> WaitForExitAsync(CancellationToken cancellationToken = default) => _exit.Task.WaitAsync(cancellationToken);
+
+    public async Task StopAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default)
+    {
+        var agent = _agent;
+        if (agent is null || agent.Gone.Task.IsCompleted || _exit.Task.IsCompleted)
+        {
+            return;
+        }
+
+        TrySend(agent, "signal", "15");
+        try
+        {
+            await _exit.Task.WaitAsync(timeout ?? Spec.StopTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            TrySend(agent, "kill");
+            await _exit.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<ContainerStats> GetStatsAsync(CancellationToken cancellationToken = default)
+    {
+        if (_finalStats is not null)
+        {
+            return _finalStats;
+        }
+
+        var agent = _agent;
+        if (agent is not null && agent.Gone.Task.IsCompleted)
+        {
+            return await FinalStatsAsync(agent).ConfigureAwait(false);
+        }
+
+        var cg = _cgroup is null ? null : _engine.Cgroups.ReadStats(_cgroup);
+        return new ContainerStats(cg?.PeakMemoryBytes, cg?.CpuTime ?? TimeSpan.Zero);
+    }
+
+    private async Task<ContainerStats> FinalStatsAsync(AgentChannel agent)
+    {
+        var reaped = await agent.Gone.Task.ConfigureAwait(false);
+        var cg = _cgroup is null ? null : _engine.Cgroups.ReadStats(_cgroup);
+        return _finalStats = new ContainerStats(cg?.PeakMemoryBytes, cg?.CpuTime ?? reaped?.CpuTime ?? TimeSpan.Zero);
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _disposal = DisposeCoreAsync();
+        }
+
+        return new ValueTask(_disposal!);
+    }
+
+    private async Task DisposeCoreAsync()
+    {
+        await TearDownAsync().ConfigureAwait(false);
+        _state = ContainerState.Removed;
+        _engine.Forget(Id);
+    }
+
+    /// <summary>Kills every process, waits until the agent is gone, then removes ports and cgroup. Safe on a half-made container.</summary>
+    private async Task TearDownAsync()
+    {
+        foreach (var forwarder in _ports.Values)
+        {
+            await forwarder.DisposeAsync().ConfigureAwait(false);
+        }
+
+        var agent = _agent;
+        if (agent is not null)
+        {
+            TrySend(agent, "kill");
+            if (!await WaitGoneAsync(agent, TimeSpan.FromSeconds(10)).ConfigureAwait(false))
+            {
+                // The agent does not answer: kill it from outside. Init's death zaps the PID namespace.
+                if (agent.InitPid > 0)
+                {
+                    Libc.kill(agent.InitPid, Libc.SIGKILL);
+                }
+
+                await WaitGoneAsync(agent, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+            }
+
+            if (_cgroup is not null || agent.Gone.Task.IsCompleted)
+            {
+                await FinalStatsAsync(agent).ConfigureAwait(false);
+            }
+        }
+
+        if (_cgroup is not null)
+        {
+            _engine.Cgroups.Destroy(_cgroup);
+        }
+    }
+
+    private static async Task<bool> WaitGoneAsync(AgentChannel agent, TimeSpan timeout)
+    {
+        try
+        {
+            await agent.Gone.Task.WaitAsync(timeout).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
+    }
+
+    private static void TrySend(AgentChannel agent, params string[] fields)
+    {
+        try
+        {
+            agent.Send(fields);
+        }
+        catch (NativeException)
+        {
+            // Already gone (EPIPE/ECONNRESET): nothing to stop.
+        }
+    }
+
+    private AgentChannel RunningAgent() =>
+        _agent is { } agent && _state == ContainerState.Running && !agent.Gone.Task.IsCompleted
+            ? agent
+            : throw new InvalidOperationException($"Container {Id} is not running (state {_state}).");
+
+    private string DescribeSetupError(AgentError e)
+    {
+        var hint = (e.Stage, e.Errno) switch
+        {
+            ("cgroup", _) => "the container could not join its cgroup; check that the cgroup exists and is writable",
+            ("uidmap" or "gidmap", _) => "the user namespace id maps were refused; check /proc/sys/user/max_user_namespaces and that unprivileged user namespaces are allowed",
+            ("clone", Libc.EACCES or 1) => "creating namespaces was refused; rootless containers need unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
+            (_, Libc.ENOENT) => "a path does not exist; check the root filesystem, mount sources and targets",
+            _ => "",
+        };
+        return $"Container {Id} could not be created: {e.Stage} failed{(e.Detail.Length > 0 ? $" for '{e.Detail}'" : "")}: {e.ErrnoText} (errno {e.Errno}){(hint.Length > 0 ? $": {hint}" : "")}.";
+    }
+
+    private static ExecFailedException ToExecFailure(string id, AgentError e)
+    {
+        var reason = e.Stage switch
+        {
+            "chdir" => ExecFailure.BadWorkingDirectory,
+            "user" => ExecFailure.BadUser,
+            "exec" when e.Errno is Libc.ENOENT or Libc.ENOTDIR => ExecFailure.NotFound,
+            "exec" when e.Errno is Libc.EACCES or Libc.ENOEXEC => ExecFailure.NotExecutable,
+            _ => ExecFailure.Other,
+        };
+        return new ExecFailedException(id, reason, e.Detail, e.Errno, e.ErrnoText);
+    }
+
+    private static string Field(string[] fields, int i) => i < fields.Length ? fields[i] : "";
+
+    private static int IntField(string[] fields, int i) => int.TryParse(Field(fields, i), CultureInfo.InvariantCulture, out var v) ? v : 0;
+
+    private static string Num(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,152 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+
+namespace IsoTest.Engine.Networking;
+
+/// <summary>
+/// Publishes one container port on 127.0.0.1:&lt;ephemeral&gt;. Each accepted connection is relayed to a
+/// socket the init agent created inside the container's network namespace and handed over with
+/// SCM_RIGHTS — no setns from .NET, so it works rootless too (DESIGN.md "Networking").
+/// </summary>
+internal sealed class PortForwarder : IAsyncDisposable
+{
+    private const int BufferSize = 128 * 1024;
+    private readonly Socket _listener;
+    private readonly Func<CancellationToken, Task<Socket?>> _connectInside;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly HashSet<Socket> _open = [];
+    private readonly Lock _lock = new();
+    private Task _acceptLoop = Task.CompletedTask;
+
+    public PortForwarder(int containerPort, Func<CancellationToken, Task<Socket?>> connectInside)
+    {
+        ContainerPort = containerPort;
+        _connectInside = connectInside;
+        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        _listener.Listen(512);
+        HostPort = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+    }
+
+    public int ContainerPort { get; }
+
+    public int HostPort { get; }
+
+    public void Start() => _acceptLoop = AcceptLoopAsync();
+
+    private async Task AcceptLoopAsync()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+            {
+                return;
+            }
+
+            _ = RelayAsync(client);
+        }
+    }
+
+    private async Task RelayAsync(Socket client)
+    {
+        client.NoDelay = true;
+        Socket? inside = null;
+        try
+        {
+            inside = await _connectInside(_stop.Token).ConfigureAwait(false);
+            if (inside is null)
+            {
+                return; // nothing listens inside: close the client, as a refused connection would
+            }
+
+            inside.NoDelay = true;
+            Track(client, inside, add: true);
+            await Task.WhenAll(PumpAsync(client, inside), PumpAsync(inside, client)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or IOException)
+        {
+        }
+        finally
+        {
+            Track(client, inside, add: false);
+            client.Dispose();
+            inside?.Dispose();
+        }
+    }
+
+    /// <summary>Copies until EOF, then half-closes the other side so the peer sees EOF too.</summary>
+    private static async Task PumpAsync(Socket from, Socket to)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
+        {
+            while (true)
+            {
+                int n = await from.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None).ConfigureAwait(false);
+            }
+
+            to.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // One side reset: reset the other too, so neither hangs.
+            from.Dispose();
+            to.Dispose();
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private void Track(Socket client, Socket? inside, bool add)
+    {
+        lock (_lock)
+        {
+            if (add)
+            {
+                _open.Add(client);
+                _open.Add(inside!);
+            }
+            else
+            {
+                _open.Remove(client);
+                if (inside is not null)
+                {
+                    _open.Remove(inside);
+                }
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        _listener.Dispose();
+        Socket[] open;
+        lock (_lock)
+        {
+            open = [.. _open];
+        }
+
+        foreach (var socket in open)
+        {
+            socket.Dispose();
+        }
+
+        await _acceptLoop.ConfigureAwait(false);
+        _stop.Dispose();
+    }
+}

@@ -1,0 +1,87 @@
+using System.Globalization;
+
+namespace IsoTest.Engine.Process;
+
+/// <summary>
+/// Builds the `spec` message (native/PROTOCOL.md): records of a key and a fixed number of values.
+/// Everything the agent needs is resolved here, in managed code, so the C side only executes.
+/// </summary>
+internal sealed class AgentSpec
+{
+    private readonly List<string> _fields = ["spec"];
+
+    public AgentSpec Add(string key, params string[] values)
+    {
+        _fields.Add(key);
+        _fields.AddRange(values);
+        return this;
+    }
+
+    public IReadOnlyList<string> Fields => _fields;
+
+    public static AgentSpec For(
+        ContainerSpec spec,
+        string hostname,
+        RootFs.ResolvedUser user,
+        RootFs.IdMaps? idMaps,
+        IEnumerable<(string Key, string Value)> cgroupRecords,
+        IEnumerable<(string HostPath, FileCopySpec File)> files)
+    {
+        var s = new AgentSpec();
+        s.Add("root", spec.RootFileSystem.Kind == RootFileSystemKind.Host ? "host" : Path.GetFullPath(spec.RootFileSystem.Source!));
+        s.Add("readonly", spec.ReadOnlyRootFileSystem ? "1" : "0");
+        if (idMaps is not null)
+        {
+            s.Add("userns", idMaps.UidMap, idMaps.GidMap);
+        }
+
+        s.Add("netns", spec.Network == NetworkMode.Private ? "1" : "0");
+        s.Add("hostname", hostname);
+        s.Add("uid", Num(user.Uid)).Add("gid", Num(user.Gid));
+        s.Add("cwd", spec.WorkingDirectory ?? "/");
+        foreach (var (key, value) in spec.Environment)
+        {
+            s.Add("env", $"{key}={value}");
+        }
+
+        if (!spec.Environment.ContainsKey("HOME"))
+        {
+            s.Add("env", $"HOME={user.Home}");
+        }
+
+        foreach (var arg in spec.Argv)
+        {
+            s.Add("arg", arg);
+        }
+
+        foreach (var mount in spec.Mounts)
+        {
+            switch (mount.Kind)
+            {
+                case MountKind.Bind:
+                    s.Add("bind", Path.GetFullPath(mount.Source!), mount.Target, mount.ReadOnly ? "ro" : "rw");
+                    break;
+                case MountKind.Tmpfs:
+                    s.Add("tmpfs", mount.Target, mount.SizeBytes is { } size ? $"size={Num(size)}" : "", mount.ReadOnly ? "ro" : "rw");
+                    break;
+                case MountKind.CopyOnWrite:
+                    s.Add("cow", Path.GetFullPath(mount.Source!), mount.Target);
+                    break;
+            }
+        }
+
+        foreach (var (hostPath, file) in files)
+        {
+            s.Add("file", hostPath, file.Target, Convert.ToString(file.Mode, 8), Num(file.Uid), Num(file.Gid));
+        }
+
+        foreach (var (key, value) in cgroupRecords)
+        {
+            s.Add(key, value);
+        }
+
+        return s;
+    }
+
+    private static string Num(long value) => value.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,91 @@
+using System.Globalization;
+
+namespace IsoTest.Engine.RootFs;
+
+/// <summary>The payload's credentials inside the container.</summary>
+internal sealed record ResolvedUser(long Uid, long Gid, string Home);
+
+/// <summary>User-namespace maps for rootless containers, in /proc/pid/uid_map syntax.</summary>
+internal sealed record IdMaps(string UidMap, string GidMap)
+{
+    /// <summary>
+    /// Rootless: the caller is mapped to the container's user, so files the caller owns are that user's
+    /// inside, and servers that refuse to run as root (PostgreSQL) run. One id each: mapping more needs
+    /// newuidmap and /etc/subuid, which most CI users lack.
+    /// </summary>
+    public static IdMaps ForCaller(ResolvedUser user, uint hostUid, uint hostGid) =>
+        new($"{user.Uid} {hostUid} 1", $"{user.Gid} {hostGid} 1");
+}
+
+/// <summary>
+/// Turns <c>uid[:gid]</c> or a user name into numbers, reading the container's own /etc/passwd and
+/// /etc/group (the host's for the host root filesystem), as Docker does.
+/// </summary>
+internal static class UserResolver
+{
+    public static ResolvedUser Resolve(string? user, string rootPath)
+    {
+        if (string.IsNullOrEmpty(user))
+        {
+            return new ResolvedUser(0, 0, "/root");
+        }
+
+        var parts = user.Split(':', 2);
+        var passwd = ReadDb(Path.Combine(rootPath, "etc/passwd"));
+        long uid;
+        long? gid = null;
+        string home = "/";
+        if (long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out uid))
+        {
+            var entry = passwd.FirstOrDefault(e => e.Length > 5 && e[2] == parts[0]);
+            if (entry is not null)
+            {
+                gid = long.Parse(entry[3], CultureInfo.InvariantCulture);
+                home = entry[5];
+            }
+        }
+        else
+        {
+            var entry = passwd.FirstOrDefault(e => e.Length > 5 && e[0] == parts[0])
+                ?? throw new UnknownUserException($"user '{parts[0]}' is not in {Path.Combine(rootPath, "etc/passwd")}: use a numeric uid[:gid] or a name defined in the container's /etc/passwd");
+            uid = long.Parse(entry[2], CultureInfo.InvariantCulture);
+            gid = long.Parse(entry[3], CultureInfo.InvariantCulture);
+            home = entry[5];
+        }
+
+        if (parts.Length == 2)
+        {
+            if (long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var g))
+            {
+                gid = g;
+            }
+            else
+            {
+                var group = ReadDb(Path.Combine(rootPath, "etc/group")).FirstOrDefault(e => e.Length > 2 && e[0] == parts[1])
+                    ?? throw new UnknownUserException($"group '{parts[1]}' is not in {Path.Combine(rootPath, "etc/group")}: use a numeric gid or a group defined in the container's /etc/group");
+                gid = long.Parse(group[2], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return new ResolvedUser(uid, gid ?? uid, home);
+    }
+
+    private static List<string[]> ReadDb(string path)
+    {
+        try
+        {
+            return File.ReadLines(path).Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split(':')).ToList();
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return [];
+        }
+    }
+}
+
+/// <summary>A user or group name that the container's databases do not define.</summary>
+internal sealed class UnknownUserException(string message) : Exception(message);

@@ -1,0 +1,31 @@
+namespace IsoTest.Docker;
+
+/// <summary>When the Docker backend pulls an image named by <c>FromImage</c>.</summary>
+public enum ImagePullPolicy
+{
+    /// <summary>Pull only when the daemon does not have the image (Docker's <c>--pull missing</c>, the default).</summary>
+    Missing,
+
+    /// <summary>Pull before every container, so a moving tag is always fresh (<c>--pull always</c>).</summary>
+    Always,
+
+    /// <summary>Never pull: a missing image is an <see cref="ImagePullException"/> (<c>--pull never</c>, for offline machines).</summary>
+    Never,
+}
+
+/// <summary>Settings of a <see cref="DockerBackend"/>.</summary>
+public sealed class DockerBackendOptions
+{
+    /// <summary>
+    /// The daemon to talk to: <c>unix:///var/run/docker.sock</c> or <c>tcp://host:2375</c>.
+    /// Null means what the <c>docker</c> CLI would use: <c>DOCKER_HOST</c>, else <c>/var/run/docker.sock</c>,
+    /// else the rootless daemon's <c>$XDG_RUNTIME_DIR/docker.sock</c>.
+    /// </summary>
+    public Uri? Endpoint { get; init; }
+
+    /// <summary>When images named by <c>FromImage</c> are pulled. Default <see cref="ImagePullPolicy.Missing"/>.</summary>
+    public ImagePullPolicy PullPolicy { get; init; } = ImagePullPolicy.Missing;
+
+    /// <summary>The clock used for log timestamps the daemon did not stamp. Default <see cref="TimeProvider.System"/>.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}

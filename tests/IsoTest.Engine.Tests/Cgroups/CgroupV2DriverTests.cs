@@ -1,0 +1,257 @@
+using IsoTest;
+using Xunit;
+using IsoTest.Engine.Cgroups;
+using IsoTest.Engine.Tests.Cgroups.Fakes;
+using static Tmds.Linux.LibC;
+
+namespace IsoTest.Engine.Tests.Cgroups;
+
+public sealed class CgroupV2DriverTests : IDisposable
+{
+    private static readonly ResourceLimits AllCaps = new(MemoryBytes: 16 << 20, Cpus: 0.5, Pids: 64, CpusetCpus: "0-1");
+
+    private readonly FakeCgroupV2FileSystem _fs = new();
+
+    public void Dispose() => _fs.Dispose();
+
+    private CgroupV2Driver Driver(string parent = "isotest") => new(_fs.Root, parent, _fs);
+
+    [Fact]
+    public void Create_AllCaps_EnablesControllersFromParentDownAndWritesLimits()
+    {
+        var handle = Driver().Create("e1", "c1", AllCaps);
+
+        Assert.NotNull(handle);
+        var dir = _fs.Full("isotest/e1/c1");
+        Assert.Equal([dir], handle.Paths);
+        Assert.Equal([("cg2", dir)], handle.AgentRecords);
+        Assert.Equal(
+            [
+                ("cgroup.subtree_control", "+cpuset"), // the root does not enable cpuset: enabled one level up
+                ("isotest/cgroup.subtree_control", "+memory +cpu +pids +cpuset"),
+                ("isotest/e1/cgroup.subtree_control", "+memory +cpu +pids +cpuset"),
+                ("isotest/e1/c1/memory.max", "16777216"),
+                ("isotest/e1/c1/memory.swap.max", "0"),
+                ("isotest/e1/c1/cpu.max", "50000 100000"),
+                ("isotest/e1/c1/pids.max", "64"),
+                ("isotest/e1/c1/cpuset.cpus", "0-1"),
+            ],
+            _fs.Writes);
+        Assert.Equal("cpu cpuset memory pids", File.ReadAllText(_fs.Full("isotest/e1/cgroup.subtree_control")).Trim());
+        Assert.Equal("16777216", File.ReadAllText(_fs.Full("isotest/e1/c1/memory.max")).Trim());
+    }
+
+    [Fact]
+    public void Create_SecondContainerSameEngine_WritesOnlyItsLimits()
+    {
+        var driver = Driver();
+        driver.Create("e1", "c1", AllCaps);
+        _fs.Writes.Clear();
+
+        driver.Create("e1", "c2", new ResourceLimits(Pids: 8));
+
+        Assert.Equal([("isotest/e1/c2/pids.max", "8")], _fs.Writes);
+    }
+
+    [Fact]
+    public void Create_NoCaps_EnablesMemoryForStatsAndWritesNoLimit()
+    {
+        var handle = Driver().Create("e1", "c1", ResourceLimits.None);
+
+        Assert.NotNull(handle);
+        Assert.Equal(
+            [("isotest/cgroup.subtree_control", "+memory"), ("isotest/e1/cgroup.subtree_control", "+memory")],
+            _fs.Writes);
+        Assert.True(File.Exists(_fs.Full("isotest/e1/c1/memory.peak")));
+    }
+
+    [Fact]
+    public void Create_NestedParentFromName_UsesThatPath()
+    {
+        var handle = Driver("delegated/isotest").Create("e1", "c1", new ResourceLimits(Pids: 5));
+
+        Assert.Equal([_fs.Full("delegated/isotest/e1/c1")], handle!.Paths);
+        Assert.Equal("5", File.ReadAllText(_fs.Full("delegated/isotest/e1/c1/pids.max")).Trim());
+    }
+
+    [Fact]
+    public void Create_ControllerMissing_ThrowsNamingItAndLeavesNothing()
+    {
+        using var fs = new FakeCgroupV2FileSystem(rootControllers: "cpu io memory pids");
+        var driver = new CgroupV2Driver(fs.Root, "isotest", fs);
+
+        var ex = Assert.Throws<ResourceLimitException>(() => driver.Create("e1", "c1", new ResourceLimits(MemoryBytes: 1 << 24, CpusetCpus: "0")));
+
+        Assert.Contains("cpuset '0'", ex.Message);
+        Assert.Contains("'cpuset' cgroup controller is not available", ex.Message);
+        Assert.Contains("cgroup.subtree_control", ex.Message);
+        Assert.False(Directory.Exists(fs.Full("isotest")));
+    }
+
+    [Fact]
+    public void Create_ControllerNotDelegated_ThrowsAndLeavesNothing()
+    {
+        _fs.Undelegatable.Add("cpuset");
+
+        var ex = Assert.Throws<ResourceLimitException>(() => Driver().Create("e1", "c1", AllCaps));
+
+        Assert.Contains("'cpuset' cgroup controller is not available", ex.Message);
+        Assert.Contains(CgroupDriver.ParentVariable, ex.Message);
+        Assert.False(Directory.Exists(_fs.Full("isotest")));
+    }
+
+    [Fact]
+    public void Create_KernelRejectsMemoryLimit_ThrowsWithFileAndErrnoAndRemovesGroups()
+    {
+        _fs.FailingWrites["memory.max"] = EINVAL;
+
+        var ex = Assert.Throws<ResourceLimitException>(() => Driver().Create("e1", "c1", AllCaps));
+
+        Assert.Contains("memory limit 16777216 bytes", ex.Message);
+        Assert.Contains(_fs.Full("isotest/e1/c1/memory.max"), ex.Message);
+        Assert.Contains("EINVAL", ex.Message);
+        Assert.Contains("raise the memory limit", ex.Message);
+        Assert.False(Directory.Exists(_fs.Full("isotest")));
+    }
+
+    [Fact]
+    public void Create_FailsAfterEarlierContainer_KeepsSharedGroupsRemovesOnlyItsOwn()
+    {
+        var driver = Driver();
+        driver.Create("e1", "c1", AllCaps);
+        _fs.FailingWrites["cpu.max"] = EINVAL;
+
+        Assert.Throws<ResourceLimitException>(() => driver.Create("e1", "c2", AllCaps));
+
+        Assert.True(Directory.Exists(_fs.Full("isotest/e1/c1")));
+        Assert.False(Directory.Exists(_fs.Full("isotest/e1/c2")));
+    }
+
+    [Fact]
+    public void Create_ParentNotWritableNoCaps_ReturnsNull()
+    {
+        _fs.Unwritable.Add(".");
+
+        Assert.Null(Driver().Create("e1", "c1", ResourceLimits.None));
+        Assert.False(Directory.Exists(_fs.Full("isotest")));
+    }
+
+    [Fact]
+    public void Create_ParentNotWritableWithCap_ThrowsWithDelegationFix()
+    {
+        _fs.Unwritable.Add(".");
+
+        var ex = Assert.Throws<ResourceLimitException>(() => Driver().Create("e1", "c1", new ResourceLimits(Pids: 10)));
+
+        Assert.Contains("pids limit 10", ex.Message);
+        Assert.Contains("EACCES", ex.Message);
+        Assert.Contains(_fs.Full("isotest"), ex.Message);
+        Assert.Contains("sudo chown -R $USER", ex.Message);
+        Assert.Contains(CgroupDriver.ParentVariable, ex.Message);
+    }
+
+    [Fact]
+    public void Create_NoSwapAccounting_SkipsSwapMax()
+    {
+        using var fs = new FakeCgroupV2FileSystem(withSwap: false);
+
+        new CgroupV2Driver(fs.Root, "isotest", fs).Create("e1", "c1", new ResourceLimits(MemoryBytes: 1 << 24));
+
+        Assert.Contains(("isotest/e1/c1/memory.max", "16777216"), fs.Writes);
+        Assert.DoesNotContain(fs.Writes, w => w.Path.EndsWith("memory.swap.max", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void ReadStats_KernelCounters_ParsesPeakCpuAndOomKills()
+    {
+        var handle = Driver().Create("e1", "c1", AllCaps)!;
+        File.WriteAllText(_fs.Full("isotest/e1/c1/memory.peak"), "12345678\n");
+        File.WriteAllText(_fs.Full("isotest/e1/c1/cpu.stat"), "usage_usec 2500000\nuser_usec 2000000\nsystem_usec 500000\n");
+        File.WriteAllText(_fs.Full("isotest/e1/c1/memory.events"), "low 0\nhigh 0\nmax 7\noom 2\noom_kill 2\noom_group_kill 0\n");
+
+        var stats = Driver().ReadStats(handle);
+
+        Assert.Equal(new CgroupStats(12345678, TimeSpan.FromSeconds(2.5), 2), stats);
+    }
+
+    [Fact]
+    public void ReadStats_NoMemoryController_GivesNullPeakAndZeroKills()
+    {
+        using var fs = new FakeCgroupV2FileSystem(rootControllers: "cpu pids", rootSubtree: "cpu pids");
+        var driver = new CgroupV2Driver(fs.Root, "isotest", fs);
+        var handle = driver.Create("e1", "c1", new ResourceLimits(Pids: 4))!;
+
+        var stats = driver.ReadStats(handle);
+
+        Assert.Null(stats.PeakMemoryBytes);
+        Assert.Equal(TimeSpan.Zero, stats.CpuTime);
+        Assert.Equal(0, stats.OomKills);
+    }
+
+    [Fact]
+    public void Destroy_WithCgroupKill_KillsThroughItAndRemovesGroup()
+    {
+        var driver = Driver();
+        var handle = driver.Create("e1", "c1", AllCaps)!;
+        _fs.AddProcesses("isotest/e1/c1", 4242, 4243);
+
+        driver.Destroy(handle);
+
+        Assert.Contains(("isotest/e1/c1/cgroup.kill", "1"), _fs.Writes);
+        Assert.Empty(_fs.Killed);
+        Assert.False(Directory.Exists(_fs.Full("isotest/e1/c1")));
+        Assert.True(Directory.Exists(_fs.Full("isotest/e1")));
+    }
+
+    [Fact]
+    public void Destroy_WithoutCgroupKill_KillsEveryPidAndRemovesGroup()
+    {
+        using var fs = new FakeCgroupV2FileSystem(withKillFile: false);
+        var driver = new CgroupV2Driver(fs.Root, "isotest", fs);
+        var handle = driver.Create("e1", "c1", AllCaps)!;
+        fs.AddProcesses("isotest/e1/c1", 4242, 4243);
+
+        driver.Destroy(handle);
+
+        Assert.Equal([4242, 4243], fs.Killed);
+        Assert.False(Directory.Exists(fs.Full("isotest/e1/c1")));
+    }
+
+    [Fact]
+    public void Destroy_Twice_SecondIsNoOp()
+    {
+        var driver = Driver();
+        var handle = driver.Create("e1", "c1", AllCaps)!;
+
+        driver.Destroy(handle);
+        driver.Destroy(handle);
+
+        Assert.False(Directory.Exists(handle.Paths[0]));
+    }
+
+    [Fact]
+    public void RemoveEngineGroup_ContainersWithProcesses_RemovesAllChildrenFirst()
+    {
+        var driver = Driver();
+        driver.Create("e1", "c1", AllCaps);
+        driver.Create("e1", "c2", ResourceLimits.None);
+        driver.Create("e2", "c3", ResourceLimits.None);
+        _fs.AddProcesses("isotest/e1/c1", 10);
+        _fs.AddProcesses("isotest/e1/c2", 11);
+        Assert.Equal(["e1", "e2"], driver.ListEngineGroups());
+
+        driver.RemoveEngineGroup("e1");
+
+        Assert.False(Directory.Exists(_fs.Full("isotest/e1")));
+        Assert.Equal(["e2"], driver.ListEngineGroups());
+
+        // The driver makes the engine group again after a sweep.
+        Assert.NotNull(driver.Create("e1", "c4", AllCaps));
+    }
+
+    [Fact]
+    public void ListEngineGroups_NoParentYet_IsEmpty()
+    {
+        Assert.Empty(Driver().ListEngineGroups());
+    }
+}

@@ -1,0 +1,233 @@
+using IsoTest.Engine.Cgroups;
+using static Tmds.Linux.LibC;
+
+namespace IsoTest.Engine.Tests.Cgroups.Fakes;
+
+/// <summary>
+/// A cgroup v2 tree in a temp directory that behaves like the kernel where the driver can tell: mkdir fills a
+/// group with the interface files of the controllers its parent enables, files cannot be created by writing,
+/// subtree_control only accepts controllers listed in cgroup.controllers, rmdir refuses groups with processes
+/// or children, cgroup.kill empties a subtree. Every write and kill is recorded. The machine here runs v1,
+/// so this is how the v2 driver is tested (DESIGN.md "cgroups").
+/// </summary>
+internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
+{
+    private readonly bool _withKillFile;
+    private readonly bool _withSwap;
+
+    public FakeCgroupV2FileSystem(string rootControllers = "cpuset cpu io memory pids", string rootSubtree = "cpu io memory pids", bool withKillFile = true, bool withSwap = true)
+    {
+        Root = Path.Combine(Path.GetTempPath(), "isotest-fakecg-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Root);
+        _withKillFile = withKillFile;
+        _withSwap = withSwap;
+        File.WriteAllText(Path.Combine(Root, "cgroup.controllers"), rootControllers + "\n");
+        File.WriteAllText(Path.Combine(Root, "cgroup.subtree_control"), rootSubtree + "\n");
+        File.WriteAllText(Path.Combine(Root, "cgroup.procs"), "");
+    }
+
+    /// <summary>The fake cgroupfs mount point.</summary>
+    public string Root { get; }
+
+    /// <summary>Every successful and failed write, in order: (path relative to the root, value).</summary>
+    public List<(string Path, string Value)> Writes { get; } = [];
+
+    /// <summary>Pids sent SIGKILL.</summary>
+    public List<int> Killed { get; } = [];
+
+    /// <summary>Directories (relative) in which mkdir fails with EACCES, as for an unprivileged user.</summary>
+    public HashSet<string> Unwritable { get; } = [];
+
+    /// <summary>File names whose writes fail with the given errno, e.g. memory.max → EINVAL.</summary>
+    public Dictionary<string, int> FailingWrites { get; } = [];
+
+    /// <summary>Controllers the "parent of the parent" refuses to enable (not delegated).</summary>
+    public HashSet<string> Undelegatable { get; } = [];
+
+    public string Full(string relative) => Path.Combine(Root, relative);
+
+    public string Relative(string path) => Path.GetRelativePath(Root, path);
+
+    /// <summary>Puts fake processes into a group.</summary>
+    public void AddProcesses(string relativeDir, params int[] pids) =>
+        File.AppendAllText(Full(Path.Combine(relativeDir, "cgroup.procs")), string.Concat(pids.Select(p => p + "\n")));
+
+    public int CreateDirectory(string path)
+    {
+        var parent = Path.GetDirectoryName(path)!;
+        if (!Directory.Exists(parent))
+        {
+            return ENOENT;
+        }
+
+        if (Directory.Exists(path))
+        {
+            return EEXIST;
+        }
+
+        if (Unwritable.Contains(Relative(parent)))
+        {
+            return EACCES;
+        }
+
+        Directory.CreateDirectory(path);
+        var enabled = File.ReadAllText(Path.Combine(parent, "cgroup.subtree_control")).Trim();
+        File.WriteAllText(Path.Combine(path, "cgroup.controllers"), enabled + "\n");
+        File.WriteAllText(Path.Combine(path, "cgroup.subtree_control"), "");
+        File.WriteAllText(Path.Combine(path, "cgroup.procs"), "");
+        File.WriteAllText(Path.Combine(path, "cgroup.events"), "populated 0\nfrozen 0\n");
+        File.WriteAllText(Path.Combine(path, "cpu.stat"), "usage_usec 0\nuser_usec 0\nsystem_usec 0\n");
+        if (_withKillFile)
+        {
+            File.WriteAllText(Path.Combine(path, "cgroup.kill"), "");
+        }
+
+        foreach (var controller in CgroupTreeWords(enabled))
+        {
+            var files = controller switch
+            {
+                "memory" => _withSwap
+                    ? new[] { ("memory.max", "max\n"), ("memory.peak", "0\n"), ("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"), ("memory.swap.max", "max\n") }
+                    : [("memory.max", "max\n"), ("memory.peak", "0\n"), ("memory.events", "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n")],
+                "cpu" => [("cpu.max", "max 100000\n"), ("cpu.weight", "100\n")],
+                "pids" => [("pids.max", "max\n"), ("pids.current", "0\n")],
+                "cpuset" => [("cpuset.cpus", "\n"), ("cpuset.mems", "\n")],
+                _ => Array.Empty<(string, string)>(),
+            };
+            foreach (var (name, content) in files)
+            {
+                File.WriteAllText(Path.Combine(path, name), content);
+            }
+        }
+
+        return 0;
+    }
+
+    public int RemoveDirectory(string path)
+    {
+        if (!Directory.Exists(path))
+        {
+            return ENOENT;
+        }
+
+        if (Directory.EnumerateDirectories(path).Any() || File.ReadAllText(Path.Combine(path, "cgroup.procs")).Trim().Length > 0)
+        {
+            return EBUSY;
+        }
+
+        Directory.Delete(path, recursive: true);
+        return 0;
+    }
+
+    public int WriteFile(string path, string value)
+    {
+        Writes.Add((Relative(path), value));
+        if (!File.Exists(path))
+        {
+            return ENOENT;
+        }
+
+        var name = Path.GetFileName(path);
+        if (FailingWrites.TryGetValue(name, out var errno))
+        {
+            return errno;
+        }
+
+        var dir = Path.GetDirectoryName(path)!;
+        switch (name)
+        {
+            case "cgroup.subtree_control":
+                var available = CgroupTreeWords(File.ReadAllText(Path.Combine(dir, "cgroup.controllers")));
+                var enabled = CgroupTreeWords(File.ReadAllText(path));
+                foreach (var token in value.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var controller = token[1..];
+                    if (!available.Contains(controller))
+                    {
+                        return ENOENT; // What the kernel says for a controller the parent does not give.
+                    }
+
+                    if (dir == Root && Undelegatable.Contains(controller))
+                    {
+                        return EACCES;
+                    }
+
+                    if (token[0] == '+')
+                    {
+                        enabled.Add(controller);
+                    }
+                    else
+                    {
+                        enabled.Remove(controller);
+                    }
+                }
+
+                File.WriteAllText(path, string.Join(' ', enabled.Order()) + "\n");
+                PropagateControllers(dir);
+                return 0;
+            case "cgroup.kill":
+                foreach (var procs in Directory.EnumerateFiles(dir, "cgroup.procs", SearchOption.AllDirectories))
+                {
+                    File.WriteAllText(procs, "");
+                }
+
+                return 0;
+            default:
+                File.WriteAllText(path, value + "\n");
+                return 0;
+        }
+    }
+
+    public int ReadFile(string path, out string? content)
+    {
+        if (!File.Exists(path))
+        {
+            content = null;
+            return ENOENT;
+        }
+
+        content = File.ReadAllText(path);
+        return 0;
+    }
+
+    public bool Exists(string path) => File.Exists(path) || Directory.Exists(path);
+
+    public IReadOnlyList<string> ListDirectories(string path) =>
+        Directory.Exists(path) ? Directory.EnumerateDirectories(path).Select(p => Path.GetFileName(p)).ToList() : [];
+
+    public int Kill(int pid)
+    {
+        Killed.Add(pid);
+        var found = false;
+        foreach (var procs in Directory.EnumerateFiles(Root, "cgroup.procs", SearchOption.AllDirectories))
+        {
+            var lines = File.ReadAllLines(procs).Where(l => l.Length > 0).ToList();
+            if (lines.Remove(pid.ToString(System.Globalization.CultureInfo.InvariantCulture)))
+            {
+                found = true;
+                File.WriteAllLines(procs, lines);
+            }
+        }
+
+        return found ? 0 : ESRCH;
+    }
+
+    public void Pause(TimeSpan delay)
+    {
+    }
+
+    public void Dispose() => Directory.Delete(Root, recursive: true);
+
+    private static HashSet<string> CgroupTreeWords(string text) =>
+        new(text.Split([' ', '\n'], StringSplitOptions.RemoveEmptyEntries), StringComparer.Ordinal);
+
+    // The kernel shows a child's cgroup.controllers as its parent's subtree_control.
+    private static void PropagateControllers(string dir)
+    {
+        var enabled = File.ReadAllText(Path.Combine(dir, "cgroup.subtree_control"));
+        foreach (var child in Directory.EnumerateDirectories(dir))
+        {
+            File.WriteAllText(Path.Combine(child, "cgroup.controllers"), enabled);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+using IsoTest.Engine.Tests.Support;
+
+namespace IsoTest.Engine.Tests.Containers;
+
+/// <summary>Bad input gets a clear error naming the problem and the fix, and leaves nothing behind.</summary>
+public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineFixture>
+{
+    private readonly EngineBackend _engine = fixture.Engine;
+
+    [Fact]
+    public async Task MissingRootfs_ErrorNamesTheDirectory()
+    {
+        var spec = new ContainerSpec { RootFileSystem = RootFileSystem.FromDirectory("/no/such/rootfs"), Command = ["/bin/true"] };
+
+        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+
+        Assert.Contains("/no/such/rootfs", error.Message);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task BadMountSource_ErrorNamesTheSource()
+    {
+        var spec = Specs.Host("true") with { Mounts = [new MountSpec(MountKind.Bind, "/no/such/source", "/data")] };
+
+        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+
+        Assert.Contains("/no/such/source", error.Message);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task UnknownUser_ErrorNamesUserAndPasswd()
+    {
+        var spec = Specs.Host("true") with { User = "no-such-user-xyz" };
+
+        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+
+        Assert.Contains("no-such-user-xyz", error.Message);
+        Assert.Contains("/etc/passwd", error.Message);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task MemoryBelowKernelMinimum_ResourceLimitError()
+    {
+        var spec = Specs.Host("true") with { Limits = new ResourceLimits(MemoryBytes: 4096) };
+
+        var error = await Assert.ThrowsAsync<ResourceLimitException>(() => _engine.CreateAsync(spec));
+
+        Assert.Contains("memory", error.Message, StringComparison.OrdinalIgnoreCase);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task NegativeCpus_ResourceLimitError()
+    {
+        var spec = Specs.Host("true") with { Limits = new ResourceLimits(Cpus: -1) };
+
+        var error = await Assert.ThrowsAsync<ResourceLimitException>(() => _engine.CreateAsync(spec));
+
+        Assert.Contains("cpu", error.Message, StringComparison.OrdinalIgnoreCase);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task Image_NotSupportedByTheEngineYet_SaysWhatToUse()
+    {
+        var spec = new ContainerSpec { RootFileSystem = RootFileSystem.FromImage("redis:7"), Command = ["redis-server"] };
+
+        var error = await Assert.ThrowsAsync<BackendUnavailableException>(() => _engine.CreateAsync(spec));
+
+        Assert.Contains("ISOTEST_BACKEND=docker", error.Message);
+    }
+
+    private async Task AssertNothingLeftAsync()
+    {
+        Assert.Equal(0, _engine.LiveContainers);
+        await Leaks.AssertNoContainerCgroupsAsync(_engine);
+        Assert.DoesNotContain(Directory.EnumerateFiles(_engine.StateDirectory), f => Path.GetFileName(f) != "lock");
+    }
+}

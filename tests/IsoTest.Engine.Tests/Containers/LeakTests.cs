@@ -1,0 +1,105 @@
+using System.Diagnostics;
+using IsoTest.Engine.Tests.Support;
+
+namespace IsoTest.Engine.Tests.Containers;
+
+/// <summary>Nothing leaks: not after a normal teardown, not after the owner is killed with kill -9.</summary>
+public sealed class LeakTests
+{
+    [Fact]
+    public async Task Teardown_NoProcessCgroupOrStateDirectoryRemains()
+    {
+        var engine = new EngineBackend();
+        var stateDirectory = engine.StateDirectory;
+        var containers = new List<IContainer>();
+        for (int i = 0; i < 3; i++)
+        {
+            var container = await engine.CreateAsync(Specs.Shell("sleep 1000 & sleep 1000") with
+            {
+                Limits = new ResourceLimits(MemoryBytes: 64L << 20, Pids: 16),
+            });
+            await container.StartAsync();
+            containers.Add(container);
+        }
+
+        var agents = Leaks.AgentProcessesOf(Environment.ProcessId);
+        Assert.Equal(3, agents.Count); // one shim per container, children of this process
+        Assert.NotEmpty(Leaks.ContainerCgroups(engine.EngineId)); // caps were requested, so cgroups exist
+
+        foreach (var container in containers)
+        {
+            await container.DisposeAsync();
+        }
+
+        Assert.All(agents, pid => Assert.False(Leaks.IsAlive(pid), $"agent {pid} survived its container"));
+        Assert.Empty(Leaks.ContainerCgroups(engine.EngineId));
+
+        await engine.DisposeAsync();
+        Assert.False(Directory.Exists(stateDirectory));
+    }
+
+    [Fact]
+    public async Task EngineDispose_RemovesContainersTheTestForgot()
+    {
+        var engine = new EngineBackend();
+        var forgotten = await engine.CreateAsync(Specs.Host("sleep", "1000") with { Limits = new ResourceLimits(Pids: 8) });
+        await forgotten.StartAsync();
+
+        await engine.DisposeAsync();
+
+        Assert.Equal(ContainerState.Removed, forgotten.State);
+        Assert.Empty(Leaks.AgentProcessesOf(Environment.ProcessId));
+        Assert.Empty(Leaks.ContainerCgroups(engine.EngineId));
+    }
+
+    [Fact]
+    public async Task OwnerKilledWithSigkill_ContainersDieAndTheNextEngineSweepsTheRest()
+    {
+        var ownerDll = Path.Combine(AppContext.BaseDirectory.Replace("IsoTest.Engine.Tests", "IsoTest.Engine.Tests.Owner", StringComparison.Ordinal), "IsoTest.Engine.Tests.Owner.dll");
+        var start = new ProcessStartInfo("dotnet", [ownerDll, "3"]) { RedirectStandardOutput = true };
+        using var owner = System.Diagnostics.Process.Start(start)!;
+        var ready = await owner.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.StartsWith("ready ", ready);
+        var engineId = ready!["ready ".Length..];
+
+        var shims = Leaks.AgentProcessesOf(owner.Id);
+        Assert.Equal(3, shims.Count);
+        var everything = shims.SelectMany(Descendants).ToList();
+        Assert.True(everything.Count >= 3 * 4, $"expected shim, init and two sleeps per container, saw {everything.Count}");
+        Assert.NotEmpty(Leaks.ContainerCgroups(engineId));
+
+        owner.Kill(); // SIGKILL: no managed clean-up runs
+        await owner.WaitForExitAsync();
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (everything.Any(Leaks.IsAlive) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.All(everything, pid => Assert.False(Leaks.IsAlive(pid), $"pid {pid} outlived its killed owner"));
+
+        // The dead engine's cgroups and state stay until the next engine starts, which sweeps them.
+        await using var next = new EngineBackend();
+        Assert.Empty(Leaks.ContainerCgroups(engineId));
+        Assert.False(Directory.Exists(Path.Combine(Path.GetDirectoryName(next.StateDirectory)!, engineId)));
+    }
+
+    private static IEnumerable<int> Descendants(int pid)
+    {
+        yield return pid;
+        var children = $"/proc/{pid}/task/{pid}/children";
+        if (!File.Exists(children))
+        {
+            yield break;
+        }
+
+        foreach (var child in File.ReadAllText(children).Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse))
+        {
+            foreach (var d in Descendants(child))
+            {
+                yield return d;
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+namespace IsoTest.Engine.Tests.Support;
+
+public static class Leaks
+{
+    /// <summary>Every cgroup directory of this engine's containers, in every hierarchy.</summary>
+    public static IReadOnlyList<string> ContainerCgroups(string engineId)
+    {
+        var parent = Environment.GetEnvironmentVariable("ISOTEST_CGROUP_PARENT") is { Length: > 0 } p ? p : "isotest";
+        var roots = Directory.Exists("/sys/fs/cgroup/memory")
+            ? Directory.EnumerateDirectories("/sys/fs/cgroup").Select(c => Path.Combine(c, parent, engineId))
+            : [Path.Combine("/sys/fs/cgroup", parent, engineId)];
+        return roots.Where(Directory.Exists).SelectMany(r => Directory.EnumerateDirectories(r)).ToList();
+    }
+
+    public static Task AssertNoContainerCgroupsAsync(EngineBackend engine)
+    {
+        Assert.Empty(ContainerCgroups(engine.EngineId));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Processes whose command line names the init agent and whose ancestor is <paramref name="ownerPid"/>.</summary>
+    public static IReadOnlyList<int> AgentProcessesOf(int ownerPid)
+    {
+        var result = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                var comm = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
+                if (comm == "isotest-init" && int.Parse(fields[1]) == ownerPid)
+                {
+                    result.Add(pid);
+                }
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return result;
+    }
+
+    public static bool IsAlive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
+}
