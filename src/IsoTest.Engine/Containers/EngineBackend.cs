@@ -135,23 +135,26 @@ public sealed class EngineBackend : IContainerBackend
         }
     }
 
-    /// <summary>At every engine start: remove what dead engines left behind (cheap when there is nothing).</summary>
+    /// <summary>
+    /// At every engine start: remove what dead engines left behind (cheap when there is nothing). Only an
+    /// engine proven dead — its state directory in our state root with its lock free — is swept: cgroups
+    /// with no state directory here may belong to a live engine of another user, whose state lives elsewhere.
+    /// Best effort: a leftover that cannot be removed must not stop this engine from starting.
+    /// </summary>
     private static void Sweep(string root, ICgroupDriver cgroups)
     {
         lock (SweepLock)
         {
             foreach (var dead in Containers.EngineState.DeadEngines(root))
             {
-                cgroups.RemoveEngineGroup(dead);
-                Containers.EngineState.RemoveDirectory(root, dead);
-            }
-
-            // cgroups whose engine has no state directory at all (e.g. /run was wiped by a reboot).
-            foreach (var engineId in cgroups.ListEngineGroups())
-            {
-                if (!Directory.Exists(Path.Combine(root, engineId)))
+                try
                 {
-                    cgroups.RemoveEngineGroup(engineId);
+                    cgroups.RemoveEngineGroup(dead);
+                    Containers.EngineState.RemoveDirectory(root, dead);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    Console.Error.WriteLine($"isotest: could not sweep the leftovers of dead engine {dead}: {e.Message}");
                 }
             }
         }

@@ -87,6 +87,28 @@ public sealed class LeakTests
         Assert.False(Directory.Exists(Path.Combine(Path.GetDirectoryName(next.StateDirectory)!, engineId)));
     }
 
+    [Fact]
+    public async Task Sweep_LiveEngineWithAnotherStateRoot_IsLeftAlone()
+    {
+        // Another user's engine keeps its state elsewhere ($XDG_RUNTIME_DIR): having no state directory
+        // in our root does not make it dead, so its containers must survive our start.
+        await using var other = new EngineBackend();
+        await using var container = await other.CreateAsync(Specs.Host("sleep", "30") with { Limits = new ResourceLimits(Pids: 8) });
+        await container.StartAsync();
+        var elsewhere = Directory.CreateTempSubdirectory("isotest-state-");
+        try
+        {
+            await using var next = new EngineBackend(null, elsewhere.FullName, null);
+
+            Assert.Equal(ContainerState.Running, container.State);
+            Assert.NotEmpty(Leaks.ContainerCgroups(other.EngineId));
+        }
+        finally
+        {
+            elsewhere.Delete(recursive: true);
+        }
+    }
+
     private static IEnumerable<int> Descendants(int pid)
     {
         yield return pid;
