@@ -34,6 +34,9 @@ public sealed class ContainerBuilder
         _state = state;
     }
 
+    /// <summary>What this builder was told (for tests and the xunit integration).</summary>
+    internal BuilderState State => _state;
+
     /// <summary>Runs on the host's own filesystem (read-only, behind a private writable overlay): what is installed here, no image.</summary>
     public ContainerBuilder FromHost() => With(_state with { Root = RootFileSystem.Host });
 

@@ -318,7 +318,7 @@ internal static partial class ContainerSpecValidator
                 errors.Add($"{call}: the root filesystem is read-only (WithReadOnlyRootFileSystem), so the file cannot be written there: add a writable mount covering it (e.g. WithTmpfsMount) or drop WithReadOnlyRootFileSystem.");
             }
 
-            files.Add(new FileCopySpec(f.Target, f.Content is null ? null : new ReadOnlyMemory<byte>(f.Content), f.SourcePath, mode, f.Uid, f.Gid));
+            files.Add(new FileCopySpec(f.Target, f.Content is null ? (ReadOnlyMemory<byte>?)null : f.Content, f.SourcePath, mode, f.Uid, f.Gid));
         }
 
         foreach (var target in s.Files.Where(f => IsContainerPath(f.Target)).GroupBy(f => Normalize(f.Target)).Where(g => g.Count() > 1).Select(g => g.Key))

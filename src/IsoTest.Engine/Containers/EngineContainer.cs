@@ -244,7 +244,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         }
         catch (AgentException e)
         {
-            throw ToExecFailure(Id, e.Error);
+            throw ToExecFailure(Id, e.Error, Spec.WorkingDirectory ?? "/", Spec.User ?? "0");
         }
         catch (AgentGoneException)
         {
@@ -325,7 +325,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
         if (reply.Verb == "exec-failed")
         {
-            throw ToExecFailure(Id, new AgentError(Field(reply.Fields, 0), IntField(reply.Fields, 1), Field(reply.Fields, 2)));
+            throw ToExecFailure(Id, new AgentError(Field(reply.Fields, 0), IntField(reply.Fields, 1), Field(reply.Fields, 2)), Spec.WorkingDirectory ?? "/", Spec.User ?? "0");
         }
 
         var outText = ReadAllAsync(stdout, cancellationToken);
@@ -446,9 +446,10 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         }
 
         var agent = _agent;
-        if (agent is not null && agent.Gone.Task.IsCompleted)
+        if (agent is not null && (agent.Gone.Task.IsCompleted || _exit.Task.IsCompleted))
         {
-            return await FinalStatsAsync(agent).ConfigureAwait(false);
+            // After exit the shim's report (CPU time of every process) is moments away: wait for it.
+            return await FinalStatsAsync(agent).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
 
         var cg = _cgroup is null ? null : _engine.Cgroups.ReadStats(_cgroup);
@@ -557,7 +558,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         return $"Container {Id} could not be created: {e.Stage} failed{(e.Detail.Length > 0 ? $" for '{e.Detail}'" : "")}: {e.ErrnoText} (errno {e.Errno}){(hint.Length > 0 ? $": {hint}" : "")}.";
     }
 
-    private static ExecFailedException ToExecFailure(string id, AgentError e)
+    /// <summary>The agent names the program; for a chdir or user failure the path that matters is the directory or user.</summary>
+    private static ExecFailedException ToExecFailure(string id, AgentError e, string workingDirectory, string user)
     {
         var reason = e.Stage switch
         {
@@ -567,7 +569,13 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             "exec" when e.Errno is Libc.EACCES or Libc.ENOEXEC => ExecFailure.NotExecutable,
             _ => ExecFailure.Other,
         };
-        return new ExecFailedException(id, reason, e.Detail, e.Errno, e.ErrnoText);
+        var path = reason switch
+        {
+            ExecFailure.BadWorkingDirectory => workingDirectory,
+            ExecFailure.BadUser => user,
+            _ => e.Detail,
+        };
+        return new ExecFailedException(id, reason, path, e.Errno, e.ErrnoText);
     }
 
     private static string Field(string[] fields, int i) => i < fields.Length ? fields[i] : "";

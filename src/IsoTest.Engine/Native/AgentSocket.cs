@@ -111,21 +111,29 @@ internal sealed unsafe class AgentSocket : IDisposable
             var iov = new Libc.IoVec { Base = p, Length = (nuint)buffer.Length };
             var msg = new Libc.MsgHdr { Iov = &iov, IovLength = 1, Control = control, ControlLength = (nuint)controlLength };
             nint n;
-            do
+            int resets = 0;
+            while (true)
             {
                 n = Libc.recvmsg(RawFd, &msg, Libc.MSG_DONTWAIT | Libc.MSG_CMSG_CLOEXEC);
+                int errno = n < 0 ? Libc.Errno : 0;
+                // A peer that closed with our messages unread makes the next recv fail once with
+                // ECONNRESET, yet what it sent is still queued: read again (native/PROTOCOL.md).
+                if (errno == Libc.EINTR || (errno == Libc.ECONNRESET && resets++ < 2))
+                {
+                    continue;
+                }
+
+                break;
             }
-            while (n < 0 && Libc.Errno == Libc.EINTR);
 
             if (n < 0)
             {
-                int errno = Libc.Errno;
-                if (errno == Libc.EAGAIN)
+                if (Libc.Errno == Libc.EAGAIN)
                 {
                     return false;
                 }
 
-                closed = true; // ECONNRESET and friends: the peer is gone
+                closed = true; // the peer is gone
                 return false;
             }
 

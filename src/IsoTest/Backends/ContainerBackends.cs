@@ -40,7 +40,7 @@ public static class ContainerBackends
     {
         BackendKind.Engine => CreateEngine(),
         BackendKind.Docker => CreateDocker(),
-        BackendKind.Auto => CreateAuto(),
+        BackendKind.Auto => CreateAuto(CreateEngine, CreateDocker, Log),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Use BackendKind.Auto, Engine or Docker."),
     };
 
@@ -63,17 +63,22 @@ public static class ContainerBackends
         };
     }
 
-    // The Docker backend (src/IsoTest/Docker/) plugs in here, e.g. `=> IsoTest.Docker.DockerBackend.Create();`.
-    private static IContainerBackend CreateDocker() =>
-        throw new BackendUnavailableException(
-            $"The Docker backend is not part of this build of IsoTest yet: use the built-in engine ({EnvironmentVariable}=engine, on Linux).");
+    /// <summary>
+    /// Where IsoTest says which backend <c>auto</c> picked and why (one line per choice). Standard error by
+    /// default; set it to route the line into your logging, or to <c>_ => { }</c> to silence it.
+    /// </summary>
+    public static Action<string> Log { get; set; } = message => Console.Error.WriteLine(message);
 
-    private static IContainerBackend CreateAuto()
+    private static IContainerBackend CreateDocker() => Docker.DockerBackend.Create();
+
+    internal static IContainerBackend CreateAuto(Func<IContainerBackend> createEngine, Func<IContainerBackend> createDocker, Action<string>? log = null)
     {
         BackendUnavailableException engineProblem;
         try
         {
-            return CreateEngine();
+            var engine = createEngine();
+            log?.Invoke($"IsoTest: {EnvironmentVariable}=auto picked the built-in engine.");
+            return engine;
         }
         catch (BackendUnavailableException e)
         {
@@ -82,7 +87,9 @@ public static class ContainerBackends
 
         try
         {
-            return CreateDocker();
+            var docker = createDocker();
+            log?.Invoke($"IsoTest: {EnvironmentVariable}=auto picked Docker, because the built-in engine cannot run here: {engineProblem.Message}");
+            return docker;
         }
         catch (BackendUnavailableException dockerProblem)
         {
@@ -100,11 +107,17 @@ public static class ContainerBackends
                 $"The built-in engine runs on Linux only, not on {RuntimeInformation.OSDescription}: use Docker ({EnvironmentVariable}=docker).");
         }
 
-        var type = Type.GetType(EngineTypeName, throwOnError: false);
+        return CreateEngine(EngineTypeName);
+    }
+
+    /// <summary>Creates the engine backend from its assembly-qualified type name (a parameter so tests can point it elsewhere).</summary>
+    internal static IContainerBackend CreateEngine(string typeName)
+    {
+        var type = Type.GetType(typeName, throwOnError: false);
         if (type is null)
         {
             throw new BackendUnavailableException(
-                $"The built-in engine (assembly IsoTest.Engine, type {EngineTypeName.Split(',')[0]}) is not deployed with this application: " +
+                $"The built-in engine (type {typeName}) is not deployed with this application: " +
                 $"reference the IsoTest.Engine package, or use Docker ({EnvironmentVariable}=docker).");
         }
 

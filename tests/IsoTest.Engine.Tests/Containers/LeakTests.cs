@@ -4,6 +4,8 @@ using IsoTest.Engine.Tests.Support;
 namespace IsoTest.Engine.Tests.Containers;
 
 /// <summary>Nothing leaks: not after a normal teardown, not after the owner is killed with kill -9.</summary>
+/// <remarks>Serial: it counts this process's agents, which other test classes would add to.</remarks>
+[Collection(SerialCollection.Name)]
 public sealed class LeakTests
 {
     [Fact]

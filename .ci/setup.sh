@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs and starts everything IsoTest's tests need on a fresh Debian 12 machine. Idempotent.
+#   - packages: a C compiler (the engine's init agent), busybox-static (test root filesystems),
+#     redis-server and PostgreSQL (examples), docker.io (Docker backend), crun (benchmark peer)
+#   - dockerd in the background and the local image isotest/busybox:latest (.ci/docker-setup.sh)
+#   - a non-root user `isotest` for the rootless runs, with a delegated cgroup parent `isotest-rootless`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: run as root (it installs packages and starts dockerd)" >&2
+    exit 1
+fi
+
+need=()
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v busybox >/dev/null && file -L "$(command -v busybox)" | grep -q static || need+=(busybox-static)
+command -v redis-server >/dev/null || need+=(redis-server)
+command -v dockerd >/dev/null || need+=(docker.io)
+command -v crun >/dev/null || need+=(crun)
+command -v file >/dev/null || need+=(file)
+command -v runuser >/dev/null || need+=(util-linux)
+# PostgreSQL: the machine image ships server binaries in /usr/local/bin; Debian's package is the fallback.
+command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]}"
+    apt-get update -qq
+    # policy-rc.d: packages must not start their own services (redis, postgres); tests start their own.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    rm -f /usr/sbin/policy-rc.d
+fi
+
+.ci/docker-setup.sh
+
+# The rootless user and its delegated cgroups (what a systemd user session gives on a v2 host).
+id isotest >/dev/null 2>&1 || useradd --create-home --shell /bin/bash isotest
+if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+    dir=/sys/fs/cgroup/isotest-rootless
+    mkdir -p "$dir"
+    # Controllers must be enabled in the parent for the delegated subtree to use them.
+    for c in memory cpu pids cpuset; do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true; done
+    chown -R isotest:isotest "$dir"
+else
+    for c in memory cpu pids cpuset; do
+        dir=/sys/fs/cgroup/$c/isotest-rootless
+        [ -d /sys/fs/cgroup/$c ] || continue
+        mkdir -p "$dir"
+        if [ "$c" = cpuset ]; then
+            cat /sys/fs/cgroup/cpuset/cpuset.cpus > "$dir/cpuset.cpus"
+            cat /sys/fs/cgroup/cpuset/cpuset.mems > "$dir/cpuset.mems"
+        fi
+        chown -R isotest:isotest "$dir"
+    done
+fi
+echo "setup: ready"

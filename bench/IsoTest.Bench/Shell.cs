@@ -1,0 +1,46 @@
+using System.Diagnostics;
+
+namespace IsoTest.Bench;
+
+/// <summary>Runs helper programs (docker, crun --version) and captures what they print.</summary>
+internal static class Shell
+{
+    public sealed record Result(int ExitCode, string Stdout, string Stderr)
+    {
+        public string Tail => (Stderr.Length > 0 ? Stderr : Stdout).Trim() is var t && t.Length > 600 ? "..." + t[^600..] : t;
+    }
+
+    public static async Task<Result> RunAsync(string program, IEnumerable<string> args, IReadOnlyDictionary<string, string>? environment = null, CancellationToken cancellationToken = default)
+    {
+        var info = new ProcessStartInfo(program)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {program}");
+        process.StandardInput.Close();
+        var stdout = process.StandardOutput.ReadToEndAsync(cancellationToken);
+        var stderr = process.StandardError.ReadToEndAsync(cancellationToken);
+        await process.WaitForExitAsync(cancellationToken);
+        return new Result(process.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>The full path of <paramref name="program"/> on PATH, or null.</summary>
+    public static string? Which(string program) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin")
+            .Split(':', StringSplitOptions.RemoveEmptyEntries)
+            .Select(dir => Path.Combine(dir, program))
+            .FirstOrDefault(File.Exists);
+}

@@ -1,0 +1,157 @@
+namespace IsoTest.Cli.Tests;
+
+/// <summary>
+/// <c>isotest run</c> end to end: real containers on the real kernel through the command's entry point
+/// (the built-in engine, in process), asserting what the user sees and the exit code.
+/// Needs root (or a user namespace setup) and the engine: IsoTest.Engine's EngineBackend.
+/// </summary>
+public sealed class RunEndToEndTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("isotest-cli-e2e-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var exit = await Program.RunAsync(args, stdout, stderr);
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public async Task Run_ShellCommand_StreamsOutputAndExitsWithItsCode()
+    {
+        var (exit, stdout, stderr) = await RunAsync("run", "host", "/bin/sh", "-c", "echo hi; echo oops >&2; exit 3");
+
+        Assert.Equal(3, exit);
+        Assert.Equal("hi\n", stdout);
+        Assert.Equal("oops\n", stderr);
+    }
+
+    [Fact]
+    public async Task Run_OverMemoryLimit_ReportsOomAndExits137()
+    {
+        var (exit, _, stderr) = await RunAsync("run", "--rm", "--name", "oom-cli-test", "-m", "16m", "host", "sh", "-c", "head -c 200m /dev/zero | tail");
+
+        Assert.Equal(137, exit);
+        Assert.Contains("isotest: container oom-cli-test was killed by the OOM killer (memory limit 16MiB)\n", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_MissingProgram_Exits127()
+    {
+        var (exit, _, stderr) = await RunAsync("run", "host", "/no/such/program");
+
+        Assert.Equal(127, exit);
+        Assert.Contains("/no/such/program", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_NotExecutable_Exits126()
+    {
+        var (exit, _, stderr) = await RunAsync("run", "host", "/etc/passwd");
+
+        Assert.Equal(126, exit);
+        Assert.Contains("/etc/passwd", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Run_Flags_ReachTheContainer()
+    {
+        var data = Path.Combine(_dir, "data");
+        Directory.CreateDirectory(data);
+        await File.WriteAllTextAsync(Path.Combine(data, "f"), "from host");
+
+        var (exit, stdout, stderr) = await RunAsync(
+            "run", "-e", "GREETING=hello", "-w", "/tmp", "-h", "clibox", "-v", $"{data}:/data:ro", "--tmpfs", "/scratch",
+            "host", "sh", "-c",
+            "echo \"$GREETING $(pwd) $(hostname) $(cat /data/f)\"; touch /data/x 2>/dev/null && echo data-writable; touch /scratch/y && echo scratch-writable");
+
+        Assert.Equal("", stderr);
+        Assert.Equal(0, exit);
+        Assert.Equal("hello /tmp clibox from host\nscratch-writable\n", stdout);
+        Assert.False(File.Exists(Path.Combine(data, "x")));
+    }
+
+    [Fact]
+    public async Task Run_DefaultNetwork_HasOnlyLoopback_HostNetworkSeesTheHost()
+    {
+        // /proc/net/dev lists the interfaces of the reader's network namespace: two header lines, then one per interface.
+        const string CountInterfaces = "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '";
+        var hostInterfaces = File.ReadAllLines("/proc/net/dev").Skip(2).Select(l => l.Split(':')[0].Trim()).Order().ToArray();
+
+        var (privateExit, privateOut, _) = await RunAsync("run", "host", "sh", "-c", CountInterfaces);
+        var (hostExit, hostOut, _) = await RunAsync("run", "--network", "host", "host", "sh", "-c", CountInterfaces);
+
+        Assert.Equal(0, privateExit);
+        Assert.Equal("lo\n", privateOut);
+        Assert.Equal(0, hostExit);
+        Assert.Equal(hostInterfaces, hostOut.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order().ToArray());
+    }
+
+    [Fact]
+    public async Task Run_DirectoryRootFs_RunsItsPrograms()
+    {
+        // A one-program root filesystem: busybox-static, which needs no libraries.
+        var rootfs = Path.Combine(_dir, "rootfs");
+        Directory.CreateDirectory(Path.Combine(rootfs, "bin"));
+        foreach (var dir in new[] { "proc", "dev", "tmp", "sys", "etc" })
+        {
+            Directory.CreateDirectory(Path.Combine(rootfs, dir));
+        }
+
+        File.Copy("/bin/busybox", Path.Combine(rootfs, "bin", "busybox"));
+        File.CreateSymbolicLink(Path.Combine(rootfs, "bin", "sh"), "busybox");
+
+        var (exit, stdout, _) = await RunAsync("run", rootfs, "/bin/sh", "-c", "echo in-rootfs; [ -e /usr/bin/dotnet ] || echo no-host-files");
+
+        Assert.Equal(0, exit);
+        Assert.Equal("in-rootfs\nno-host-files\n", stdout);
+    }
+
+    [Fact]
+    public async Task Run_StopRequested_StopsTheContainerAndReturnsItsCode()
+    {
+        using var stdout = new SignallingWriter("ready");
+        using var stderr = new StringWriter();
+        using var stop = new CancellationTokenSource();
+
+        // What Main does on SIGINT/SIGTERM: cancel the stop token. The payload's TERM trap proves it got SIGTERM.
+        var run = Program.RunAsync(
+            ["run", "host", "sh", "-c", "trap 'echo got-term; exit 7' TERM; echo ready; while :; do sleep 1; done"],
+            stdout,
+            stderr,
+            stopRequested: stop.Token);
+        // If the run ends before "ready" (it could not start), skip the stop and let the asserts say why.
+        if (await Task.WhenAny(stdout.Seen, run) == stdout.Seen)
+        {
+            await stop.CancelAsync();
+        }
+
+        var exit = await run;
+        Assert.Equal("", stderr.ToString());
+
+        Assert.Equal(7, exit);
+        Assert.Equal("ready\ngot-term\n", stdout.ToString());
+    }
+
+    /// <summary>Captures output and completes <see cref="Seen"/> once a line equal to the marker is written.</summary>
+    private sealed class SignallingWriter(string marker) : StringWriter
+    {
+        private readonly TaskCompletionSource _seen = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Seen => _seen.Task;
+
+        public override Task WriteLineAsync(string? value)
+        {
+            var written = base.WriteLineAsync(value);
+            if (value == marker)
+            {
+                _seen.TrySetResult();
+            }
+
+            return written;
+        }
+    }
+}
