@@ -5,8 +5,10 @@ namespace IsoTest.Examples.Http;
 /// <summary>
 /// One web server shared by every test of this class: [ContainerFixture] on the class, the container arrives through
 /// the constructor. It starts before the first test and is removed after the last one.
+/// The one example that also runs on Docker: <c>ISOTEST_BACKEND=docker dotnet test --filter Backend=Docker</c>.
 /// </summary>
 [ContainerFixture(typeof(StaticSite))]
+[Trait("Backend", "Docker")]
 public sealed class StaticSiteTests(IContainer site) : IDisposable
 {
     private readonly HttpClient _http = new() { BaseAddress = site.GetEndpoint(StaticSite.Port).ToUri() };
