@@ -9,13 +9,12 @@ public sealed class Postgres : ContainerDefinition
     public const int Port = 5432;
     private const string DataDirectory = "/var/lib/postgresql/data";
 
-    // The template's parent, not data/ itself, is mounted: the root of a copy-on-write mount shows the owner and mode of
-    // the engine's fresh upper directory (root, 0755), which PostgreSQL rejects for its data directory; data/ inside it
-    // keeps the template's owner and mode 0700 when it is copied up.
-
     public override ContainerBuilder Configure(ContainerBuilder builder) => builder
         .FromHost()
         .WithUser(PostgresTemplate.User)
+        // The template's parent is mounted, not data/ itself: the root of a copy-on-write mount currently shows the
+        // engine's fresh upper directory (mode 0755, root's), which PostgreSQL rejects as a data directory, while
+        // data/ inside keeps the template's owner and mode 0700 when it is copied up.
         .WithCopyOnWriteMount(PostgresTemplate.Directory, "/var/lib/postgresql")
         .WithCommand(Path.Combine(PostgresTemplate.BinDirectory, "postgres"),
             "-D", DataDirectory, "-k", "/tmp", "-p", $"{Port}", "-c", "listen_addresses=127.0.0.1",
