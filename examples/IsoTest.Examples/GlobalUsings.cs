@@ -1,0 +1,3 @@
+global using IsoTest;
+global using IsoTest.Xunit;
+global using Xunit;
