@@ -12,10 +12,8 @@ public sealed class Postgres : ContainerDefinition
     public override ContainerBuilder Configure(ContainerBuilder builder) => builder
         .FromHost()
         .WithUser(PostgresTemplate.User)
-        // The template's parent is mounted, not data/ itself: the root of a copy-on-write mount currently shows the
-        // engine's fresh upper directory (mode 0755, root's), which PostgreSQL rejects as a data directory, while
-        // data/ inside keeps the template's owner and mode 0700 when it is copied up.
-        .WithCopyOnWriteMount(PostgresTemplate.Directory, "/var/lib/postgresql")
+        // Every test writes to its own private layer over the template; the template never changes.
+        .WithCopyOnWriteMount(Path.Combine(PostgresTemplate.Directory, "data"), DataDirectory)
         .WithCommand(Path.Combine(PostgresTemplate.BinDirectory, "postgres"),
             "-D", DataDirectory, "-k", "/tmp", "-p", $"{Port}", "-c", "listen_addresses=127.0.0.1",
             // A test database never needs to survive a crash: skip what makes writes durable.

@@ -303,6 +303,16 @@ static int overlay(const char *lower, const char *target_path)
     snprintf(work, sizeof work, STAGE "/w%d", layers++);
     if (mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0)
         return -1;
+    /* The merged root takes the upper dir's owner and mode: give it the lower dir's, or a data dir
+     * (PostgreSQL's, 0700 and owned by its user) looks root-owned and 0755 through the overlay. An
+     * owner unmapped in a user namespace cannot be given (EINVAL); the mode still is. */
+    struct stat st;
+    if (stat(lower, &st) == 0) {
+        if (chown(up, st.st_uid, st.st_gid) < 0 && errno != EINVAL && errno != EPERM)
+            return -1;
+        if (chmod(up, st.st_mode & 07777) < 0)
+            return -1;
+    }
     snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, up, work,
              S.uid_map ? ",userxattr" : "");
     return mount("overlay", target_path, "overlay", 0, opts);

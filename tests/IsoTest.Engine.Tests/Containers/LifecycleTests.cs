@@ -218,6 +218,33 @@ public sealed class LifecycleTests(EngineFixture fixture) : IClassFixture<Engine
     }
 
     [Fact]
+    public async Task Mounts_CopyOnWrite_TopKeepsTheHostDirectorysOwnerAndMode()
+    {
+        // PostgreSQL refuses a data directory that is not 0700 and owned by its user.
+        var dir = Directory.CreateTempSubdirectory("isotest-cow-owner-");
+        try
+        {
+            File.SetUnixFileMode(dir.FullName, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            var expectedUid = Specs.IsRoot ? 65534 : 0; // rootless, the caller's files are the container user's
+            if (Specs.IsRoot)
+            {
+                Assert.Equal(0, HostCalls.Chown(dir.FullName, 65534, 65534));
+            }
+
+            var result = await _engine.RunAsync(Specs.Shell("stat -c '%a %u' /data") with
+            {
+                Mounts = [new MountSpec(MountKind.CopyOnWrite, dir.FullName, "/data")],
+            });
+
+            Assert.Equal($"700 {expectedUid}\n", result.Stdout);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Parallel_ManyContainersAtOnceAllSucceed()
     {
         var runs = Enumerable.Range(0, 20).Select(i => _engine.RunAsync(Specs.Shell($"echo {i}")));
