@@ -344,13 +344,15 @@ static void mirror_dir(const char *host, const char *dst, int depth)
 {
     if (depth > 0 && overlay(host, dst) == 0)
         return;
-    if (depth >= 4 || mount("tmpfs", dst, "tmpfs", 0, "mode=0755") < 0) {
+    /* A directory we may not list (dockerd's /var/lib/docker, 0710 root, full of its mounts) is shown
+     * as it is on the host: read-only, and just as unreadable. */
+    DIR *d = depth < 4 ? opendir(host) : NULL;
+    if (!d || mount("tmpfs", dst, "tmpfs", 0, "mode=0755") < 0) {
+        if (d)
+            closedir(d);
         bind_ro(host, dst, MS_REC);
         return;
     }
-    DIR *d = opendir(host);
-    if (!d)
-        die("root", host);
     for (struct dirent *e; (e = readdir(d));) {
         static const char *skip[] = { ".", "..", "proc", "sys", "dev", "tmp", "run" };
         int s = 0;
