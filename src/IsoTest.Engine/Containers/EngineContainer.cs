@@ -160,6 +160,13 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             _agent = new AgentChannel(new AgentSocket(controlEngine));
 
             await _engine.Loop.SpawnAsync(_engine.AgentPath, _engine.DevNull, outAgent, errAgent, ctlAgent, _agent.Control, _agent).ConfigureAwait(false);
+
+            // The agent has its own copies now. Ours must go at once: while we hold the agent's end of the
+            // control socket, an agent that dies during setup never produces EOF, so neither `created` nor
+            // the teardown's wait for the agent to be gone would ever complete.
+            stdoutAgent.Dispose();
+            stderrAgent.Dispose();
+            controlAgent.Dispose();
             _agent.Send([.. spec.Fields]);
             _logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);
