@@ -41,7 +41,19 @@ public sealed class ReadinessLatencyTests(WaitEngineFixture fixture, ITestOutput
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
             await using var container = await builder.StartAsync(cts.Token);
             var ready = (DateTimeOffset.UtcNow - DateTimeOffset.UnixEpoch).TotalSeconds;
-            var line = container.GetLogs().Single(l => l.Text.StartsWith("ready ", StringComparison.Ordinal)).Text;
+            // The line was printed before the condition was made true, but the engine reads output
+            // asynchronously: a file or port wait may complete before the line is in the buffer.
+            string? line = null;
+            await foreach (var l in container.FollowLogsAsync(cts.Token))
+            {
+                if (l.Text.StartsWith("ready ", StringComparison.Ordinal))
+                {
+                    line = l.Text;
+                    break;
+                }
+            }
+
+            Assert.NotNull(line);
             var became = double.Parse(line["ready ".Length..], CultureInfo.InvariantCulture);
 
             Assert.True(ready >= became, $"{kind}: the wait completed {became - ready:0.000} s before the condition was made true");
