@@ -278,7 +278,11 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             _state = ContainerState.Exited;
         }
 
-        _exit.TrySetResult(ExitCode.Value);
+        // Callers read the logs right after WaitForExitAsync: complete it once the output pipes reached EOF
+        // (bounded, as a leftover process could hold them open). This runs on the engine loop: never block it.
+        var code = ExitCode.Value;
+        _ = Task.WhenAny(_logs.Completion.Task, Task.Delay(TimeSpan.FromSeconds(5)))
+            .ContinueWith(_ => _exit.TrySetResult(code), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     public ContainerEndpoint GetEndpoint(int containerPort)

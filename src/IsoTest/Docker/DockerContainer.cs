@@ -106,12 +106,14 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
             await _client.Containers.ExtractArchiveToContainerAsync(Id, new CopyToContainerParameters { Path = "/" }, stream, cancellationToken)
                 .ConfigureAwait(false);
         }
-        catch (DockerApiException e)
+        catch (Exception e) when (e is DockerApiException or HttpRequestException or IOException)
         {
+            // A daemon that refuses the upload may answer before reading it all and close the connection:
+            // then there is no API error, only a broken pipe.
             var hint = Spec.ReadOnlyRootFileSystem
                 ? " The root filesystem is read-only and Docker copies files into it before start: drop WithReadOnlyRootFileSystem or use a bind mount instead."
                 : "";
-            throw new ContainerStartException(Id, $"Container {Name}: could not copy files into it before start: {DockerErrors.Message(e)}.{hint}", inner: e);
+            throw new ContainerStartException(Id, $"Container {Name}: could not copy files into it before start: {(e is DockerApiException api ? DockerErrors.Message(api) : e.Message)}.{hint}", inner: e);
         }
     }
 
