@@ -1,0 +1,100 @@
+using System.Collections.Immutable;
+using System.Reflection;
+using IsoTest.Xunit.Analyzers;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.Diagnostics;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace IsoTest.Xunit.Analyzers.Tests;
+
+/// <summary>Compiles a test source against the real IsoTest.Xunit and xunit, runs xunit's analyzers with ours, and returns xunit's diagnostics.</summary>
+internal static class Harness
+{
+    private const string Usings = """
+        using System.Collections.Generic;
+        using System.Threading.Tasks;
+        using IsoTest;
+        using IsoTest.Xunit;
+        using Xunit;
+
+        """;
+
+    // After the sample, so that a sample may start with assembly attributes.
+    private const string Definitions = """
+
+        public sealed class Redis : ContainerDefinition
+        {
+            public override ContainerBuilder Configure(ContainerBuilder builder) => builder;
+        }
+
+        public sealed class PostgresDefinition : ContainerDefinition
+        {
+            public override ContainerBuilder Configure(ContainerBuilder builder) => builder;
+        }
+
+        """;
+
+    private static readonly Lazy<ImmutableArray<DiagnosticAnalyzer>> s_xunitAnalyzers = new(LoadXunitAnalyzers);
+
+    private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
+    {
+        var platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
+        var ours = new[] { typeof(IContainer), typeof(ContainerFixtureAttribute), typeof(FactAttribute), typeof(ITestOutputHelper) }
+            .Select(t => t.Assembly.Location);
+        return [.. platform.Concat(ours).Distinct().Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];
+    });
+
+    /// <summary>xunit's diagnostics for <paramref name="source"/>; suppressed ones come back with <see cref="Diagnostic.IsSuppressed"/> set.</summary>
+    public static async Task<ImmutableArray<Diagnostic>> XunitDiagnosticsAsync(string source)
+    {
+        var compilation = CSharpCompilation.Create(
+            "Sample",
+            [CSharpSyntaxTree.ParseText(Usings + source + Definitions, new CSharpParseOptions(LanguageVersion.Latest), path: "Sample.cs")],
+            s_references.Value,
+            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+
+        CSharpGeneratorDriver.Create(new SuppressionGenerator().AsSourceGenerator())
+            .RunGeneratorsAndUpdateCompilation(compilation, out var withGenerated, out var generatorErrors);
+        Assert.Empty(generatorErrors);
+        // A sample that does not compile would make every assertion about analyzer output meaningless.
+        Assert.Empty(withGenerated.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+
+        var analyzers = s_xunitAnalyzers.Value.Add(new ContainerParameterSuppressor());
+        var options = new CompilationWithAnalyzersOptions(
+            new AnalyzerOptions([]), onAnalyzerException: null, concurrentAnalysis: false, logAnalyzerExecutionTime: false, reportSuppressedDiagnostics: true);
+        var diagnostics = await withGenerated.WithAnalyzers(analyzers, options).GetAnalyzerDiagnosticsAsync();
+        var failures = diagnostics.Where(d => d.Id == "AD0001").ToArray();
+        Assert.True(failures.Length == 0, string.Join(Environment.NewLine, failures.Select(f => f.ToString())));
+        return [.. diagnostics.Where(d => d.Id.StartsWith("xUnit", StringComparison.Ordinal))];
+    }
+
+    /// <summary>Where <paramref name="id"/> was reported and not suppressed, as the source text at each location, in source order.</summary>
+    public static string[] Reported(this ImmutableArray<Diagnostic> diagnostics, string id) =>
+        [.. diagnostics.Where(d => d.Id == id && !d.IsSuppressed).OrderBy(d => d.Location.SourceSpan.Start).Select(Text)];
+
+    /// <summary>Where <paramref name="id"/> was reported and then suppressed.</summary>
+    public static string[] Suppressed(this ImmutableArray<Diagnostic> diagnostics, string id) =>
+        [.. diagnostics.Where(d => d.Id == id && d.IsSuppressed).OrderBy(d => d.Location.SourceSpan.Start).Select(Text)];
+
+    private static string Text(Diagnostic diagnostic) =>
+        diagnostic.Location.SourceTree!.GetText().ToString(diagnostic.Location.SourceSpan);
+
+    private static ImmutableArray<DiagnosticAnalyzer> LoadXunitAnalyzers()
+    {
+        var path = Path.Combine(AppContext.BaseDirectory, "xunit-analyzers", "xunit.analyzers.dll");
+        var analyzers = new AnalyzerFileReference(path, new Loader()).GetAnalyzers(LanguageNames.CSharp);
+        Assert.NotEmpty(analyzers);
+        return analyzers;
+    }
+
+    private sealed class Loader : IAnalyzerAssemblyLoader
+    {
+        public void AddDependencyLocation(string fullPath)
+        {
+        }
+
+        public Assembly LoadFromPath(string fullPath) => Assembly.LoadFrom(fullPath);
+    }
+}
