@@ -396,10 +396,7 @@ static void build_root(void)
     if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 || mkdir(r, 0755) < 0)
         die("mount", STAGE);
     const char *lower = root_srcfd >= 0 ? fdpath(src, root_srcfd) : "/";
-    if (S.readonly) {
-        if (mount(lower, r, NULL, MS_BIND | MS_REC, NULL) < 0)
-            die("root", S.root);
-    } else if (root_srcfd < 0 && S.uid_map) {
+    if (root_srcfd < 0 && S.uid_map) {
         mirror_dir("/", r, 0);
         static const char *own[] = { "proc", "sys", "dev", "tmp", "run" };
         char p[64];
@@ -411,8 +408,25 @@ static void build_root(void)
     }
     if ((rootfd = open(r, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
         die("root", r);
-    if (S.readonly)
-        make_ro(rootfd, S.root);
+}
+
+/* A read-only root is built writable like any other, so that every mount point can be made first
+ * (a directory root may lack /proc, a tmpfs target may be new); then the root and what lies under it
+ * turn read-only, and the system and user mounts go on top, writable where asked (Docker's order). */
+static void seal_root(void)
+{
+    if (!S.readonly)
+        return;
+    static const char *sys[] = { "proc", "dev", "sys", "tmp", "run" };
+    for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
+        if (i < 3 || !strcmp(S.root, "host"))
+            close(target(sys[i], 1));
+    for (int i = 0; i < S.nmnts; i++) {
+        struct stat st;
+        int dir = S.mnts[i].kind != 'b' || (fstat(S.mnts[i].srcfd, &st) == 0 && S_ISDIR(st.st_mode));
+        close(target(S.mnts[i].dst, dir));
+    }
+    make_ro(rootfd, S.root);
 }
 
 /* /dev: a small tmpfs with the host's harmless devices bind-mounted (mknod is refused in a user
@@ -869,6 +883,7 @@ static _Noreturn void init_main(int syncfd)
     umask(022);
     join_cgroups();
     build_root();
+    seal_root();
     mount_system();
     mount_user();
     enter_root();

@@ -494,11 +494,23 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
             var oom = false;
             try
             {
-                var inspect = await _client.Containers.InspectContainerAsync(Id, token).ConfigureAwait(false);
-                if (inspect.State is { } state)
+                // dockerd learns of an OOM kill from a separate event that can arrive after the exit: a
+                // SIGKILL death (137) is inspected again for a moment before it is taken as "not OOM".
+                for (var attempt = 0; ; attempt++)
                 {
-                    code = (int)state.ExitCode;
-                    oom = state.OOMKilled;
+                    var inspect = await _client.Containers.InspectContainerAsync(Id, token).ConfigureAwait(false);
+                    if (inspect.State is { } state)
+                    {
+                        code = (int)state.ExitCode;
+                        oom = state.OOMKilled;
+                    }
+
+                    if (oom || code != 137 || attempt == 10)
+                    {
+                        break;
+                    }
+
+                    await Task.Delay(TimeSpan.FromMilliseconds(20), token).ConfigureAwait(false);
                 }
             }
             catch (Exception e) when (DockerErrors.IsNotFound(e))

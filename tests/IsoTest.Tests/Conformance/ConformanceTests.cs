@@ -86,14 +86,24 @@ public abstract class ConformanceTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Exit_CommandKilledBySignal_Is128PlusSignal()
+    public async Task Exit_SigtermWithoutAHandler_AsDocumentedPerBackend()
     {
-        // The shell sends itself SIGTERM and has no handler: it dies of the signal (143), it does not exit.
-        var (container, exit) = await RunToExitAsync(Shell("kill -TERM $$; sleep 5; echo not-killed"));
+        // The engine's init agent is PID 1, so the command dies of a signal it does not handle (143). On
+        // Docker the command itself is PID 1, and the kernel drops signals a PID 1 has no handler for, so
+        // the shell carries on (src/IsoTest/Docker/README.md, "Differences").
+        var (container, exit) = await RunToExitAsync(Shell("kill -TERM $$; echo not-killed"));
         await using var _ = container;
 
-        Assert.Equal(128 + 15, exit);
-        Assert.DoesNotContain("not-killed", Out(container));
+        if (IsDocker)
+        {
+            Assert.Equal(0, exit);
+            Assert.Contains("not-killed", Out(container));
+        }
+        else
+        {
+            Assert.Equal(128 + 15, exit);
+            Assert.DoesNotContain("not-killed", Out(container));
+        }
     }
 
     [Fact]
