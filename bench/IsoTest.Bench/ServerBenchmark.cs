@@ -95,7 +95,7 @@ internal static class ServerBenchmark
             s.AppendLine(CultureInfo.InvariantCulture, $"| {row.Peer.Name} | {Stats.Cells(Summary.Of(row.Samples))} | {(ratio is { } x ? Stats.Num(x) + "×" : "–")} | {target} | {notes}{failed} |");
         }
 
-        if (baseline.Peer is EngineServerPeer engine && engine.Phases["ready"].Count > 0)
+        if (baseline.Peer is EngineServerPeer engine && engine.Phases.Values.First().Count > 0)
         {
             s.AppendLine();
             s.AppendLine("Where the engine's fixture goes (Stopwatch around each call):");

@@ -64,7 +64,6 @@ internal sealed class EngineServerPeer(string rootfs) : IPeer
     {
         if (_backend is not null)
         {
-            _apiVersion = _backend.ApiVersion?.ToString() ?? "?";
             await _backend.DisposeAsync();
             _backend = null;
         }
