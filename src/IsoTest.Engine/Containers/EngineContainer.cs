@@ -160,6 +160,12 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             _agent = new AgentChannel(new AgentSocket(controlEngine));
 
             await _engine.Loop.SpawnAsync(_engine.AgentPath, _engine.DevNull, outAgent, errAgent, ctlAgent, _agent.Control, _agent).ConfigureAwait(false);
+
+            // The agent has its copies now. Ours must go at once: while the engine holds the agent's end
+            // of the control socket, an agent that dies early is never seen (no EOF) and creation hangs.
+            outAgent.Dispose();
+            errAgent.Dispose();
+            ctlAgent.Dispose();
             _agent.Send([.. spec.Fields]);
             _logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);

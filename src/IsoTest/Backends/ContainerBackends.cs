@@ -40,7 +40,7 @@ public static class ContainerBackends
     {
         BackendKind.Engine => CreateEngine(),
         BackendKind.Docker => CreateDocker(),
-        BackendKind.Auto => CreateAuto(CreateEngine, CreateDocker),
+        BackendKind.Auto => CreateAuto(CreateEngine, CreateDocker, Log),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Use BackendKind.Auto, Engine or Docker."),
     };
 
@@ -63,14 +63,22 @@ public static class ContainerBackends
         };
     }
 
+    /// <summary>
+    /// Where IsoTest says which backend <c>auto</c> picked and why (one line per choice). Standard error by
+    /// default; set it to route the line into your logging, or to <c>_ => { }</c> to silence it.
+    /// </summary>
+    public static Action<string> Log { get; set; } = message => Console.Error.WriteLine(message);
+
     private static IContainerBackend CreateDocker() => Docker.DockerBackend.Create();
 
-    internal static IContainerBackend CreateAuto(Func<IContainerBackend> createEngine, Func<IContainerBackend> createDocker)
+    internal static IContainerBackend CreateAuto(Func<IContainerBackend> createEngine, Func<IContainerBackend> createDocker, Action<string>? log = null)
     {
         BackendUnavailableException engineProblem;
         try
         {
-            return createEngine();
+            var engine = createEngine();
+            log?.Invoke($"IsoTest: {EnvironmentVariable}=auto picked the built-in engine.");
+            return engine;
         }
         catch (BackendUnavailableException e)
         {
@@ -79,7 +87,9 @@ public static class ContainerBackends
 
         try
         {
-            return createDocker();
+            var docker = createDocker();
+            log?.Invoke($"IsoTest: {EnvironmentVariable}=auto picked Docker, because the built-in engine cannot run here: {engineProblem.Message}");
+            return docker;
         }
         catch (BackendUnavailableException dockerProblem)
         {

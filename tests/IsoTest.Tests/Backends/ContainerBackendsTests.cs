@@ -104,6 +104,22 @@ public class ContainerBackendsTests
     }
 
     [Fact]
+    public async Task CreateAuto_SaysWhichBackendItPickedAndWhy()
+    {
+        var lines = new List<string>();
+        await using var engine = new FakeBackend();
+        await using var docker = new FakeBackend();
+
+        await using var first = ContainerBackends.CreateAuto(() => engine, () => docker, lines.Add);
+        await using var second = ContainerBackends.CreateAuto(() => throw new BackendUnavailableException("no user namespaces"), () => docker, lines.Add);
+
+        Assert.Equal(2, lines.Count);
+        Assert.Contains("picked the built-in engine", lines[0]);
+        Assert.Contains("picked Docker", lines[1]);
+        Assert.Contains("no user namespaces", lines[1]);
+    }
+
+    [Fact]
     public async Task CreateAuto_EngineAvailable_IsTheEngine()
     {
         var engine = new FakeBackend();

@@ -483,6 +483,36 @@ public sealed class DockerBackendTests(DockerDaemonFixture daemon)
         Assert.Equal(mine.Id, kept.ID);
     }
 
+    [Fact]
+    public async Task Sweep_OwnerKilledWithSigkill_NextBackendRemovesItsContainers()
+    {
+        // A real crash: the owner process starts containers, then dies by SIGKILL (no clean-up runs).
+        var ownerDll = Path.Combine(AppContext.BaseDirectory.Replace("IsoTest.Tests", "IsoTest.Engine.Tests.Owner", StringComparison.Ordinal), "IsoTest.Engine.Tests.Owner.dll");
+        using var owner = Process.Start(new ProcessStartInfo("dotnet", [ownerDll, "2", "docker"]) { RedirectStandardOutput = true })!;
+        var ready = await owner.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.StartsWith("ready ", ready);
+        var ids = ready!["ready ".Length..].Split(',');
+        owner.Kill();
+        await owner.WaitForExitAsync();
+
+        // Docker keeps them running: nothing on the daemon's side knows the owner died.
+        foreach (var id in ids)
+        {
+            var state = (await daemon.Client.Containers.InspectContainerAsync(id)).State;
+            Assert.True(state?.Running);
+        }
+
+        await using (var next = DockerBackend.Create())
+        {
+            await next.GetClientAsync(Timeout()); // the first contact sweeps
+        }
+
+        foreach (var id in ids)
+        {
+            await Assert.ThrowsAsync<DockerContainerNotFoundException>(() => daemon.Client.Containers.InspectContainerAsync(id));
+        }
+    }
+
     /// <summary>The pid of a process that has exited and been reaped.</summary>
     private static async Task<int> DeadPidAsync()
     {
