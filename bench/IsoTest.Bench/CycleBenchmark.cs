@@ -25,7 +25,8 @@ internal static class CycleBenchmark
     public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
     {
         var engine = new IsoTestPeer();
-        IPeer[] peers = [engine, new CrunPeer(), new IsoTestDockerPeer(), new DockerPeer(), new TestcontainersPeer()];
+        IPeer[] all = [engine, new CrunPeer(), new IsoTestDockerPeer(), new DockerPeer(), new TestcontainersPeer()];
+        var peers = all.Where(p => options.Includes(p.Name)).ToArray();
         // Docker-based cycles take ~0.5 s each: fewer of them keep a full run within minutes.
         int Count(IPeer p) => p is IsoTestPeer or CrunPeer ? options.Count : Math.Min(options.Count, options.SlowCount);
         var rows = peers.Select(p => new PeerRow(p)).ToList();

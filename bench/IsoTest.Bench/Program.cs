@@ -3,7 +3,13 @@ using System.Globalization;
 namespace IsoTest.Bench;
 
 /// <summary>How long each benchmark runs; <c>--quick</c> shrinks every figure's run count.</summary>
-internal sealed record Options(bool Quick, int Count, int SlowCount, int Warmup, int ScaleCount, int DockerScaleCount, string ResultsDirectory, string RepositoryRoot);
+internal sealed record Options(bool Quick, int Count, int SlowCount, int Warmup, int ScaleCount, int DockerScaleCount, string ResultsDirectory, string RepositoryRoot)
+{
+    /// <summary>Only the peers whose name starts with this (for profiling one peer); null: all.</summary>
+    public string? Only { get; init; }
+
+    public bool Includes(string peer) => Only is null || peer.StartsWith(Only, StringComparison.OrdinalIgnoreCase);
+}
 
 /// <summary>
 /// IsoTest's benchmarks against its peers. Prints markdown tables and keeps the latest of each in
@@ -22,11 +28,13 @@ internal static class Program
           portfwd  throughput (256 MiB) and 1-byte round trips through a published port vs direct loopback
           suite    200 xunit tests, each with a fresh PostgreSQL (bench/PgSuite), vs one shared server
           all      every benchmark above, in that order
+          diag-pg  not a benchmark: one PostgreSQL fixture step by step (explains the suite's figure)
 
         Options:
           --count N    measured rounds for the fast peers (default 200; Docker-based peers: at most 60)
           --quick      short runs (all of them together in a few minutes); results go to bench/results/quick/
           --out DIR    where results.md, latency.png and sections/ go (default bench/results)
+          --only NAME  cycle/server: only the peers whose name starts with NAME (for profiling; use with --out)
 
         Root is needed (the engine in root mode, crun, dockerd). Ctrl-C tears down everything started.
         """;
@@ -42,6 +50,7 @@ internal static class Program
         int? count = null;
         var quick = false;
         string? output = null;
+        string? only = null;
         for (var i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -52,6 +61,9 @@ internal static class Program
                 case "--count" when i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0:
                     count = n;
                     i++;
+                    break;
+                case "--only" when i + 1 < args.Length:
+                    only = args[++i];
                     break;
                 case "--out" when i + 1 < args.Length:
                     output = args[++i];
@@ -66,6 +78,7 @@ internal static class Program
         var options = quick
             ? new Options(true, count ?? 30, 10, 2, 200, 20, output ?? Path.Combine(root, "bench", "results", "quick"), root)
             : new Options(false, count ?? 200, 60, 10, 1000, 100, output ?? Path.Combine(root, "bench", "results"), root);
+        options = options with { Only = only };
 
         using var cancel = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
@@ -83,6 +96,7 @@ internal static class Program
             "scale" => [ScaleBenchmark.RunAsync],
             "portfwd" => [PortForwardBenchmark.RunAsync],
             "suite" => [SuiteBenchmark.RunAsync],
+            "diag-pg" => [PgFixtureDiagnostics.RunAsync],
             "all" => [CycleBenchmark.RunAsync, ServerBenchmark.RunAsync, ScaleBenchmark.RunAsync, PortForwardBenchmark.RunAsync, SuiteBenchmark.RunAsync],
             _ => [],
         };

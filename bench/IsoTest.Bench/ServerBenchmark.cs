@@ -37,7 +37,8 @@ internal static class ServerBenchmark
     public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
     {
         using var rootfs = await BusyboxRootFs.CreateAsync(cancellationToken);
-        IPeer[] peers = [new EngineServerPeer(rootfs.Path), new IsoTestDockerServerPeer(), new DockerRunServerPeer(), new TestcontainersServerPeer()];
+        IPeer[] all = [new EngineServerPeer(rootfs.Path), new IsoTestDockerServerPeer(), new DockerRunServerPeer(), new TestcontainersServerPeer()];
+        var peers = all.Where(p => options.Includes(p.Name)).ToArray();
         var rows = peers.Select(p => new PeerRow(p)).ToList();
         var slow = Math.Min(options.Count, options.SlowCount);
         var loadBefore = Load.Now();

@@ -41,13 +41,16 @@ public sealed class Postgres : ContainerDefinition
         .WaitFor(Wait.ForLogMessage("database system is ready to accept connections"));
 }
 
-/// <summary>What every test does: its own table, two rows, a sum. A table per test keeps the shared mode honest too.</summary>
+/// <summary>
+/// What every test does: its own table, two rows, a sum. A table per test keeps the shared mode honest too.
+/// PGSUITE_NPGSQL is appended to the connection string (the bench tries <c>;Server Compatibility Mode=NoTypeLoading</c>).
+/// </summary>
 internal static class Work
 {
     public static async Task RunAsync(IContainer postgres, int n)
     {
         var endpoint = postgres.GetEndpoint(Postgres.Port);
-        await using var db = NpgsqlDataSource.Create($"Host={endpoint.Host};Port={endpoint.Port};Username=postgres;Database=postgres;Pooling=false");
+        await using var db = NpgsqlDataSource.Create($"Host={endpoint.Host};Port={endpoint.Port};Username=postgres;Database=postgres;Pooling=false" + Environment.GetEnvironmentVariable("PGSUITE_NPGSQL"));
         await db.CreateCommand($"CREATE TABLE products_{n} (id serial PRIMARY KEY, name text NOT NULL, price numeric NOT NULL)").ExecuteNonQueryAsync();
         await db.CreateCommand($"INSERT INTO products_{n} (name, price) VALUES ('tea', 3.50), ('coffee', {n})").ExecuteNonQueryAsync();
         var total = await db.CreateCommand($"SELECT sum(price) FROM products_{n}").ExecuteScalarAsync();
