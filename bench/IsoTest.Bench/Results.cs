@@ -58,6 +58,14 @@ internal sealed class Results(string directory)
             }
         }
 
+        // Analysis written by hand after a run (bench/results/findings.md): it stays with the figures it explains.
+        var findings = Path.Combine(Directory, "findings.md");
+        if (File.Exists(findings))
+        {
+            s.AppendLine((await File.ReadAllTextAsync(findings, cancellationToken)).TrimEnd());
+            s.AppendLine();
+        }
+
         await File.WriteAllTextAsync(Path.Combine(Directory, "results.md"), s.ToString(), cancellationToken);
 
         var groups = new List<(string Label, IReadOnlyList<PlotPoint> Points)>();
