@@ -69,7 +69,7 @@ internal sealed class Results(string directory)
         await File.WriteAllTextAsync(Path.Combine(Directory, "results.md"), s.ToString(), cancellationToken);
 
         var groups = new List<(string Label, IReadOnlyList<PlotPoint> Points)>();
-        foreach (var (name, label) in new[] { ("cycle", "cycle: /bin/true, create → exit → remove"), ("server", "server fixture: httpd up → 1 request → removed") })
+        foreach (var (name, label) in new[] { ("cycle", "cycle: /bin/true, create → exit → remove"), ("server", "server fixture: httpd up → 1 request → removed (no crun: it cannot publish a port)") })
         {
             var path = Path.Combine(sections, name + ".json");
             if (File.Exists(path))
