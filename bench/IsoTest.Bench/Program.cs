@@ -29,6 +29,7 @@ internal static class Program
           suite    200 xunit tests, each with a fresh PostgreSQL (bench/PgSuite), vs one shared server
           all      every benchmark above, in that order
           diag-pg  not a benchmark: one PostgreSQL fixture step by step (explains the suite's figure)
+          report   measure nothing: rebuild results.md and latency.png (e.g. after editing results/findings.md)
 
         Options:
           --count N    measured rounds for the fast peers (default 200; Docker-based peers: at most 60)
@@ -100,13 +101,20 @@ internal static class Program
             "all" => [CycleBenchmark.RunAsync, ServerBenchmark.RunAsync, ScaleBenchmark.RunAsync, PortForwardBenchmark.RunAsync, SuiteBenchmark.RunAsync],
             _ => [],
         };
+        var results = new Results(options.ResultsDirectory);
+        if (args[0] == "report")
+        {
+            await results.RebuildAsync(cancel.Token);
+            Console.Error.WriteLine($"rebuilt {Path.Combine(options.ResultsDirectory, "results.md")} and latency.png from sections/ and findings.md");
+            return 0;
+        }
+
         if (benchmarks.Length == 0)
         {
             Console.Error.WriteLine($"bench: unknown benchmark '{args[0]}'\n\n{Usage}");
             return 2;
         }
 
-        var results = new Results(options.ResultsDirectory);
         foreach (var benchmark in benchmarks)
         {
             try

@@ -34,7 +34,7 @@ internal sealed class Results(string directory)
         await RebuildAsync(cancellationToken);
     }
 
-    private async Task RebuildAsync(CancellationToken cancellationToken)
+    public async Task RebuildAsync(CancellationToken cancellationToken)
     {
         var sections = Path.Combine(Directory, "sections");
         var s = new StringBuilder();
@@ -69,7 +69,7 @@ internal sealed class Results(string directory)
         await File.WriteAllTextAsync(Path.Combine(Directory, "results.md"), s.ToString(), cancellationToken);
 
         var groups = new List<(string Label, IReadOnlyList<PlotPoint> Points)>();
-        foreach (var (name, label) in new[] { ("cycle", "cycle: /bin/true, create → exit → remove"), ("server", "server fixture: httpd up → 1 request → removed (no crun: it cannot publish a port)") })
+        foreach (var (name, label) in new[] { ("cycle", "cycle: /bin/true, create → exit → remove"), ("server", "server fixture: httpd ready → 1 GET → removed (no crun)") })
         {
             var path = Path.Combine(sections, name + ".json");
             if (File.Exists(path))
