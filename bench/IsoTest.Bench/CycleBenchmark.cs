@@ -6,71 +6,48 @@ using IsoTest.Bench.Peers;
 namespace IsoTest.Bench;
 
 /// <summary>
-/// Issue 2's benchmark: one cycle = create + start a capped container (64 MiB, 0.5 CPU) running
-/// <c>/bin/true</c>, wait for its exit, remove it. Every peer does the same work in the same run.
+/// One cycle = create + start a capped container (64 MiB, 0.5 CPU) running <c>/bin/true</c>, wait for
+/// its exit, remove it. Every peer does the same work in the same run, taking turns.
 /// </summary>
 internal static class CycleBenchmark
 {
-    private sealed class Row(IPeer peer)
+    private const double TargetMs = 5;
+
+    // What the issue measured on this machine, printed beside each peer for orientation.
+    private static readonly Dictionary<string, string> Reference = new()
     {
-        public IPeer Peer { get; } = peer;
+        ["IsoTest engine"] = $"≤ {TargetMs} ms",
+        ["crun run"] = "≈ 16 ms (issue)",
+        ["docker run --rm"] = "≈ 450 ms (issue)",
+        ["Testcontainers"] = "≈ 500 ms (issue)",
+    };
 
-        public List<double> Milliseconds { get; } = [];
-
-        public string? Unavailable { get; set; }
-    }
-
-    public static async Task<int> RunAsync(int count, int warmup, string outputPath, CancellationToken cancellationToken)
+    public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
     {
-        IPeer[] peers = [new IsoTestPeer(), new CrunPeer(), new DockerPeer()];
-        var rows = peers.Select(p => new Row(p)).ToList();
+        var engine = new IsoTestPeer();
+        IPeer[] all = [engine, new CrunPeer(), new IsoTestDockerPeer(), new DockerPeer(), new TestcontainersPeer()];
+        var peers = all.Where(p => options.Includes(p.Name)).ToArray();
+        // Docker-based cycles take ~0.5 s each: fewer of them keep a full run within minutes.
+        int Count(IPeer p) => p is IsoTestPeer or CrunPeer ? options.Count : Math.Min(options.Count, options.SlowCount);
+        var rows = peers.Select(p => new PeerRow(p)).ToList();
+        var loadBefore = Load.Now();
+        var started = DateTimeOffset.UtcNow;
         try
         {
-            foreach (var row in rows)
+            await PeerRow.PrepareAllAsync(rows, options.Warmup, cancellationToken);
+            engine.RecordPhases = true;
+
+            // Round-robin, one cycle per peer per round: load that comes and goes hits every peer alike.
+            for (var i = 0; i < options.Count; i++)
             {
-                Console.Error.Write($"{row.Peer.Name}: preparing... ");
-                try
+                foreach (var row in rows.Where(r => r.Unavailable is null && r.Samples.Count < Count(r.Peer)).ToArray())
                 {
-                    await row.Peer.PrepareAsync(cancellationToken);
-                    for (var i = 0; i < warmup; i++)
-                    {
-                        await row.Peer.CycleAsync(cancellationToken);
-                    }
-
-                    Console.Error.WriteLine($"warmed up ({warmup} cycles)");
-                }
-                catch (Exception e) when (e is PeerUnavailableException or InvalidOperationException or IsoTestException)
-                {
-                    row.Unavailable = e.Message;
-                    Console.Error.WriteLine($"unavailable: {e.Message}");
-                }
-            }
-
-            // Round-robin, one cycle per peer per round: on a shared 2-core machine, load that comes and
-            // goes then hits every peer alike instead of whichever happened to run at the time.
-            var live = rows.Where(r => r.Unavailable is null).ToList();
-            for (var i = 0; i < count && live.Count > 0; i++)
-            {
-                foreach (var row in live.ToArray())
-                {
-                    var start = Stopwatch.GetTimestamp();
-                    try
-                    {
-                        await row.Peer.CycleAsync(cancellationToken);
-                    }
-                    catch (Exception e) when (e is InvalidOperationException or IsoTestException)
-                    {
-                        row.Unavailable = $"failed at cycle {i + 1}: {e.Message}";
-                        live.Remove(row);
-                        continue;
-                    }
-
-                    row.Milliseconds.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+                    await row.MeasureAsync(i, () => row.Peer.CycleAsync(cancellationToken));
                 }
 
-                if ((i + 1) % 20 == 0)
+                if ((i + 1) % 50 == 0)
                 {
-                    Console.Error.WriteLine($"  {i + 1}/{count} rounds");
+                    Console.Error.WriteLine($"  cycle: {i + 1}/{options.Count} rounds");
                 }
             }
         }
@@ -82,56 +59,97 @@ internal static class CycleBenchmark
             }
         }
 
-        var report = Report(rows, count, warmup);
-        Console.WriteLine(report);
-        Directory.CreateDirectory(Path.GetDirectoryName(outputPath)!);
-        await File.WriteAllTextAsync(outputPath, report, cancellationToken);
-        Console.Error.WriteLine($"written to {outputPath}");
-        return 0;
-    }
-
-    private static string Report(List<Row> rows, int count, int warmup)
-    {
-        var isoTest = rows[0].Milliseconds.Count > 0 ? Percentile(rows[0].Milliseconds, 50) : (double?)null;
         var s = new StringBuilder();
-        s.AppendLine("# Container cycle: create + start + wait + remove");
+        s.AppendLine("## cycle: create + start + wait for exit + remove");
         s.AppendLine();
-        s.AppendLine("One cycle: create and start a container capped at 64 MiB and 0.5 CPU running `/bin/true`, wait for it to exit, remove it.");
-        s.AppendLine(CultureInfo.InvariantCulture, $"{count} cycles per peer after {warmup} warm-up cycles each; peers take turns, one cycle each per round. Times in milliseconds, wall clock, as the caller sees them.");
+        s.AppendLine("A container capped at 64 MiB and 0.5 CPU runs `/bin/true`; the caller waits for its exit and removes it. Milliseconds, wall clock as the caller sees it.");
+        s.AppendLine(CultureInfo.InvariantCulture,
+            $"{options.Count} cycles for the engine and crun, {Math.Min(options.Count, options.SlowCount)} for the Docker-based peers, after {options.Warmup} warm-up cycles each; peers take turns, one cycle each per round.");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average (1/5/15 min) {loadBefore} before, {Load.Now()} after.");
         s.AppendLine();
-        s.AppendLine(CultureInfo.InvariantCulture, $"Machine: {Machine.Describe()}.");
-        s.AppendLine(CultureInfo.InvariantCulture, $"Run: {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, `dotnet run -c Release --project bench/IsoTest.Bench -- cycle`.");
-        s.AppendLine();
-        s.AppendLine("| peer | median | p90 | min – max | median vs IsoTest | what runs |");
-        s.AppendLine("| --- | ---: | ---: | ---: | ---: | --- |");
+        s.AppendLine("| peer | median ms | p90 | min – max | vs engine (paired) | target | what runs |");
+        s.AppendLine("| --- | ---: | ---: | ---: | ---: | --- | --- |");
+        var baseline = rows[0];
         foreach (var row in rows)
         {
             var notes = row.Peer.Notes.Replace("|", "\\|", StringComparison.Ordinal);
-            if (row.Milliseconds.Count == 0)
+            if (row.Samples.Count == 0)
             {
-                s.AppendLine(CultureInfo.InvariantCulture, $"| {row.Peer.Name} | – | – | – | – | not measured: {row.Unavailable} |");
+                s.AppendLine(CultureInfo.InvariantCulture, $"| {row.Peer.Name} | – | – | – | – | {Reference.GetValueOrDefault(row.Peer.Name, "")} | not measured: {row.Unavailable} |");
                 continue;
             }
 
-            var median = Percentile(row.Milliseconds, 50);
-            var ratio = isoTest is { } baseline ? $"{median / baseline:0.0}×" : "–";
-            var failed = row.Unavailable is null ? "" : $" ({row.Unavailable}; {row.Milliseconds.Count} cycles measured)";
-            s.AppendLine(CultureInfo.InvariantCulture,
-                $"| {row.Peer.Name} | {Ms(median)} | {Ms(Percentile(row.Milliseconds, 90))} | {Ms(row.Milliseconds.Min())} – {Ms(row.Milliseconds.Max())} | {ratio} | {notes}{failed} |");
+            var summary = Summary.Of(row.Samples);
+            var ratio = row == baseline ? "1" : Stats.PairedRatio(row.Samples, baseline.Samples) is { } r ? $"{Stats.Num(r)}×" : "–";
+            var target = row == baseline ? $"≤ {TargetMs} ms {Stats.Mark(summary.Median <= TargetMs)}" : Reference.GetValueOrDefault(row.Peer.Name, "");
+            var failed = row.Unavailable is null ? "" : $" ({row.Unavailable}; {row.Samples.Count} cycles measured)";
+            s.AppendLine(CultureInfo.InvariantCulture, $"| {row.Peer.Name} | {Stats.Cells(summary)} | {ratio} | {target} | {notes}{failed} |");
         }
 
-        return s.ToString();
+        if (engine.Phases["create"].Count > 0)
+        {
+            s.AppendLine();
+            s.AppendLine("Where the engine's cycle goes (Stopwatch around each engine call, same cycles as above):");
+            s.AppendLine();
+            s.AppendLine("| engine call | median ms | p90 | min – max |");
+            s.AppendLine("| --- | ---: | ---: | ---: |");
+            foreach (var (phase, values) in engine.Phases)
+            {
+                s.AppendLine(CultureInfo.InvariantCulture, $"| {phase} | {Stats.Cells(Summary.Of(values))} |");
+            }
+        }
+
+        var plot = rows.Where(r => r.Samples.Count > 0).Select(r => Summary.Of(r.Samples) is var x ? new PlotPoint(r.Peer.Name, x.Median, x.P90, x.Min, x.Max) : null!).ToList();
+        return new Section("cycle", s.ToString(), plot);
+    }
+}
+
+/// <summary>A peer's samples in one benchmark, indexed by round so ratios can be taken pair by pair.</summary>
+internal sealed class PeerRow(IPeer peer)
+{
+    public IPeer Peer { get; } = peer;
+
+    public List<double> Samples { get; } = [];
+
+    public string? Unavailable { get; set; }
+
+    public static async Task PrepareAllAsync(IEnumerable<PeerRow> rows, int warmup, CancellationToken cancellationToken)
+    {
+        foreach (var row in rows)
+        {
+            Console.Error.Write($"{row.Peer.Name}: preparing... ");
+            try
+            {
+                await row.Peer.PrepareAsync(cancellationToken);
+                for (var i = 0; i < warmup; i++)
+                {
+                    await row.Peer.CycleAsync(cancellationToken);
+                }
+
+                Console.Error.WriteLine($"warmed up ({warmup} cycles)");
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                row.Unavailable = e is PeerUnavailableException ? e.Message : $"{e.GetType().Name}: {e.Message}";
+                Console.Error.WriteLine($"unavailable: {row.Unavailable}");
+            }
+        }
     }
 
-    private static string Ms(double ms) => ms.ToString(ms < 10 ? "0.00" : ms < 100 ? "0.0" : "0", CultureInfo.InvariantCulture);
-
-    /// <summary>Linear interpolation between the closest ranks (the median of an even count is the mean of the middle two).</summary>
-    private static double Percentile(List<double> values, double percent)
+    public async Task MeasureAsync(int round, Func<Task> work)
     {
-        var sorted = values.Order().ToArray();
-        var rank = percent / 100 * (sorted.Length - 1);
-        var low = (int)Math.Floor(rank);
-        var high = (int)Math.Ceiling(rank);
-        return sorted[low] + ((sorted[high] - sorted[low]) * (rank - low));
+        var start = Stopwatch.GetTimestamp();
+        try
+        {
+            await work();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Unavailable = $"failed in round {round + 1}: {e.GetType().Name}: {e.Message}";
+            Console.Error.WriteLine($"{Peer.Name}: {Unavailable}");
+            return;
+        }
+
+        Samples.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
     }
 }

@@ -2,9 +2,18 @@ using System.Globalization;
 
 namespace IsoTest.Bench;
 
+/// <summary>How long each benchmark runs; <c>--quick</c> shrinks every figure's run count.</summary>
+internal sealed record Options(bool Quick, int Count, int SlowCount, int Warmup, int ScaleCount, int DockerScaleCount, string ResultsDirectory, string RepositoryRoot)
+{
+    /// <summary>Only the peers whose name starts with this (for profiling one peer); null: all.</summary>
+    public string? Only { get; init; }
+
+    public bool Includes(string peer) => Only is null || peer.StartsWith(Only, StringComparison.OrdinalIgnoreCase);
+}
+
 /// <summary>
-/// IsoTest's benchmarks against its peers. Prints a markdown table and writes it under bench/results/.
-/// <c>dotnet run -c Release --project bench/IsoTest.Bench -- cycle [--count 200] [--quick]</c>
+/// IsoTest's benchmarks against its peers. Prints markdown tables and keeps the latest of each in
+/// bench/results/results.md, with a plot in bench/results/latency.png. Asserts nothing.
 /// </summary>
 internal static class Program
 {
@@ -12,12 +21,23 @@ internal static class Program
         Usage: dotnet run -c Release --project bench/IsoTest.Bench -- BENCHMARK [OPTIONS]
 
         Benchmarks:
-          cycle    create + start + wait + remove a capped /bin/true container: IsoTest engine, crun, docker
+          cycle    create + start + wait + remove a capped /bin/true container: IsoTest engine, crun,
+                   IsoTest Docker backend, docker run --rm, Testcontainers
+          server   busybox httpd fixture: start, wait until it answers on the published port, 1 request, remove
+          scale    1,000 engine containers (sleep 600) alive at once: start rate, memory each, teardown; docker: 100
+          portfwd  throughput (256 MiB) and 1-byte round trips through a published port vs direct loopback
+          suite    200 xunit tests, each with a fresh PostgreSQL (bench/PgSuite), vs one shared server
+          all      every benchmark above, in that order
+          diag-pg  not a benchmark: one PostgreSQL fixture step by step (explains the suite's figure)
+          report   measure nothing: rebuild results.md and latency.png (e.g. after editing results/findings.md)
 
         Options:
-          --count N    measured cycles per peer (default 200)
-          --quick      20 cycles, 2 warm-ups; writes bench/results/<benchmark>-quick.md instead
-          --out PATH   where to write the table (default bench/results/<benchmark>.md)
+          --count N    measured rounds for the fast peers (default 200; Docker-based peers: at most 60)
+          --quick      short runs (all of them together in a few minutes); results go to bench/results/quick/
+          --out DIR    where results.md, latency.png and sections/ go (default bench/results)
+          --only NAME  cycle/server: only the peers whose name starts with NAME (for profiling; use with --out)
+
+        Root is needed (the engine in root mode, crun, dockerd). Ctrl-C tears down everything started.
         """;
 
     public static async Task<int> Main(string[] args)
@@ -28,10 +48,10 @@ internal static class Program
             return args.Length == 0 ? 2 : 0;
         }
 
-        var count = 200;
-        var warmup = 10;
+        int? count = null;
         var quick = false;
         string? output = null;
+        string? only = null;
         for (var i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -43,6 +63,9 @@ internal static class Program
                     count = n;
                     i++;
                     break;
+                case "--only" when i + 1 < args.Length:
+                    only = args[++i];
+                    break;
                 case "--out" when i + 1 < args.Length:
                     output = args[++i];
                     break;
@@ -52,29 +75,63 @@ internal static class Program
             }
         }
 
-        if (quick)
-        {
-            count = Math.Min(count, 20);
-            warmup = 2;
-        }
+        var root = RepositoryRoot();
+        var options = quick
+            ? new Options(true, count ?? 30, 10, 2, 200, 20, output ?? Path.Combine(root, "bench", "results", "quick"), root)
+            : new Options(false, count ?? 200, 60, 10, 1000, 100, output ?? Path.Combine(root, "bench", "results"), root);
+        options = options with { Only = only };
 
         using var cancel = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
-            // Let the run unwind so every peer is disposed: no driver shell, bundle or daemon is left behind.
+            // Let the run unwind so every peer is disposed: no container, bundle or daemon is left behind.
             e.Cancel = true;
+            Console.Error.WriteLine("bench: cancelling, tearing down...");
             cancel.Cancel();
         };
 
-        switch (args[0])
+        Func<Options, CancellationToken, Task<Section>>[] benchmarks = args[0] switch
         {
-            case "cycle":
-                var path = output ?? Path.Combine(RepositoryRoot(), "bench", "results", quick ? "cycle-quick.md" : "cycle.md");
-                return await CycleBenchmark.RunAsync(count, warmup, path, cancel.Token);
-            default:
-                Console.Error.WriteLine($"bench: unknown benchmark '{args[0]}'\n\n{Usage}");
-                return 2;
+            "cycle" => [CycleBenchmark.RunAsync],
+            "server" => [ServerBenchmark.RunAsync],
+            "scale" => [ScaleBenchmark.RunAsync],
+            "portfwd" => [PortForwardBenchmark.RunAsync],
+            "suite" => [SuiteBenchmark.RunAsync],
+            "diag-pg" => [PgFixtureDiagnostics.RunAsync],
+            "all" => [CycleBenchmark.RunAsync, ServerBenchmark.RunAsync, ScaleBenchmark.RunAsync, PortForwardBenchmark.RunAsync, SuiteBenchmark.RunAsync],
+            _ => [],
+        };
+        var results = new Results(options.ResultsDirectory);
+        if (args[0] == "report")
+        {
+            await results.RebuildAsync(cancel.Token);
+            Console.Error.WriteLine($"rebuilt {Path.Combine(options.ResultsDirectory, "results.md")} and latency.png from sections/ and findings.md");
+            return 0;
         }
+
+        if (benchmarks.Length == 0)
+        {
+            Console.Error.WriteLine($"bench: unknown benchmark '{args[0]}'\n\n{Usage}");
+            return 2;
+        }
+
+        foreach (var benchmark in benchmarks)
+        {
+            try
+            {
+                var section = await benchmark(options, cancel.Token);
+                Console.WriteLine(section.Markdown);
+                await results.SaveAsync(section, CancellationToken.None);
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                Console.Error.WriteLine("bench: cancelled; nothing written for the benchmark that was running.");
+                return 130;
+            }
+        }
+
+        Console.Error.WriteLine($"written to {Path.Combine(options.ResultsDirectory, "results.md")} and latency.png");
+        return 0;
     }
 
     /// <summary>The directory holding IsoTest.sln, found upwards from here or from the program; else the current directory.</summary>

@@ -12,7 +12,7 @@ internal interface IPeer : IAsyncDisposable
     /// <summary>Checks the peer can run here and sets it up; throws <see cref="PeerUnavailableException"/> saying why not.</summary>
     Task PrepareAsync(CancellationToken cancellationToken);
 
-    /// <summary>One cycle: create + start a capped container running <c>/bin/true</c>, wait for its exit, remove it. Throws when it fails.</summary>
+    /// <summary>One measured unit of work (a cycle, a server fixture), torn down before it returns. Throws when it fails.</summary>
     Task CycleAsync(CancellationToken cancellationToken);
 }
 

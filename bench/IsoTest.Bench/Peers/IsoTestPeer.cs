@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace IsoTest.Bench.Peers;
 
 /// <summary>IsoTest's built-in engine, in process: the path a test takes.</summary>
@@ -22,18 +24,44 @@ internal sealed class IsoTestPeer : IPeer
         return Task.CompletedTask;
     }
 
+    /// <summary>Milliseconds per engine call of each measured cycle, to see where a cycle's time goes.</summary>
+    public Dictionary<string, List<double>> Phases { get; } = new()
+    {
+        ["create"] = [], ["start"] = [], ["wait for exit"] = [], ["dispose"] = [],
+    };
+
+    public bool RecordPhases { get; set; }
+
     public async Task CycleAsync(CancellationToken cancellationToken)
     {
         var backend = _backend ?? throw new InvalidOperationException("not prepared");
+        var t0 = Stopwatch.GetTimestamp();
         var container = await backend.CreateAsync(Spec, cancellationToken);
-        await using (container)
+        var t1 = Stopwatch.GetTimestamp();
+        long t2, t3;
+        try
         {
             await container.StartAsync(cancellationToken);
+            t2 = Stopwatch.GetTimestamp();
             var exitCode = await container.WaitForExitAsync(cancellationToken);
+            t3 = Stopwatch.GetTimestamp();
             if (exitCode != 0)
             {
                 throw new InvalidOperationException($"/bin/true exited with {exitCode} in container {container.Name}");
             }
+        }
+        finally
+        {
+            await container.DisposeAsync();
+        }
+
+        var t4 = Stopwatch.GetTimestamp();
+        if (RecordPhases)
+        {
+            Phases["create"].Add(Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds);
+            Phases["start"].Add(Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds);
+            Phases["wait for exit"].Add(Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds);
+            Phases["dispose"].Add(Stopwatch.GetElapsedTime(t3, t4).TotalMilliseconds);
         }
     }
 

@@ -1,0 +1,219 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+
+namespace IsoTest.Bench;
+
+/// <summary>
+/// Many containers alive at once: the engine starts 1,000 <c>sleep 600</c> containers (host root, no
+/// caps), Docker 100. Time to start them all, start rate, memory per container, teardown time.
+/// </summary>
+internal static class ScaleBenchmark
+{
+    private const double TargetRate = 200;
+    private const double TargetPssKiB = 1024;
+    private const int Parallelism = 8;
+    private static readonly Dictionary<string, string> DockerEnv = new() { ["DOCKER_API_VERSION"] = Environment.GetEnvironmentVariable("DOCKER_API_VERSION") ?? "1.41" };
+
+    private sealed record Figures(int Count, double StartSeconds, double PssKiBEach, double MemAvailableKiBEach, double TeardownSeconds, string PssSource);
+
+    public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
+    {
+        var nofile = (File.ReadAllLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal)) ?? "")
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var limits = nofile.Length >= 5 ? $"RLIMIT_NOFILE soft {nofile[3]}, hard {nofile[4]}" : "RLIMIT_NOFILE ?";
+        var loadBefore = Load.Now();
+        var started = DateTimeOffset.UtcNow;
+        Console.Error.WriteLine($"scale: {limits.Trim()} (the .NET runtime raises the soft limit to the hard one at start)");
+        var engine = await EngineAsync(options.ScaleCount, cancellationToken);
+        Figures? docker = null;
+        string? dockerError = null;
+        try
+        {
+            docker = await DockerAsync(options.DockerScaleCount, cancellationToken);
+        }
+        catch (InvalidOperationException e)
+        {
+            dockerError = e.Message;
+        }
+
+        var s = new StringBuilder();
+        s.AppendLine("## scale: many containers alive at once");
+        s.AppendLine();
+        s.AppendLine(CultureInfo.InvariantCulture,
+            $"The engine starts {engine.Count:N0} containers running `sleep 600` (host root, no caps) from one process, {Parallelism} starts in flight at a time; all are alive together, then all are disposed ({Parallelism} at a time). Docker: {options.DockerScaleCount} × `docker run -d --network none isotest/busybox sleep 600` ({Parallelism} CLI calls in flight), then one `docker rm -f` of all.");
+        s.AppendLine("Memory per container: PSS (proportional set size, /proc/<pid>/smaps_rollup) added by the runtime's own processes while the containers live, divided by the count (engine: the bench process's growth + every isotest-init; Docker: dockerd + containerd + every containerd-shim), and the host's MemAvailable drop divided by the count (includes kernel memory: namespaces, cgroups, mounts, the payload's own pages).");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after. {limits.Trim()}: the engine holds ~3 fds per container in the bench process.");
+        s.AppendLine();
+        s.AppendLine("| runtime | containers | start all, s | start rate /s | PSS per container | MemAvailable drop per container | teardown all, s | target |");
+        s.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+        Row(s, "IsoTest engine", engine, $"rate ≥ {TargetRate}/s {Stats.Mark(engine.Count / engine.StartSeconds >= TargetRate)}, PSS ≤ 1 MiB {Stats.Mark(engine.PssKiBEach <= TargetPssKiB)}");
+        if (docker is not null)
+        {
+            Row(s, "Docker (docker run -d)", docker, "");
+        }
+        else
+        {
+            s.AppendLine(CultureInfo.InvariantCulture, $"| Docker | – | – | – | – | – | – | not measured: {dockerError} |");
+        }
+
+        return new Section("scale", s.ToString());
+    }
+
+    private static void Row(StringBuilder s, string name, Figures f, string target) =>
+        s.AppendLine(CultureInfo.InvariantCulture,
+            $"| {name} | {f.Count:N0} | {Stats.Num(f.StartSeconds)} | {Stats.Num(f.Count / f.StartSeconds)} | {Stats.Num(f.PssKiBEach)} KiB | {Stats.Num(f.MemAvailableKiBEach)} KiB | {Stats.Num(f.TeardownSeconds)} | {target} |");
+
+    private static async Task<Figures> EngineAsync(int count, CancellationToken cancellationToken)
+    {
+        await using var backend = IsoTest.Engine.EngineBackend.Create();
+        var builder = new ContainerBuilder().FromHost().WithCommand("sleep", "600").WithBackend(backend);
+        // Warm the path (JIT, agent binary in page cache) so the figures are about containers, not start-up.
+        await (await builder.StartAsync(cancellationToken)).DisposeAsync();
+        Settle();
+        var pssBefore = Pss(Environment.ProcessId);
+        var availableBefore = MemAvailableKiB();
+        var containers = new ConcurrentBag<IContainer>();
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (i, token) =>
+            {
+                containers.Add(await builder.StartAsync(token));
+                if ((i + 1) % 200 == 0)
+                {
+                    Console.Error.WriteLine($"  scale: {i + 1} engine containers");
+                }
+            });
+            var startSeconds = sw.Elapsed.TotalSeconds;
+            await Task.Delay(1000, cancellationToken);
+            var inits = Processes("isotest-init");
+            var pss = Pss(Environment.ProcessId) - pssBefore + inits.Sum(Pss);
+            var available = availableBefore - MemAvailableKiB();
+            Console.Error.WriteLine($"  scale: {containers.Count} alive, {inits.Count} isotest-init processes");
+            sw.Restart();
+            await DisposeAllAsync(containers);
+            var teardown = sw.Elapsed.TotalSeconds;
+            return new Figures(count, startSeconds, pss / count, available / count, teardown, "bench process + isotest-init");
+        }
+        finally
+        {
+            // On failure or Ctrl-C: whatever was started goes too (PDEATHSIG would take the processes, not the cgroups).
+            await DisposeAllAsync(containers);
+        }
+    }
+
+    private static async Task DisposeAllAsync(ConcurrentBag<IContainer> containers)
+    {
+        var all = new List<IContainer>();
+        while (containers.TryTake(out var c))
+        {
+            all.Add(c);
+        }
+
+        await Parallel.ForEachAsync(all, new ParallelOptions { MaxDegreeOfParallelism = Parallelism }, async (c, _) => await c.DisposeAsync());
+    }
+
+    private static async Task<Figures> DockerAsync(int count, CancellationToken cancellationToken)
+    {
+        if ((await Shell.RunAsync("docker", ["version", "--format", "{{.Server.Version}}"], DockerEnv, cancellationToken)).ExitCode != 0)
+        {
+            throw new InvalidOperationException("no Docker daemon answers: run .ci/docker-setup.sh");
+        }
+
+        string[] daemons = ["dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2"];
+        Settle();
+        var pssBefore = daemons.SelectMany(Processes).Sum(Pss);
+        var availableBefore = MemAvailableKiB();
+        var ids = new ConcurrentBag<string>();
+        var sw = Stopwatch.StartNew();
+        try
+        {
+            await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (i, token) =>
+            {
+                var run = await Shell.RunAsync("docker", ["run", "-d", "--label", "isotest-bench=1", "--network", "none", "isotest/busybox:latest", "sleep", "600"], DockerEnv, token);
+                if (run.ExitCode != 0)
+                {
+                    throw new InvalidOperationException($"docker run exited with {run.ExitCode}: {run.Tail}");
+                }
+
+                ids.Add(run.Stdout.Trim());
+            });
+            var startSeconds = sw.Elapsed.TotalSeconds;
+            await Task.Delay(1000, cancellationToken);
+            var pss = daemons.SelectMany(Processes).Sum(Pss) - pssBefore;
+            var available = availableBefore - MemAvailableKiB();
+            sw.Restart();
+            await RemoveAsync(ids);
+            return new Figures(count, startSeconds, pss / count, available / count, sw.Elapsed.TotalSeconds, "dockerd + containerd + shims");
+        }
+        finally
+        {
+            await RemoveAsync(ids);
+        }
+    }
+
+    private static async Task RemoveAsync(ConcurrentBag<string> ids)
+    {
+        var all = new List<string>();
+        while (ids.TryTake(out var id))
+        {
+            all.Add(id);
+        }
+
+        if (all.Count > 0)
+        {
+            await Shell.RunAsync("docker", ["rm", "-f", .. all], DockerEnv, CancellationToken.None);
+        }
+    }
+
+    /// <summary>Lets the garbage collector and the kernel's deferred frees settle before a memory reading.</summary>
+    private static void Settle()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        Thread.Sleep(500);
+    }
+
+    private static List<int> Processes(string comm)
+    {
+        var pids = new List<int>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+            {
+                try
+                {
+                    if (File.ReadAllText(Path.Combine(dir, "comm")).Trim() == comm)
+                    {
+                        pids.Add(pid);
+                    }
+                }
+                catch (IOException)
+                {
+                }
+            }
+        }
+
+        return pids;
+    }
+
+    /// <summary>The process's proportional set size in KiB (0 when it is gone).</summary>
+    private static double Pss(int pid)
+    {
+        try
+        {
+            var line = File.ReadLines($"/proc/{pid}/smaps_rollup").FirstOrDefault(l => l.StartsWith("Pss:", StringComparison.Ordinal));
+            return line is null ? 0 : double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+    }
+
+    private static double MemAvailableKiB() =>
+        double.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,115 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using IsoTest.Bench.Peers;
+
+namespace IsoTest.Bench;
+
+/// <summary>
+/// A server fixture: start <c>busybox httpd</c> with a published port, wait until it answers through
+/// that port, make one HTTP request, tear it down. What a test with a fresh HTTP dependency pays.
+/// </summary>
+internal static class ServerBenchmark
+{
+    public const int Port = 8080;
+    private const double TargetRatio = 20;
+
+    /// <summary>The one request every peer makes once its server is ready (a fresh connection, as a test would).</summary>
+    public static readonly HttpClient Client = new(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.Zero })
+    {
+        Timeout = TimeSpan.FromSeconds(10),
+    };
+
+    public static string[] HttpdCommand => ["/bin/busybox", "httpd", "-f", "-p", Port.ToString(CultureInfo.InvariantCulture), "-h", "/www"];
+
+    public static async Task GetIndexAsync(Uri uri, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, uri);
+        request.Headers.ConnectionClose = true;
+        using var response = await Client.SendAsync(request, cancellationToken);
+        var body = await response.Content.ReadAsStringAsync(cancellationToken);
+        if (response.StatusCode != HttpStatusCode.OK || body != BusyboxRootFs.Index)
+        {
+            throw new InvalidOperationException($"GET {uri} answered {(int)response.StatusCode} with {body.Length} bytes, not the index page");
+        }
+    }
+
+    public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
+    {
+        using var rootfs = await BusyboxRootFs.CreateAsync(cancellationToken);
+        IPeer[] all = [new EngineServerPeer(rootfs.Path), new IsoTestDockerServerPeer(), new DockerRunServerPeer(), new TestcontainersServerPeer()];
+        var peers = all.Where(p => options.Includes(p.Name)).ToArray();
+        var rows = peers.Select(p => new PeerRow(p)).ToList();
+        var slow = Math.Min(options.Count, options.SlowCount);
+        var loadBefore = Load.Now();
+        var started = DateTimeOffset.UtcNow;
+        try
+        {
+            await PeerRow.PrepareAllAsync(rows, options.Warmup, cancellationToken);
+            for (var i = 0; i < options.Count; i++)
+            {
+                foreach (var row in rows.Where(r => r.Unavailable is null && r.Samples.Count < (r.Peer is EngineServerPeer ? options.Count : slow)).ToArray())
+                {
+                    await row.MeasureAsync(i, () => row.Peer.CycleAsync(cancellationToken));
+                }
+
+                if ((i + 1) % 50 == 0)
+                {
+                    Console.Error.WriteLine($"  server: {i + 1}/{options.Count} rounds");
+                }
+            }
+        }
+        finally
+        {
+            foreach (var peer in peers)
+            {
+                await peer.DisposeAsync();
+            }
+        }
+
+        var s = new StringBuilder();
+        s.AppendLine("## server: HTTP server fixture (start → answers on the published port → 1 request → removed)");
+        s.AppendLine();
+        s.AppendLine(CultureInfo.InvariantCulture,
+            $"`busybox httpd -f -p {Port} -h /www` from the same static busybox for every peer (engine: `FromDirectory` of a busybox root built like .ci/docker-setup.sh; Docker peers: isotest/busybox:latest), 64 MiB / 0.5 CPU, port {Port} published on the host's loopback, each peer's own readiness wait, then one GET of /index.html on a fresh connection, then removal. Milliseconds.");
+        s.AppendLine(CultureInfo.InvariantCulture,
+            $"{options.Count} fixtures for the engine, {slow} for each Docker-based peer, after {options.Warmup} warm-ups; peers take turns. crun is not measured here: it has no port publishing (it would need a veth/bridge or slirp set up around it, which is not what crun itself costs).");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after.");
+        s.AppendLine();
+        s.AppendLine("| peer | median ms | p90 | min – max | vs engine (paired) | target | what runs |");
+        s.AppendLine("| --- | ---: | ---: | ---: | ---: | --- | --- |");
+        var baseline = rows[0];
+        foreach (var row in rows)
+        {
+            var notes = row.Peer.Notes.Replace("|", "\\|", StringComparison.Ordinal);
+            if (row.Samples.Count == 0)
+            {
+                s.AppendLine(CultureInfo.InvariantCulture, $"| {row.Peer.Name} | – | – | – | – | | not measured: {row.Unavailable} |");
+                continue;
+            }
+
+            var ratio = row == baseline ? 1 : Stats.PairedRatio(row.Samples, baseline.Samples);
+            var target = row.Peer is TestcontainersServerPeer && ratio is { } r
+                ? $"engine ≥ {TargetRatio}× faster: {Stats.Num(r)}× {Stats.Mark(r >= TargetRatio)}"
+                : "";
+            var failed = row.Unavailable is null ? "" : $" ({row.Unavailable}; {row.Samples.Count} measured)";
+            s.AppendLine(CultureInfo.InvariantCulture, $"| {row.Peer.Name} | {Stats.Cells(Summary.Of(row.Samples))} | {(ratio is { } x ? Stats.Num(x) + "×" : "–")} | {target} | {notes}{failed} |");
+        }
+
+        if (baseline.Peer is EngineServerPeer engine && engine.Phases.Values.First().Count > 0)
+        {
+            s.AppendLine();
+            s.AppendLine("Where the engine's fixture goes (Stopwatch around each call):");
+            s.AppendLine();
+            s.AppendLine("| step | median ms | p90 | min – max |");
+            s.AppendLine("| --- | ---: | ---: | ---: |");
+            foreach (var (phase, values) in engine.Phases)
+            {
+                s.AppendLine(CultureInfo.InvariantCulture, $"| {phase} | {Stats.Cells(Summary.Of(values))} |");
+            }
+        }
+
+        var plot = rows.Where(r => r.Samples.Count > 0).Select(r => Summary.Of(r.Samples) is var x ? new PlotPoint(r.Peer.Name, x.Median, x.P90, x.Min, x.Max) : null!).ToList();
+        return new Section("server", s.ToString(), plot);
+    }
+}
