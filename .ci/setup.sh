@@ -42,7 +42,7 @@ if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
     for c in memory cpu pids cpuset; do echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true; done
     chown -R isotest:isotest "$dir"
 else
-    for c in memory cpu cpuacct pids cpuset; do
+    for c in memory cpu pids cpuset; do
         dir=/sys/fs/cgroup/$c/isotest-rootless
         [ -d /sys/fs/cgroup/$c ] || continue
         mkdir -p "$dir"

@@ -21,7 +21,6 @@ internal sealed class CgroupV1Driver : ICgroupDriver
     // driver so a container costs one mkdir per controller, not one per level.
     private readonly ConcurrentDictionary<string, bool> _ready = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _mounted = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string, string), bool> _sameHierarchy = new();
 
     public CgroupV1Driver(string root, string parent, ICgroupFileSystem fs)
     {
@@ -49,13 +48,6 @@ internal sealed class CgroupV1Driver : ICgroupDriver
         if (limits.CpusetCpus is not null)
         {
             wanted.Add(("cpuset", true));
-        }
-
-        // CPU time for stats of a running container: cpuacct, unless the cpu group above already carries it
-        // (co-mounted "cpu,cpuacct", the usual layout). Not required: without it stats fall back to rusage at exit.
-        if (limits.Cpus is null || !SameHierarchy("cpu", "cpuacct"))
-        {
-            wanted.Add(("cpuacct", false));
         }
 
         var made = new List<string>(wanted.Count);
@@ -157,15 +149,6 @@ internal sealed class CgroupV1Driver : ICgroupDriver
 
     private IEnumerable<string> Hierarchies() =>
         _fs.ListDirectories(_root).Select(name => Path.Combine(_root, name)).Where(h => _fs.Exists(Path.Combine(h, "cgroup.procs")));
-
-    private bool SameHierarchy(string a, string b) =>
-        _sameHierarchy.GetOrAdd((a, b), pair => Resolve(pair.Item1) == Resolve(pair.Item2));
-
-    private string Resolve(string controller)
-    {
-        var path = Path.Combine(_root, controller);
-        return new DirectoryInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path;
-    }
 
     private bool IsMounted(string controller) =>
         _mounted.GetOrAdd(controller, c => _fs.Exists(Path.Combine(_root, c, "cgroup.procs")));

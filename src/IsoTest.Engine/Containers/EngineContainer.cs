@@ -463,7 +463,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         }
 
         var cg = _cgroup is null ? null : _engine.Cgroups.ReadStats(_cgroup);
-        return new ContainerStats(cg?.PeakMemoryBytes, cg?.CpuTime ?? TimeSpan.Zero);
+        var cpu = cg?.CpuTime ?? (agent is null ? null : ProcessTreeCpu.Read(agent.InitPid));
+        return new ContainerStats(cg?.PeakMemoryBytes, cpu ?? TimeSpan.Zero);
     }
 
     private async Task<ContainerStats> FinalStatsAsync(AgentChannel agent)

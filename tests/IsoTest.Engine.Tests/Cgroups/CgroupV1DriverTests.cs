@@ -14,7 +14,7 @@ namespace IsoTest.Engine.Tests.Cgroups;
 public sealed class CgroupV1DriverTests : IDisposable
 {
     private const string Root = "/sys/fs/cgroup";
-    private static readonly string[] Controllers = ["memory", "cpu", "cpuacct", "pids", "cpuset"];
+    private static readonly string[] Controllers = ["memory", "cpu", "pids", "cpuset"];
 
     private readonly string _parent = "isotest-test-" + Guid.NewGuid().ToString("N")[..12];
     private readonly CgroupV1Driver _driver;
@@ -62,8 +62,7 @@ public sealed class CgroupV1DriverTests : IDisposable
         var handle = _driver.Create("e1", "c1", new ResourceLimits(MemoryBytes: 32 << 20, Cpus: 0.5, Pids: 16, CpusetCpus: "0"));
 
         Assert.NotNull(handle);
-        // Every capped controller, plus cpuacct for CPU time (a separate hierarchy on this machine).
-        Assert.Equal(new[] { "memory", "cpu", "pids", "cpuset", "cpuacct" }.Select(c => $"{Root}/{c}/{_parent}/e1/c1"), handle.Paths);
+        Assert.Equal(Controllers.Select(c => $"{Root}/{c}/{_parent}/e1/c1"), handle.Paths);
         Assert.Equal(handle.Paths.Select(p => ("cg1", p + "/tasks")), handle.AgentRecords);
         var memory = $"{Root}/memory/{_parent}/e1/c1";
         Assert.Equal("33554432", Read(memory, "memory.limit_in_bytes"));
@@ -84,12 +83,11 @@ public sealed class CgroupV1DriverTests : IDisposable
     }
 
     [RootFact]
-    public void Create_NoCaps_MakesOnlyTheStatsGroups()
+    public void Create_NoCaps_MakesOnlyTheMemoryGroup()
     {
         var handle = _driver.Create("e1", "c1", ResourceLimits.None);
 
-        // memory (peak, OOM) and cpuacct (CPU time): what stats need, nothing a cap would.
-        Assert.Equal([$"{Root}/memory/{_parent}/e1/c1", $"{Root}/cpuacct/{_parent}/e1/c1"], handle!.Paths);
+        Assert.Equal([$"{Root}/memory/{_parent}/e1/c1"], handle!.Paths);
         Assert.Equal("9223372036854771712", Read(handle.Paths[0], "memory.limit_in_bytes"));
         Assert.False(Directory.Exists($"{Root}/cpu/{_parent}"));
     }
@@ -140,7 +138,7 @@ public sealed class CgroupV1DriverTests : IDisposable
         Assert.Equal(137, process.ExitCode);
         Assert.True(stats.OomKills >= 1, $"oom_kill was {stats.OomKills}");
         Assert.InRange(stats.PeakMemoryBytes!.Value, 8 << 20, 17 << 20);
-        Assert.NotNull(stats.CpuTime); // from the cpuacct group made for stats (a separate hierarchy here)
+        Assert.Null(stats.CpuTime); // cpuacct is a separate hierarchy here and is not made for a container
     }
 
     [RootFact]
