@@ -17,6 +17,7 @@ public sealed class EngineBackend : IContainerBackend
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
     private readonly Containers.EngineState _state;
     private readonly SafeFileHandle _devNull;
+    private readonly Containers.SandboxPool? _pool;
     private int _disposed;
 
     /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
@@ -26,7 +27,7 @@ public sealed class EngineBackend : IContainerBackend
     {
     }
 
-    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups)
+    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups, bool? warmPool = null)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -50,6 +51,12 @@ public sealed class EngineBackend : IContainerBackend
         Sweep(root, Cgroups);
         _state = Containers.EngineState.Acquire(root);
         _devNull = Fd.OpenDevNull();
+
+        // ISOTEST_WARM_POOL=0 turns the pool off (e.g. to count a test's own processes exactly).
+        if (warmPool ?? Environment.GetEnvironmentVariable("ISOTEST_WARM_POOL") != "0")
+        {
+            _pool = new Containers.SandboxPool(this);
+        }
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
@@ -82,28 +89,32 @@ public sealed class EngineBackend : IContainerBackend
     {
         ArgumentNullException.ThrowIfNull(spec);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        var container = Containers.EngineContainer.Prepare(this, spec);
-        if (!_containers.TryAdd(container.Id, container))
+        if (spec.Name is not null && _containers.Values.Any(c => c.Name == spec.Name))
         {
-            throw new InvalidOperationException("container id collision");
-        }
-
-        if (spec.Name is not null && _containers.Values.Count(c => c.Name == spec.Name) > 1)
-        {
-            _containers.TryRemove(container.Id, out _);
             throw new ContainerStartException(null, $"A container named '{spec.Name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
         }
 
-        try
+        var shape = _pool is null ? null : Containers.SandboxPool.ShapeOf(spec);
+        Containers.EngineContainer container;
+        if (shape is not null && _pool!.TryTake(shape) is { } warm)
         {
+            Containers.EngineContainer.Validate(spec); // the caller's spec still gets every check
+            container = warm;
+        }
+        else
+        {
+            container = Containers.EngineContainer.Prepare(this, spec);
             await container.CreateAsync(cancellationToken).ConfigureAwait(false);
-            return container;
         }
-        catch
+
+        container.Adopt(spec);
+        _containers[container.Id] = container;
+        if (shape is not null)
         {
-            _containers.TryRemove(container.Id, out _);
-            throw;
+            _pool!.Refill(shape, spec); // the next container of this shape finds one ready
         }
+
+        return container;
     }
 
     internal void Forget(string id) => _containers.TryRemove(id, out _);
@@ -117,6 +128,11 @@ public sealed class EngineBackend : IContainerBackend
         }
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+        if (_pool is not null)
+        {
+            await _pool.DisposeAsync().ConfigureAwait(false);
+        }
+
         await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
         _state.Dispose();

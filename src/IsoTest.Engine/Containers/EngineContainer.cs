@@ -40,9 +40,9 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
     public string Id { get; }
 
-    public string Name { get; }
+    public string Name { get; private set; }
 
-    public ContainerSpec Spec { get; }
+    public ContainerSpec Spec { get; private set; }
 
     public ContainerState State => _state;
 
@@ -53,7 +53,13 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     /// <summary>Checks what can be checked before anything is made, so bad input leaves nothing behind.</summary>
     public static EngineContainer Prepare(EngineBackend engine, ContainerSpec spec)
     {
-        var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
+        var user = Validate(spec);
+        return new EngineContainer(engine, spec, Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()), user);
+    }
+
+    /// <summary>Validates a spec and resolves its user; throws with every problem found.</summary>
+    public static ResolvedUser Validate(ContainerSpec spec)
+    {
         string rootPath = spec.RootFileSystem.Kind switch
         {
             RootFileSystemKind.Host => "/",
@@ -95,17 +101,14 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             throw new ContainerStartException(null, "Cannot create the container:" + string.Concat(problems.Select(p => "\n  - " + p)));
         }
 
-        ResolvedUser user;
         try
         {
-            user = UserResolver.Resolve(spec.User, rootPath);
+            return UserResolver.Resolve(spec.User, rootPath);
         }
         catch (UnknownUserException e)
         {
             throw new ContainerStartException(null, $"Cannot create the container: {e.Message}.");
         }
-
-        return new EngineContainer(engine, spec, id, user);
     }
 
     /// <summary>
@@ -185,13 +188,6 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
             _ = _agent.Exited.Task.ContinueWith(t => OnExited(t.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
-            foreach (var port in Spec.Ports.Distinct())
-            {
-                if (Spec.Network == NetworkMode.Private)
-                {
-                    _ports[port] = new PortForwarder(port, ct => ConnectInsideAsync(port, ct));
-                }
-            }
         }
         catch
         {
@@ -209,6 +205,24 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             foreach (var path in staged)
             {
                 File.Delete(path);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gives a set-up container the spec it will run: the one it was made from, or — for a warm sandbox
+    /// from the engine's pool, made ahead for a spec of the same shape — the caller's. The command, its
+    /// environment and working directory travel with `start`; name and published ports are the engine's.
+    /// </summary>
+    internal void Adopt(ContainerSpec spec)
+    {
+        Spec = spec;
+        Name = spec.Name ?? $"isotest-{Id[..12]}";
+        if (spec.Network == NetworkMode.Private)
+        {
+            foreach (var port in spec.Ports.Distinct())
+            {
+                _ports[port] = new PortForwarder(port, ct => ConnectInsideAsync(port, ct));
             }
         }
     }
@@ -243,7 +257,10 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             throw new InvalidOperationException($"Container {Id} is {_state}; only a created container can be started.");
         }
 
-        agent.Send("start");
+        agent.Send([
+            "start", Spec.WorkingDirectory ?? "/", Num(PayloadEnvironment().Count),
+            .. PayloadEnvironment(), .. Spec.Argv,
+        ]);
         try
         {
             await agent.Started.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -266,6 +283,17 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         {
             forwarder.Start();
         }
+    }
+
+    private List<string> PayloadEnvironment()
+    {
+        var env = Spec.Environment.Select(e => $"{e.Key}={e.Value}").ToList();
+        if (!Spec.Environment.ContainsKey("HOME"))
+        {
+            env.Add($"HOME={_user.Home}");
+        }
+
+        return env;
     }
 
     private void OnExited(int rawStatus)

@@ -38,21 +38,8 @@ internal sealed class AgentSpec
         s.Add("netns", spec.Network == NetworkMode.Private ? "1" : "0");
         s.Add("hostname", hostname);
         s.Add("uid", Num(user.Uid)).Add("gid", Num(user.Gid));
-        s.Add("cwd", spec.WorkingDirectory ?? "/");
-        foreach (var (key, value) in spec.Environment)
-        {
-            s.Add("env", $"{key}={value}");
-        }
-
-        if (!spec.Environment.ContainsKey("HOME"))
-        {
-            s.Add("env", $"HOME={user.Home}");
-        }
-
-        foreach (var arg in spec.Argv)
-        {
-            s.Add("arg", arg);
-        }
+        // The command, its environment and working directory come with `start` (EngineContainer.StartAsync),
+        // so a sandbox can be set up before anyone knows what it will run (the engine's warm pool).
 
         foreach (var mount in spec.Mounts)
         {

@@ -733,16 +733,30 @@ static pid_t spawn(const int *stdio, uid_t uid, gid_t gid, const char *cwd, char
 static pid_t payload = -1;
 static struct { pid_t pid; char id[64]; } execs[MAXITEMS];
 
-static void handle_start(void)
+/* start [cwd nenv env... argv...]: with fields, the command comes now, not from the spec: a sandbox
+ * set up ahead of time (the engine's warm pool) learns what to run only when it is handed out. */
+static void handle_start(struct msg *m)
 {
     struct execerr e;
     if (payload > 0)
         return;
     S.env[S.nenv] = NULL;
     S.argv[S.nargv] = NULL;
-    pid_t pid = spawn(NULL, S.uid, S.gid, S.cwd, S.argv, S.env, &e);
+    const char *cwd = S.cwd;
+    char **env = S.env, **argv = S.argv;
+    int nenv = m->n > 2 ? atoi(m->f[2]) : -1;
+    if (nenv >= 0 && 3 + nenv < m->n) {
+        cwd = m->f[1];
+        env = &m->f[3];
+        argv = &m->f[3 + nenv];                 /* f[n] is NULL: ends argv */
+        static char *envp[MAXFIELDS + 1];
+        memcpy(envp, env, nenv * sizeof *envp);
+        envp[nenv] = NULL;
+        env = envp;
+    }
+    pid_t pid = spawn(NULL, S.uid, S.gid, cwd, argv, env, &e);
     if (pid < 0) {
-        send_msg(-1, "execfail", e.stage, num(e.err), S.nargv ? S.argv[0] : "", NULL);
+        send_msg(-1, "execfail", e.stage, num(e.err), argv[0] ? argv[0] : "", NULL);
         return;
     }
     payload = pid;
@@ -840,7 +854,7 @@ static void serve(int sfd)
         }
         const char *v = m.f[0];
         if (!strcmp(v, "start"))
-            handle_start();
+            handle_start(&m);
         else if (!strcmp(v, "exec"))
             handle_exec(&m);
         else if (!strcmp(v, "connect"))
