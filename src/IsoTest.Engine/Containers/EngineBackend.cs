@@ -17,7 +17,6 @@ public sealed class EngineBackend : IContainerBackend
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
     private readonly Containers.EngineState _state;
     private readonly SafeFileHandle _devNull;
-    private readonly Containers.SandboxPool? _pool;
     private int _disposed;
 
     /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
@@ -27,7 +26,7 @@ public sealed class EngineBackend : IContainerBackend
     {
     }
 
-    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups, bool? warmPool = null)
+    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -51,12 +50,6 @@ public sealed class EngineBackend : IContainerBackend
         Sweep(root, Cgroups);
         _state = Containers.EngineState.Acquire(root);
         _devNull = Fd.OpenDevNull();
-
-        // ISOTEST_WARM_POOL=0 turns the pool off (e.g. to count a test's own processes exactly).
-        if (warmPool ?? Environment.GetEnvironmentVariable("ISOTEST_WARM_POOL") != "0")
-        {
-            _pool = new Containers.SandboxPool(this);
-        }
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
@@ -94,26 +87,10 @@ public sealed class EngineBackend : IContainerBackend
             throw new ContainerStartException(null, $"A container named '{spec.Name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
         }
 
-        var shape = _pool is null ? null : Containers.SandboxPool.ShapeOf(spec);
-        Containers.EngineContainer container;
-        if (shape is not null && _pool!.TryTake(shape) is { } warm)
-        {
-            Containers.EngineContainer.Validate(spec); // the caller's spec still gets every check
-            container = warm;
-        }
-        else
-        {
-            container = Containers.EngineContainer.Prepare(this, spec);
-            await container.CreateAsync(cancellationToken).ConfigureAwait(false);
-        }
-
+        var container = Containers.EngineContainer.Prepare(this, spec);
+        await container.CreateAsync(cancellationToken).ConfigureAwait(false);
         container.Adopt(spec);
         _containers[container.Id] = container;
-        if (shape is not null)
-        {
-            _pool!.Refill(shape, spec); // the next container of this shape finds one ready
-        }
-
         return container;
     }
 
@@ -128,11 +105,6 @@ public sealed class EngineBackend : IContainerBackend
         }
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
-        if (_pool is not null)
-        {
-            await _pool.DisposeAsync().ConfigureAwait(false);
-        }
-
         await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
         _state.Dispose();

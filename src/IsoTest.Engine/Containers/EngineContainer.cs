@@ -169,7 +169,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             outAgent.Dispose();
             errAgent.Dispose();
             ctlAgent.Dispose();
-            _agent.Send([.. spec.Fields]);
+            TrySend(_agent, [.. spec.Fields]); // an agent that is already gone surfaces through Created below
             _logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);
 
@@ -210,9 +210,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     }
 
     /// <summary>
-    /// Gives a set-up container the spec it will run: the one it was made from, or — for a warm sandbox
-    /// from the engine's pool, made ahead for a spec of the same shape — the caller's. The command, its
-    /// environment and working directory travel with `start`; name and published ports are the engine's.
+    /// Completes a set-up container with what the init agent does not need to know: its name and its
+    /// published ports (the command, its environment and working directory travel with `start`).
     /// </summary>
     internal void Adopt(ContainerSpec spec)
     {
@@ -257,10 +256,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             throw new InvalidOperationException($"Container {Id} is {_state}; only a created container can be started.");
         }
 
-        agent.Send([
-            "start", Spec.WorkingDirectory ?? "/", Num(PayloadEnvironment().Count),
-            .. PayloadEnvironment(), .. Spec.Argv,
-        ]);
+        var environment = PayloadEnvironment();
+        TrySend(agent, ["start", Spec.WorkingDirectory ?? "/", Num(environment.Count), .. environment, .. Spec.Argv]);
         try
         {
             await agent.Started.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -573,9 +570,9 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         {
             agent.Send(fields);
         }
-        catch (NativeException)
+        catch (Exception e) when (e is NativeException or ObjectDisposedException)
         {
-            // Already gone (EPIPE/ECONNRESET): nothing to stop.
+            // Already gone (EPIPE/ECONNRESET, or its socket closed): nothing to stop.
         }
     }
 

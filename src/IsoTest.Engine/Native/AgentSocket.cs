@@ -17,6 +17,7 @@ internal sealed unsafe class AgentSocket : IDisposable
 
     public AgentSocket(SafeFileHandle handle) => _handle = handle;
 
+    /// <summary>For epoll registration on the engine loop, which also disposes this socket: no race there.</summary>
     public int RawFd => (int)_handle.DangerousGetHandle();
 
     public static byte[] Encode(IEnumerable<string> fields)
@@ -32,7 +33,28 @@ internal sealed unsafe class AgentSocket : IDisposable
     }
 
     /// <summary>Sends one message; <paramref name="fds"/> travel with it and stay owned by the caller.</summary>
+    /// <exception cref="ObjectDisposedException">The agent is gone and its socket closed.</exception>
     public void Send(byte[] message, ReadOnlySpan<SafeFileHandle> fds = default)
+    {
+        // Hold the handle for the whole call: once the agent is gone its socket is closed, and its fd number
+        // may already belong to another socket (a relayed TCP connection) — writing to the bare number would
+        // put this message into that stream. A closed handle throws here instead.
+        bool held = false;
+        _handle.DangerousAddRef(ref held);
+        try
+        {
+            SendCore(message, fds);
+        }
+        finally
+        {
+            if (held)
+            {
+                _handle.DangerousRelease();
+            }
+        }
+    }
+
+    private void SendCore(byte[] message, ReadOnlySpan<SafeFileHandle> fds)
     {
         if (message.Length > MaxMessage)
         {

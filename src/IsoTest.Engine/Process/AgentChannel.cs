@@ -76,7 +76,7 @@ internal sealed class AgentChannel : IAgentListener
             Control.Send(AgentSocket.Encode([verb, id.ToString(CultureInfo.InvariantCulture), .. fields]), fds.Span);
             return await reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (NativeException)
+        catch (Exception e) when (e is NativeException or ObjectDisposedException)
         {
             throw new AgentGoneException();
         }

@@ -39,7 +39,7 @@ internal sealed class AgentSpec
         s.Add("hostname", hostname);
         s.Add("uid", Num(user.Uid)).Add("gid", Num(user.Gid));
         // The command, its environment and working directory come with `start` (EngineContainer.StartAsync),
-        // so a sandbox can be set up before anyone knows what it will run (the engine's warm pool).
+        // so setting up a sandbox does not depend on what it will run.
 
         foreach (var mount in spec.Mounts)
         {

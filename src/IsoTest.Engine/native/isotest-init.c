@@ -138,14 +138,13 @@ struct mnt { char kind; const char *src, *dst, *opt; int ro, srcfd; };
 struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcfd; };
 
 static struct {
-    const char *root, *uid_map, *gid_map, *hostname, *cwd, *cg2, *cg1[MAXITEMS];
-    int readonly, netns, nenv, nargv, nmnts, nfiles, ncg1;
+    const char *root, *uid_map, *gid_map, *hostname, *cg2, *cg1[MAXITEMS];
+    int readonly, netns, nmnts, nfiles, ncg1;
     uid_t uid;
     gid_t gid;
-    char *env[MAXFIELDS], *argv[MAXFIELDS];
     struct mnt mnts[MAXITEMS];
     struct copy files[MAXITEMS];
-} S = { .root = "host", .netns = 1, .cwd = "/" };
+} S = { .root = "host", .netns = 1 };
 
 static struct msg spec_msg;     /* the spec's strings point into this buffer for the agent's lifetime */
 
@@ -153,7 +152,7 @@ static void parse_spec(void)
 {
     static const struct { const char *key; int n; } recs[] = {
         { "root", 1 }, { "readonly", 1 }, { "userns", 2 }, { "netns", 1 }, { "hostname", 1 },
-        { "uid", 1 }, { "gid", 1 }, { "cwd", 1 }, { "env", 1 }, { "arg", 1 }, { "bind", 3 },
+        { "uid", 1 }, { "gid", 1 }, { "bind", 3 },
         { "tmpfs", 3 }, { "cow", 2 }, { "file", 5 }, { "cg1", 1 }, { "cg2", 1 },
     };
     struct msg *m = &spec_msg;
@@ -179,9 +178,6 @@ static void parse_spec(void)
         else if (!strcmp(k, "hostname")) S.hostname = v[0];
         else if (!strcmp(k, "uid")) S.uid = strtoul(v[0], NULL, 10);
         else if (!strcmp(k, "gid")) S.gid = strtoul(v[0], NULL, 10);
-        else if (!strcmp(k, "cwd")) S.cwd = v[0];
-        else if (!strcmp(k, "env")) S.env[S.nenv++] = v[0];
-        else if (!strcmp(k, "arg")) S.argv[S.nargv++] = v[0];
         else if (!strcmp(k, "cg1") && S.ncg1 < MAXITEMS) S.cg1[S.ncg1++] = v[0];
         else if (!strcmp(k, "cg2")) S.cg2 = v[0];
         else if (!strcmp(k, "file") && S.nfiles < MAXITEMS)
@@ -733,26 +729,33 @@ static pid_t spawn(const int *stdio, uid_t uid, gid_t gid, const char *cwd, char
 static pid_t payload = -1;
 static struct { pid_t pid; char id[64]; } execs[MAXITEMS];
 
-/* start [cwd nenv env... argv...]: with fields, the command comes now, not from the spec: a sandbox
- * set up ahead of time (the engine's warm pool) learns what to run only when it is handed out. */
+/* Reads "cwd nenv env... argv..." from field `at` on: the command of `start` and `exec`. */
+static int parse_command(struct msg *m, int at, const char **cwd, char ***env, char ***argv)
+{
+    static char *envp[MAXFIELDS + 1];
+    int nenv = m->n > at + 1 ? atoi(m->f[at + 1]) : -1;
+    if (nenv < 0 || at + 2 + nenv >= m->n)
+        return -1;
+    memcpy(envp, &m->f[at + 2], nenv * sizeof *envp);
+    envp[nenv] = NULL;
+    *cwd = m->f[at];
+    *env = envp;
+    *argv = &m->f[at + 2 + nenv];               /* f[n] is NULL: ends argv */
+    return 0;
+}
+
+/* start cwd nenv env... argv...: the command comes with `start`, not in the spec, so setting a
+ * container up does not depend on what it will run. */
 static void handle_start(struct msg *m)
 {
     struct execerr e;
+    const char *cwd;
+    char **env, **argv;
     if (payload > 0)
         return;
-    S.env[S.nenv] = NULL;
-    S.argv[S.nargv] = NULL;
-    const char *cwd = S.cwd;
-    char **env = S.env, **argv = S.argv;
-    int nenv = m->n > 2 ? atoi(m->f[2]) : -1;
-    if (nenv >= 0 && 3 + nenv < m->n) {
-        cwd = m->f[1];
-        env = &m->f[3];
-        argv = &m->f[3 + nenv];                 /* f[n] is NULL: ends argv */
-        static char *envp[MAXFIELDS + 1];
-        memcpy(envp, env, nenv * sizeof *envp);
-        envp[nenv] = NULL;
-        env = envp;
+    if (parse_command(m, 1, &cwd, &env, &argv) < 0) {
+        send_msg(-1, "execfail", "exec", num(EINVAL), "", NULL);
+        return;
     }
     pid_t pid = spawn(NULL, S.uid, S.gid, cwd, argv, env, &e);
     if (pid < 0) {
@@ -771,19 +774,15 @@ static void handle_start(struct msg *m)
 /* exec id uid gid cwd nenv env... argv... + 3 fds */
 static void handle_exec(struct msg *m)
 {
-    static char *envp[MAXFIELDS + 1];
     struct execerr e = { "exec", EINVAL };
-    const char *id = m->n > 1 ? m->f[1] : "";
-    int nenv = m->n > 5 ? atoi(m->f[5]) : -1, slot = 0;
+    const char *id = m->n > 1 ? m->f[1] : "", *cwd;
+    char **env, **argv = NULL;
+    int slot = 0;
     while (slot < MAXITEMS && execs[slot].pid)
         slot++;
-    char **argv = nenv >= 0 && 6 + nenv < m->n ? &m->f[6 + nenv] : NULL;   /* f[n] ends it */
     pid_t pid = -1;
-    if (m->nfds == 3 && argv && slot < MAXITEMS) {
-        memcpy(envp, &m->f[6], nenv * sizeof *envp);
-        envp[nenv] = NULL;
-        pid = spawn(m->fds, strtoul(m->f[2], NULL, 10), strtoul(m->f[3], NULL, 10), m->f[4], argv, envp, &e);
-    }
+    if (m->nfds == 3 && m->n > 4 && parse_command(m, 4, &cwd, &env, &argv) == 0 && slot < MAXITEMS)
+        pid = spawn(m->fds, strtoul(m->f[2], NULL, 10), strtoul(m->f[3], NULL, 10), cwd, argv, env, &e);
     for (int i = 0; i < m->nfds; i++)
         close(m->fds[i]);
     if (pid < 0) {

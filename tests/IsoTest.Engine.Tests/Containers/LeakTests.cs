@@ -11,8 +11,7 @@ public sealed class LeakTests
     [Fact]
     public async Task Teardown_NoProcessCgroupOrStateDirectoryRemains()
     {
-        // No warm pool: this test counts the agents of exactly its three containers.
-        var engine = new EngineBackend(null, null, null, warmPool: false);
+        var engine = new EngineBackend();
         var stateDirectory = engine.StateDirectory;
         var containers = new List<IContainer>();
         for (int i = 0; i < 3; i++)
@@ -66,10 +65,9 @@ public sealed class LeakTests
         var engineId = ready!["ready ".Length..];
 
         var shims = Leaks.AgentProcessesOf(owner.Id);
-        Assert.InRange(shims.Count, 3, 4); // its 3 containers, and maybe a warm sandbox of the same shape
+        Assert.Equal(3, shims.Count);
         var everything = shims.SelectMany(Descendants).ToList();
         Assert.True(everything.Count >= 3 * 4, $"expected shim, init and two sleeps per container, saw {everything.Count}");
-        // (a warm sandbox's shim and init are among them: they must die with the owner too)
         Assert.NotEmpty(Leaks.ContainerCgroups(engineId));
 
         owner.Kill(); // SIGKILL: no managed clean-up runs
@@ -109,34 +107,6 @@ public sealed class LeakTests
         {
             elsewhere.Delete(recursive: true);
         }
-    }
-
-    [Fact]
-    public async Task WarmPool_SecondContainerOfAShapeIsReadyMadeAndNothingLeaksAfterDispose()
-    {
-        var engine = new EngineBackend(null, null, null, warmPool: true);
-        var spec = Specs.Shell("echo $GREETING; hostname") with { Limits = new ResourceLimits(Pids: 16) };
-        var first = await engine.RunAsync(spec with { Environment = new Dictionary<string, string> { ["GREETING"] = "one" } });
-
-        // The first start of a shape leaves a sandbox of that shape being made in the background.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (Leaks.AgentProcessesOf(Environment.ProcessId).Count == 0 && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(5);
-        }
-
-        var warm = Leaks.AgentProcessesOf(Environment.ProcessId);
-        Assert.Single(warm);
-
-        // It takes the next container's own command, environment and name.
-        var second = await engine.RunAsync(spec with { Environment = new Dictionary<string, string> { ["GREETING"] = "two" }, Name = "second" });
-        Assert.Equal("one", first.Stdout.Split('\n')[0]);
-        Assert.Equal("two", second.Stdout.Split('\n')[0]);
-        Assert.DoesNotContain(warm[0], Leaks.AgentProcessesOf(Environment.ProcessId)); // that sandbox was used up
-
-        await engine.DisposeAsync();
-        Assert.Empty(Leaks.AgentProcessesOf(Environment.ProcessId));
-        Assert.Empty(Leaks.ContainerCgroups(engine.EngineId));
     }
 
     private static IEnumerable<int> Descendants(int pid)

@@ -35,4 +35,22 @@ public sealed class InteropLayoutTests
         Assert.True(File.Exists($"/proc/self/fd/{fds[0]}"));
         Fd.CloseRaw(fds[0]);
     }
+
+    [Fact]
+    public void Send_AfterDispose_ThrowsInsteadOfWritingToAReusedDescriptor()
+    {
+        var (a, b) = Fd.SocketPair(Libc.SOCK_SEQPACKET);
+        var closed = new AgentSocket(a);
+        int number = closed.RawFd;
+        closed.Dispose();
+        b.Dispose();
+
+        // The kernel hands out the lowest free number: the next socket most likely gets the same one.
+        var (c, d) = Fd.SocketPair(Libc.SOCK_SEQPACKET);
+        using var reused = new AgentSocket(c);
+        using var peer = new AgentSocket(d);
+
+        Assert.Throws<ObjectDisposedException>(() => closed.Send(AgentSocket.Encode(["kill"])));
+        Assert.False(peer.TryReceive(new byte[64], out _, out _, out _), $"a message reached the socket now numbered {number}");
+    }
 }
