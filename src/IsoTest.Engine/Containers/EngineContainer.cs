@@ -54,7 +54,29 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     public static EngineContainer Prepare(EngineBackend engine, ContainerSpec spec)
     {
         var user = Validate(spec);
+        if (!engine.IsRoot)
+        {
+            ValidateRootlessOwners(spec, user);
+        }
+
         return new EngineContainer(engine, spec, Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()), user);
+    }
+
+    /// <summary>
+    /// Rootless, the user namespace maps one uid and one gid (the caller's, as the container user's): a
+    /// file owned by anyone else cannot exist inside. Said up front, instead of the kernel's bare EINVAL.
+    /// </summary>
+    private static void ValidateRootlessOwners(ContainerSpec spec, ResolvedUser user)
+    {
+        var problems = spec.Files
+            .Where(f => f.Uid != user.Uid || f.Gid != user.Gid)
+            .Select(f => $"file {f.Target} is to be owned by {f.Uid}:{f.Gid}, but rootless containers have only " +
+                         $"uid {user.Uid} and gid {user.Gid} (the container user, mapped to you): give the file that owner, or run the tests as root")
+            .ToList();
+        if (problems.Count > 0)
+        {
+            throw new ContainerStartException(null, "Cannot create the container:" + string.Concat(problems.Select(p => "\n  - " + p)));
+        }
     }
 
     /// <summary>Validates a spec and resolves its user; throws with every problem found.</summary>

@@ -331,6 +331,15 @@ public abstract class ConformanceTests : IAsyncLifetime
                 .WithFile("/etc/app/secret.txt", "inline-content\n", UnixFileMode.UserRead | UnixFileMode.UserWrite, uid: 65534, gid: 65534)
                 .WithFile("/opt/tool.sh", "#!/bin/sh\necho tool-ran\n", UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute)
                 .WithFileFrom(source, "/srv/copied.txt");
+            if (!IsDocker && Environment.UserName != "root")
+            {
+                // Rootless, only the container user's ids exist inside: another owner is refused up front.
+                var error = await Assert.ThrowsAsync<ContainerStartException>(() => builder.StartAsync(Timeout()));
+                Assert.Contains("/etc/app/secret.txt is to be owned by 65534:65534", error.Message);
+                Assert.Contains("rootless", error.Message);
+                return;
+            }
+
             var (container, exit) = await RunToExitAsync(builder);
             await using var _ = container;
 
