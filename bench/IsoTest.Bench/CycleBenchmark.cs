@@ -37,26 +37,11 @@ internal static class CycleBenchmark
             await PeerRow.PrepareAllAsync(rows, options.Warmup, cancellationToken);
             engine.RecordPhases = true;
 
-            // Round-robin, one cycle per peer per round: load that comes and goes hits every peer alike.
-            for (var i = 0; i < options.Count; i++)
-            {
-                foreach (var row in rows.Where(r => r.Unavailable is null && r.Samples.Count < Count(r.Peer)).ToArray())
-                {
-                    await row.MeasureAsync(i, () => row.Peer.CycleAsync(cancellationToken));
-                }
-
-                if ((i + 1) % 50 == 0)
-                {
-                    Console.Error.WriteLine($"  cycle: {i + 1}/{options.Count} rounds");
-                }
-            }
+            await PeerRow.RunRoundsAsync(rows, options.Count, Count, "cycle", cancellationToken);
         }
         finally
         {
-            foreach (var peer in peers)
-            {
-                await peer.DisposeAsync();
-            }
+            await PeerRow.DisposeAllAsync(peers);
         }
 
         var s = new StringBuilder();
@@ -112,6 +97,34 @@ internal sealed class PeerRow(IPeer peer)
     public List<double> Samples { get; } = [];
 
     public string? Unavailable { get; set; }
+
+    /// <summary>
+    /// Round-robin, one cycle per peer per round, until each peer has its count: load that comes and goes
+    /// hits every peer alike, and ratios can be taken pair by pair within a round.
+    /// </summary>
+    public static async Task RunRoundsAsync(IReadOnlyList<PeerRow> rows, int rounds, Func<IPeer, int> countFor, string label, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < rounds; i++)
+        {
+            foreach (var row in rows.Where(r => r.Unavailable is null && r.Samples.Count < countFor(r.Peer)).ToArray())
+            {
+                await row.MeasureAsync(i, () => row.Peer.CycleAsync(cancellationToken));
+            }
+
+            if ((i + 1) % 50 == 0)
+            {
+                Console.Error.WriteLine($"  {label}: {i + 1}/{rounds} rounds");
+            }
+        }
+    }
+
+    public static async Task DisposeAllAsync(IEnumerable<IPeer> peers)
+    {
+        foreach (var peer in peers)
+        {
+            await peer.DisposeAsync();
+        }
+    }
 
     public static async Task PrepareAllAsync(IEnumerable<PeerRow> rows, int warmup, CancellationToken cancellationToken)
     {

@@ -46,25 +46,11 @@ internal static class ServerBenchmark
         try
         {
             await PeerRow.PrepareAllAsync(rows, options.Warmup, cancellationToken);
-            for (var i = 0; i < options.Count; i++)
-            {
-                foreach (var row in rows.Where(r => r.Unavailable is null && r.Samples.Count < (r.Peer is EngineServerPeer ? options.Count : slow)).ToArray())
-                {
-                    await row.MeasureAsync(i, () => row.Peer.CycleAsync(cancellationToken));
-                }
-
-                if ((i + 1) % 50 == 0)
-                {
-                    Console.Error.WriteLine($"  server: {i + 1}/{options.Count} rounds");
-                }
-            }
+            await PeerRow.RunRoundsAsync(rows, options.Count, p => p is EngineServerPeer ? options.Count : slow, "server", cancellationToken);
         }
         finally
         {
-            foreach (var peer in peers)
-            {
-                await peer.DisposeAsync();
-            }
+            await PeerRow.DisposeAllAsync(peers);
         }
 
         var s = new StringBuilder();
