@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Runtime.InteropServices;
-using System.Text;
 using Microsoft.Win32.SafeHandles;
 
 namespace IsoTest.Engine.Native;
@@ -209,8 +208,6 @@ internal sealed unsafe class EngineLoop
             Console.Error.WriteLine($"isotest: agent close handler failed: {e}");
         }
     }
-
-    public static string Describe(string[] fields) => string.Join(' ', fields.Select(f => f.Length == 0 ? "''" : f));
 
     private sealed record Registration(AgentSocket Control, IAgentListener Listener, int ShimPid);
 

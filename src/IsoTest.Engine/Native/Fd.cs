@@ -33,8 +33,5 @@ internal static unsafe class Fd
         return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
     }
 
-    /// <summary>Takes ownership of a raw descriptor received from the agent.</summary>
-    public static Socket ToSocket(int fd) => new(new SafeSocketHandle(fd, ownsHandle: true));
-
     public static void CloseRaw(int fd) => Libc.close(fd);
 }

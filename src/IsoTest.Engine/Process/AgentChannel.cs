@@ -12,7 +12,7 @@ internal sealed record AgentError(string Stage, int Errno, string Detail)
 }
 
 /// <summary>The shim's final report: init's raw wait status and the CPU time of everything init reaped.</summary>
-internal sealed record AgentReaped(int Status, TimeSpan CpuTime, long MaxRssBytes);
+internal sealed record AgentReaped(int Status, TimeSpan CpuTime);
 
 /// <summary>One reply to a request (exec, connect, stat): its fields after the verb and id, and any descriptors.</summary>
 internal sealed record AgentReply(string Verb, string[] Fields, SafeFileHandle[] Fds);
@@ -116,10 +116,7 @@ internal sealed class AgentChannel : IAgentListener
                 Exited.TrySetResult(Int(fields, 1));
                 break;
             case "reaped":
-                _reaped = new AgentReaped(
-                    Int(fields, 1),
-                    TimeSpan.FromMicroseconds(Long(fields, 2) + Long(fields, 3)),
-                    Long(fields, 4) * 1024);
+                _reaped = new AgentReaped(Int(fields, 1), TimeSpan.FromMicroseconds(Long(fields, 2) + Long(fields, 3)));
                 break;
             case "exec-exit":
                 if (_execExits.TryRemove(Long(fields, 1), out var exit))

@@ -1,3 +1,4 @@
+using IsoTest.Engine.Native;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 using IsoTest;

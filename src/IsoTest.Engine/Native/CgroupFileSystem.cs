@@ -1,8 +1,11 @@
+// The real cgroupfs behind ICgroupFileSystem: the kernel calls live here, with the rest of the interop (STYLE.md 7).
 using System.Text;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
 
-namespace IsoTest.Engine.Cgroups;
+using IsoTest.Engine.Cgroups;
+
+namespace IsoTest.Engine.Native;
 
 /// <summary>
 /// The real <see cref="ICgroupFileSystem"/>: direct open/write/mkdir/rmdir through Tmds.LibC. Container creation
