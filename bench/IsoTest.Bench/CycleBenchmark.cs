@@ -71,21 +71,8 @@ internal static class CycleBenchmark
             s.AppendLine(CultureInfo.InvariantCulture, $"| {row.Peer.Name} | {Stats.Cells(summary)} | {ratio} | {target} | {notes}{failed} |");
         }
 
-        if (engine.Phases["create"].Count > 0)
-        {
-            s.AppendLine();
-            s.AppendLine("Where the engine's cycle goes (Stopwatch around each engine call, same cycles as above):");
-            s.AppendLine();
-            s.AppendLine("| engine call | median ms | p90 | min – max |");
-            s.AppendLine("| --- | ---: | ---: | ---: |");
-            foreach (var (phase, values) in engine.Phases)
-            {
-                s.AppendLine(CultureInfo.InvariantCulture, $"| {phase} | {Stats.Cells(Summary.Of(values))} |");
-            }
-        }
-
-        var plot = rows.Where(r => r.Samples.Count > 0).Select(r => Summary.Of(r.Samples) is var x ? new PlotPoint(r.Peer.Name, x.Median, x.P90, x.Min, x.Max) : null!).ToList();
-        return new Section("cycle", s.ToString(), plot);
+        PeerRow.AppendPhases(s, "Where the engine's cycle goes (Stopwatch around each engine call, same cycles as above):", "engine call", engine.Phases);
+        return new Section("cycle", s.ToString(), PeerRow.PlotPoints(rows));
     }
 }
 
@@ -117,6 +104,28 @@ internal sealed class PeerRow(IPeer peer)
             }
         }
     }
+
+    /// <summary>The engine's own breakdown under a benchmark's table, when it was recorded.</summary>
+    public static void AppendPhases(StringBuilder s, string caption, string column, IReadOnlyDictionary<string, List<double>> phases)
+    {
+        if (phases.Values.First().Count == 0)
+        {
+            return;
+        }
+
+        s.AppendLine();
+        s.AppendLine(caption);
+        s.AppendLine();
+        s.AppendLine(CultureInfo.InvariantCulture, $"| {column} | median ms | p90 | min – max |");
+        s.AppendLine("| --- | ---: | ---: | ---: |");
+        foreach (var (phase, values) in phases)
+        {
+            s.AppendLine(CultureInfo.InvariantCulture, $"| {phase} | {Stats.Cells(Summary.Of(values))} |");
+        }
+    }
+
+    public static List<PlotPoint> PlotPoints(IEnumerable<PeerRow> rows) =>
+        rows.Where(r => r.Samples.Count > 0).Select(r => Summary.Of(r.Samples) is var x ? new PlotPoint(r.Peer.Name, x.Median, x.P90, x.Min, x.Max) : null!).ToList();
 
     public static async Task DisposeAllAsync(IEnumerable<IPeer> peers)
     {

@@ -82,20 +82,11 @@ internal static class ServerBenchmark
             s.AppendLine(CultureInfo.InvariantCulture, $"| {row.Peer.Name} | {Stats.Cells(Summary.Of(row.Samples))} | {(ratio is { } x ? Stats.Num(x) + "×" : "–")} | {target} | {notes}{failed} |");
         }
 
-        if (baseline.Peer is EngineServerPeer engine && engine.Phases.Values.First().Count > 0)
+        if (baseline.Peer is EngineServerPeer engine)
         {
-            s.AppendLine();
-            s.AppendLine("Where the engine's fixture goes (Stopwatch around each call):");
-            s.AppendLine();
-            s.AppendLine("| step | median ms | p90 | min – max |");
-            s.AppendLine("| --- | ---: | ---: | ---: |");
-            foreach (var (phase, values) in engine.Phases)
-            {
-                s.AppendLine(CultureInfo.InvariantCulture, $"| {phase} | {Stats.Cells(Summary.Of(values))} |");
-            }
+            PeerRow.AppendPhases(s, "Where the engine's fixture goes (Stopwatch around each call):", "step", engine.Phases);
         }
 
-        var plot = rows.Where(r => r.Samples.Count > 0).Select(r => Summary.Of(r.Samples) is var x ? new PlotPoint(r.Peer.Name, x.Median, x.P90, x.Min, x.Max) : null!).ToList();
-        return new Section("server", s.ToString(), plot);
+        return new Section("server", s.ToString(), PeerRow.PlotPoints(rows));
     }
 }
