@@ -25,6 +25,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     private AgentChannel? _agent;
     private CgroupHandle? _cgroup;
     private ContainerStats? _finalStats;
+    private volatile CgroupStats? _exitCgroupStats;
     private volatile ContainerState _state = ContainerState.Created;
     private int _disposed;
     private Task? _disposal;
@@ -214,7 +215,6 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         catch
         {
             await TearDownAsync().ConfigureAwait(false);
-            _engine.Forget(Id);
             throw;
         }
         finally
@@ -286,7 +286,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         }
         catch (AgentException e)
         {
-            throw ToExecFailure(Id, e.Error, Spec.WorkingDirectory ?? "/", Spec.User ?? "0");
+            throw ToExecFailure(Id, e.Error);
         }
         catch (AgentGoneException)
         {
@@ -318,6 +318,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     private void OnExited(int rawStatus)
     {
         var stats = _cgroup is null ? null : _engine.Cgroups.ReadStats(_cgroup);
+        _exitCgroupStats = stats;
         OomKilled = stats?.OomKills > 0;
         ExitCode = AgentChannel.ExitCode(rawStatus);
         if (_state is ContainerState.Created or ContainerState.Running)
@@ -382,7 +383,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
         if (reply.Verb == "exec-failed")
         {
-            throw ToExecFailure(Id, new AgentError(Field(reply.Fields, 0), IntField(reply.Fields, 1), Field(reply.Fields, 2)), Spec.WorkingDirectory ?? "/", Spec.User ?? "0");
+            throw ToExecFailure(Id, new AgentError(Field(reply.Fields, 0), IntField(reply.Fields, 1), Field(reply.Fields, 2)));
         }
 
         var outText = ReadAllAsync(stdout, cancellationToken);
@@ -517,7 +518,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     private async Task<ContainerStats> FinalStatsAsync(AgentChannel agent)
     {
         var reaped = await agent.Gone.Task.ConfigureAwait(false);
-        var cg = _cgroup is null ? null : _engine.Cgroups.ReadStats(_cgroup);
+        // Read once at exit (for the OOM flag) already: a peak no longer grows once the command is gone.
+        var cg = _exitCgroupStats ?? (_cgroup is null ? null : _engine.Cgroups.ReadStats(_cgroup));
         return _finalStats = new ContainerStats(cg?.PeakMemoryBytes, cg?.CpuTime ?? reaped?.CpuTime ?? TimeSpan.Zero);
     }
 
@@ -561,7 +563,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
                 await WaitGoneAsync(agent, TimeSpan.FromSeconds(10)).ConfigureAwait(false);
             }
 
-            if (_cgroup is not null || agent.Gone.Task.IsCompleted)
+            // Keep the figures before the cgroup goes; an agent that never went away has none to give.
+            if (agent.Gone.Task.IsCompleted)
             {
                 await FinalStatsAsync(agent).ConfigureAwait(false);
             }
@@ -616,8 +619,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         return $"Container {Id} could not be created: {e.Stage} failed{(e.Detail.Length > 0 ? $" for '{e.Detail}'" : "")}: {e.ErrnoText} (errno {e.Errno}){(hint.Length > 0 ? $": {hint}" : "")}.";
     }
 
-    /// <summary>The agent names the program; for a chdir or user failure the path that matters is the directory or user.</summary>
-    private static ExecFailedException ToExecFailure(string id, AgentError e, string workingDirectory, string user)
+    private static ExecFailedException ToExecFailure(string id, AgentError e)
     {
         var reason = e.Stage switch
         {
@@ -627,13 +629,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             "exec" when e.Errno is Libc.EACCES or Libc.ENOEXEC => ExecFailure.NotExecutable,
             _ => ExecFailure.Other,
         };
-        var path = reason switch
-        {
-            ExecFailure.BadWorkingDirectory => workingDirectory,
-            ExecFailure.BadUser => user,
-            _ => e.Detail,
-        };
-        return new ExecFailedException(id, reason, path, e.Errno, e.ErrnoText);
+        return new ExecFailedException(id, reason, e.Detail, e.Errno, e.ErrnoText);
     }
 
     private static string Field(string[] fields, int i) => i < fields.Length ? fields[i] : "";

@@ -729,6 +729,16 @@ static pid_t spawn(const int *stdio, uid_t uid, gid_t gid, const char *cwd, char
 static pid_t payload = -1;
 static struct { pid_t pid; char id[64]; } execs[MAXITEMS];
 
+/* What an exec failure is about: the directory for chdir, the user for a credential step, else the program. */
+static const char *failed_path(const struct execerr *e, const char *cwd, uid_t uid, char **argv)
+{
+    if (!strcmp(e->stage, "chdir"))
+        return cwd && *cwd ? cwd : "/";
+    if (!strcmp(e->stage, "user"))
+        return num(uid);
+    return argv && argv[0] ? argv[0] : "";
+}
+
 /* Reads "cwd nenv env... argv..." from field `at` on: the command of `start` and `exec`. */
 static int parse_command(struct msg *m, int at, const char **cwd, char ***env, char ***argv)
 {
@@ -759,7 +769,7 @@ static void handle_start(struct msg *m)
     }
     pid_t pid = spawn(NULL, S.uid, S.gid, cwd, argv, env, &e);
     if (pid < 0) {
-        send_msg(-1, "execfail", e.stage, num(e.err), argv[0] ? argv[0] : "", NULL);
+        send_msg(-1, "execfail", e.stage, num(e.err), failed_path(&e, cwd, S.uid, argv), NULL);
         return;
     }
     payload = pid;
@@ -775,7 +785,7 @@ static void handle_start(struct msg *m)
 static void handle_exec(struct msg *m)
 {
     struct execerr e = { "exec", EINVAL };
-    const char *id = m->n > 1 ? m->f[1] : "", *cwd;
+    const char *id = m->n > 1 ? m->f[1] : "", *cwd = NULL;
     char **env, **argv = NULL;
     int slot = 0;
     while (slot < MAXITEMS && execs[slot].pid)
@@ -786,7 +796,8 @@ static void handle_exec(struct msg *m)
     for (int i = 0; i < m->nfds; i++)
         close(m->fds[i]);
     if (pid < 0) {
-        send_msg(-1, "exec-failed", id, e.stage, num(e.err), argv ? argv[0] : "", NULL);
+        send_msg(-1, "exec-failed", id, e.stage, num(e.err),
+                 failed_path(&e, cwd, m->n > 2 ? strtoul(m->f[2], NULL, 10) : 0, argv), NULL);
         return;
     }
     execs[slot].pid = pid;
