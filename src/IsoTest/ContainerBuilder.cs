@@ -263,10 +263,17 @@ public sealed class ContainerBuilder
         var spec = Build();
         cancellationToken.ThrowIfCancellationRequested();
         var backend = _state.Backend ?? ContainerBackends.Default;
-        var container = await backend.CreateAsync(spec, cancellationToken).ConfigureAwait(false);
+        var oneStep = backend as ICreateStartedBackend;
+        var container = oneStep is not null
+            ? await oneStep.CreateStartedAsync(spec, cancellationToken).ConfigureAwait(false)
+            : await backend.CreateAsync(spec, cancellationToken).ConfigureAwait(false);
         try
         {
-            await container.StartAsync(cancellationToken).ConfigureAwait(false);
+            if (oneStep is null)
+            {
+                await container.StartAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             if (spec.WaitStrategy is { } wait)
             {
                 await wait.WaitAsync(container, _state.TimeProvider ?? TimeProvider.System, cancellationToken).ConfigureAwait(false);

@@ -26,3 +26,16 @@ internal interface IContainerProbes
     /// <summary>True when <paramref name="path"/> exists inside the container.</summary>
     Task<bool> FileExistsAsync(string path, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A backend that creates and starts a container in one step, faster than <c>CreateAsync</c> then
+/// <c>StartAsync</c>: the built-in engine hands its agent the command together with the set-up, so no
+/// round trip through the engine separates them. <see cref="ContainerBuilder.StartAsync"/> uses it
+/// when the backend offers it.
+/// </summary>
+internal interface ICreateStartedBackend
+{
+    /// <summary>Creates the container and starts its command.</summary>
+    /// <exception cref="ContainerStartException">It could not be created or started; nothing is left behind.</exception>
+    Task<IContainer> CreateStartedAsync(ContainerSpec spec, CancellationToken cancellationToken);
+}

@@ -11,7 +11,7 @@ namespace IsoTest.Engine;
 /// The built-in Linux engine: runs each container directly on the kernel (namespaces, cgroups, a
 /// private root filesystem view) through a small native init agent. Linux only.
 /// </summary>
-public sealed class EngineBackend : IContainerBackend
+public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 {
     private static readonly Lock SweepLock = new();
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
@@ -78,7 +78,13 @@ public sealed class EngineBackend : IContainerBackend
     internal int LiveContainers => _containers.Count;
 
     /// <inheritdoc/>
-    public async Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default)
+    public Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default) =>
+        CreateAsync(spec, start: false, cancellationToken);
+
+    Task<IContainer> ICreateStartedBackend.CreateStartedAsync(ContainerSpec spec, CancellationToken cancellationToken) =>
+        CreateAsync(spec, start: true, cancellationToken);
+
+    private async Task<IContainer> CreateAsync(ContainerSpec spec, bool start, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -88,8 +94,7 @@ public sealed class EngineBackend : IContainerBackend
         }
 
         var container = Containers.EngineContainer.Prepare(this, spec);
-        await container.CreateAsync(cancellationToken).ConfigureAwait(false);
-        container.Adopt(spec);
+        await container.CreateAsync(start, cancellationToken).ConfigureAwait(false);
         _containers[container.Id] = container;
         return container;
     }

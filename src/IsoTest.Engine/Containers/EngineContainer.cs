@@ -163,7 +163,13 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         }
     }
 
-    internal async Task CreateAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Sets the container up: cgroup, init agent, namespaces, root filesystem. With
+    /// <paramref name="start"/> the command goes to the agent with the spec, so it starts as soon as
+    /// the set-up is done, without a round trip through the engine in between (the path
+    /// <see cref="ContainerBuilder.StartAsync"/> takes); a failed start removes the container too.
+    /// </summary>
+    internal async Task CreateAsync(bool start, CancellationToken cancellationToken)
     {
         var staged = new List<string>();
         SafeFileHandle? stdoutAgent = null, stderrAgent = null, controlAgent = null;
@@ -172,10 +178,22 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         {
             // Caps first: a cap that cannot be enforced fails before any process exists.
             _cgroup = _engine.Cgroups.Create(_engine.EngineId, Id, Spec.Limits);
+            if (Spec.Network == NetworkMode.Private)
+            {
+                foreach (var port in Spec.Ports.Distinct())
+                {
+                    _ports[port] = new PortForwarder(port, ct => ConnectInsideAsync(port, ct));
+                }
+            }
 
             var files = StageFiles(staged);
             var idMaps = _engine.IsRoot ? null : IdMaps.ForCaller(_user, Libc.geteuid(), Libc.getegid());
             var spec = AgentSpec.For(Spec, Spec.Hostname ?? Id[..12], _user, idMaps, _cgroup?.AgentRecords ?? [], files);
+            var messages = new List<byte[]> { AgentSocket.Encode(spec.Fields) };
+            if (start)
+            {
+                messages.Add(AgentSocket.Encode(StartMessage()));
+            }
 
             var (outEngine, outAgent) = Fd.SocketPair(Libc.SOCK_STREAM);
             var (errEngine, errAgent) = Fd.SocketPair(Libc.SOCK_STREAM);
@@ -185,14 +203,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             stderr = Fd.ToSocket(errEngine);
             _agent = new AgentChannel(new AgentSocket(controlEngine));
 
-            await _engine.Loop.SpawnAsync(_engine.AgentPath, _engine.DevNull, outAgent, errAgent, ctlAgent, _agent.Control, _agent).ConfigureAwait(false);
-
-            // The agent has its copies now. Ours must go at once: while the engine holds the agent's end
-            // of the control socket, an agent that dies early is never seen (no EOF) and creation hangs.
-            outAgent.Dispose();
-            errAgent.Dispose();
-            ctlAgent.Dispose();
-            TrySend(_agent, [.. spec.Fields]); // an agent that is already gone surfaces through Created below
+            // The loop spawns the agent, closes its ends here and sends it the messages at once.
+            await _engine.Loop.SpawnAsync(_engine.AgentPath, _engine.DevNull, [outAgent, errAgent, ctlAgent], _agent.Control, _agent, messages).ConfigureAwait(false);
             _logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);
 
@@ -210,7 +222,10 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             }
 
             _ = _agent.Exited.Task.ContinueWith(t => OnExited(t.Result), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-
+            if (start)
+            {
+                await AwaitStartedAsync(_agent, cancellationToken).ConfigureAwait(false);
+            }
         }
         catch
         {
@@ -227,23 +242,6 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             foreach (var path in staged)
             {
                 File.Delete(path);
-            }
-        }
-    }
-
-    /// <summary>
-    /// Completes a set-up container with what the init agent does not need to know: its name and its
-    /// published ports (the command, its environment and working directory travel with `start`).
-    /// </summary>
-    internal void Adopt(ContainerSpec spec)
-    {
-        Spec = spec;
-        Name = spec.Name ?? $"isotest-{Id[..12]}";
-        if (spec.Network == NetworkMode.Private)
-        {
-            foreach (var port in spec.Ports.Distinct())
-            {
-                _ports[port] = new PortForwarder(port, ct => ConnectInsideAsync(port, ct));
             }
         }
     }
@@ -278,8 +276,19 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             throw new InvalidOperationException($"Container {Id} is {_state}; only a created container can be started.");
         }
 
+        TrySend(agent, StartMessage());
+        await AwaitStartedAsync(agent, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>`start cwd nenv env... argv...`: the command travels with start, not with the spec.</summary>
+    private string[] StartMessage()
+    {
         var environment = PayloadEnvironment();
-        TrySend(agent, ["start", Spec.WorkingDirectory ?? "/", Num(environment.Count), .. environment, .. Spec.Argv]);
+        return ["start", Spec.WorkingDirectory ?? "/", Num(environment.Count), .. environment, .. Spec.Argv];
+    }
+
+    private async Task AwaitStartedAsync(AgentChannel agent, CancellationToken cancellationToken)
+    {
         try
         {
             await agent.Started.Task.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -53,25 +53,49 @@ internal sealed unsafe class EngineLoop
 
     /// <summary>
     /// Spawns the init agent with stdin=/dev/null, stdout, stderr and the control socket on fds 0–3,
-    /// and starts listening on <paramref name="control"/>. Returns the shim's pid.
+    /// starts listening on <paramref name="control"/> and sends it <paramref name="firstMessages"/> (the
+    /// spec, maybe `start`). Sending them here, not after the caller resumes, keeps the thread-pool hop
+    /// that resumes the caller off the critical path: the agent is already at work while it happens.
+    /// The loop closes the agent's ends once spawned, so an agent that dies early is seen (EOF).
+    /// Returns the shim's pid.
     /// </summary>
-    public Task<int> SpawnAsync(string agentPath, SafeFileHandle devNull, SafeFileHandle stdout, SafeFileHandle stderr, SafeFileHandle agentEnd, AgentSocket control, IAgentListener listener)
+    public Task<int> SpawnAsync(string agentPath, SafeFileHandle devNull, SafeFileHandle[] agentEnds, AgentSocket control, IAgentListener listener, IReadOnlyList<byte[]> firstMessages)
     {
         var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         Post(() =>
         {
+            int pid;
             try
             {
-                int pid = Spawn(agentPath, [devNull, stdout, stderr, agentEnd]);
+                pid = Spawn(agentPath, [devNull, .. agentEnds]);
+                foreach (var end in agentEnds)
+                {
+                    end.Dispose();
+                }
+
                 var key = _nextKey++;
                 _registrations[key] = new Registration(control, listener, pid);
                 Add(control.RawFd, key);
-                done.SetResult(pid);
             }
             catch (Exception e)
             {
                 done.SetException(e);
+                return;
             }
+
+            try
+            {
+                foreach (var message in firstMessages)
+                {
+                    control.Send(message);
+                }
+            }
+            catch (Exception e) when (e is NativeException or ObjectDisposedException)
+            {
+                // The agent is already gone: its EOF reaches the listener, which says why.
+            }
+
+            done.SetResult(pid);
         });
         return done.Task;
     }

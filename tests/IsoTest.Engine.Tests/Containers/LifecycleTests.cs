@@ -128,6 +128,47 @@ public sealed class LifecycleTests(EngineFixture fixture) : IClassFixture<Engine
     }
 
     [Fact]
+    public async Task OneStep_CommandStartsWithTheSetUp_AndRunsToItsExit()
+    {
+        ICreateStartedBackend engine = _engine;
+
+        await using var container = await engine.CreateStartedAsync(Specs.Shell("echo started-in-one-step"), CancellationToken.None);
+
+        Assert.NotEqual(ContainerState.Created, container.State);
+        Assert.Equal(0, await container.WaitForExitAsync());
+        Assert.Equal("started-in-one-step", Assert.Single(container.GetLogs()).Text);
+    }
+
+    [Fact]
+    public async Task OneStep_MissingBinary_ExecFailedAndNothingLeftBehind()
+    {
+        ICreateStartedBackend engine = _engine;
+        var spec = Specs.Host("isotest-no-such-program") with { Limits = new ResourceLimits(MemoryBytes: 64L << 20) };
+
+        var error = await Assert.ThrowsAsync<ExecFailedException>(() => engine.CreateStartedAsync(spec, CancellationToken.None));
+
+        Assert.Equal(ExecFailure.NotFound, error.Reason);
+        Assert.Equal("isotest-no-such-program", error.Path);
+        Assert.Equal(0, _engine.LiveContainers);
+        await Leaks.AssertNoContainerCgroupsAsync(_engine);
+    }
+
+    [Fact]
+    public async Task OneStep_SetUpFails_TheQueuedStartIsDroppedAndNothingLeftBehind()
+    {
+        ICreateStartedBackend engine = _engine;
+        // A file cannot be bound over a directory: only the agent finds out, mid set-up, with `start` queued.
+        var spec = Specs.Host("true") with { Mounts = [new MountSpec(MountKind.Bind, "/etc/hostname", "/etc")] };
+
+        var error = await Assert.ThrowsAsync<ContainerStartException>(() => engine.CreateStartedAsync(spec, CancellationToken.None));
+
+        Assert.Contains("/etc", error.Message);
+        Assert.IsNotType<ExecFailedException>(error);
+        Assert.Equal(0, _engine.LiveContainers);
+        await Leaks.AssertNoContainerCgroupsAsync(_engine);
+    }
+
+    [Fact]
     public async Task Start_NotExecutable_ExecFailedNotExecutable()
     {
         await using var container = await _engine.CreateAsync(Specs.Host("/etc/passwd"));
