@@ -42,6 +42,10 @@
 #ifndef CLONE_INTO_CGROUP
 #define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
+#ifndef MOUNT_ATTR_RDONLY           /* musl's <sys/mount.h> lacks the new mount API; the kernel ABI: */
+#define MOUNT_ATTR_RDONLY 0x00000001
+struct mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+#endif
 
 #define CTL 3                   /* the control socket (PROTOCOL.md) */
 #define MAXMSG (256 * 1024)     /* largest datagram either side sends */
