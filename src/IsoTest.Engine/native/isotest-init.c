@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -429,29 +430,34 @@ static void seal_root(void)
     make_ro(rootfd, S.root);
 }
 
-/* /dev: a small tmpfs with the host's harmless devices bind-mounted (mknod is refused in a user
- * namespace, a bind works in both modes), a private devpts instance and /dev/shm. */
+/* /dev: a small tmpfs with the harmless devices, a private devpts instance and /dev/shm. As root the
+ * nodes are made with mknod (one syscall each, where a bind mount costs a mount); in a user namespace
+ * mknod is refused, so they are the host's nodes bind-mounted. */
 static void mount_dev(void)
 {
     int dev = mount_in("tmpfs", "dev", 1, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k");
-    static const char *nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+    static const struct { const char *name; unsigned major, minor; } nodes[] = {
+        { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 },
+        { "tty", 5, 0 } };
     char host[64], dst[64];
+    mode_t mask = umask(0);
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-        snprintf(host, sizeof host, "/dev/%s", nodes[i]);
-        snprintf(dst, sizeof dst, "dev/%s", nodes[i]);
+        if (!S.uid_map && mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) == 0)
+            continue;
+        snprintf(host, sizeof host, "/dev/%s", nodes[i].name);
+        snprintf(dst, sizeof dst, "dev/%s", nodes[i].name);
         if (access(host, F_OK) == 0)
             close(mount_in(host, dst, 0, NULL, MS_BIND, NULL));
     }
+    umask(mask);
     /* no gid= option: gid 5 (tty) is usually unmapped in a user namespace and the mount would fail */
     close(mount_in("devpts", "dev/pts", 1, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"));
     close(mount_in("tmpfs", "dev/shm", 1, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"));
     static const char *links[][2] = { { "pts/ptmx", "ptmx" }, { "/proc/self/fd", "fd" },
         { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" } };
-    int d = open_in_root("dev", O_PATH | O_DIRECTORY);
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
-        if (symlinkat(links[i][0], d, links[i][1]) < 0)
+        if (symlinkat(links[i][0], dev, links[i][1]) < 0)
             die("mount", "/dev");
-    close(d);
     close(dev);
 }
 
@@ -644,17 +650,17 @@ static int drop_caps(void)
 
 struct execerr { char stage[8]; int err; };
 
-static _Noreturn void exec_fail(int errfd, const char *stage)
+/* The child shares our memory (spawn below): it leaves the failed step and errno here for the parent. */
+static _Noreturn void exec_fail(struct execerr *out, const char *stage)
 {
-    struct execerr e = { { 0 }, errno };
-    strncpy(e.stage, stage, sizeof e.stage - 1);
-    (void)!write(errfd, &e, sizeof e);
+    out->err = errno;
+    strncpy(out->stage, stage, sizeof out->stage - 1);
     _exit(127);
 }
 
-/* In the forked child: clean signal state, own session, Docker's capabilities, the requested user,
+/* In the child: clean signal state, own session, Docker's capabilities, the requested user,
  * no_new_privs, cwd, then execve with a PATH lookup like execvpe but in the payload's own env. */
-static _Noreturn void child_exec(int errfd, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp)
+static _Noreturn void child_exec(struct execerr *err, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp)
 {
     sigset_t none;
     sigemptyset(&none);
@@ -663,19 +669,19 @@ static _Noreturn void child_exec(int errfd, uid_t uid, gid_t gid, const char *cw
     sigprocmask(SIG_SETMASK, &none, NULL);
     setsid();
     if (drop_caps() < 0)
-        exec_fail(errfd, "caps");
+        exec_fail(err, "caps");
     /* setgroups is refused once "deny" was written to setgroups (rootless); there are none to drop */
     if ((!S.uid_map && setgroups(0, NULL) < 0) || setgid(gid) < 0 || setuid(uid) < 0)
-        exec_fail(errfd, "user");
+        exec_fail(err, "user");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        exec_fail(errfd, "caps");
+        exec_fail(err, "caps");
     if (chdir(cwd && *cwd ? cwd : "/") < 0)
-        exec_fail(errfd, "chdir");
+        exec_fail(err, "chdir");
     if (!argv[0])
-        errno = ENOENT, exec_fail(errfd, "exec");
+        errno = ENOENT, exec_fail(err, "exec");
     if (strchr(argv[0], '/')) {
         execve(argv[0], argv, envp);
-        exec_fail(errfd, "exec");
+        exec_fail(err, "exec");
     }
     const char *path = DEFAULT_PATH;
     for (char **e = envp; *e; e++)
@@ -690,44 +696,50 @@ static _Noreturn void child_exec(int errfd, uid_t uid, gid_t gid, const char *cw
         if (errno == EACCES)
             eacces = 1;
         else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV)
-            exec_fail(errfd, "exec");
+            exec_fail(err, "exec");
         if (!*end)
             break;
         p = end;
     }
     errno = eacces ? EACCES : ENOENT;
-    exec_fail(errfd, "exec");
+    exec_fail(err, "exec");
 }
 
-/* Forks a child that execs; returns its pid, or -1 with stage/errno filled from the CLOEXEC pipe
- * (no data = execve succeeded). The stdio fds are dup'ed to 0-2 when given. */
+/* Starts a child that execs; returns its pid, or -1 with the failed step and errno in *err. The child
+ * is a vfork (CLONE_VM | CLONE_VFORK, on a stack of its own): no page tables to copy and no
+ * copy-on-write faults afterwards, and we resume only once it has exec'd or failed, so its report
+ * is in place when we look. The stdio fds are dup'ed to 0-2 when given. */
+static struct spawn_args {
+    const int *stdio;
+    uid_t uid;
+    gid_t gid;
+    const char *cwd;
+    char **argv, **envp;
+    struct execerr *err;
+} spawn_args;
+
+static int spawn_child(void *arg)
+{
+    struct spawn_args *a = arg;
+    for (int i = 0; a->stdio && i < 3; i++)
+        if (dup2(a->stdio[i], i) < 0)
+            exec_fail(a->err, "exec");
+    child_exec(a->err, a->uid, a->gid, a->cwd, a->argv, a->envp);
+}
+
 static pid_t spawn(const int *stdio, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp,
                    struct execerr *err)
 {
-    int pp[2];
-    if (pipe2(pp, O_CLOEXEC) < 0) {
-        *err = (struct execerr){ "exec", errno };
-        return -1;
-    }
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(pp[0]);
-        for (int i = 0; stdio && i < 3; i++)
-            if (dup2(stdio[i], i) < 0)
-                exec_fail(pp[1], "exec");
-        child_exec(pp[1], uid, gid, cwd, argv, envp);
-    }
-    close(pp[1]);
+    /* one child at a time uses it: we are suspended until it execs or exits */
+    static char stack[64 * 1024] __attribute__((aligned(16)));
+    *err = (struct execerr){ "", 0 };
+    spawn_args = (struct spawn_args){ stdio, uid, gid, cwd, argv, envp, err };
+    pid_t pid = clone(spawn_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &spawn_args);
     if (pid < 0) {
         *err = (struct execerr){ "exec", errno };
-        close(pp[0]);
         return -1;
     }
-    ssize_t n;
-    while ((n = read(pp[0], err, sizeof *err)) < 0 && errno == EINTR)
-        continue;
-    close(pp[0]);
-    return n == sizeof *err ? -1 : pid;        /* the child exits 127 and is reaped like any other */
+    return err->stage[0] ? -1 : pid;           /* a failed child exits 127 and is reaped like any other */
 }
 
 static pid_t payload = -1;

@@ -22,6 +22,33 @@ public sealed class IsolationTests(EngineFixture fixture) : IClassFixture<Engine
     }
 
     [Fact]
+    public async Task Dev_HoldsOnlyTheHarmlessDevicesAndTheyWork()
+    {
+        // As root the nodes are made with mknod, rootless they are the host's bound in: the same either way.
+        var result = await _engine.RunAsync(Specs.Shell(
+            "for n in null zero full random urandom tty; do stat -c '%n %F %t:%T %a' /dev/$n; done; " +
+            "echo gone > /dev/null && head -c 2 /dev/zero | od -An -tx1; head -c 16 /dev/urandom | wc -c; " +
+            "/usr/bin/printf x > /dev/full 2>/dev/null || echo full; echo $(ls /dev)"));
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(
+            """
+            /dev/null character special file 1:3 666
+            /dev/zero character special file 1:5 666
+            /dev/full character special file 1:7 666
+            /dev/random character special file 1:8 666
+            /dev/urandom character special file 1:9 666
+            /dev/tty character special file 5:0 666
+             00 00
+            16
+            full
+            fd full null ptmx pts random shm stderr stdin stdout tty urandom zero
+
+            """.ReplaceLineEndings("\n"),
+            result.Stdout);
+    }
+
+    [Fact]
     public async Task Pid_PayloadIsNotPidOneAndInitReaps()
     {
         var result = await _engine.RunAsync(Specs.Shell("echo $$; (sleep 0 &); sleep 0.1; ps -o stat= 2>/dev/null | grep -c Z || true"));
