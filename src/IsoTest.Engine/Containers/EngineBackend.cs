@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using IsoTest.Engine.Cgroups;
 using IsoTest.Engine.Native;
+using IsoTest.Engine.Networking;
 using IsoTest.Engine.Process;
 using IsoTest.Engine.RootFs;
 using Microsoft.Win32.SafeHandles;
@@ -17,6 +18,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
     private readonly Containers.EngineState _state;
     private readonly SafeFileHandle _devNull;
+    private readonly Lazy<NetnsPool> _netns;
     private int _disposed;
 
     /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
@@ -46,6 +48,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 
         Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         IsRoot = Libc.geteuid() == 0;
+        _netns = new Lazy<NetnsPool>(() => new NetnsPool());
         var root = stateRoot ?? Containers.EngineState.DefaultRoot();
         Sweep(root, Cgroups);
         _state = Containers.EngineState.Acquire(root);
@@ -74,6 +77,9 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
     internal SafeFileHandle DevNull => _devNull;
 
     internal EngineLoop Loop => EngineLoop.Shared;
+
+    /// <summary>Network namespaces made ahead of time (root only: see <see cref="NetnsPool"/>); started on first use.</summary>
+    internal NetnsPool? Netns => IsRoot ? _netns.Value : null;
 
     internal int LiveContainers => _containers.Count;
 
@@ -112,6 +118,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
+        if (_netns.IsValueCreated)
+        {
+            _netns.Value.Dispose();
+        }
+
         _state.Dispose();
         _devNull.Dispose();
     }

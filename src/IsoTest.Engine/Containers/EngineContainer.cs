@@ -172,7 +172,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     internal async Task CreateAsync(bool start, CancellationToken cancellationToken)
     {
         var staged = new List<string>();
-        SafeFileHandle? stdoutAgent = null, stderrAgent = null, controlAgent = null;
+        SafeFileHandle? stdoutAgent = null, stderrAgent = null, controlAgent = null, netns = null;
         Socket? stdout = null, stderr = null;
         try
         {
@@ -188,7 +188,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
             var files = StageFiles(staged);
             var idMaps = _engine.IsRoot ? null : IdMaps.ForCaller(_user, Libc.geteuid(), Libc.getegid());
-            var spec = AgentSpec.For(Spec, Spec.Hostname ?? Id[..12], _user, idMaps, _cgroup?.AgentRecords ?? [], files);
+            netns = Spec.Network == NetworkMode.Private ? _engine.Netns?.TryTake() : null;
+            var spec = AgentSpec.For(Spec, Spec.Hostname ?? Id[..12], _user, idMaps, _cgroup?.AgentRecords ?? [], files, readyNetns: netns is not null);
             var messages = new List<byte[]> { AgentSocket.Encode(spec.Fields) };
             if (start)
             {
@@ -204,7 +205,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             _agent = new AgentChannel(new AgentSocket(controlEngine));
 
             // The loop spawns the agent, closes its ends here and sends it the messages at once.
-            await _engine.Loop.SpawnAsync(_engine.AgentPath, _engine.DevNull, [outAgent, errAgent, ctlAgent], _agent.Control, _agent, messages).ConfigureAwait(false);
+            SafeFileHandle[] agentEnds = netns is null ? [outAgent, errAgent, ctlAgent] : [outAgent, errAgent, ctlAgent, netns];
+            await _engine.Loop.SpawnAsync(_engine.AgentPath, _engine.DevNull, agentEnds, _agent.Control, _agent, messages).ConfigureAwait(false);
             _logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);
 
@@ -237,6 +239,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             stdoutAgent?.Dispose();
             stderrAgent?.Dispose();
             controlAgent?.Dispose();
+            netns?.Dispose();
             stdout?.Dispose();
             stderr?.Dispose();
             foreach (var path in staged)

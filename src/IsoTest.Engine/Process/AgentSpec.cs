@@ -25,7 +25,8 @@ internal sealed class AgentSpec
         RootFs.ResolvedUser user,
         RootFs.IdMaps? idMaps,
         IEnumerable<(string Key, string Value)> cgroupRecords,
-        IEnumerable<(string HostPath, FileCopySpec File)> files)
+        IEnumerable<(string HostPath, FileCopySpec File)> files,
+        bool readyNetns = false)
     {
         var s = new AgentSpec();
         s.Add("root", spec.RootFileSystem.Kind == RootFileSystemKind.Host ? "host" : Path.GetFullPath(spec.RootFileSystem.Source!));
@@ -35,7 +36,8 @@ internal sealed class AgentSpec
             s.Add("userns", idMaps.UidMap, idMaps.GidMap);
         }
 
-        s.Add("netns", spec.Network == NetworkMode.Private ? "1" : "0");
+        // 2: join the ready namespace the engine passes as fd 4 (Networking/NetnsPool) instead of making one.
+        s.Add("netns", spec.Network != NetworkMode.Private ? "0" : readyNetns ? "2" : "1");
         s.Add("hostname", hostname);
         s.Add("uid", Num(user.Uid)).Add("gid", Num(user.Gid));
         // The command, its environment and working directory come with `start` (EngineContainer.StartAsync),

@@ -49,6 +49,7 @@ struct mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #endif
 
 #define CTL 3                   /* the control socket (PROTOCOL.md) */
+#define NETNS_FD 4              /* with netns 2: a ready network namespace (PROTOCOL.md) */
 #define MAXMSG (256 * 1024)     /* largest datagram either side sends */
 #define MAXFIELDS 8192
 #define MAXITEMS 256            /* mounts, files, cgroups, concurrent execs */
@@ -589,8 +590,8 @@ static void set_identity_and_network(void)
 {
     if (S.hostname && sethostname(S.hostname, strlen(S.hostname)) < 0)
         die("hostname", S.hostname);
-    if (!S.netns)
-        return;
+    if (S.netns != 1)
+        return;                                 /* the host's network, or a ready one with lo up */
     struct ifreq ifr = { 0 };
     strcpy(ifr.ifr_name, "lo");
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -991,11 +992,14 @@ int main(void)
     prctl(PR_SET_PDEATHSIG, SIGKILL);           /* the engine's spawning thread dies -> so do we */
     parse_spec();
     open_cgroups();
+    /* netns 2: the engine made the namespace ahead of time (fd 4, lo up); init inherits it from us */
+    if (S.netns == 2 && (setns(NETNS_FD, CLONE_NEWNET) < 0 || close(NETNS_FD) < 0))
+        die("network", "setns");
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0)
         die("clone", "pipe");
     pid_t pid = clone_init(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
-                           (S.netns ? CLONE_NEWNET : 0) | (S.uid_map ? CLONE_NEWUSER : 0));
+                           (S.netns == 1 ? CLONE_NEWNET : 0) | (S.uid_map ? CLONE_NEWUSER : 0));
     if (pid < 0)
         die("clone", "");
     if (pid == 0) {
