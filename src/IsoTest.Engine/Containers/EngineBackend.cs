@@ -100,7 +100,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
         }
 
         var container = Containers.EngineContainer.Prepare(this, spec);
-        await container.CreateAsync(start, cancellationToken).ConfigureAwait(false);
+        using (spec.Network == NetworkMode.Private ? Netns?.Hold() : null)
+        {
+            await container.CreateAsync(start, cancellationToken).ConfigureAwait(false);
+        }
+
         _containers[container.Id] = container;
         return container;
     }
