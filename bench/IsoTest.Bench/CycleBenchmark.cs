@@ -31,6 +31,7 @@ internal static class CycleBenchmark
         int Count(IPeer p) => p is IsoTestPeer or CrunPeer ? options.Count : Math.Min(options.Count, options.SlowCount);
         var rows = peers.Select(p => new PeerRow(p)).ToList();
         var loadBefore = Load.Now();
+        var stealBefore = Steal.Mark();
         var started = DateTimeOffset.UtcNow;
         try
         {
@@ -50,7 +51,7 @@ internal static class CycleBenchmark
         s.AppendLine("A container capped at 64 MiB and 0.5 CPU runs `/bin/true`; the caller waits for its exit and removes it. Milliseconds, wall clock as the caller sees it.");
         s.AppendLine(CultureInfo.InvariantCulture,
             $"{options.Count} cycles for the engine and crun, {Math.Min(options.Count, options.SlowCount)} for the Docker-based peers, after {options.Warmup} warm-up cycles each; peers take turns, one cycle each per round.");
-        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average (1/5/15 min) {loadBefore} before, {Load.Now()} after.");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average (1/5/15 min) {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}.");
         s.AppendLine();
         s.AppendLine("| peer | median ms | p90 | min – max | vs engine (paired) | target | what runs |");
         s.AppendLine("| --- | ---: | ---: | ---: | ---: | --- | --- |");

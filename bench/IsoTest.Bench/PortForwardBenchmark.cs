@@ -23,6 +23,7 @@ internal static class PortForwardBenchmark
         var transfers = options.Quick ? 3 : 7;
         var roundTrips = options.Quick ? 2000 : 10000;
         var loadBefore = Load.Now();
+        var stealBefore = Steal.Mark();
         var started = DateTimeOffset.UtcNow;
 
         var hostPort = FreePort();
@@ -69,7 +70,7 @@ internal static class PortForwardBenchmark
             s.AppendLine();
             s.AppendLine(CultureInfo.InvariantCulture,
                 $"Echo server `busybox nc -ll -p PORT -e cat`: on the host (direct: client → 127.0.0.1 → nc) and in an engine container (published: client → 127.0.0.1:ephemeral → engine's relay in the bench process → socket made inside the container's netns → nc). Throughput: {TransferBytes >> 20} MiB written and the same read back concurrently on one connection, {transfers} transfers each, alternating; MiB/s of payload. Latency: {roundTrips:N0} round trips of 1 byte on one connection (TCP_NODELAY), microseconds.");
-            s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after.");
+            s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}.");
             s.AppendLine();
             s.AppendLine("| path | throughput median MiB/s | p90 (slowest 10%) | min – max | 1-byte RTT median µs | p90 | min – max | target |");
             s.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");

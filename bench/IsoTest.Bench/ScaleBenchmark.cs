@@ -24,6 +24,7 @@ internal static class ScaleBenchmark
             .Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var limits = nofile.Length >= 5 ? $"RLIMIT_NOFILE soft {nofile[3]}, hard {nofile[4]}" : "RLIMIT_NOFILE ?";
         var loadBefore = Load.Now();
+        var stealBefore = Steal.Mark();
         var started = DateTimeOffset.UtcNow;
         Console.Error.WriteLine($"scale: {limits.Trim()} (the .NET runtime raises the soft limit to the hard one at start)");
         var engine = await EngineAsync(options.ScaleCount, cancellationToken);
@@ -44,7 +45,7 @@ internal static class ScaleBenchmark
         s.AppendLine(CultureInfo.InvariantCulture,
             $"The engine starts {engine.Count:N0} containers running `sleep 600` (host root, no caps) from one process, {Parallelism} starts in flight at a time; all are alive together, then all are disposed ({Parallelism} at a time). Docker: {options.DockerScaleCount} × `docker run -d --network none isotest/busybox sleep 600` ({Parallelism} CLI calls in flight), then one `docker rm -f` of all.");
         s.AppendLine("Memory per container: PSS (proportional set size, /proc/<pid>/smaps_rollup) added by the runtime's own processes while the containers live, divided by the count (engine: the bench process's growth + every isotest-init; Docker: dockerd + containerd + every containerd-shim), and the host's MemAvailable drop divided by the count (includes kernel memory: namespaces, cgroups, mounts, the payload's own pages).");
-        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after. {limits.Trim()}: the engine holds ~3 fds per container in the bench process.");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}. {limits.Trim()}: the engine holds ~3 fds per container in the bench process.");
         s.AppendLine();
         s.AppendLine("| runtime | containers | start all, s | start rate /s | PSS per container | MemAvailable drop per container | teardown all, s | target |");
         s.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");

@@ -42,6 +42,7 @@ internal static class ServerBenchmark
         var rows = peers.Select(p => new PeerRow(p)).ToList();
         var slow = Math.Min(options.Count, options.SlowCount);
         var loadBefore = Load.Now();
+        var stealBefore = Steal.Mark();
         var started = DateTimeOffset.UtcNow;
         try
         {
@@ -60,7 +61,7 @@ internal static class ServerBenchmark
             $"`busybox httpd -f -p {Port} -h /www` from the same static busybox for every peer (engine: `FromDirectory` of a busybox root built like .ci/docker-setup.sh; Docker peers: isotest/busybox:latest), 64 MiB / 0.5 CPU, port {Port} published on the host's loopback, each peer's own readiness wait, then one GET of /index.html on a fresh connection, then removal. Milliseconds.");
         s.AppendLine(CultureInfo.InvariantCulture,
             $"{options.Count} fixtures for the engine, {slow} for each Docker-based peer, after {options.Warmup} warm-ups; peers take turns. crun is not measured here: it has no port publishing (it would need a veth/bridge or slirp set up around it, which is not what crun itself costs).");
-        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after.");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}.");
         s.AppendLine();
         s.AppendLine("| peer | median ms | p90 | min – max | vs engine (paired) | target | what runs |");
         s.AppendLine("| --- | ---: | ---: | ---: | ---: | --- | --- |");

@@ -62,3 +62,36 @@ internal static class Load
     public static double OneMinute() =>
         double.TryParse(Now().Split(' ')[0], NumberStyles.Float, CultureInfo.InvariantCulture, out var l) ? l : double.NaN;
 }
+
+/// <summary>
+/// CPU steal: the share of CPU time the hypervisor gave to other guests while a benchmark ran (from
+/// /proc/stat). On a shared VM it moves every figure; this CI machine has shown 0 % and 40 % within
+/// the same hour, so each table says how much there was.
+/// </summary>
+internal static class Steal
+{
+    public static long[] Mark()
+    {
+        try
+        {
+            var cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            return cpu.Skip(1).Take(8).Select(long.Parse).ToArray(); // user nice system idle iowait irq softirq steal
+        }
+        catch (IOException)
+        {
+            return [];
+        }
+    }
+
+    public static string Since(long[] before)
+    {
+        var now = Mark();
+        if (before.Length < 8 || now.Length < 8)
+        {
+            return "?";
+        }
+
+        double total = now.Sum() - before.Sum();
+        return total <= 0 ? "0 %" : $"{100 * (now[7] - before[7]) / total:0.#} %";
+    }
+}

@@ -44,6 +44,7 @@ internal static partial class SuiteBenchmark
 
             var (template, initdbMs) = await MakeTemplateAsync(work.FullName, cancellationToken);
             var loadBefore = Load.Now();
+            var stealBefore = Steal.Mark();
             var started = DateTimeOffset.UtcNow;
             var wall = Variants.ToDictionary(v => v.Label, _ => new List<double>());
             var reported = Variants.ToDictionary(v => v.Label, _ => "");
@@ -73,7 +74,7 @@ internal static partial class SuiteBenchmark
             s.AppendLine("bench/PgSuite: 200 `[Fact]`s in 10 classes (xunit runs classes in parallel, 2 threads = nproc) through IsoTest.Xunit. Each test connects with Npgsql, creates a table, inserts two rows and sums them.");
             s.AppendLine("*fresh*: `[Fact, ContainerFixture(typeof(Postgres))]`, a new server per test: host `postgres` as user postgres on a copy-on-write view of a template data directory that `initdb` made once (the PostgreSQL example's approach), 256 MiB / 1 CPU, ready on its log line. *shared*: the same tests with one `[assembly: ContainerFixture]` server (`-p:PgSuiteMode=shared`). *fresh, NoTypeLoading*: fresh, with `Server Compatibility Mode=NoTypeLoading` in the connection string (Npgsql then skips loading the server's type catalog on its first connection).");
             s.AppendLine(CultureInfo.InvariantCulture,
-                $"Wall time of `dotnet test PgSuite.dll` (includes the test host's start, ~1–2 s), {runs} run(s) of each, alternating; the one-off initdb ({initdbMs:0} ms) and the builds are not included. Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after.");
+                $"Wall time of `dotnet test PgSuite.dll` (includes the test host's start, ~1–2 s), {runs} run(s) of each, alternating; the one-off initdb ({initdbMs:0} ms) and the builds are not included. Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}.");
             s.AppendLine();
             s.AppendLine("| suite | median s | p90 | min – max | vs shared (paired) | dotnet test said | target |");
             s.AppendLine("| --- | ---: | ---: | ---: | ---: | --- | --- |");
