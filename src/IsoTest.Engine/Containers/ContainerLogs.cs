@@ -21,8 +21,12 @@ internal sealed class ContainerLogs
 
     public ContainerLogs(TimeProvider time) => _time = time;
 
-    /// <summary>Completes when both streams reached EOF.</summary>
-    public TaskCompletionSource Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    /// <summary>
+    /// Completes when both streams reached EOF. Its continuations run inline, on the thread that read the
+    /// last EOF: the only one is the engine's own (it completes the container's exit, which hands off to
+    /// the caller asynchronously), so a second thread-pool hop on every exit would buy nothing.
+    /// </summary>
+    public TaskCompletionSource Completion { get; } = new();
 
     public void Start(Socket stdout, Socket stderr)
     {

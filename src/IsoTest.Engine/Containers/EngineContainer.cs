@@ -339,7 +339,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         }
 
         // Callers read the logs right after WaitForExitAsync: complete it once the output pipes reached EOF
-        // (bounded, as a leftover process could hold them open). This runs on the engine loop: never block it.
+        // (bounded, as a leftover process could hold them open), without blocking the thread that reported the exit.
         var code = ExitCode.Value;
         _ = Task.WhenAny(_logs.Completion.Task, Task.Delay(TimeSpan.FromSeconds(5)))
             .ContinueWith(_ => _exit.TrySetResult(code), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
