@@ -122,6 +122,12 @@ internal sealed class NetnsPool : IDisposable
             // The kernel refuses (a restricted environment): containers make their own namespaces,
             // and the agent reports a refusal there with the container it concerns.
         }
+        catch (Exception e)
+        {
+            // A bug here must not take the test process down (an exception on a thread of its own
+            // would); containers go on making their own namespaces.
+            Console.Error.WriteLine($"isotest: the network namespace pool stopped: {e}");
+        }
     }
 
     private sealed class Creation(NetnsPool pool) : IDisposable
