@@ -22,6 +22,7 @@ command -v dockerd >/dev/null || need+=(docker.io)
 command -v crun >/dev/null || need+=(crun)
 command -v file >/dev/null || need+=(file)
 command -v runuser >/dev/null || need+=(util-linux)
+command -v openssl >/dev/null || need+=(openssl)           # the Docker TLS tests' certificates
 # PostgreSQL: the machine image ships server binaries in /usr/local/bin; Debian's package is the fallback.
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

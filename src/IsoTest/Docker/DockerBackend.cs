@@ -2,8 +2,10 @@ using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using Docker.DotNet.X509;
 using Version = System.Version;
 
 namespace IsoTest.Docker;
@@ -24,6 +26,7 @@ public sealed class DockerBackend : IContainerBackend
     internal static readonly Version ClientMaxApiVersion = new(1, 51);
 
     private readonly DockerBackendOptions _options;
+    private readonly string? _tlsDirectory;
     private readonly ConcurrentDictionary<string, DockerContainer> _containers = new();
     private readonly Lock _initLock = new();
     private Task<DockerClient>? _init;
@@ -36,9 +39,15 @@ public sealed class DockerBackend : IContainerBackend
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
+        var tlsDirectory = options.TlsCertificateDirectory
+            ?? (options.Endpoint is null ? DockerEndpoint.TlsDirectory(Environment.GetEnvironmentVariable) : null);
         Endpoint = options.Endpoint is { } endpoint
-            ? DockerEndpoint.Parse(endpoint.OriginalString)
+            ? DockerEndpoint.Parse(endpoint.OriginalString, tls: tlsDirectory is not null)
             : DockerEndpoint.Resolve(Environment.GetEnvironmentVariable, File.Exists);
+        if (tlsDirectory is not null && Endpoint.Scheme == "tcp")
+        {
+            _tlsDirectory = CheckTlsDirectory(tlsDirectory, Endpoint);
+        }
     }
 
     /// <summary>A backend for the daemon the <c>docker</c> CLI would use: <c>DOCKER_HOST</c>, <c>/var/run/docker.sock</c>, or <c>$XDG_RUNTIME_DIR/docker.sock</c>.</summary>
@@ -153,7 +162,7 @@ public sealed class DockerBackend : IContainerBackend
     private async Task<DockerClient> InitializeAsync(CancellationToken cancellationToken)
     {
         var version = await NegotiateAsync(cancellationToken).ConfigureAwait(false);
-        var client = new DockerClientBuilder().WithEndpoint(Endpoint).WithApiVersion(version).Build();
+        var client = NewClient().WithApiVersion(version).Build();
         ApiVersion = version;
         _images = new DockerImages(client, _options.PullPolicy);
         try
@@ -173,13 +182,13 @@ public sealed class DockerBackend : IContainerBackend
     private async Task<Version> NegotiateAsync(CancellationToken cancellationToken)
     {
         // Unversioned requests are answered at the daemon's own version: safe for /version on any daemon.
-        using var probe = new DockerClientBuilder().WithEndpoint(Endpoint).WithTimeout(TimeSpan.FromSeconds(30)).Build();
+        using var probe = NewClient().WithTimeout(TimeSpan.FromSeconds(30)).Build();
         VersionResponse version;
         try
         {
             version = await probe.System.GetVersionAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is HttpRequestException or SocketException or IOException or TimeoutException or DockerApiException or TaskCanceledException)
+        catch (Exception e) when (e is HttpRequestException or SocketException or IOException or TimeoutException or DockerApiException or TaskCanceledException or AuthenticationException)
         {
             throw Unavailable(e);
         }
@@ -241,8 +250,66 @@ public sealed class DockerBackend : IContainerBackend
         return removed;
     }
 
-    private BackendUnavailableException Unavailable(Exception e) => new(
-        string.Create(CultureInfo.InvariantCulture,
-            $"No Docker daemon answers at {Endpoint} ({e.GetBaseException().Message}). Start one (systemctl start docker; in this repository .ci/docker-setup.sh), or point DOCKER_HOST at a running daemon."),
-        e);
+    private BackendUnavailableException Unavailable(Exception e)
+    {
+        if (_tlsDirectory is not null && FindInChain<AuthenticationException>(e) is { } tls)
+        {
+            return new BackendUnavailableException(
+                $"The TLS handshake with the Docker daemon at {Endpoint} failed ({tls.GetBaseException().Message}): " +
+                $"{_tlsDirectory} must hold the CA that signed the daemon's certificate as ca.pem, and a client certificate " +
+                "the daemon trusts as cert.pem and key.pem (DOCKER_CERT_PATH; `docker context inspect` shows the directory the CLI uses).",
+                e);
+        }
+
+        if (_tlsDirectory is null && e.GetBaseException().Message.Contains("HTTPS server", StringComparison.Ordinal))
+        {
+            return new BackendUnavailableException(
+                $"The Docker daemon at {Endpoint} speaks TLS only ({e.GetBaseException().Message.Trim()}): set DOCKER_TLS_VERIFY=1 and " +
+                "DOCKER_CERT_PATH to the directory holding ca.pem, cert.pem and key.pem (or DockerBackendOptions.TlsCertificateDirectory).",
+                e);
+        }
+
+        return new BackendUnavailableException(
+            string.Create(CultureInfo.InvariantCulture,
+                $"No Docker daemon answers at {Endpoint} ({e.GetBaseException().Message}). Start one (systemctl start docker; in this repository .ci/docker-setup.sh), or point DOCKER_HOST at a running daemon."),
+            e);
+    }
+
+    private static T? FindInChain<T>(Exception? e)
+        where T : Exception
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is T found)
+            {
+                return found;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A client for <see cref="Endpoint"/>, with this backend's TLS client certificate when it has one.</summary>
+    private DockerClientBuilder NewClient()
+    {
+        var builder = new DockerClientBuilder().WithEndpoint(Endpoint);
+        return _tlsDirectory is null
+            ? builder
+            : builder.WithAuthProvider(DockerTlsCertificates.LoadFromDirectory(_tlsDirectory, true, "ca.pem", "cert.pem", "key.pem").CreateCredentials());
+    }
+
+    /// <summary>Every file mutual TLS needs, checked up front so that a missing one is named, not a handshake error.</summary>
+    private static string CheckTlsDirectory(string directory, Uri endpoint)
+    {
+        var missing = DockerEndpoint.TlsFiles.Where(f => !File.Exists(Path.Combine(directory, f))).ToList();
+        if (missing.Count > 0)
+        {
+            throw new BackendUnavailableException(
+                $"TLS to the Docker daemon at {endpoint} needs ca.pem, cert.pem and key.pem in {directory}, but {string.Join(", ", missing)} " +
+                $"{(missing.Count == 1 ? "is" : "are")} missing: point DOCKER_CERT_PATH (or TlsCertificateDirectory) at the directory that holds them, " +
+                "or unset DOCKER_TLS_VERIFY for a daemon without TLS.");
+        }
+
+        return directory;
+    }
 }

@@ -23,6 +23,14 @@ public sealed class DockerBackendOptions
     /// </summary>
     public Uri? Endpoint { get; init; }
 
+    /// <summary>
+    /// Mutual TLS with a <c>tcp://</c> daemon: a directory holding <c>ca.pem</c> (the CA that signed the
+    /// daemon's certificate), <c>cert.pem</c> and <c>key.pem</c> (this client's), as <c>DOCKER_CERT_PATH</c>
+    /// names it. Null means what the <c>docker</c> CLI would do: when <see cref="Endpoint"/> is null too,
+    /// <c>DOCKER_TLS_VERIFY</c> set turns TLS on with <c>DOCKER_CERT_PATH</c> (default <c>~/.docker</c>).
+    /// </summary>
+    public string? TlsCertificateDirectory { get; init; }
+
     /// <summary>When images named by <c>FromImage</c> are pulled. Default <see cref="ImagePullPolicy.Missing"/>.</summary>
     public ImagePullPolicy PullPolicy { get; init; } = ImagePullPolicy.Missing;
 

@@ -11,7 +11,7 @@ internal static class DockerEndpoint
         var dockerHost = environment("DOCKER_HOST");
         if (!string.IsNullOrWhiteSpace(dockerHost))
         {
-            return Parse(dockerHost);
+            return Parse(dockerHost, tls: TlsDirectory(environment) is not null);
         }
 
         if (socketExists(DefaultSocket))
@@ -32,9 +32,33 @@ internal static class DockerEndpoint
         return new Uri("unix://" + DefaultSocket);
     }
 
-    /// <summary>Parses a DOCKER_HOST value: <c>unix:///path</c>, <c>tcp://host[:port]</c> (port 2375 when omitted).</summary>
+    /// <summary>The files a TLS client needs in its certificate directory, named as the docker CLI names them.</summary>
+    internal static readonly string[] TlsFiles = ["ca.pem", "cert.pem", "key.pem"];
+
+    /// <summary>
+    /// The certificate directory for mutual TLS when the environment asks for it the way the docker CLI
+    /// reads it: <c>DOCKER_TLS_VERIFY</c> set (to anything) means TLS that verifies the daemon, with
+    /// <c>DOCKER_CERT_PATH</c> (default <c>~/.docker</c>) holding ca.pem, cert.pem and key.pem. Null: no TLS.
+    /// </summary>
+    internal static string? TlsDirectory(Func<string, string?> environment)
+    {
+        if (string.IsNullOrEmpty(environment("DOCKER_TLS_VERIFY")))
+        {
+            return null;
+        }
+
+        var configured = environment("DOCKER_CERT_PATH");
+        return !string.IsNullOrEmpty(configured)
+            ? configured
+            : Path.Combine(environment("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".docker");
+    }
+
+    /// <summary>
+    /// Parses a DOCKER_HOST value: <c>unix:///path</c>, <c>tcp://host[:port]</c> (port 2375 when omitted,
+    /// 2376 with <paramref name="tls"/>, Docker's defaults).
+    /// </summary>
     /// <exception cref="BackendUnavailableException">The value is not an endpoint this backend can use; the message says which are.</exception>
-    internal static Uri Parse(string dockerHost)
+    internal static Uri Parse(string dockerHost, bool tls = false)
     {
         var value = dockerHost.Trim();
         if (!Uri.TryCreate(value, UriKind.Absolute, out var uri))
@@ -59,8 +83,8 @@ internal static class DockerEndpoint
                     throw new BackendUnavailableException($"DOCKER_HOST='{dockerHost}' names no host: use tcp://host:2375.");
                 }
 
-                // Uri reports -1 for tcp:// without a port (no known default); Docker's plain-TCP default is 2375.
-                var port = uri.Port > 0 ? uri.Port : 2375;
+                // Uri reports -1 for tcp:// without a port (no known default); Docker's are 2375, 2376 with TLS.
+                var port = uri.Port > 0 ? uri.Port : tls ? 2376 : 2375;
                 return new Uri($"tcp://{uri.Host}:{port}");
             default:
                 throw new BackendUnavailableException(

@@ -49,6 +49,22 @@ public sealed class DockerEndpointTests
     }
 
     [Fact]
+    public void Tls_DockerTlsVerify_LikeTheDockerCli()
+    {
+        // Any value turns it on (the docker CLI tests for non-empty); the port defaults to 2376.
+        var env = new Dictionary<string, string> { ["DOCKER_HOST"] = "tcp://daemon", ["DOCKER_TLS_VERIFY"] = "1", ["DOCKER_CERT_PATH"] = "/certs/client", ["HOME"] = "/home/ci" };
+        Assert.Equal("/certs/client", DockerEndpoint.TlsDirectory(k => env.GetValueOrDefault(k)));
+        Assert.Equal(new Uri("tcp://daemon:2376"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => false));
+
+        env.Remove("DOCKER_CERT_PATH");
+        Assert.Equal("/home/ci/.docker", DockerEndpoint.TlsDirectory(k => env.GetValueOrDefault(k)));
+
+        env.Remove("DOCKER_TLS_VERIFY");
+        Assert.Null(DockerEndpoint.TlsDirectory(k => env.GetValueOrDefault(k)));
+        Assert.Equal(new Uri("tcp://daemon:2375"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => false));
+    }
+
+    [Fact]
     public void IsLocal_UnixAndLoopback_PublishOnLoopback()
     {
         Assert.Equal("127.0.0.1", DockerEndpoint.PublishedHost(new Uri("unix:///var/run/docker.sock")));
