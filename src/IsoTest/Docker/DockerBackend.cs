@@ -34,23 +34,39 @@ public sealed class DockerBackend : IContainerBackend
     private int _disposed;
 
     /// <summary>Creates a backend for the daemon given in <paramref name="options"/> (or found like the docker CLI finds it).</summary>
-    /// <exception cref="BackendUnavailableException"><c>DOCKER_HOST</c> is not a usable endpoint.</exception>
+    /// <exception cref="BackendUnavailableException"><c>DOCKER_HOST</c> or the docker context is not a usable endpoint, or TLS files are missing.</exception>
     public DockerBackend(DockerBackendOptions options)
+        : this(options, Environment.GetEnvironmentVariable)
+    {
+    }
+
+    /// <summary>As the public constructor, with the environment read through <paramref name="environment"/> (tests).</summary>
+    internal DockerBackend(DockerBackendOptions options, Func<string, string?> environment)
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
-        var tlsDirectory = options.TlsCertificateDirectory
-            ?? (options.Endpoint is null ? DockerEndpoint.TlsDirectory(Environment.GetEnvironmentVariable) : null);
-        Endpoint = options.Endpoint is { } endpoint
-            ? DockerEndpoint.Parse(endpoint.OriginalString, tls: tlsDirectory is not null)
-            : DockerEndpoint.Resolve(Environment.GetEnvironmentVariable, File.Exists);
+        string? tlsDirectory;
+        if (options.Endpoint is { } endpoint)
+        {
+            tlsDirectory = options.TlsCertificateDirectory;
+            Endpoint = DockerEndpoint.Parse(endpoint.OriginalString, tls: tlsDirectory is not null);
+        }
+        else
+        {
+            (Endpoint, var found) = DockerEndpoint.Resolve(environment, File.Exists);
+            tlsDirectory = options.TlsCertificateDirectory ?? found;
+        }
+
         if (tlsDirectory is not null && Endpoint.Scheme == "tcp")
         {
             _tlsDirectory = CheckTlsDirectory(tlsDirectory, Endpoint);
         }
     }
 
-    /// <summary>A backend for the daemon the <c>docker</c> CLI would use: <c>DOCKER_HOST</c>, <c>/var/run/docker.sock</c>, or <c>$XDG_RUNTIME_DIR/docker.sock</c>.</summary>
+    /// <summary>
+    /// A backend for the daemon the <c>docker</c> CLI would use: <c>DOCKER_HOST</c> (with <c>DOCKER_TLS_VERIFY</c>),
+    /// the current docker context, <c>/var/run/docker.sock</c>, or <c>$XDG_RUNTIME_DIR/docker.sock</c>.
+    /// </summary>
     /// <exception cref="BackendUnavailableException"><c>DOCKER_HOST</c> is not a usable endpoint.</exception>
     public static DockerBackend Create() => new(new DockerBackendOptions());
 

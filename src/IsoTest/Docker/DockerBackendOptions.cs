@@ -18,8 +18,8 @@ public sealed class DockerBackendOptions
 {
     /// <summary>
     /// The daemon to talk to: <c>unix:///var/run/docker.sock</c> or <c>tcp://host:2375</c>.
-    /// Null means what the <c>docker</c> CLI would use: <c>DOCKER_HOST</c>, else <c>/var/run/docker.sock</c>,
-    /// else the rootless daemon's <c>$XDG_RUNTIME_DIR/docker.sock</c>.
+    /// Null means what the <c>docker</c> CLI would use: <c>DOCKER_HOST</c>, else the current docker context,
+    /// else <c>/var/run/docker.sock</c>, else the rootless daemon's <c>$XDG_RUNTIME_DIR/docker.sock</c>.
     /// </summary>
     public Uri? Endpoint { get; init; }
 

@@ -32,7 +32,7 @@ public sealed class DockerEndpointTests
     public void Resolve_DockerHostSet_WinsOverSockets()
     {
         var env = new Dictionary<string, string> { ["DOCKER_HOST"] = "tcp://remote:2375", ["XDG_RUNTIME_DIR"] = "/run/user/1001" };
-        var uri = DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => true);
+        var uri = DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => true).Endpoint;
         Assert.Equal(new Uri("tcp://remote:2375"), uri);
         Assert.False(DockerEndpoint.IsLocal(uri));
         Assert.Equal("remote", DockerEndpoint.PublishedHost(uri));
@@ -42,10 +42,10 @@ public sealed class DockerEndpointTests
     public void Resolve_NoDockerHost_SystemSocketFirstThenRootless()
     {
         var env = new Dictionary<string, string> { ["XDG_RUNTIME_DIR"] = "/run/user/1001" };
-        Assert.Equal(new Uri("unix:///var/run/docker.sock"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => true));
-        Assert.Equal(new Uri("unix:///run/user/1001/docker.sock"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), p => p == "/run/user/1001/docker.sock"));
+        Assert.Equal(new Uri("unix:///var/run/docker.sock"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => true).Endpoint);
+        Assert.Equal(new Uri("unix:///run/user/1001/docker.sock"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), p => p == "/run/user/1001/docker.sock").Endpoint);
         // Nothing found: the system socket, so the connection error names the usual place.
-        Assert.Equal(new Uri("unix:///var/run/docker.sock"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => false));
+        Assert.Equal(new Uri("unix:///var/run/docker.sock"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => false).Endpoint);
     }
 
     [Fact]
@@ -54,14 +54,14 @@ public sealed class DockerEndpointTests
         // Any value turns it on (the docker CLI tests for non-empty); the port defaults to 2376.
         var env = new Dictionary<string, string> { ["DOCKER_HOST"] = "tcp://daemon", ["DOCKER_TLS_VERIFY"] = "1", ["DOCKER_CERT_PATH"] = "/certs/client", ["HOME"] = "/home/ci" };
         Assert.Equal("/certs/client", DockerEndpoint.TlsDirectory(k => env.GetValueOrDefault(k)));
-        Assert.Equal(new Uri("tcp://daemon:2376"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => false));
+        Assert.Equal(new Uri("tcp://daemon:2376"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => false).Endpoint);
 
         env.Remove("DOCKER_CERT_PATH");
         Assert.Equal("/home/ci/.docker", DockerEndpoint.TlsDirectory(k => env.GetValueOrDefault(k)));
 
         env.Remove("DOCKER_TLS_VERIFY");
         Assert.Null(DockerEndpoint.TlsDirectory(k => env.GetValueOrDefault(k)));
-        Assert.Equal(new Uri("tcp://daemon:2375"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => false));
+        Assert.Equal(new Uri("tcp://daemon:2375"), DockerEndpoint.Resolve(k => env.GetValueOrDefault(k), _ => false).Endpoint);
     }
 
     [Fact]

@@ -9,7 +9,7 @@ namespace IsoTest.Tests.Docker;
 /// The Docker backend over mutual TLS, against the real dockerd that .ci/docker-setup.sh starts with a
 /// TLS listener on 127.0.0.1:2376 and the test certificates in /etc/isotest/docker-tls (the layout
 /// DOCKER_CERT_PATH names: ca.pem, cert.pem, key.pem). Docker-in-Docker CI services (GitLab's
-/// docker:dind) talk this way.
+/// docker:dind) talk this way. Docker contexts are made with the real docker CLI.
 /// </summary>
 public sealed class DockerTlsTests : IDisposable
 {
@@ -83,6 +83,71 @@ public sealed class DockerTlsTests : IDisposable
 
         Assert.Contains("127.0.0.1:2376", error.Message);
         Assert.Contains(_scratch, error.Message);
+    }
+
+    [Fact]
+    public async Task DockerContext_MadeByTheDockerCli_IsWhereTheBackendGoes()
+    {
+        RequireSetUp();
+        var config = Path.Combine(_scratch, "docker-config");
+        var d = CertificateDirectory;
+        DockerCli(config, "context", "create", "isotest-tls", "--docker", $"host=tcp://127.0.0.1:2376,ca={d}/ca.pem,cert={d}/cert.pem,key={d}/key.pem");
+        DockerCli(config, "context", "use", "isotest-tls");
+        var environment = new Dictionary<string, string> { ["DOCKER_CONFIG"] = config }; // no DOCKER_HOST: the context decides
+
+        await using var backend = new DockerBackend(new DockerBackendOptions(), k => environment.GetValueOrDefault(k));
+        await using var container = await new ContainerBuilder()
+            .FromImage(DockerDaemonFixture.Image)
+            .WithCommand("echo", "via the context")
+            .WithBackend(backend)
+            .StartAsync();
+
+        Assert.Equal(new Uri("tcp://127.0.0.1:2376"), backend.Endpoint);
+        Assert.Equal(0, await container.WaitForExitAsync());
+        Assert.Equal("via the context", Assert.Single(container.GetLogs()).Text);
+    }
+
+    [Fact]
+    public void DockerContext_Unknown_SaysHowToListThem()
+    {
+        var environment = new Dictionary<string, string> { ["DOCKER_CONFIG"] = _scratch, ["DOCKER_CONTEXT"] = "no-such-context" };
+
+        var error = Assert.Throws<BackendUnavailableException>(() => new DockerBackend(new DockerBackendOptions(), k => environment.GetValueOrDefault(k)));
+
+        Assert.Contains("'no-such-context' (DOCKER_CONTEXT)", error.Message);
+        Assert.Contains("docker context ls", error.Message);
+    }
+
+    [Fact]
+    public void DockerHost_WinsOverTheContext_LikeTheDockerCli()
+    {
+        var environment = new Dictionary<string, string>
+        {
+            ["DOCKER_CONFIG"] = _scratch, ["DOCKER_CONTEXT"] = "no-such-context", ["DOCKER_HOST"] = "unix:///var/run/docker.sock",
+        };
+
+        var backend = new DockerBackend(new DockerBackendOptions(), k => environment.GetValueOrDefault(k));
+
+        Assert.Equal(new Uri("unix:///var/run/docker.sock"), backend.Endpoint);
+    }
+
+    /// <summary>Runs the real docker CLI with its own config directory (contexts live there).</summary>
+    private static void DockerCli(string configDirectory, params string[] arguments)
+    {
+        var start = new System.Diagnostics.ProcessStartInfo("docker") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        start.Environment["DOCKER_CONFIG"] = configDirectory;
+        start.Environment.Remove("DOCKER_HOST");
+        start.Environment.Remove("DOCKER_CONTEXT");
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var stderr = process.StandardError.ReadToEndAsync();
+        process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.True(process.ExitCode == 0, $"docker {string.Join(' ', arguments)} failed: {stderr.Result}");
     }
 
     private static void RequireSetUp()
