@@ -25,6 +25,12 @@ internal interface IContainerProbes
 
     /// <summary>True when <paramref name="path"/> exists inside the container.</summary>
     Task<bool> FileExistsAsync(string path, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The longest pause a polling wait makes between two probes of this container: it bounds how late
+    /// a ready container is noticed, and is traded against what one probe costs on this backend.
+    /// </summary>
+    TimeSpan MaxProbeInterval { get; }
 }
 
 /// <summary>

@@ -5,6 +5,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using IsoTest.Waits;
 
 namespace IsoTest.Docker;
 
@@ -294,6 +295,9 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
 
         return stats;
     }
+
+    /// <summary>50 ms: a probe here is a round trip to the daemon, and a file probe an exec (tens of milliseconds).</summary>
+    TimeSpan IContainerProbes.MaxProbeInterval => PollingWaitStrategy.MaxDelay;
 
     async Task<bool> IContainerProbes.FileExistsAsync(string path, CancellationToken cancellationToken)
     {

@@ -9,7 +9,10 @@ internal abstract class PollingWaitStrategy : ConditionWaitStrategy
     /// <summary>The first pause between attempts: most servers here start in milliseconds, so start small.</summary>
     internal static readonly TimeSpan FirstDelay = TimeSpan.FromMilliseconds(1);
 
-    /// <summary>The longest pause between attempts, which bounds how late a ready container is noticed.</summary>
+    /// <summary>
+    /// The longest pause between attempts, which bounds how late a ready container is noticed, unless the
+    /// container says otherwise (<see cref="IContainerProbes.MaxProbeInterval"/>: cheaper probes, shorter pauses).
+    /// </summary>
     internal static readonly TimeSpan MaxDelay = TimeSpan.FromMilliseconds(50);
 
     /// <summary>One attempt: true when the condition holds. Records what it saw in <paramref name="attempt"/>.</summary>
@@ -38,8 +41,8 @@ internal abstract class PollingWaitStrategy : ConditionWaitStrategy
                 }),
                 BackoffType = DelayBackoffType.Exponential,
                 Delay = FirstDelay,
-                MaxDelay = MaxDelay,
-                // Without jitter the delays are 1, 2, 4, ... 50 ms: predictable under a fake clock.
+                MaxDelay = attempt.Container is IContainerProbes probes ? probes.MaxProbeInterval : MaxDelay,
+                // Without jitter the delays are 1, 2, 4, ... up to the cap: predictable under a fake clock.
                 UseJitter = false,
                 MaxRetryAttempts = int.MaxValue,
                 OnRetry = args =>

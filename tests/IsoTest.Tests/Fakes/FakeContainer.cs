@@ -182,6 +182,9 @@ internal sealed class FakeProbingContainer(ContainerSpec? spec = null) : FakeCon
 
     public volatile bool PortOpen;
 
+    /// <summary>The cap a polling wait uses between probes; 50 ms unless a test says otherwise.</summary>
+    public TimeSpan MaxProbeInterval { get; init; } = TimeSpan.FromMilliseconds(50);
+
     public volatile bool FileExists;
 
     public int PortProbes => _portProbes;

@@ -43,6 +43,27 @@ public class WaitTests
     }
 
     [Fact]
+    public async Task ForPort_CheapProbes_BackOffOnlyToTheContainersCap()
+    {
+        // The engine's probes cost ~0.1 ms, so it caps the pauses at 10 ms (Docker's stay at 50 ms).
+        var container = new FakeProbingContainer { MaxProbeInterval = TimeSpan.FromMilliseconds(10) };
+        var wait = Wait.ForPort(6379).WaitAsync(container, _time, default);
+        TimeSpan[] expected = [.. new[] { 1, 2, 4, 8, 10, 10 }.Select(ms => TimeSpan.FromMilliseconds(ms))];
+
+        var pauses = new List<TimeSpan>();
+        foreach (var _ in expected)
+        {
+            var pause = await _time.NextPauseAsync();
+            pauses.Add(pause);
+            container.PortOpen = pauses.Count == expected.Length;
+            _time.Clock.Advance(pause);
+        }
+
+        await wait;
+        Assert.Equal(expected, pauses);
+    }
+
+    [Fact]
     public async Task ForPort_NeverOpen_TimesOutNamingTheConditionWithOutputTail()
     {
         var container = new FakeProbingContainer();
