@@ -499,7 +499,10 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
             try
             {
                 // dockerd learns of an OOM kill from a separate event that can arrive after the exit: a
-                // SIGKILL death (137) is inspected again for a moment before it is taken as "not OOM".
+                // SIGKILL death (137) of a memory-capped container is inspected again for up to ~1.3 s
+                // (20, 40, ... 320 ms apart) before it is taken as "not OOM". Without a memory cap only
+                // the host's own OOM killer could be at work, which Docker does not flag either.
+                var delay = TimeSpan.FromMilliseconds(20);
                 for (var attempt = 0; ; attempt++)
                 {
                     var inspect = await _client.Containers.InspectContainerAsync(Id, token).ConfigureAwait(false);
@@ -509,12 +512,13 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
                         oom = state.OOMKilled;
                     }
 
-                    if (oom || code != 137 || attempt == 10)
+                    if (oom || code != 137 || Spec.Limits.MemoryBytes is null || attempt == 6)
                     {
                         break;
                     }
 
-                    await Task.Delay(TimeSpan.FromMilliseconds(20), token).ConfigureAwait(false);
+                    await Task.Delay(delay, token).ConfigureAwait(false);
+                    delay *= 2;
                 }
             }
             catch (Exception e) when (DockerErrors.IsNotFound(e))

@@ -139,12 +139,24 @@ public abstract class ConformanceTests : IAsyncLifetime
     [Fact]
     public async Task Memory_CommandAllocatesPastTheCap_OomKilledWithExit137()
     {
-        // dd itself is the command and touches a 256 MiB buffer, far over the cap with swap off.
-        var (container, exit) = await RunToExitAsync(Box("dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1").WithMemoryLimit("16m"));
-        await using var _ = container;
+        // dd itself is the command and touches a 256 MiB buffer, far over the cap with swap off. dockerd
+        // now and then misses the kernel's OOM event and reports OOMKilled false (moby/moby#15621,
+        // src/IsoTest/Docker/README.md): on Docker, one of three runs must be flagged; every run must die
+        // of the kill. The engine reads the cgroup's own count and must be right the first time.
+        var runs = IsDocker ? 3 : 1;
+        var flagged = false;
+        var stderr = "";
+        for (var run = 0; run < runs && !flagged; run++)
+        {
+            var (container, exit) = await RunToExitAsync(Box("dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1").WithMemoryLimit("16m"));
+            await using var _ = container;
 
-        Assert.Equal(137, exit);
-        Assert.True(container.OomKilled, $"not reported as OOM-killed; output: {Out(container, LogStream.Stderr)}");
+            Assert.Equal(137, exit);
+            flagged = container.OomKilled;
+            stderr = Out(container, LogStream.Stderr);
+        }
+
+        Assert.True(flagged, $"not reported as OOM-killed in {runs} run(s); output: {stderr}");
     }
 
     [Fact]
