@@ -1,48 +1,24 @@
 using System.Globalization;
-using System.Runtime.InteropServices;
-using static Tmds.Linux.LibC;
 
 namespace IsoTest.Engine.Cgroups;
 
 /// <summary>The one place that words cgroup failures: what could not be enforced, where, why, and the fix.</summary>
 internal static class CgroupErrors
 {
-    /// <summary>"Permission denied (EACCES)".</summary>
-    public static string ErrnoText(int errno)
-    {
-        var name = errno switch
-        {
-            _ when errno == EPERM => "EPERM",
-            _ when errno == ENOENT => "ENOENT",
-            _ when errno == ESRCH => "ESRCH",
-            _ when errno == EIO => "EIO",
-            _ when errno == EACCES => "EACCES",
-            _ when errno == EBUSY => "EBUSY",
-            _ when errno == EEXIST => "EEXIST",
-            _ when errno == ENOTDIR => "ENOTDIR",
-            _ when errno == EINVAL => "EINVAL",
-            _ when errno == ENOSPC => "ENOSPC",
-            _ when errno == EROFS => "EROFS",
-            _ when errno == EOPNOTSUPP => "EOPNOTSUPP",
-            _ => "errno " + errno.ToString(CultureInfo.InvariantCulture),
-        };
-        return $"{Marshal.GetPInvokeErrorMessage(errno)} ({name})";
-    }
-
-    /// <summary>True for the errnos that mean "this user may not make cgroups here".</summary>
-    public static bool IsPermission(int errno) => errno == EACCES || errno == EPERM || errno == EROFS;
+    /// <summary>True for the outcomes that mean "this user may not make cgroups here".</summary>
+    public static bool IsPermission(FsResult error) => error.Outcome == FsOutcome.Denied;
 
     /// <summary>The group could not be made (no permission: rootless without delegation, read-only cgroupfs).</summary>
-    public static ResourceLimitException CannotCreate(int version, string cap, string containerId, string path, int errno, string delegateDir)
+    public static ResourceLimitException CannotCreate(int version, string cap, string containerId, string path, FsResult error, string delegateDir)
     {
-        var fix = IsPermission(errno)
+        var fix = IsPermission(error)
             ? version == 1
                 ? $"Run as root, or delegate a cgroup to your user for each controller needed: sudo mkdir -p {delegateDir} && sudo chown -R $USER {delegateDir} "
                   + $"(or set {CgroupDriver.ParentVariable} to a cgroup you own); or drop the cap."
                 : $"Run as root, or use a delegated cgroup: sudo mkdir -p {delegateDir} && sudo chown -R $USER {delegateDir} "
                   + $"(systemd: systemd-run --user -p Delegate=yes ...), then set {CgroupDriver.ParentVariable} to it; or drop the cap."
             : "Check that cgroupfs is mounted read-write and the path is a cgroup directory.";
-        return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: creating cgroup {path} failed: {ErrnoText(errno)}. {fix}");
+        return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: creating cgroup {path} failed: {error.Text}. {fix}");
     }
 
     /// <summary>The controller a cap needs is not there.</summary>
@@ -56,19 +32,19 @@ internal static class CgroupErrors
     }
 
     /// <summary>A limit file refused the value.</summary>
-    public static ResourceLimitException WriteFailed(int version, string cap, string containerId, string file, string value, int errno, string delegateDir)
+    public static ResourceLimitException WriteFailed(int version, string cap, string containerId, string file, string value, FsResult error, string delegateDir)
     {
         var why = Path.GetFileName(file) switch
         {
-            _ when IsPermission(errno) => $"The cgroup is not writable by this user: run as root or delegate {delegateDir} to your user (sudo chown -R $USER {delegateDir}).",
-            var f when errno == EINVAL && f.StartsWith("memory.", StringComparison.Ordinal) => "The kernel refused this memory limit (too small for it): raise the memory limit.",
-            var f when errno == EBUSY && f.StartsWith("memory.", StringComparison.Ordinal) => "The kernel refused this memory limit (below what is already charged): raise the memory limit.",
-            var f when errno == EINVAL && f.StartsWith("cpu.", StringComparison.Ordinal) => "The CPU quota is outside what the kernel accepts (at least 0.01 CPU, i.e. 1000 us per 100 ms): raise the CPU limit.",
+            _ when IsPermission(error) => $"The cgroup is not writable by this user: run as root or delegate {delegateDir} to your user (sudo chown -R $USER {delegateDir}).",
+            var f when error.Outcome == FsOutcome.Invalid && f.StartsWith("memory.", StringComparison.Ordinal) => "The kernel refused this memory limit (too small for it): raise the memory limit.",
+            var f when error.Outcome == FsOutcome.Busy && f.StartsWith("memory.", StringComparison.Ordinal) => "The kernel refused this memory limit (below what is already charged): raise the memory limit.",
+            var f when error.Outcome == FsOutcome.Invalid && f.StartsWith("cpu.", StringComparison.Ordinal) => "The CPU quota is outside what the kernel accepts (at least 0.01 CPU, i.e. 1000 us per 100 ms): raise the CPU limit.",
             var f when f.StartsWith("cpuset.", StringComparison.Ordinal) => $"The CPUs must be a subset of the parent's (see {Path.GetDirectoryName(Path.GetDirectoryName(file))}/cpuset.cpus) in cpuset syntax such as 0-1 or 0,2.",
-            _ when errno == ENOENT => $"The file does not exist: the controller it belongs to is not enabled for this group{(version == 2 ? " (check cgroup.subtree_control of the parents)" : "")}.",
+            _ when error.Outcome == FsOutcome.NotFound => $"The file does not exist: the controller it belongs to is not enabled for this group{(version == 2 ? " (check cgroup.subtree_control of the parents)" : "")}.",
             _ => "The kernel refused the value.",
         };
-        return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: writing '{value}' to {file} failed: {ErrnoText(errno)}. {why}");
+        return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: writing '{value}' to {file} failed: {error.Text}. {why}");
     }
 
     /// <summary>How caps are named in messages: the setting the user wrote.</summary>

@@ -1,5 +1,4 @@
 using System.Globalization;
-using static Tmds.Linux.LibC;
 
 namespace IsoTest.Engine.Cgroups;
 
@@ -17,7 +16,7 @@ internal static class CgroupTree
         // Killed tasks cannot fork any more, so this converges.
         for (var attempt = 0; attempt < RemoveAttempts; attempt++)
         {
-            if (fs.ReadFile(Path.Combine(dir, "cgroup.procs"), out var procs) != 0)
+            if (!fs.ReadFile(Path.Combine(dir, "cgroup.procs"), out var procs).IsOk)
             {
                 return;
             }
@@ -44,16 +43,16 @@ internal static class CgroupTree
     /// <summary>rmdir that waits for dying tasks. ENOENT is success: "already gone" is not an error.</summary>
     public static void Remove(ICgroupFileSystem fs, string dir)
     {
-        var error = 0;
+        var error = FsResult.Ok;
         for (var attempt = 0; attempt < RemoveAttempts; attempt++)
         {
             error = fs.RemoveDirectory(dir);
-            if (error == 0 || error == ENOENT)
+            if (error.IsOk || error.Outcome == FsOutcome.NotFound)
             {
                 return;
             }
 
-            if (error != EBUSY)
+            if (error.Outcome != FsOutcome.Busy)
             {
                 break;
             }
@@ -63,8 +62,8 @@ internal static class CgroupTree
         }
 
         throw new IOException(
-            $"Could not remove cgroup {dir}: {CgroupErrors.ErrnoText(error)}."
-            + (error == EBUSY ? " Processes or child groups are still in it: check cgroup.procs there, and that nothing else moved processes in." : ""));
+            $"Could not remove cgroup {dir}: {error.Text}."
+            + (error.Outcome == FsOutcome.Busy ? " Processes or child groups are still in it: check cgroup.procs there, and that nothing else moved processes in." : ""));
     }
 
     /// <summary>Kills and removes <paramref name="dir"/> and every group below it, children first.</summary>
@@ -93,7 +92,7 @@ internal static class CgroupTree
 
     /// <summary>Reads a file holding one integer. Null when missing or not a number ("max").</summary>
     public static long? ReadLong(ICgroupFileSystem fs, string path) =>
-        fs.ReadFile(path, out var text) == 0
+        fs.ReadFile(path, out var text).IsOk
         && long.TryParse(text!.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out var value)
             ? value
             : null;
@@ -101,7 +100,7 @@ internal static class CgroupTree
     /// <summary>Reads "key value" lines (memory.oom_control, memory.events, cpu.stat) and returns the value of <paramref name="key"/>.</summary>
     public static long? ReadKeyed(ICgroupFileSystem fs, string path, string key)
     {
-        if (fs.ReadFile(path, out var text) != 0)
+        if (!fs.ReadFile(path, out var text).IsOk)
         {
             return null;
         }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using static Tmds.Linux.LibC;
 
 namespace IsoTest.Engine.Cgroups;
 
@@ -168,17 +167,17 @@ internal sealed class CgroupV1Driver : ICgroupDriver
         for (var attempt = 0; ; attempt++)
         {
             var (error, failedPath) = EnsureAncestors(hierarchy, controller, engineId, madeAncestors);
-            if (error == 0)
+            if (error.IsOk)
             {
                 error = _fs.CreateDirectory(dir);
                 failedPath = dir;
-                if (error == 0)
+                if (error.IsOk)
                 {
                     return dir;
                 }
 
                 // An ancestor we cached was removed under us (a failed create undone, a sweep): make it again, once.
-                if (error == ENOENT && attempt == 0)
+                if (error.Outcome == FsOutcome.NotFound && attempt == 0)
                 {
                     ForgetAncestors(hierarchy);
                     continue;
@@ -190,7 +189,7 @@ internal sealed class CgroupV1Driver : ICgroupDriver
                 return null;
             }
 
-            if (error == EEXIST)
+            if (error.Outcome == FsOutcome.Exists)
             {
                 throw new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: cgroup {dir} already exists (a container id was reused, or a previous run left it: remove it with rmdir).");
             }
@@ -199,7 +198,7 @@ internal sealed class CgroupV1Driver : ICgroupDriver
         }
     }
 
-    private (int Error, string Path) EnsureAncestors(string hierarchy, string controller, string engineId, List<string> madeAncestors)
+    private (FsResult Error, string Path) EnsureAncestors(string hierarchy, string controller, string engineId, List<string> madeAncestors)
     {
         var path = hierarchy;
         foreach (var segment in _parent.Append(engineId))
@@ -212,11 +211,11 @@ internal sealed class CgroupV1Driver : ICgroupDriver
             }
 
             var error = _fs.CreateDirectory(path);
-            if (error == 0)
+            if (error.IsOk)
             {
                 madeAncestors.Add(path);
             }
-            else if (error != EEXIST)
+            else if (error.Outcome != FsOutcome.Exists)
             {
                 return (error, path);
             }
@@ -227,15 +226,15 @@ internal sealed class CgroupV1Driver : ICgroupDriver
             {
                 foreach (var file in (string[])["cpuset.cpus", "cpuset.mems"])
                 {
-                    if (_fs.ReadFile(Path.Combine(path, file), out var own) == 0 && own!.Trim().Length == 0)
+                    if (_fs.ReadFile(Path.Combine(path, file), out var own).IsOk && own!.Trim().Length == 0)
                     {
                         var copyError = _fs.ReadFile(Path.Combine(parentPath, file), out var inherited);
-                        if (copyError == 0)
+                        if (copyError.IsOk)
                         {
                             copyError = _fs.WriteFile(Path.Combine(path, file), inherited!.Trim());
                         }
 
-                        if (copyError != 0)
+                        if (!copyError.IsOk)
                         {
                             return (copyError, Path.Combine(path, file));
                         }
@@ -246,7 +245,7 @@ internal sealed class CgroupV1Driver : ICgroupDriver
             _ready.TryAdd(path, true);
         }
 
-        return (0, path);
+        return (FsResult.Ok, path);
     }
 
     private void ForgetAncestors(string hierarchy)
@@ -268,7 +267,7 @@ internal sealed class CgroupV1Driver : ICgroupDriver
         {
             var path = Path.Combine(dir, file);
             var error = _fs.WriteFile(path, value);
-            if (error != 0)
+            if (!error.IsOk)
             {
                 throw CgroupErrors.WriteFailed(1, cap, containerId, path, value, error, delegateDir);
             }
@@ -303,7 +302,7 @@ internal sealed class CgroupV1Driver : ICgroupDriver
                 Write("cpuset.cpus", cpus);
                 var parentMems = Path.Combine(Path.GetDirectoryName(dir)!, "cpuset.mems");
                 var error = _fs.ReadFile(parentMems, out var mems);
-                if (error != 0)
+                if (!error.IsOk)
                 {
                     throw CgroupErrors.WriteFailed(1, cap, containerId, parentMems, "(read)", error, delegateDir);
                 }

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Globalization;
-using static Tmds.Linux.LibC;
 
 namespace IsoTest.Engine.Cgroups;
 
@@ -69,14 +68,14 @@ internal sealed class CgroupV2Driver : ICgroupDriver
                 }
 
                 var error = _fs.CreateDirectory(dir);
-                if (error == 0)
+                if (error.IsOk)
                 {
                     made = true;
                     break;
                 }
 
                 // An ancestor we cached was removed under us (a failed create undone, a sweep): make it again, once.
-                if (error == ENOENT && attempt == 0)
+                if (error.Outcome == FsOutcome.NotFound && attempt == 0)
                 {
                     _ready.Clear();
                     continue;
@@ -87,7 +86,7 @@ internal sealed class CgroupV2Driver : ICgroupDriver
                     return null;
                 }
 
-                if (error == EEXIST)
+                if (error.Outcome == FsOutcome.Exists)
                 {
                     throw new ResourceLimitException($"Container {containerId}: cgroup {dir} already exists (a container id was reused, or a previous run left it: remove it with rmdir).");
                 }
@@ -150,7 +149,7 @@ internal sealed class CgroupV2Driver : ICgroupDriver
     {
         // cgroup.kill (5.14+) kills the whole subtree without racing forks; older kernels: kill until empty.
         var killFile = Path.Combine(dir, "cgroup.kill");
-        if (!_fs.Exists(killFile) || _fs.WriteFile(killFile, "1") != 0)
+        if (!_fs.Exists(killFile) || !_fs.WriteFile(killFile, "1").IsOk)
         {
             CgroupTree.KillAll(_fs, dir);
         }
@@ -174,11 +173,11 @@ internal sealed class CgroupV2Driver : ICgroupDriver
         {
             path = Path.Combine(path, segment);
             var error = _fs.CreateDirectory(path);
-            if (error == 0)
+            if (error.IsOk)
             {
                 madeAncestors.Add(path);
             }
-            else if (error != EEXIST)
+            else if (error.Outcome != FsOutcome.Exists)
             {
                 if (required.Count == 0 && CgroupErrors.IsPermission(error))
                 {
@@ -234,7 +233,7 @@ internal sealed class CgroupV2Driver : ICgroupDriver
 
         var value = string.Join(' ', todo.Select(c => "+" + c));
         var error = _fs.WriteFile(file, value);
-        if (error == 0)
+        if (error.IsOk)
         {
             return;
         }
@@ -251,14 +250,14 @@ internal sealed class CgroupV2Driver : ICgroupDriver
         {
             value = string.Join(' ', requiredTodo.Select(c => "+" + c));
             error = _fs.WriteFile(file, value);
-            if (error == 0)
+            if (error.IsOk)
             {
                 enable.Remove("memory");
                 return;
             }
         }
 
-        var why = error == EBUSY
+        var why = error.Outcome == FsOutcome.Busy
             ? $" The group has processes of its own (cgroup v2 lets only leaf groups hold processes when controllers are enabled): move them out of {dir}."
             : "";
         var ex = CgroupErrors.WriteFailed(2, Caps(requiredTodo, limits), containerId, file, value, error, _parentDir);
@@ -277,7 +276,7 @@ internal sealed class CgroupV2Driver : ICgroupDriver
         {
             var path = Path.Combine(dir, file);
             var error = _fs.WriteFile(path, value);
-            if (error != 0)
+            if (!error.IsOk)
             {
                 throw CgroupErrors.WriteFailed(2, CgroupErrors.Describe(controller, limits), containerId, path, value, error, _parentDir);
             }

@@ -1,4 +1,6 @@
 // The real cgroupfs behind ICgroupFileSystem: the kernel calls live here, with the rest of the interop (STYLE.md 7).
+using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using Tmds.Linux;
 using static Tmds.Linux.LibC;
@@ -19,23 +21,57 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
     {
     }
 
-    public int CreateDirectory(string path)
+    /// <summary>An errno as the drivers see it: the outcome they branch on and the kernel's words with the errno's name.</summary>
+    public static FsResult Result(int error)
+    {
+        var outcome = error switch
+        {
+            0 => FsOutcome.Ok,
+            _ when error == EEXIST => FsOutcome.Exists,
+            _ when error == ENOENT => FsOutcome.NotFound,
+            _ when error == EBUSY => FsOutcome.Busy,
+            _ when error == EACCES || error == EPERM || error == EROFS => FsOutcome.Denied,
+            _ when error == EINVAL => FsOutcome.Invalid,
+            _ when error == ESRCH => FsOutcome.NoSuchProcess,
+            _ => FsOutcome.Other,
+        };
+        return outcome == FsOutcome.Ok ? FsResult.Ok : new FsResult(outcome, $"{Marshal.GetPInvokeErrorMessage(error)} ({Name(error)})");
+    }
+
+    private static string Name(int error) => error switch
+    {
+        _ when error == EPERM => "EPERM",
+        _ when error == ENOENT => "ENOENT",
+        _ when error == ESRCH => "ESRCH",
+        _ when error == EIO => "EIO",
+        _ when error == EACCES => "EACCES",
+        _ when error == EBUSY => "EBUSY",
+        _ when error == EEXIST => "EEXIST",
+        _ when error == ENOTDIR => "ENOTDIR",
+        _ when error == EINVAL => "EINVAL",
+        _ when error == ENOSPC => "ENOSPC",
+        _ when error == EROFS => "EROFS",
+        _ when error == EOPNOTSUPP => "EOPNOTSUPP",
+        _ => "errno " + error.ToString(CultureInfo.InvariantCulture),
+    };
+
+    public FsResult CreateDirectory(string path)
     {
         fixed (byte* p = Utf8(path))
         {
-            return mkdir(p, 0x1ED) /* 0755 */ == 0 ? 0 : errno;
+            return Result(mkdir(p, 0x1ED) /* 0755 */ == 0 ? 0 : errno);
         }
     }
 
-    public int RemoveDirectory(string path)
+    public FsResult RemoveDirectory(string path)
     {
         fixed (byte* p = Utf8(path))
         {
-            return rmdir(p) == 0 ? 0 : errno;
+            return Result(rmdir(p) == 0 ? 0 : errno);
         }
     }
 
-    public int WriteFile(string path, string value)
+    public FsResult WriteFile(string path, string value)
     {
         int fd;
         fixed (byte* p = Utf8(path))
@@ -45,7 +81,7 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
 
         if (fd < 0)
         {
-            return errno;
+            return Result(errno);
         }
 
         try
@@ -61,7 +97,7 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
                 }
                 while (n < 0 && errno == EINTR);
 
-                return n < 0 ? errno : n == bytes.Length ? 0 : EIO;
+                return Result(n < 0 ? errno : n == bytes.Length ? 0 : EIO);
             }
         }
         finally
@@ -70,7 +106,7 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
         }
     }
 
-    public int ReadFile(string path, out string? content)
+    public FsResult ReadFile(string path, out string? content)
     {
         content = null;
         int fd;
@@ -81,7 +117,7 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
 
         if (fd < 0)
         {
-            return errno;
+            return Result(errno);
         }
 
         try
@@ -109,13 +145,13 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
                         continue;
                     }
 
-                    return errno;
+                    return Result(errno);
                 }
 
                 if (n == 0)
                 {
                     content = Encoding.UTF8.GetString(buffer, 0, length);
-                    return 0;
+                    return FsResult.Ok;
                 }
 
                 length += (int)n;
@@ -147,7 +183,7 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
         }
     }
 
-    public int Kill(int pid) => kill(pid, SIGKILL) == 0 ? 0 : errno;
+    public FsResult Kill(int pid) => Result(kill(pid, SIGKILL) == 0 ? 0 : errno);
 
     public void Pause(TimeSpan delay) => Thread.Sleep(delay);
 

@@ -1,4 +1,5 @@
 using IsoTest.Engine.Cgroups;
+using IsoTest.Engine.Native;
 using static Tmds.Linux.LibC;
 
 namespace IsoTest.Engine.Tests.Cgroups.Fakes;
@@ -52,22 +53,22 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
     public void AddProcesses(string relativeDir, params int[] pids) =>
         File.AppendAllText(Full(Path.Combine(relativeDir, "cgroup.procs")), string.Concat(pids.Select(p => p + "\n")));
 
-    public int CreateDirectory(string path)
+    public FsResult CreateDirectory(string path)
     {
         var parent = Path.GetDirectoryName(path)!;
         if (!Directory.Exists(parent))
         {
-            return ENOENT;
+            return CgroupFileSystem.Result(ENOENT);
         }
 
         if (Directory.Exists(path))
         {
-            return EEXIST;
+            return CgroupFileSystem.Result(EEXIST);
         }
 
         if (Unwritable.Contains(Relative(parent)))
         {
-            return EACCES;
+            return CgroupFileSystem.Result(EACCES);
         }
 
         Directory.CreateDirectory(path);
@@ -100,37 +101,37 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
             }
         }
 
-        return 0;
+        return CgroupFileSystem.Result(0);
     }
 
-    public int RemoveDirectory(string path)
+    public FsResult RemoveDirectory(string path)
     {
         if (!Directory.Exists(path))
         {
-            return ENOENT;
+            return CgroupFileSystem.Result(ENOENT);
         }
 
         if (Directory.EnumerateDirectories(path).Any() || File.ReadAllText(Path.Combine(path, "cgroup.procs")).Trim().Length > 0)
         {
-            return EBUSY;
+            return CgroupFileSystem.Result(EBUSY);
         }
 
         Directory.Delete(path, recursive: true);
-        return 0;
+        return CgroupFileSystem.Result(0);
     }
 
-    public int WriteFile(string path, string value)
+    public FsResult WriteFile(string path, string value)
     {
         Writes.Add((Relative(path), value));
         if (!File.Exists(path))
         {
-            return ENOENT;
+            return CgroupFileSystem.Result(ENOENT);
         }
 
         var name = Path.GetFileName(path);
         if (FailingWrites.TryGetValue(name, out var errno))
         {
-            return errno;
+            return CgroupFileSystem.Result(errno);
         }
 
         var dir = Path.GetDirectoryName(path)!;
@@ -144,12 +145,12 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
                     var controller = token[1..];
                     if (!available.Contains(controller))
                     {
-                        return ENOENT; // What the kernel says for a controller the parent does not give.
+                        return CgroupFileSystem.Result(ENOENT); // What the kernel says for a controller the parent does not give.
                     }
 
                     if (dir == Root && Undelegatable.Contains(controller))
                     {
-                        return EACCES;
+                        return CgroupFileSystem.Result(EACCES);
                     }
 
                     if (token[0] == '+')
@@ -164,30 +165,30 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
 
                 File.WriteAllText(path, string.Join(' ', enabled.Order()) + "\n");
                 PropagateControllers(dir);
-                return 0;
+                return CgroupFileSystem.Result(0);
             case "cgroup.kill":
                 foreach (var procs in Directory.EnumerateFiles(dir, "cgroup.procs", SearchOption.AllDirectories))
                 {
                     File.WriteAllText(procs, "");
                 }
 
-                return 0;
+                return CgroupFileSystem.Result(0);
             default:
                 File.WriteAllText(path, value + "\n");
-                return 0;
+                return CgroupFileSystem.Result(0);
         }
     }
 
-    public int ReadFile(string path, out string? content)
+    public FsResult ReadFile(string path, out string? content)
     {
         if (!File.Exists(path))
         {
             content = null;
-            return ENOENT;
+            return CgroupFileSystem.Result(ENOENT);
         }
 
         content = File.ReadAllText(path);
-        return 0;
+        return CgroupFileSystem.Result(0);
     }
 
     public bool Exists(string path) => File.Exists(path) || Directory.Exists(path);
@@ -195,7 +196,7 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
     public IReadOnlyList<string> ListDirectories(string path) =>
         Directory.Exists(path) ? Directory.EnumerateDirectories(path).Select(p => Path.GetFileName(p)).ToList() : [];
 
-    public int Kill(int pid)
+    public FsResult Kill(int pid)
     {
         Killed.Add(pid);
         var found = false;
@@ -209,7 +210,7 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
             }
         }
 
-        return found ? 0 : ESRCH;
+        return CgroupFileSystem.Result(found ? 0 : ESRCH);
     }
 
     public void Pause(TimeSpan delay)
