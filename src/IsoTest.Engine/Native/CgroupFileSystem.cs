@@ -21,39 +21,27 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
     {
     }
 
+    /// <summary>The errnos cgroupfs calls give, with their names for messages and what the drivers make of them.</summary>
+    private static readonly (int Errno, string Name, FsOutcome Outcome)[] Known =
+    [
+        (EPERM, "EPERM", FsOutcome.Denied), (EACCES, "EACCES", FsOutcome.Denied), (EROFS, "EROFS", FsOutcome.Denied),
+        (ENOENT, "ENOENT", FsOutcome.NotFound), (EEXIST, "EEXIST", FsOutcome.Exists), (EBUSY, "EBUSY", FsOutcome.Busy),
+        (EINVAL, "EINVAL", FsOutcome.Invalid), (ESRCH, "ESRCH", FsOutcome.NoSuchProcess), (EIO, "EIO", FsOutcome.Other),
+        (ENOTDIR, "ENOTDIR", FsOutcome.Other), (ENOSPC, "ENOSPC", FsOutcome.Other), (EOPNOTSUPP, "EOPNOTSUPP", FsOutcome.Other),
+    ];
+
     /// <summary>An errno as the drivers see it: the outcome they branch on and the kernel's words with the errno's name.</summary>
     public static FsResult Result(int error)
     {
-        var outcome = error switch
+        if (error == 0)
         {
-            0 => FsOutcome.Ok,
-            _ when error == EEXIST => FsOutcome.Exists,
-            _ when error == ENOENT => FsOutcome.NotFound,
-            _ when error == EBUSY => FsOutcome.Busy,
-            _ when error == EACCES || error == EPERM || error == EROFS => FsOutcome.Denied,
-            _ when error == EINVAL => FsOutcome.Invalid,
-            _ when error == ESRCH => FsOutcome.NoSuchProcess,
-            _ => FsOutcome.Other,
-        };
-        return outcome == FsOutcome.Ok ? FsResult.Ok : new FsResult(outcome, $"{Marshal.GetPInvokeErrorMessage(error)} ({Name(error)})");
-    }
+            return FsResult.Ok;
+        }
 
-    private static string Name(int error) => error switch
-    {
-        _ when error == EPERM => "EPERM",
-        _ when error == ENOENT => "ENOENT",
-        _ when error == ESRCH => "ESRCH",
-        _ when error == EIO => "EIO",
-        _ when error == EACCES => "EACCES",
-        _ when error == EBUSY => "EBUSY",
-        _ when error == EEXIST => "EEXIST",
-        _ when error == ENOTDIR => "ENOTDIR",
-        _ when error == EINVAL => "EINVAL",
-        _ when error == ENOSPC => "ENOSPC",
-        _ when error == EROFS => "EROFS",
-        _ when error == EOPNOTSUPP => "EOPNOTSUPP",
-        _ => "errno " + error.ToString(CultureInfo.InvariantCulture),
-    };
+        var known = Array.Find(Known, k => k.Errno == error);
+        var name = known.Name ?? "errno " + error.ToString(CultureInfo.InvariantCulture);
+        return new FsResult(known.Name is null ? FsOutcome.Other : known.Outcome, $"{Marshal.GetPInvokeErrorMessage(error)} ({name})");
+    }
 
     public FsResult CreateDirectory(string path)
     {
