@@ -41,9 +41,9 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
     public string Id { get; }
 
-    public string Name { get; private set; }
+    public string Name { get; }
 
-    public ContainerSpec Spec { get; private set; }
+    public ContainerSpec Spec { get; }
 
     public ContainerState State => _state;
 

@@ -61,12 +61,7 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
 
     public FsResult WriteFile(string path, string value)
     {
-        int fd;
-        fixed (byte* p = Utf8(path))
-        {
-            fd = open(p, O_WRONLY | O_CLOEXEC, 0);
-        }
-
+        var fd = Open(path, O_WRONLY);
         if (fd < 0)
         {
             return Result(errno);
@@ -97,12 +92,7 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
     public FsResult ReadFile(string path, out string? content)
     {
         content = null;
-        int fd;
-        fixed (byte* p = Utf8(path))
-        {
-            fd = open(p, O_RDONLY | O_CLOEXEC, 0);
-        }
-
+        var fd = Open(path, O_RDONLY);
         if (fd < 0)
         {
             return Result(errno);
@@ -174,6 +164,14 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
     public FsResult Kill(int pid) => Result(kill(pid, SIGKILL) == 0 ? 0 : errno);
 
     public void Pause(TimeSpan delay) => Thread.Sleep(delay);
+
+    private static int Open(string path, int flags)
+    {
+        fixed (byte* p = Utf8(path))
+        {
+            return open(p, flags | O_CLOEXEC, 0);
+        }
+    }
 
     private static byte[] Utf8(string path)
     {

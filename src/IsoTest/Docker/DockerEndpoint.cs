@@ -59,9 +59,7 @@ internal static class DockerEndpoint
     /// <exception cref="BackendUnavailableException">The context named does not exist, or cannot be used; the message says what to do.</exception>
     internal static ContextEndpoint? Context(Func<string, string?> environment)
     {
-        var configDir = environment("DOCKER_CONFIG") is { Length: > 0 } configured ? configured
-            : environment("HOME") is { Length: > 0 } home ? Path.Combine(home, ".docker")
-            : null;
+        var configDir = ConfigDirectory(environment);
         if (configDir is null)
         {
             return null;
@@ -131,20 +129,20 @@ internal static class DockerEndpoint
     /// <summary>
     /// The certificate directory for mutual TLS when the environment asks for it the way the docker CLI
     /// reads it: <c>DOCKER_TLS_VERIFY</c> set (to anything) means TLS that verifies the daemon, with
-    /// <c>DOCKER_CERT_PATH</c> (default <c>~/.docker</c>) holding ca.pem, cert.pem and key.pem. Null: no TLS.
+    /// <c>DOCKER_CERT_PATH</c> (default: the configuration directory, DOCKER_CONFIG or <c>~/.docker</c>, as the CLI
+    /// does) holding ca.pem, cert.pem and key.pem. Null: no TLS.
     /// </summary>
-    internal static string? TlsDirectory(Func<string, string?> environment)
-    {
-        if (string.IsNullOrEmpty(environment("DOCKER_TLS_VERIFY")))
-        {
-            return null;
-        }
+    internal static string? TlsDirectory(Func<string, string?> environment) =>
+        string.IsNullOrEmpty(environment("DOCKER_TLS_VERIFY"))
+            ? null
+            : environment("DOCKER_CERT_PATH") is { Length: > 0 } configured ? configured
+            : ConfigDirectory(environment) ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".docker");
 
-        var configured = environment("DOCKER_CERT_PATH");
-        return !string.IsNullOrEmpty(configured)
-            ? configured
-            : Path.Combine(environment("HOME") ?? Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".docker");
-    }
+    /// <summary>The docker CLI's configuration directory: DOCKER_CONFIG, else ~/.docker; null without either.</summary>
+    private static string? ConfigDirectory(Func<string, string?> environment) =>
+        environment("DOCKER_CONFIG") is { Length: > 0 } configured ? configured
+        : environment("HOME") is { Length: > 0 } home ? Path.Combine(home, ".docker")
+        : null;
 
     /// <summary>
     /// Parses a DOCKER_HOST value: <c>unix:///path</c>, <c>tcp://host[:port]</c> (port 2375 when omitted,

@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Http;
-using System.Net.Sockets;
-using System.Text;
 using IsoTest.TestSupport;
 using Xunit;
 
@@ -220,7 +218,7 @@ public abstract class ConformanceTests : IAsyncLifetime
             .WaitFor(Wait.ForPort(7000))
             .StartAsync(Timeout());
 
-        Assert.Equal("ping\n", await EchoAsync(container.GetEndpoint(7000), "ping\n"));
+        Assert.Equal("ping\n", await TcpEcho.RoundTripAsync(container.GetEndpoint(7000), "ping\n", Timeout()));
     }
 
     [Fact]
@@ -332,6 +330,15 @@ public abstract class ConformanceTests : IAsyncLifetime
         Assert.Equal([LogStream.Stdout, LogStream.Stderr], seen.Select(l => l.Stream));
         Assert.True(seen[0].Timestamp <= seen[1].Timestamp);
         Assert.Equal(0, await container.WaitForExitAsync(Timeout()));
+
+        // A second follower after exit gets the replay and ends.
+        var replay = new List<string>();
+        await foreach (var line in container.FollowLogsAsync(Timeout()))
+        {
+            replay.Add(line.Text);
+        }
+
+        Assert.Equal(["first", "second"], replay);
     }
 
     // ---- files and mounts ----
@@ -567,27 +574,5 @@ public abstract class ConformanceTests : IAsyncLifetime
         var (container, exit) = await RunToExitAsync(builder);
         await using var _ = container;
         Assert.Equal(0, exit);
-    }
-
-    private static async Task<string> EchoAsync(ContainerEndpoint endpoint, string text)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync(endpoint.Host, endpoint.Port, Timeout());
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(text), Timeout());
-        var buffer = new byte[text.Length];
-        var read = 0;
-        while (read < buffer.Length)
-        {
-            var n = await stream.ReadAsync(buffer.AsMemory(read), Timeout());
-            if (n == 0)
-            {
-                break;
-            }
-
-            read += n;
-        }
-
-        return Encoding.ASCII.GetString(buffer, 0, read);
     }
 }

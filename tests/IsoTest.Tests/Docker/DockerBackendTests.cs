@@ -153,36 +153,6 @@ public sealed class DockerBackendTests(DockerDaemonFixture daemon)
     }
 
     [Fact]
-    public async Task FollowLogs_ReplaysThenFollowsUntilExit()
-    {
-        // The second line is only written after the file appears, i.e. after the test has seen the first one live.
-        await using var container = await StartAsync(Spec("sh", "-c", "echo first; while [ ! -e /tmp/go ]; do sleep 0.05; done; echo second >&2"));
-
-        var seen = new List<LogLine>();
-        await foreach (var line in container.FollowLogsAsync(Timeout()))
-        {
-            seen.Add(line);
-            if (line.Text == "first")
-            {
-                await container.ExecAsync(["touch", "/tmp/go"], Timeout());
-            }
-        }
-
-        Assert.Equal(["first", "second"], seen.Select(l => l.Text));
-        Assert.Equal(LogStream.Stderr, seen[1].Stream);
-        Assert.True(seen[0].Timestamp <= seen[1].Timestamp);
-        Assert.Equal(0, await container.WaitForExitAsync(Timeout()));
-        // A second follower after exit gets the replay and ends.
-        var replay = new List<string>();
-        await foreach (var line in container.FollowLogsAsync(Timeout()))
-        {
-            replay.Add(line.Text);
-        }
-
-        Assert.Equal(["first", "second"], replay);
-    }
-
-    [Fact]
     public async Task Files_CopiedBeforeStart_WithModeAndOwner()
     {
         var source = Path.Combine(Path.GetTempPath(), "isotest-docker-src-" + Guid.NewGuid().ToString("N"));

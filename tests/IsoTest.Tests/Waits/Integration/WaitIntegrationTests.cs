@@ -1,6 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using IsoTest.Engine;
 using Xunit;
 
@@ -21,8 +19,9 @@ public sealed class WaitEngineFixture : IAsyncLifetime
 }
 
 /// <summary>
-/// Every wait strategy against a real process on the real kernel: the built-in engine on the host's
+/// The wait strategies against a real process on the real kernel: the built-in engine on the host's
 /// root filesystem. Conditions become true only after a delay, so a wait that is ready at once is wrong.
+/// Wait.ForCommand and Wait.ForFile on their own are in the conformance suite (both backends).
 /// </summary>
 public sealed class WaitIntegrationTests(WaitEngineFixture fixture) : IClassFixture<WaitEngineFixture>, IAsyncLifetime
 {
@@ -51,7 +50,7 @@ public sealed class WaitIntegrationTests(WaitEngineFixture fixture) : IClassFixt
             .StartAsync(Timeout());
 
         // Ready means a connection is served, not merely accepted by the engine's forwarder.
-        Assert.Equal("ping\n", await EchoAsync(container.GetEndpoint(7000), "ping\n"));
+        Assert.Equal("ping\n", await TcpEcho.RoundTripAsync(container.GetEndpoint(7000), "ping\n", Timeout()));
         Assert.Equal(ContainerState.Running, container.State);
     }
 
@@ -105,26 +104,6 @@ public sealed class WaitIntegrationTests(WaitEngineFixture fixture) : IClassFixt
     }
 
     [Fact]
-    public async Task ForCommand_FileCreatedAfterADelay_ReadyWhenTheTestSucceeds()
-    {
-        await using var container = await Shell("sleep 0.3; touch /tmp/flag; exec sleep 300")
-            .WaitFor(Wait.ForCommand("test", "-f", "/tmp/flag"))
-            .StartAsync(Timeout());
-
-        Assert.Equal(0, (await container.ExecAsync(["test", "-f", "/tmp/flag"], Timeout())).ExitCode);
-    }
-
-    [Fact]
-    public async Task ForFile_CreatedAfterADelay_Ready()
-    {
-        await using var container = await Shell("sleep 0.3; echo 4242 > /tmp/app.pid; exec sleep 300")
-            .WaitFor(Wait.ForFile("/tmp/app.pid"))
-            .StartAsync(Timeout());
-
-        Assert.Equal("4242\n", (await container.ExecAsync(["cat", "/tmp/app.pid"], Timeout())).Stdout);
-    }
-
-    [Fact]
     public async Task And_LogThenPort_ReadyWhenBothHold()
     {
         // The line comes first, the port later: the combination must wait for the port too.
@@ -133,7 +112,7 @@ public sealed class WaitIntegrationTests(WaitEngineFixture fixture) : IClassFixt
             .WaitFor(Wait.ForLogMessage("^configured$").And(Wait.ForPort(7000)))
             .StartAsync(Timeout());
 
-        Assert.Equal("both\n", await EchoAsync(container.GetEndpoint(7000), "both\n"));
+        Assert.Equal("both\n", await TcpEcho.RoundTripAsync(container.GetEndpoint(7000), "both\n", Timeout()));
     }
 
     [Fact]
@@ -189,27 +168,5 @@ public sealed class WaitIntegrationTests(WaitEngineFixture fixture) : IClassFixt
         Assert.False(e.OomKilled);
         Assert.Contains("giving-up", e.Message);
         Assert.Contains("code 5", e.Message);
-    }
-
-    private static async Task<string> EchoAsync(ContainerEndpoint endpoint, string text)
-    {
-        using var client = new TcpClient();
-        await client.ConnectAsync(endpoint.Host, endpoint.Port, Timeout());
-        var stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(text), Timeout());
-        var buffer = new byte[text.Length];
-        var read = 0;
-        while (read < buffer.Length)
-        {
-            var n = await stream.ReadAsync(buffer.AsMemory(read), Timeout());
-            if (n == 0)
-            {
-                break;
-            }
-
-            read += n;
-        }
-
-        return Encoding.ASCII.GetString(buffer, 0, read);
     }
 }
