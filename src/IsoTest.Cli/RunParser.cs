@@ -427,10 +427,10 @@ internal static partial class RunParser
         return new MountSpec(MountKind.Tmpfs, null, target, readOnly, size);
     }
 
-    private static NetworkMode ParseNetwork(string value) => value switch
+    private static Network ParseNetwork(string value) => value switch
     {
-        "host" => NetworkMode.Host,
-        "none" or "private" => NetworkMode.Private, // Docker's "none" is exactly our default: only loopback
+        "host" => Network.Host,
+        "none" or "private" => Network.Private, // Docker's "none" is exactly our default: only loopback
         "bridge" or "default" => throw new FormatException("isotest has no bridge network: use the default private network (loopback only, same as none) or host"),
         _ => throw new FormatException("unknown network: use host (the host's network) or none (a private network with only loopback, the default)"),
     };
@@ -522,7 +522,7 @@ internal static partial class RunParser
 
         public bool ReadOnly { get; set; }
 
-        public NetworkMode Network { get; set; } = NetworkMode.Private;
+        public Network Network { get; set; } = Network.Private;
 
         /// <summary>Docker's default, too: SIGTERM, then SIGKILL after 10 s.</summary>
         public TimeSpan StopTimeout { get; set; } = TimeSpan.FromSeconds(10);
