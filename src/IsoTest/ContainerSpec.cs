@@ -58,6 +58,9 @@ public sealed record ContainerSpec
     /// <summary>The network the container is attached to: <see cref="IsoTest.Network.Private"/> (default, loopback only), <see cref="IsoTest.Network.Host"/> or a user-defined one.</summary>
     public Network Network { get; init; } = Network.Private;
 
+    /// <summary>The seccomp filter of the container's processes: Docker's default profile unless told otherwise.</summary>
+    public SeccompProfile Seccomp { get; init; } = SeccompProfile.Default;
+
     /// <summary>What "ready" means; null means ready as soon as the command started.</summary>
     public WaitStrategy? WaitStrategy { get; init; }
 

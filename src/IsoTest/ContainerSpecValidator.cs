@@ -34,7 +34,7 @@ public static partial class ContainerSpecValidator
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(backendProblems);
         var errors = new List<string>();
-        Check(spec, errors);
+        _ = Check(spec, errors);
         errors.AddRange(backendProblems);
         if (errors.Count > 0)
         {
@@ -69,19 +69,21 @@ public static partial class ContainerSpecValidator
             Files = [.. s.Files.Select(ToFile)],
             ReadOnlyRootFileSystem = s.ReadOnlyRoot,
             Network = s.Network,
+            Seccomp = s.Seccomp,
             WaitStrategy = s.WaitStrategy,
             StopTimeout = s.StopTimeout ?? TimeSpan.FromSeconds(10),
         };
-        Check(spec, errors);
+        var seccomp = Check(spec, errors);
         if (errors.Count > 0)
         {
             throw new InvalidContainerSpecException(errors);
         }
 
-        return spec;
+        return spec with { Seccomp = seccomp! };
     }
 
-    private static void Check(ContainerSpec spec, List<string> errors)
+    /// <summary>Adds every broken rule to <paramref name="errors"/>; returns the seccomp profile read and parsed (null when it could not be).</summary>
+    private static SeccompProfile? Check(ContainerSpec spec, List<string> errors)
     {
         CheckRoot(spec, errors);
         CheckCommand(spec, errors);
@@ -92,6 +94,7 @@ public static partial class ContainerSpecValidator
         CheckNetwork(spec.Network, errors);
         CheckMounts(spec, errors);
         CheckFiles(spec, errors);
+        var seccomp = spec.Seccomp.Resolve($"WithSeccompProfile({spec.Seccomp})", errors);
 
         if (spec.StopTimeout < TimeSpan.Zero)
         {
@@ -105,6 +108,8 @@ public static partial class ContainerSpecValidator
                 errors.Add($"WaitFor({wait}): port {port} is not published: add WithPort({port}).");
             }
         }
+
+        return seccomp;
     }
 
     private static long? ParseMemory(MemoryRequest? memory, List<string> errors)
