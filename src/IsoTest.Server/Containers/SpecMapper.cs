@@ -65,7 +65,7 @@ internal static class SpecMapper
         builder = host.NetworkMode switch
         {
             null or "" or "default" or "bridge" or "none" => builder,
-            "host" => builder.WithNetwork(NetworkMode.Host),
+            "host" => builder.WithNetwork(Network.Host),
             var other => throw DockerApiException.BadRequest($"network {other} not found: IsoTest's server knows the networks bridge, host and none"),
         };
         return builder.WithReadOnlyRootFileSystem(host.ReadonlyRootfs);
