@@ -57,6 +57,7 @@ internal static class CgroupErrors
         "cpu" => $"CPU limit {limits.Cpus?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}",
         "pids" => $"pids limit {limits.Pids?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}",
         "cpuset" => $"cpuset '{limits.CpusetCpus}'",
+        "devices" => "the device allowlist (Docker's: null, zero, full, random, urandom, tty, console, ptmx, pts, net/tun)",
         _ => controller,
     };
 }
