@@ -38,7 +38,7 @@
 #define MAXFILES 256            /* file records */
 #define MAXCG1 32               /* cg1 records (one per v1 controller) */
 #define MAXEXECS 256            /* exec'd commands running at once */
-#define MAXCONNECTS 64          /* connects in progress at once */
+#define MAXCONNECTS 256         /* connects in progress at once */
 #define STAGE "/tmp"            /* where the private tmpfs staging area is mounted (our namespace only) */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
