@@ -244,6 +244,8 @@ _Noreturn void init_main(int syncfd, struct cgroup_fds *cg)
         _exit(1);                               /* shim gone, or it failed to write our id maps */
     close(syncfd);
     fcntl(CTL, F_SETFD, FD_CLOEXEC);
+    join_session_keyring();
+    set_rlimits();
     sigset_t set;
     sigemptyset(&set);
     int fwd[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };
