@@ -5,14 +5,20 @@ using IsoTest.Engine;
 // Usage: owner [count] [engine|docker]
 //   Starts N capped containers that would run for a long time, says so, then waits to be killed
 //   (kill -9) by a leak test.
-// Usage: owner run SCRIPT
-//   Runs `/bin/sh -c SCRIPT` in one engine container and then as an exec in a second one, printing
+// Usage: owner run SCRIPT [unconfined]
+//   Runs `/bin/sh -c SCRIPT` in one engine container and then as an exec in a second one (without a
+//   seccomp filter when told: a probe of another defence must not be stopped by seccomp), printing
 //   what each wrote: the security tests start this from a process that left descriptors or a
 //   keyring behind, which the engine and its agent inherit (.NET opens its own files CLOEXEC).
-if (args is ["run", var script])
+if (args is ["run", var script, ..])
 {
     await using var runner = new EngineBackend();
-    var spec = new ContainerSpec { RootFileSystem = RootFileSystem.Host, Command = ["/bin/sh", "-c", script] };
+    var spec = new ContainerSpec
+    {
+        RootFileSystem = RootFileSystem.Host,
+        Command = ["/bin/sh", "-c", script],
+        Seccomp = args is [_, _, "unconfined"] ? SeccompProfile.Unconfined : SeccompProfile.Default,
+    };
     await using (var payload = await runner.CreateAsync(spec))
     {
         await payload.StartAsync();

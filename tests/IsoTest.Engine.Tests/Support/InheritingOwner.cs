@@ -15,7 +15,9 @@ public static class InheritingOwner
     /// Python statements run before the owner is exec'd (<c>os</c>, <c>ctypes</c>, <c>libc</c> and <c>arch</c> are
     /// there); they may change <c>script</c>, e.g. to name a key id they made.
     /// </param>
-    public static async Task<string> RunAsync(string pythonSetup, string script)
+    /// <param name="script">The shell script to run inside.</param>
+    /// <param name="unconfined">Without a seccomp filter: for probes of a defence seccomp would also stop.</param>
+    public static async Task<string> RunAsync(string pythonSetup, string script, bool unconfined = false)
     {
         var ownerDll = Path.Combine(
             AppContext.BaseDirectory.Replace("IsoTest.Engine.Tests", "IsoTest.Engine.Tests.Owner", StringComparison.Ordinal),
@@ -26,9 +28,9 @@ public static class InheritingOwner
             arch = platform.machine()
             script = sys.argv[2]
             {{pythonSetup}}
-            os.execvp("dotnet", ["dotnet", sys.argv[1], "run", script])
+            os.execvp("dotnet", ["dotnet", sys.argv[1], "run", script] + sys.argv[3:])
             """;
-        var start = new ProcessStartInfo("/usr/bin/python3", ["-c", wrapper, ownerDll, script])
+        var start = new ProcessStartInfo("/usr/bin/python3", ["-c", wrapper, ownerDll, script, .. (unconfined ? new[] { "unconfined" } : [])])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
