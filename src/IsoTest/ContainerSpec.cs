@@ -55,6 +55,9 @@ public sealed record ContainerSpec
     /// <summary>Private network namespace with only loopback (default) or the host's network.</summary>
     public NetworkMode Network { get; init; } = NetworkMode.Private;
 
+    /// <summary>The seccomp filter of the container's processes: Docker's default profile unless told otherwise.</summary>
+    public SeccompProfile Seccomp { get; init; } = SeccompProfile.Default;
+
     /// <summary>What "ready" means; null means ready as soon as the command started.</summary>
     public WaitStrategy? WaitStrategy { get; init; }
 

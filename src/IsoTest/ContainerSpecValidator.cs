@@ -28,6 +28,7 @@ internal static partial class ContainerSpecValidator
         CheckPorts(s, errors);
         var mounts = CheckMounts(s, errors);
         var files = CheckFiles(s, mounts, errors);
+        var seccomp = s.Seccomp.Resolve($"WithSeccompProfile({s.Seccomp})", errors);
 
         if (s.StopTimeout is { } stop && stop < TimeSpan.Zero)
         {
@@ -64,6 +65,7 @@ internal static partial class ContainerSpecValidator
             Files = files,
             ReadOnlyRootFileSystem = s.ReadOnlyRoot,
             Network = s.Network,
+            Seccomp = seccomp!,
             WaitStrategy = s.WaitStrategy,
             StopTimeout = s.StopTimeout ?? TimeSpan.FromSeconds(10),
         };
