@@ -115,16 +115,20 @@ internal sealed class ImageResolver(ImageStore store, Func<ImageReference, IImag
                     return;
                 }
 
-                if (!Store.HasBlob(layer.Digest))
+                if (!Store.HasBlob(layer.Digest)
+                    && await DownloadAsync(image, registry, Fetch(image, registry, source, layer.Digest, "layer"), reference, layer, progress, cancellationToken).ConfigureAwait(false))
                 {
-                    await DownloadAsync(image, registry, Fetch(image, registry, source, layer.Digest, "layer"), reference, layer, progress, cancellationToken).ConfigureAwait(false);
                     progress?.Report(new ImagePullProgress(image, layer.Digest, ImagePullPhase.Downloaded, layer.Size, layer.Size));
                 }
 
-                progress?.Report(new ImagePullProgress(image, layer.Digest, ImagePullPhase.Extracting, layer.Size, layer.Size));
+                var unpacked = false;
                 try
                 {
-                    await Store.EnsureLayerAsync(diffId, layer.Digest, cancellationToken).ConfigureAwait(false);
+                    await Store.EnsureLayerAsync(diffId, layer.Digest, cancellationToken, () =>
+                    {
+                        unpacked = true;
+                        progress?.Report(new ImagePullProgress(image, layer.Digest, ImagePullPhase.Extracting, layer.Size, layer.Size));
+                    }).ConfigureAwait(false);
                 }
                 catch (LayerFormatException e)
                 {
@@ -135,7 +139,8 @@ internal sealed class ImageResolver(ImageStore store, Func<ImageReference, IImag
                     throw new ImageUnpackException(image, layer.Digest, $"{e.Message} (the config's diff id for this layer).", e);
                 }
 
-                progress?.Report(new ImagePullProgress(image, layer.Digest, ImagePullPhase.Complete, layer.Size, layer.Size));
+                // Unpacked by another puller while this one waited: it is there all the same.
+                progress?.Report(new ImagePullProgress(image, layer.Digest, unpacked ? ImagePullPhase.Complete : ImagePullPhase.AlreadyExists, layer.Size, layer.Size));
             }
             finally
             {
@@ -163,12 +168,13 @@ internal sealed class ImageResolver(ImageStore store, Func<ImageReference, IImag
     private static IImageSource Fetch(string image, string? registry, IImageSource? source, string digest, string what) =>
         source ?? throw new ImagePullException(image, registry, $"the archive lacks the {what} {digest}: it is incomplete.");
 
-    private async Task DownloadAsync(string image, string? registry, IImageSource source, ImageReference reference, Descriptor blob,
+    /// <returns>True when this call downloaded the blob (false: another puller did while this one waited).</returns>
+    private async Task<bool> DownloadAsync(string image, string? registry, IImageSource source, ImageReference reference, Descriptor blob,
         IProgress<ImagePullProgress>? progress, CancellationToken cancellationToken)
     {
         try
         {
-            await Store.EnsureBlobAsync(blob.Digest, async (destination, ct) =>
+            return await Store.EnsureBlobAsync(blob.Digest, async (destination, ct) =>
             {
                 long done = 0;
                 await source.GetBlobAsync(reference, blob, destination, n =>

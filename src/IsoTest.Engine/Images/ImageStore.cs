@@ -91,17 +91,18 @@ internal sealed class ImageStore
     /// to a temporary file (the digest is computed while it writes) and it gets its name only if the digest
     /// matches. Concurrent callers for the same digest, in any process, wait for the first.
     /// </summary>
-    public async Task EnsureBlobAsync(string digest, Func<Stream, CancellationToken, Task> download, CancellationToken cancellationToken)
+    /// <returns>True when this call downloaded it; false when it was there, or another puller brought it while this one waited.</returns>
+    public async Task<bool> EnsureBlobAsync(string digest, Func<Stream, CancellationToken, Task> download, CancellationToken cancellationToken)
     {
         if (HasBlob(digest))
         {
-            return;
+            return false;
         }
 
         using var held = await Native.FileLock.AcquireAsync(LockPath("blob", digest), cancellationToken).ConfigureAwait(false);
         if (HasBlob(digest))
         {
-            return; // another puller finished it while we waited
+            return false; // another puller finished it while we waited
         }
 
         var tmp = TempPath(digest);
@@ -124,6 +125,7 @@ internal sealed class ImageStore
             }
 
             File.Move(tmp, BlobPath(digest));
+            return true;
         }
         finally
         {
@@ -132,7 +134,7 @@ internal sealed class ImageStore
     }
 
     /// <summary>Stores bytes already in memory (manifests, configs) under their digest.</summary>
-    public Task PutBlobAsync(string digest, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
+    public Task<bool> PutBlobAsync(string digest, ReadOnlyMemory<byte> content, CancellationToken cancellationToken) =>
         EnsureBlobAsync(digest, (s, ct) => s.WriteAsync(content, ct).AsTask(), cancellationToken);
 
     public static string Digest(ReadOnlySpan<byte> content) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(content));
@@ -144,13 +146,14 @@ internal sealed class ImageStore
     /// every image and process that has it. The tree must hash to <paramref name="diffId"/>; a layer that does
     /// not, or that the unpacker refuses, leaves nothing behind.
     /// </summary>
-    public async Task<StoredLayer> EnsureLayerAsync(string diffId, string blobDigest, CancellationToken cancellationToken)
+    public async Task<StoredLayer> EnsureLayerAsync(string diffId, string blobDigest, CancellationToken cancellationToken, Action? onUnpack = null)
     {
         if (!HasLayer(diffId))
         {
             using var held = await Native.FileLock.AcquireAsync(LockPath("layer", diffId), cancellationToken).ConfigureAwait(false);
             if (!HasLayer(diffId))
             {
+                onUnpack?.Invoke();
                 var tmp = TempPath(diffId);
                 Directory.CreateDirectory(tmp);
                 try
