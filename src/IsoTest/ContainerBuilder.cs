@@ -221,6 +221,23 @@ public sealed class ContainerBuilder
     /// <summary>A private network namespace with only loopback (default) or the host's network.</summary>
     public ContainerBuilder WithNetwork(NetworkMode mode) => With(_state with { Network = mode });
 
+    /// <summary>
+    /// Joins a user-defined network (call once per network): the container reaches the other members by
+    /// name and alias on any port, and they reach it. Its own loopback and published ports stay as they are.
+    /// </summary>
+    public ContainerBuilder WithNetwork(INetwork network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        return With(_state with { Networks = _state.Networks.Add(network) });
+    }
+
+    /// <summary>Further names the container has on every network it joins (besides its container name).</summary>
+    public ContainerBuilder WithNetworkAliases(params string[] aliases)
+    {
+        ArgumentNullException.ThrowIfNull(aliases);
+        return With(_state with { NetworkAliases = _state.NetworkAliases.AddRange(aliases) });
+    }
+
     /// <summary>What "ready" means (replaces an earlier strategy; combine several with <see cref="WaitStrategy.And"/>).</summary>
     public ContainerBuilder WaitFor(WaitStrategy strategy)
     {
@@ -344,6 +361,10 @@ internal sealed record BuilderState
     public bool ReadOnlyRoot { get; init; }
 
     public NetworkMode Network { get; init; } = NetworkMode.Private;
+
+    public ImmutableList<INetwork> Networks { get; init; } = [];
+
+    public ImmutableList<string> NetworkAliases { get; init; } = [];
 
     public WaitStrategy? WaitStrategy { get; init; }
 

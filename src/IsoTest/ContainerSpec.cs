@@ -55,6 +55,12 @@ public sealed record ContainerSpec
     /// <summary>Private network namespace with only loopback (default) or the host's network.</summary>
     public NetworkMode Network { get; init; } = NetworkMode.Private;
 
+    /// <summary>User-defined networks the container joins (besides its private loopback).</summary>
+    public IReadOnlyList<INetwork> Networks { get; init; } = [];
+
+    /// <summary>Further names of the container on each of its <see cref="Networks"/>.</summary>
+    public IReadOnlyList<string> NetworkAliases { get; init; } = [];
+
     /// <summary>What "ready" means; null means ready as soon as the command started.</summary>
     public WaitStrategy? WaitStrategy { get; init; }
 

@@ -28,6 +28,7 @@ internal static partial class ContainerSpecValidator
         CheckPorts(s, errors);
         var mounts = CheckMounts(s, errors);
         var files = CheckFiles(s, mounts, errors);
+        CheckNetworks(s, errors);
 
         if (s.StopTimeout is { } stop && stop < TimeSpan.Zero)
         {
@@ -64,9 +65,42 @@ internal static partial class ContainerSpecValidator
             Files = files,
             ReadOnlyRootFileSystem = s.ReadOnlyRoot,
             Network = s.Network,
+            Networks = s.Networks,
+            NetworkAliases = s.NetworkAliases,
             WaitStrategy = s.WaitStrategy,
             StopTimeout = s.StopTimeout ?? TimeSpan.FromSeconds(10),
         };
+    }
+
+    private static void CheckNetworks(BuilderState s, List<string> errors)
+    {
+        if (s.Networks.Count > 0 && s.Network == NetworkMode.Host)
+        {
+            errors.Add("WithNetwork(NetworkMode.Host) and WithNetwork(network): a container on the host's network cannot join another; drop one of them.");
+        }
+
+        foreach (var twice in s.Networks.GroupBy(n => n.Name, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            errors.Add($"WithNetwork: network '{twice.Key}' is joined twice: join it once.");
+        }
+
+        if (s.NetworkAliases.Count > 0 && s.Networks.Count == 0)
+        {
+            errors.Add($"WithNetworkAliases({string.Join(", ", s.NetworkAliases.Select(a => $"\"{a}\""))}): aliases are names on a network: add WithNetwork(network).");
+        }
+
+        foreach (var alias in s.NetworkAliases.Distinct(StringComparer.Ordinal))
+        {
+            if (alias.Length > MaxHostnameLength || !HostnameSyntax().IsMatch(alias))
+            {
+                errors.Add($"WithNetworkAliases(\"{alias}\"): not a valid host name: use letters, digits and '-' (no leading or trailing '-') in dot-separated labels, at most {MaxHostnameLength} characters.");
+            }
+        }
+
+        foreach (var twice in s.NetworkAliases.GroupBy(a => a, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+        {
+            errors.Add($"WithNetworkAliases: alias '{twice.Key}' is given twice: give it once.");
+        }
     }
 
     private static void CheckRoot(BuilderState s, List<string> errors)

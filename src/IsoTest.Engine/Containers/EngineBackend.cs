@@ -12,7 +12,7 @@ namespace IsoTest.Engine;
 /// The built-in Linux engine: runs each container directly on the kernel (namespaces, cgroups, a
 /// private root filesystem view) through a small native init agent. Linux only.
 /// </summary>
-public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
+public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, INetworkBackend
 {
     private static readonly Lock SweepLock = new();
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
@@ -52,6 +52,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
         var root = stateRoot ?? Containers.EngineState.DefaultRoot();
         Sweep(root, Cgroups);
         _state = Containers.EngineState.Acquire(root);
+        Networks = new EngineNetworks(_state.Directory);
         _devNull = Fd.OpenDevNull();
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
@@ -82,6 +83,21 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
     internal NetnsPool? Netns => IsRoot ? _netns.Value : null;
 
     internal int LiveContainers => _containers.Count;
+
+    /// <summary>The user-defined networks of this engine and their members.</summary>
+    internal EngineNetworks Networks { get; }
+
+    Task<INetwork> INetworkBackend.CreateNetworkAsync(NetworkSpec spec, CancellationToken cancellationToken) =>
+        CreateNetworkAsync(spec, EngineNetworks.DefaultPrefixLength, cancellationToken);
+
+    /// <summary>Creates a network; <paramref name="prefixLength"/> sets its size (tests exhaust small ones).</summary>
+    internal Task<INetwork> CreateNetworkAsync(NetworkSpec spec, int prefixLength, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult<INetwork>(Networks.Create(spec, prefixLength));
+    }
 
     /// <inheritdoc/>
     public Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default) =>
@@ -121,6 +137,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
+        await Networks.DisposeAllAsync().ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
         if (_netns.IsValueCreated)
         {

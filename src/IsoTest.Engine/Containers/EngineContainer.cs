@@ -23,6 +23,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     private readonly TaskCompletionSource<int> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ResolvedUser _user;
     private AgentChannel? _agent;
+    private NetworkMember? _networkMember;
     private CgroupHandle? _cgroup;
     private ContainerStats? _finalStats;
     private volatile CgroupStats? _exitCgroupStats;
@@ -58,6 +59,10 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         if (!engine.IsRoot)
         {
             ValidateRootlessOwners(spec, user);
+            if (spec.Networks.Count > 0)
+            {
+                throw new ContainerStartException(null, $"Cannot create the container: the built-in engine joins containers to networks ('{spec.Networks[0].Name}') only as root today: run the tests as root, or use the Docker backend (ISOTEST_BACKEND=docker).");
+            }
         }
 
         return new EngineContainer(engine, spec, Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()), user);
@@ -189,7 +194,15 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             var files = StageFiles(staged);
             var idMaps = _engine.IsRoot ? null : IdMaps.ForCaller(_user, Libc.geteuid(), Libc.getegid());
             netns = Spec.Network == NetworkMode.Private ? _engine.Netns?.TryTake() : null;
-            var spec = AgentSpec.For(Spec, Spec.Hostname ?? Id[..12], _user, idMaps, _cgroup?.AgentRecords ?? [], files, readyNetns: netns is not null);
+            string hostname = Spec.Hostname ?? Id[..12];
+            var built = Spec;
+            if (Spec.Networks.Count > 0)
+            {
+                netns = JoinNetworks(netns, hostname);
+                built = NetworkFiles(_networkMember!);
+            }
+
+            var spec = AgentSpec.For(built, hostname, _user, idMaps, _cgroup?.AgentRecords ?? [], files, readyNetns: netns is not null);
             var messages = new List<byte[]> { AgentSocket.Encode(spec.Fields) };
             if (start)
             {
@@ -248,6 +261,51 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             }
         }
     }
+
+    /// <summary>
+    /// Joins the container's network namespace (a ready one from the pool, else one made here) to its
+    /// networks before the agent starts, so the payload finds its interfaces up from its first instruction.
+    /// </summary>
+    private SafeFileHandle JoinNetworks(SafeFileHandle? ready, string hostname)
+    {
+        Netlink inside;
+        SafeFileHandle netns;
+        if (ready is null)
+        {
+            (netns, inside) = NetworkNamespace.MakeOnOwnThread(Netlink.Open);
+        }
+        else
+        {
+            netns = ready;
+            inside = Netlink.OpenIn(netns);
+        }
+
+        using (inside)
+        {
+            try
+            {
+                _networkMember = _engine.Networks.Join(Id, [Name, hostname], Spec.NetworkAliases, Spec.Networks, netns, inside);
+            }
+            catch (NetworkException e)
+            {
+                netns.Dispose();
+                throw new ContainerStartException(Id, $"Container {Name}: {e.Message}", null, e);
+            }
+        }
+
+        return netns;
+    }
+
+    /// <summary>The engine's hosts and resolv.conf bound over the container's (the user's own mounts come after, and win).</summary>
+    private ContainerSpec NetworkFiles(NetworkMember member) => Spec with
+    {
+        Mounts =
+        [
+            new MountSpec(MountKind.Bind, member.HostsPath, "/etc/hosts", ReadOnly: true),
+            new MountSpec(MountKind.Bind, member.ResolvPath, "/etc/resolv.conf", ReadOnly: true),
+            .. Spec.Mounts,
+        ],
+    };
 
     /// <summary>File contents go to the engine's state directory; the agent copies them in before start.</summary>
     private List<(string HostPath, FileCopySpec File)> StageFiles(List<string> staged)
@@ -591,6 +649,11 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         if (_cgroup is not null)
         {
             _engine.Cgroups.Destroy(_cgroup);
+        }
+
+        if (_networkMember is not null)
+        {
+            _engine.Networks.Leave(Id);
         }
     }
 
