@@ -118,9 +118,9 @@ internal static partial class ContainerSpecValidator
 
                 break;
             case { Kind: RootFileSystemKind.Image, Source: var reference }:
-                if (string.IsNullOrWhiteSpace(reference) || reference.Any(char.IsWhiteSpace))
+                if (ImageReference.Validate(reference) is { } why)
                 {
-                    errors.Add($"FromImage(\"{reference}\"): not an image reference: use a name with an optional tag or digest, e.g. \"busybox:latest\".");
+                    errors.Add($"FromImage(\"{reference}\"): not an image reference: {why}; use a name with an optional tag or digest, e.g. \"busybox:latest\".");
                 }
 
                 break;
