@@ -15,6 +15,11 @@ public sealed class ContainerSpecValidatorTests : IDisposable
     public static TheoryData<Func<ContainerBuilder, ContainerBuilder>, string> Problems => new()
     {
         { _ => new ContainerBuilder().WithCommand("true"), "No root filesystem" },
+        { b => b.WithNetworkAliases("db"), "aliases are names on a network: add WithNetwork(network)" },
+        { b => b.WithNetwork(new FakeNetwork("n")).WithNetworkAliases("bad_alias"), "WithNetworkAliases(\"bad_alias\"): not a valid host name" },
+        { b => b.WithNetwork(new FakeNetwork("n")).WithNetworkAliases("db", "DB"), "alias 'db' is given twice" },
+        { b => b.WithNetwork(new FakeNetwork("n")).WithNetwork(new FakeNetwork("n")), "network 'n' is joined twice" },
+        { b => b.WithNetwork(NetworkMode.Host).WithNetwork(new FakeNetwork("n")), "cannot join another" },
         { _ => new ContainerBuilder().FromHost(), "No command" },
         { b => b.FromDirectory("/").WithCommand(), "No command" },
         { b => b.WithCommand(""), "WithCommand: the program (the first element) is empty" },
@@ -161,5 +166,14 @@ public sealed class ContainerSpecValidatorTests : IDisposable
         var spec = Valid.FromDirectory(_dir).WithBindMount(file, "/f").WithCopyOnWriteMount(_dir, "/d").WithFileFrom(file, "/g").Build();
 
         Assert.Equal(2, spec.Mounts.Count);
+    }
+
+    private sealed class FakeNetwork(string name) : INetwork
+    {
+        public string Name { get; } = name;
+
+        public Task ExposeHostPortsAsync(int port, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }

@@ -20,7 +20,7 @@ namespace IsoTest.Docker;
 /// before start; a private network with published ports is Docker's bridge network (the container can reach
 /// the outside); without ports it is <c>none</c> (loopback only).
 /// </remarks>
-public sealed class DockerBackend : IContainerBackend
+public sealed class DockerBackend : IContainerBackend, INetworkBackend
 {
     /// <summary>The newest Engine API this client speaks (the request/response models of Docker.DotNet.Enhanced 4.3 track Engine API 1.51).</summary>
     internal static readonly Version ClientMaxApiVersion = new(1, 51);
@@ -88,7 +88,8 @@ public sealed class DockerBackend : IContainerBackend
         var image = await _images!.EnsureAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
         var name = spec.Name ?? DockerSpecMapper.NewName();
         var local = DockerEndpoint.IsLocal(Endpoint);
-        var parameters = DockerSpecMapper.Map(spec, image, name, local ? "127.0.0.1" : "", DockerOwner.Current);
+        var networks = DockerNetworks(spec);
+        var parameters = DockerSpecMapper.Map(spec, image, name, local ? "127.0.0.1" : "", DockerOwner.Current, networks);
 
         CreateContainerResponse created;
         try
@@ -107,6 +108,15 @@ public sealed class DockerBackend : IContainerBackend
         _containers[created.ID] = container;
         try
         {
+            // Create attaches one network (or the default bridge, for published ports); the rest join before start.
+            foreach (var network in networks.Skip(parameters.HostConfig!.NetworkMode == networks.FirstOrDefault()?.Name ? 1 : 0))
+            {
+                await client.Networks.ConnectNetworkAsync(
+                    network.Id,
+                    new NetworkConnectParameters { Container = created.ID, EndpointConfig = new EndpointSettings { Aliases = [.. spec.NetworkAliases] } },
+                    cancellationToken).ConfigureAwait(false);
+            }
+
             await container.UploadAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -116,6 +126,29 @@ public sealed class DockerBackend : IContainerBackend
         }
 
         return container;
+    }
+
+    async Task<INetwork> INetworkBackend.CreateNetworkAsync(NetworkSpec spec, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var client = await GetClientAsync(cancellationToken).ConfigureAwait(false);
+        return await DockerNetwork.CreateAsync(client, spec, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static List<DockerNetwork> DockerNetworks(ContainerSpec spec)
+    {
+        var result = new List<DockerNetwork>();
+        foreach (var network in spec.Networks)
+        {
+            result.Add(network switch
+            {
+                DockerNetwork { Disposed: true } => throw new ContainerStartException(null, $"Cannot create the container: network '{network.Name}' was disposed: containers cannot join it. Create a new network with NetworkBuilder, and dispose a network only after its containers."),
+                DockerNetwork docker => docker,
+                _ => throw new ContainerStartException(null, $"Cannot create the container: network '{network.Name}' belongs to another backend: create it with NetworkBuilder().WithBackend(...) of the Docker backend."),
+            });
+        }
+
+        return result;
     }
 
     /// <summary>Removes every container this backend created and still holds, then closes the connection.</summary>
@@ -184,6 +217,7 @@ public sealed class DockerBackend : IContainerBackend
         try
         {
             await SweepAsync(client, cancellationToken).ConfigureAwait(false);
+            await DockerNetwork.SweepAsync(client, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is DockerApiException or HttpRequestException or IOException)
         {

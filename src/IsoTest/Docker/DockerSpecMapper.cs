@@ -15,8 +15,10 @@ internal static class DockerSpecMapper
     /// <param name="name">The container's unique name.</param>
     /// <param name="publishHostIp">Host address ports are published on: 127.0.0.1 for a local daemon, "" (all) for a remote one.</param>
     /// <param name="owner">Owner labels for the sweep.</param>
-    internal static CreateContainerParameters Map(ContainerSpec spec, string image, string name, string publishHostIp, DockerOwner owner)
+    /// <param name="networks">The user-defined networks it joins, in order.</param>
+    internal static CreateContainerParameters Map(ContainerSpec spec, string image, string name, string publishHostIp, DockerOwner owner, IReadOnlyList<DockerNetwork>? networks = null)
     {
+        networks ??= [];
         var labels = new Dictionary<string, string>(spec.Labels);
         owner.AddLabels(labels);
 
@@ -42,12 +44,24 @@ internal static class DockerSpecMapper
             HostConfig = new HostConfig
             {
                 ReadonlyRootfs = spec.ReadOnlyRootFileSystem,
-                NetworkMode = hostNetwork ? "host" : spec.Ports.Count > 0 ? "bridge" : "none",
+                // Published ports need the default bridge (internal networks publish nothing); the user-defined
+                // networks are then connected before start (DockerBackend).
+                NetworkMode = hostNetwork ? "host" : spec.Ports.Count > 0 ? "bridge" : networks.Count > 0 ? networks[0].Name : "none",
+                // The host as the engine names it, on the first network's gateway, where exposed host ports are relayed.
+                ExtraHosts = networks.Count > 0 ? [$"{HostNames.IsoTest}:{networks[0].Gateway}", $"{HostNames.Docker}:{networks[0].Gateway}"] : null!,
                 Mounts = [],
                 // Files and copy-on-write trees are uploaded before start; keeping the container after exit keeps logs and the exit code.
                 AutoRemove = false,
             },
         };
+
+        if (networks.Count > 0 && parameters.HostConfig.NetworkMode == networks[0].Name)
+        {
+            parameters.NetworkingConfig = new NetworkingConfig
+            {
+                EndpointsConfig = new Dictionary<string, EndpointSettings> { [networks[0].Name] = new() { Aliases = [.. spec.NetworkAliases] } },
+            };
+        }
 
         MapLimits(spec.Limits, parameters.HostConfig);
         MapPorts(spec, parameters, publishHostIp);
