@@ -61,6 +61,9 @@ public sealed record ContainerSpec
     /// <summary>Further names of the container on each of its <see cref="Networks"/>.</summary>
     public IReadOnlyList<string> NetworkAliases { get; init; } = [];
 
+    /// <summary>The seccomp filter of the container's processes: Docker's default profile unless told otherwise.</summary>
+    public SeccompProfile Seccomp { get; init; } = SeccompProfile.Default;
+
     /// <summary>What "ready" means; null means ready as soon as the command started.</summary>
     public WaitStrategy? WaitStrategy { get; init; }
 

@@ -29,6 +29,7 @@ internal static partial class ContainerSpecValidator
         var mounts = CheckMounts(s, errors);
         var files = CheckFiles(s, mounts, errors);
         CheckNetworks(s, errors);
+        var seccomp = s.Seccomp.Resolve($"WithSeccompProfile({s.Seccomp})", errors);
 
         if (s.StopTimeout is { } stop && stop < TimeSpan.Zero)
         {
@@ -67,6 +68,7 @@ internal static partial class ContainerSpecValidator
             Network = s.Network,
             Networks = s.Networks,
             NetworkAliases = s.NetworkAliases,
+            Seccomp = seccomp!,
             WaitStrategy = s.WaitStrategy,
             StopTimeout = s.StopTimeout ?? TimeSpan.FromSeconds(10),
         };
