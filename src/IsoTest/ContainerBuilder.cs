@@ -234,18 +234,25 @@ public sealed class ContainerBuilder
     /// </summary>
     public ContainerBuilder WithSeccompProfile(string jsonPathOrContent) => WithSeccompProfile(SeccompProfile.Parse(jsonPathOrContent));
 
-    /// <summary>A private network namespace with only loopback (default) or the host's network.</summary>
-    public ContainerBuilder WithNetwork(NetworkMode mode) => With(_state with { Network = mode });
-
     /// <summary>
-    /// Joins a user-defined network (call once per network): the container reaches the other members by
+    /// The network to attach to: <see cref="Network.Private"/> (default: loopback only) or <see cref="Network.Host"/>
+    /// replace the mode; a user-defined network (<see cref="Network.Named"/>, <see cref="Network.Join"/>) is joined
+    /// in addition to those given before (call once per network): the container reaches the other members by
     /// name and alias on any port, and they reach it. Its own loopback and published ports stay as they are.
     /// </summary>
-    public ContainerBuilder WithNetwork(INetwork network)
+    public ContainerBuilder WithNetwork(Network network)
     {
         ArgumentNullException.ThrowIfNull(network);
-        return With(_state with { Networks = _state.Networks.Add(network) });
+        return With(network.Kind == NetworkKind.Named
+            ? _state with { Networks = _state.Networks.Add(network) }
+            : _state with { Network = network });
     }
+
+    /// <summary>Joins the user-defined network called <paramref name="name"/> (Testcontainers' <c>WithNetwork(string)</c>); it must exist when the container is created.</summary>
+    public ContainerBuilder WithNetwork(string name) => WithNetwork(Network.Named(name));
+
+    /// <summary>Joins the user-defined network <paramref name="network"/> (Testcontainers' <c>WithNetwork(INetwork)</c>), e.g. one from <see cref="NetworkBuilder"/>.</summary>
+    public ContainerBuilder WithNetwork(INetwork network) => WithNetwork(Network.Join(network));
 
     /// <summary>Further names the container has on every network it joins (besides its container name).</summary>
     public ContainerBuilder WithNetworkAliases(params string[] aliases)
@@ -376,9 +383,9 @@ internal sealed record BuilderState
 
     public bool ReadOnlyRoot { get; init; }
 
-    public NetworkMode Network { get; init; } = NetworkMode.Private;
+    public Network Network { get; init; } = Network.Private;
 
-    public ImmutableList<INetwork> Networks { get; init; } = [];
+    public ImmutableList<Network> Networks { get; init; } = [];
 
     public ImmutableList<string> NetworkAliases { get; init; } = [];
 

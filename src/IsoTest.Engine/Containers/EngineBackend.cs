@@ -18,7 +18,6 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
     private readonly Containers.EngineState _state;
     private readonly SafeFileHandle _devNull;
-    private readonly Lazy<NetnsPool> _netns;
     private int _disposed;
 
     /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
@@ -28,7 +27,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     {
     }
 
-    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups)
+    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups, INetworkDriver? network = null)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -48,11 +47,10 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
         Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         IsRoot = Libc.geteuid() == 0;
-        _netns = new Lazy<NetnsPool>(() => new NetnsPool());
         var root = stateRoot ?? Containers.EngineState.DefaultRoot();
         Sweep(root, Cgroups);
         _state = Containers.EngineState.Acquire(root);
-        Networks = new EngineNetworks(_state.Directory);
+        Network = network ?? new NamespaceNetworkDriver(IsRoot, _state.Directory);
         _devNull = Fd.OpenDevNull();
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
@@ -79,13 +77,14 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
     internal EngineLoop Loop => EngineLoop.Shared;
 
+    internal INetworkDriver Network { get; }
+
+    internal RootFsProviders RootFs => RootFsProviders.Default;
+
     /// <summary>Network namespaces made ahead of time (root only: see <see cref="NetnsPool"/>); started on first use.</summary>
-    internal NetnsPool? Netns => IsRoot ? _netns.Value : null;
+    internal NetnsPool? Netns => (Network as NamespaceNetworkDriver)?.Pool;
 
     internal int LiveContainers => _containers.Count;
-
-    /// <summary>The user-defined networks of this engine and their members.</summary>
-    internal EngineNetworks Networks { get; }
 
     Task<INetwork> INetworkBackend.CreateNetworkAsync(NetworkSpec spec, CancellationToken cancellationToken) =>
         CreateNetworkAsync(spec, EngineNetworks.DefaultPrefixLength, cancellationToken);
@@ -96,7 +95,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         ArgumentNullException.ThrowIfNull(spec);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult<INetwork>(Networks.Create(spec, prefixLength));
+        return Task.FromResult(Network.CreateNetwork(spec, prefixLength));
     }
 
     /// <inheritdoc/>
@@ -115,8 +114,8 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
             throw new ContainerStartException(null, $"A container named '{spec.Name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
         }
 
-        var container = Containers.EngineContainer.Prepare(this, spec);
-        using (spec.Network == NetworkMode.Private ? Netns?.Hold() : null)
+        var container = await Containers.EngineContainer.PrepareAsync(this, spec, cancellationToken).ConfigureAwait(false);
+        using (Network.BeginCreate(spec))
         {
             await container.CreateAsync(start, cancellationToken).ConfigureAwait(false);
         }
@@ -137,12 +136,9 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
-        await Networks.DisposeAllAsync().ConfigureAwait(false);
+        await Network.RemoveNetworksAsync().ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
-        if (_netns.IsValueCreated)
-        {
-            _netns.Value.Dispose();
-        }
+        Network.Dispose();
 
         _state.Dispose();
         _devNull.Dispose();

@@ -79,18 +79,23 @@ internal sealed class EngineNetworks
     /// first (live networks of this engine, free addresses, unique names); a failure part-way removes the
     /// veths made so far, so nothing is half-made.
     /// </summary>
-    public NetworkMember Join(string containerId, IReadOnlyList<string> names, IReadOnlyList<string> aliases, IReadOnlyList<INetwork> networks, SafeFileHandle containerNetns, Netlink containerNetlink)
+    public NetworkMember Join(string containerId, IReadOnlyList<string> names, IReadOnlyList<string> aliases, IReadOnlyList<Network> networks, SafeFileHandle containerNetns, Netlink containerNetlink)
     {
         lock (_lock)
         {
             var mine = new List<EngineNetwork>();
             foreach (var requested in networks)
             {
-                if (requested is not EngineNetwork network || !ReferenceEquals(_networks.GetValueOrDefault(network.Name), network))
+                // Joined by object (NetworkBuilder) or by name (WithNetwork("n"), the CLI's --network n).
+                var name = requested.Name!;
+                var network = requested.Source as EngineNetwork ?? _networks.GetValueOrDefault(name);
+                if (network is null || !ReferenceEquals(_networks.GetValueOrDefault(name), network))
                 {
-                    throw requested is EngineNetwork { Disposed: true }
-                        ? Disposed(requested.Name)
-                        : new NetworkException(requested.Name, $"Network '{requested.Name}' belongs to another backend or engine: create it with NetworkBuilder().WithBackend(...) of the backend that runs this container.");
+                    throw network is { Disposed: true }
+                        ? Disposed(name)
+                        : requested.Source is not null
+                            ? new NetworkException(name, $"Network '{name}' belongs to another backend or engine: create it with NetworkBuilder().WithBackend(...) of the backend that runs this container.")
+                            : new NetworkException(name, $"There is no network '{name}' in this engine: create it first (new NetworkBuilder().WithName(\"{name}\").BuildAsync()).");
                 }
 
                 CheckNames(network, containerId, aliases, names);

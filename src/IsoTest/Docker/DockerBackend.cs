@@ -84,12 +84,14 @@ public sealed class DockerBackend : IContainerBackend, INetworkBackend
     {
         ArgumentNullException.ThrowIfNull(spec);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ContainerSpecValidator.Validate(spec);
         var client = await GetClientAsync(cancellationToken).ConfigureAwait(false);
         var image = await _images!.EnsureAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
         var name = spec.Name ?? DockerSpecMapper.NewName();
         var local = DockerEndpoint.IsLocal(Endpoint);
-        var networks = DockerNetworks(spec);
-        var parameters = DockerSpecMapper.Map(spec, image, name, local ? "127.0.0.1" : "", DockerOwner.Current, networks);
+        var networks = spec.Networks;
+        var gateway = networks.Count == 0 ? null : await GatewayAsync(client, networks[0], cancellationToken).ConfigureAwait(false);
+        var parameters = DockerSpecMapper.Map(spec, image, name, local ? "127.0.0.1" : "", DockerOwner.Current, gateway);
 
         CreateContainerResponse created;
         try
@@ -112,7 +114,7 @@ public sealed class DockerBackend : IContainerBackend, INetworkBackend
             foreach (var network in networks.Skip(parameters.HostConfig!.NetworkMode == networks.FirstOrDefault()?.Name ? 1 : 0))
             {
                 await client.Networks.ConnectNetworkAsync(
-                    network.Id,
+                    network.Name!,
                     new NetworkConnectParameters { Container = created.ID, EndpointConfig = new EndpointSettings { Aliases = [.. spec.NetworkAliases] } },
                     cancellationToken).ConfigureAwait(false);
             }
@@ -135,20 +137,31 @@ public sealed class DockerBackend : IContainerBackend, INetworkBackend
         return await DockerNetwork.CreateAsync(client, spec, cancellationToken).ConfigureAwait(false);
     }
 
-    private static List<DockerNetwork> DockerNetworks(ContainerSpec spec)
+    /// <summary>
+    /// The network's gateway (the host's address on its bridge). A network made here knows it; one given
+    /// by name is looked up, and one that does not exist or was disposed is refused before anything is made.
+    /// </summary>
+    private static async Task<string?> GatewayAsync(IDockerClient client, Network network, CancellationToken cancellationToken)
     {
-        var result = new List<DockerNetwork>();
-        foreach (var network in spec.Networks)
+        switch (network.Source)
         {
-            result.Add(network switch
-            {
-                DockerNetwork { Disposed: true } => throw new ContainerStartException(null, $"Cannot create the container: network '{network.Name}' was disposed: containers cannot join it. Create a new network with NetworkBuilder, and dispose a network only after its containers."),
-                DockerNetwork docker => docker,
-                _ => throw new ContainerStartException(null, $"Cannot create the container: network '{network.Name}' belongs to another backend: create it with NetworkBuilder().WithBackend(...) of the Docker backend."),
-            });
+            case DockerNetwork { Disposed: true }:
+                throw new ContainerStartException(null, $"Cannot create the container: network '{network.Name}' was disposed: containers cannot join it. Create a new network with NetworkBuilder, and dispose a network only after its containers.");
+            case DockerNetwork docker:
+                return docker.Gateway.ToString();
+            case { } other:
+                throw new ContainerStartException(null, $"Cannot create the container: network '{network.Name}' belongs to another backend ({other.GetType().Name}): create it with NetworkBuilder().WithBackend(...) of the Docker backend.");
         }
 
-        return result;
+        try
+        {
+            var inspected = await client.Networks.InspectNetworkAsync(network.Name!, cancellationToken).ConfigureAwait(false);
+            return inspected.IPAM?.Config?.Select(c => c.Gateway).FirstOrDefault(g => !string.IsNullOrEmpty(g) && !g.Contains(':', StringComparison.Ordinal));
+        }
+        catch (DockerNetworkNotFoundException e)
+        {
+            throw new ContainerStartException(null, $"Cannot create the container: there is no Docker network '{network.Name}': create it first (NetworkBuilder, or docker network create {network.Name}).", inner: e);
+        }
     }
 
     /// <summary>Removes every container this backend created and still holds, then closes the connection.</summary>

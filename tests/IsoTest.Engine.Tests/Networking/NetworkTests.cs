@@ -20,13 +20,13 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
     /// <summary>A server that answers every connection on <paramref name="port"/> with <paramref name="reply"/>.</summary>
     internal static ContainerSpec Server(INetwork network, string name, int port, string reply, params string[] aliases) =>
         Specs.Host("busybox", "nc", "-ll", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-e", "/bin/echo", reply)
-            with { Name = name, Networks = [network], NetworkAliases = aliases };
+            with { Name = name, Networks = [Network.Join(network)], NetworkAliases = aliases };
 
     /// <summary>A shell that connects to host:port by name (bash's /dev/tcp resolves through /etc/hosts) and prints the first line.</summary>
     internal static string Fetch(string host, int port) =>
         $"timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port} && head -n1 <&3' 2>&1";
 
-    [Fact]
+    [RootNetworkFact]
     public async Task Members_ReachEachOtherByNameAndAlias_OnAnyPort()
     {
         await using var network = await NewNetworkAsync();
@@ -34,20 +34,20 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         await WaitListeningAsync(server, 7001);
 
         var result = await _engine.RunAsync(Specs.Shell(
-            $"{Fetch(server.Name, 7001)}; {Fetch("db", 7001)}; {Fetch("cache.local", 7001)}; ip -o -4 addr show eth0 | wc -l") with { Networks = [network] });
+            $"{Fetch(server.Name, 7001)}; {Fetch("db", 7001)}; {Fetch("cache.local", 7001)}; ip -o -4 addr show eth0 | wc -l") with { Networks = [Network.Join(network)] });
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal(["pong-7001", "pong-7001", "pong-7001", "1"], Lines(result.Stdout));
     }
 
-    [Fact]
+    [RootNetworkFact]
     public async Task HostsFile_FollowsMembersJoiningAndLeaving()
     {
         await using var network = await NewNetworkAsync();
-        await using var watcher = await StartAsync(Specs.Host("sleep", "600") with { Name = Unique("watch"), Networks = [network] });
+        await using var watcher = await StartAsync(Specs.Host("sleep", "600") with { Name = Unique("watch"), Networks = [Network.Join(network)] });
         Assert.DoesNotContain("late", await HostsAsync(watcher));
 
-        var late = await StartAsync(Specs.Host("sleep", "600") with { Name = Unique("late"), Networks = [network], NetworkAliases = ["late-alias"] });
+        var late = await StartAsync(Specs.Host("sleep", "600") with { Name = Unique("late"), Networks = [Network.Join(network)], NetworkAliases = ["late-alias"] });
         var hosts = await HostsAsync(watcher);
         Assert.Contains(late.Name, hosts);
         Assert.Contains("late-alias", hosts);
@@ -63,7 +63,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.DoesNotContain("nameserver", resolv.Stdout);
     }
 
-    [Fact]
+    [RootNetworkFact]
     public async Task TwoNetworks_AreIsolated_AndAContainerOnBothReachesEach()
     {
         await using var red = await NewNetworkAsync();
@@ -77,17 +77,17 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         // Only on red: blue's names are unknown and blue's address unreachable (no route, no shared bridge).
         var blueAddress = (await blueServer.ExecAsync(["sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}' | cut -d/ -f1"])).Stdout.Trim();
         var onRed = await _engine.RunAsync(Specs.Shell(
-            $"{Fetch("red-db", 7002)}; getent hosts blue-db || echo no-name; busybox nc -w 2 {blueAddress} 7002 </dev/null || echo no-path") with { Networks = [red] });
+            $"{Fetch("red-db", 7002)}; getent hosts blue-db || echo no-name; busybox nc -w 2 {blueAddress} 7002 </dev/null || echo no-path") with { Networks = [Network.Join(red)] });
         Assert.Equal(["red", "no-name", "no-path"], Lines(onRed.Stdout));
 
         // On both: one interface per network, each server by its alias.
         var onBoth = await _engine.RunAsync(Specs.Shell(
-            $"{Fetch("red-db", 7002)}; {Fetch("blue-db", 7002)}; echo $(ls /sys/class/net)") with { Networks = [red, blue] });
+            $"{Fetch("red-db", 7002)}; {Fetch("blue-db", 7002)}; echo $(ls /sys/class/net)") with { Networks = [Network.Join(red), Network.Join(blue)] });
         Assert.Equal(["red", "blue", "eth0 eth1 lo"], Lines(onBoth.Stdout));
         Assert.NotEqual(redAddress, blueAddress);
     }
 
-    [Fact]
+    [RootNetworkFact]
     public async Task Members_HaveNoPathToTheHostsLoopback_AndReachOnlyExposedHostPorts()
     {
         using var exposed = new LineServer("exposed");
@@ -100,12 +100,12 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
             $"{Fetch("host.isotest.internal", exposed.Port)}; {Fetch("host.docker.internal", exposed.Port)}; " +
             $"{Fetch("host.isotest.internal", hidden.Port)} >/dev/null 2>&1 || echo refused; " +
             $"busybox nc -w 2 127.0.0.1 {hidden.Port} </dev/null || echo own-loopback; " +
-            $"busybox nc -w 2 {hostAddress} {hidden.Port} </dev/null || echo no-host") with { Networks = [network] });
+            $"busybox nc -w 2 {hostAddress} {hidden.Port} </dev/null || echo no-host") with { Networks = [Network.Join(network)] });
 
         Assert.Equal(["exposed", "exposed", "refused", "own-loopback", "no-host"], Lines(result.Stdout));
     }
 
-    [Fact]
+    [RootNetworkFact]
     public async Task TwentyMembers_AllReachEachOther()
     {
         const int Count = 20;
@@ -140,29 +140,29 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         }
     }
 
-    [Fact]
+    [RootNetworkFact]
     public async Task JoiningADisposedNetwork_FailsNamingItAndLeavesNoVeth()
     {
         var network = await NewNetworkAsync();
         await network.DisposeAsync();
 
-        var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("true") with { Networks = [network] }));
+        var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("true") with { Networks = [Network.Join(network)] }));
         Assert.Contains($"Network '{network.Name}' was disposed", e.Message);
         Assert.Equal(0, _engine.LiveContainers);
     }
 
-    [Fact]
+    [RootNetworkFact]
     public async Task AnAliasUsedTwice_FailsNamingTheNetwork_AndTheFirstMemberKeepsIt()
     {
         await using var network = await NewNetworkAsync();
-        await using var first = await StartAsync(Specs.Host("sleep", "600") with { Networks = [network], NetworkAliases = ["db"] });
+        await using var first = await StartAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)], NetworkAliases = ["db"] });
 
-        var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("sleep", "600") with { Networks = [network], NetworkAliases = ["db"] }));
+        var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)], NetworkAliases = ["db"] }));
         Assert.Contains($"Network '{network.Name}': the name 'db' is already used", e.Message);
         Assert.Equal(1, BridgePorts((Engine.Networking.EngineNetwork)network));
     }
 
-    [Fact]
+    [RootNetworkFact]
     public async Task AnExhaustedAddressPool_FailsNamingTheNetwork_AndLeavesNoVeth()
     {
         // A /29 holds 5 members.
@@ -172,10 +172,10 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         {
             for (int i = 0; i < 5; i++)
             {
-                members.Add(await StartAsync(Specs.Host("sleep", "600") with { Networks = [network] }));
+                members.Add(await StartAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)] }));
             }
 
-            var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("sleep", "600") with { Networks = [network] }));
+            var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)] }));
             Assert.Contains($"Network '{network.Name}' has no free address", e.Message);
             Assert.Equal(5, BridgePorts((Engine.Networking.EngineNetwork)network));
         }
@@ -191,7 +191,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.Equal(0, _engine.LiveContainers);
     }
 
-    [Fact]
+    [RootNetworkFact]
     public async Task ATakenOrInvalidName_IsRefused()
     {
         await using var network = await NewNetworkAsync();
