@@ -84,7 +84,9 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
 
     public void Detach(string containerId) => _networks.Leave(containerId);
 
-    public INetwork CreateNetwork(NetworkSpec spec, int prefixLength) => _networks.Create(spec, prefixLength);
+    public INetwork CreateNetwork(NetworkSpec spec, int prefixLength) => _root
+        ? _networks.Create(spec, prefixLength)
+        : throw new NetworkException(spec.Name, $"Network '{spec.Name}': the built-in engine creates networks only as root today: run the tests as root, or use the Docker backend (ISOTEST_BACKEND=docker).");
 
     public ValueTask RemoveNetworksAsync() => _networks.DisposeAllAsync();
 
