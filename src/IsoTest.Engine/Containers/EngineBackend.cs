@@ -12,13 +12,12 @@ namespace IsoTest.Engine;
 /// The built-in Linux engine: runs each container directly on the kernel (namespaces, cgroups, a
 /// private root filesystem view) through a small native init agent. Linux only.
 /// </summary>
-public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
+public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, INetworkBackend
 {
     private static readonly Lock SweepLock = new();
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
     private readonly Containers.EngineState _state;
     private readonly SafeFileHandle _devNull;
-    private readonly Lazy<NetnsPool> _netns;
     private int _disposed;
 
     /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
@@ -28,7 +27,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
     {
     }
 
-    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups)
+    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups, INetworkDriver? network = null)
     {
         if (!OperatingSystem.IsLinux())
         {
@@ -48,10 +47,10 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 
         Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         IsRoot = Libc.geteuid() == 0;
-        _netns = new Lazy<NetnsPool>(() => new NetnsPool());
         var root = stateRoot ?? Containers.EngineState.DefaultRoot();
         Sweep(root, Cgroups);
         _state = Containers.EngineState.Acquire(root);
+        Network = network ?? new NamespaceNetworkDriver(IsRoot, _state.Directory);
         _devNull = Fd.OpenDevNull();
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
@@ -78,10 +77,26 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 
     internal EngineLoop Loop => EngineLoop.Shared;
 
+    internal INetworkDriver Network { get; }
+
+    internal RootFsProviders RootFs => RootFsProviders.Default;
+
     /// <summary>Network namespaces made ahead of time (root only: see <see cref="NetnsPool"/>); started on first use.</summary>
-    internal NetnsPool? Netns => IsRoot ? _netns.Value : null;
+    internal NetnsPool? Netns => (Network as NamespaceNetworkDriver)?.Pool;
 
     internal int LiveContainers => _containers.Count;
+
+    Task<INetwork> INetworkBackend.CreateNetworkAsync(NetworkSpec spec, CancellationToken cancellationToken) =>
+        CreateNetworkAsync(spec, EngineNetworks.DefaultPrefixLength, cancellationToken);
+
+    /// <summary>Creates a network; <paramref name="prefixLength"/> sets its size (tests exhaust small ones).</summary>
+    internal Task<INetwork> CreateNetworkAsync(NetworkSpec spec, int prefixLength, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(Network.CreateNetwork(spec, prefixLength));
+    }
 
     /// <inheritdoc/>
     public Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default) =>
@@ -99,8 +114,8 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
             throw new ContainerStartException(null, $"A container named '{spec.Name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
         }
 
-        var container = Containers.EngineContainer.Prepare(this, spec);
-        using (spec.Network == NetworkMode.Private ? Netns?.Hold() : null)
+        var container = await Containers.EngineContainer.PrepareAsync(this, spec, cancellationToken).ConfigureAwait(false);
+        using (Network.BeginCreate(spec))
         {
             await container.CreateAsync(start, cancellationToken).ConfigureAwait(false);
         }
@@ -121,11 +136,9 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
+        await Network.RemoveNetworksAsync().ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
-        if (_netns.IsValueCreated)
-        {
-            _netns.Value.Dispose();
-        }
+        Network.Dispose();
 
         _state.Dispose();
         _devNull.Dispose();

@@ -15,12 +15,13 @@ internal static class DockerSpecMapper
     /// <param name="name">The container's unique name.</param>
     /// <param name="publishHostIp">Host address ports are published on: 127.0.0.1 for a local daemon, "" (all) for a remote one.</param>
     /// <param name="owner">Owner labels for the sweep.</param>
-    internal static CreateContainerParameters Map(ContainerSpec spec, string image, string name, string publishHostIp, DockerOwner owner)
+    /// <param name="hostGateway">The first network's gateway, where exposed host ports are relayed (null without networks).</param>
+    internal static CreateContainerParameters Map(ContainerSpec spec, string image, string name, string publishHostIp, DockerOwner owner, string? hostGateway = null)
     {
         var labels = new Dictionary<string, string>(spec.Labels);
         owner.AddLabels(labels);
 
-        var hostNetwork = spec.Network == NetworkMode.Host;
+        var hostNetwork = spec.Network.Kind == NetworkKind.Host;
         var parameters = new CreateContainerParameters
         {
             Name = name,
@@ -42,12 +43,33 @@ internal static class DockerSpecMapper
             HostConfig = new HostConfig
             {
                 ReadonlyRootfs = spec.ReadOnlyRootFileSystem,
-                NetworkMode = hostNetwork ? "host" : spec.Ports.Count > 0 ? "bridge" : "none",
+                // Published ports need the default bridge (an internal network publishes nothing): the user-defined
+                // networks are then connected before start (DockerBackend). Else the first one is joined by name
+                // (it must exist); without any, no ports means loopback only, like the engine.
+                NetworkMode = spec.Network switch
+                {
+                    { Kind: NetworkKind.Host } => "host",
+                    _ when spec.Ports.Count > 0 => "bridge",
+                    { Kind: NetworkKind.Named, Name: { } network } => network,
+                    _ => "none",
+                },
+                // The host as the engine names it, on the first network's gateway.
+                ExtraHosts = hostGateway is null ? null! : [$"{HostNames.IsoTest}:{hostGateway}", $"{HostNames.Docker}:{hostGateway}"],
                 Mounts = [],
                 // Files and copy-on-write trees are uploaded before start; keeping the container after exit keeps logs and the exit code.
                 AutoRemove = false,
+                // The daemon applies its default profile when told nothing; a profile travels as JSON text, as the docker CLI sends it.
+                SecurityOpt = spec.Seccomp.IsDefault ? null! : [spec.Seccomp.IsUnconfined ? "seccomp=unconfined" : "seccomp=" + spec.Seccomp.Json],
             },
         };
+
+        if (spec.Network is { Kind: NetworkKind.Named, Name: { } first } && parameters.HostConfig.NetworkMode == first)
+        {
+            parameters.NetworkingConfig = new NetworkingConfig
+            {
+                EndpointsConfig = new Dictionary<string, EndpointSettings> { [first] = new() { Aliases = [.. spec.NetworkAliases] } },
+            };
+        }
 
         MapLimits(spec.Limits, parameters.HostConfig);
         MapPorts(spec, parameters, publishHostIp);
@@ -109,7 +131,7 @@ internal static class DockerSpecMapper
 
     private static void MapPorts(ContainerSpec spec, CreateContainerParameters parameters, string publishHostIp)
     {
-        if (spec.Network == NetworkMode.Host || spec.Ports.Count == 0)
+        if (spec.Network.Kind == NetworkKind.Host || spec.Ports.Count == 0)
         {
             return; // host network: the port is the host's own; nothing to publish
         }

@@ -12,7 +12,7 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = new ContainerSpec { RootFileSystem = RootFileSystem.FromDirectory("/no/such/rootfs"), Command = ["/bin/true"] };
 
-        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("/no/such/rootfs", error.Message);
         await AssertNothingLeftAsync();
@@ -23,7 +23,7 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = Specs.Host("true") with { Mounts = [new MountSpec(MountKind.Bind, "/no/such/source", "/data")] };
 
-        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("/no/such/source", error.Message);
         await AssertNothingLeftAsync();
@@ -34,7 +34,7 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = Specs.Host("true") with { User = "no-such-user-xyz" };
 
-        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("no-such-user-xyz", error.Message);
         Assert.Contains("/etc/passwd", error.Message);
@@ -46,7 +46,7 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = Specs.Host("true") with { Limits = new ResourceLimits(MemoryBytes: 4096) };
 
-        var error = await Assert.ThrowsAsync<ResourceLimitException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("memory", error.Message, StringComparison.OrdinalIgnoreCase);
         await AssertNothingLeftAsync();
@@ -57,9 +57,29 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = Specs.Host("true") with { Limits = new ResourceLimits(Cpus: -1) };
 
-        var error = await Assert.ThrowsAsync<ResourceLimitException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("cpu", error.Message, StringComparison.OrdinalIgnoreCase);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task NamedNetwork_Unknown_FailsNamingIt_AndRootlessIsReportedWithTheSpecsOtherProblems()
+    {
+        var spec = Specs.Host("true") with { Network = Network.Named("backend") };
+        if (!Specs.IsRoot)
+        {
+            var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec with { Hostname = "-bad" }));
+            Assert.Collection(
+                error.Errors,
+                e => Assert.StartsWith("WithHostname(\"-bad\")", e),
+                e => Assert.Contains("joins containers to networks only as root today", e));
+            await AssertNothingLeftAsync();
+            return;
+        }
+
+        var unknown = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+        Assert.Contains("There is no network 'backend' in this engine: create it first", unknown.Message);
         await AssertNothingLeftAsync();
     }
 
@@ -71,6 +91,19 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
         var error = await Assert.ThrowsAsync<BackendUnavailableException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("ISOTEST_BACKEND=docker", error.Message);
+    }
+
+    [Fact]
+    public async Task TooManyFiles_ErrorNamesTheAgentsLimit()
+    {
+        // The agent holds 256 file records; the 257th used to fall through into a copy-on-write mount.
+        var files = Enumerable.Range(0, 257).Select(i => new FileCopySpec($"/tmp/f{i}", "x"u8.ToArray(), null)).ToArray();
+        var spec = Specs.Host("true") with { Files = files };
+
+        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+
+        Assert.Contains("file: more than 256 records", error.Message);
+        await AssertNothingLeftAsync();
     }
 
     private async Task AssertNothingLeftAsync()

@@ -11,7 +11,7 @@ namespace IsoTest.Tests.Conformance;
 /// backend's documented behaviour through <see cref="IsDocker"/>; nothing is skipped.
 /// Every test labels what it creates and, when it ends, checks that nothing with its label is left.
 /// </summary>
-public abstract class ConformanceTests : IAsyncLifetime
+public abstract partial class ConformanceTests : IAsyncLifetime
 {
     /// <summary>The label every container of one test carries, for the leak check.</summary>
     protected const string TestLabel = "isotest.conformance.test";
@@ -357,7 +357,7 @@ public abstract class ConformanceTests : IAsyncLifetime
             if (!IsDocker && Environment.UserName != "root")
             {
                 // Rootless, only the container user's ids exist inside: another owner is refused up front.
-                var error = await Assert.ThrowsAsync<ContainerStartException>(() => builder.StartAsync(Timeout()));
+                var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => builder.StartAsync(Timeout()));
                 Assert.Contains("/etc/app/secret.txt is to be owned by 65534:65534", error.Message);
                 Assert.Contains("rootless", error.Message);
                 return;
