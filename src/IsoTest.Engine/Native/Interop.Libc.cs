@@ -33,8 +33,6 @@ internal static unsafe partial class Libc
     public const int EACCES = 13;
     public const int ENOEXEC = 8;
     public const int ENOTDIR = 20;
-    public const int ENOSYS = 38;
-    public const int EPERM = 1;
     public const int ECONNREFUSED = 111;
     public const int ECONNRESET = 104;
     public const int SIGKILL = 9;
