@@ -19,6 +19,44 @@ if (args.Length > 0 && args[0] == "pull")
     return;
 }
 
+// "owner run SCRIPT [unconfined]": runs `/bin/sh -c SCRIPT` in one engine container and then as an
+// exec in a second one (without a seccomp filter when told: a probe of another defence must not be
+// stopped by seccomp), printing what each wrote. The security tests start this from a process that
+// left descriptors or a keyring behind, which the engine and its agent inherit (.NET opens its own
+// files CLOEXEC).
+if (args is ["run", var script, ..])
+{
+    await using var runner = new EngineBackend();
+    var spec = new ContainerSpec
+    {
+        RootFileSystem = RootFileSystem.Host,
+        Command = ["/bin/sh", "-c", script],
+        Seccomp = args is [_, _, "unconfined"] ? SeccompProfile.Unconfined : SeccompProfile.Default,
+    };
+    await using (var payload = await runner.CreateAsync(spec))
+    {
+        await payload.StartAsync();
+        var code = await payload.WaitForExitAsync();
+        await foreach (var line in payload.FollowLogsAsync())
+        {
+            Console.WriteLine($"payload {line.Stream}: {line.Text}");
+        }
+
+        Console.WriteLine($"payload exit {code}");
+    }
+
+    await using (var host = await runner.CreateAsync(spec with { Command = ["sleep", "60"] }))
+    {
+        await host.StartAsync();
+        var exec = await host.ExecAsync(["/bin/sh", "-c", script]);
+        Console.Write(string.Concat(exec.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => $"exec Stdout: {l}\n")));
+        Console.Write(string.Concat(exec.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => $"exec Stderr: {l}\n")));
+        Console.WriteLine($"exec exit {exec.ExitCode}");
+    }
+
+    return;
+}
+
 // Starts N capped containers that would run for a long time, says so, then waits to be killed
 // (kill -9) by a leak test. Usage: owner [count] [engine|docker]
 int count = args.Length > 0 ? int.Parse(args[0]) : 3;
