@@ -53,6 +53,7 @@ struct msg { char buf[MAXMSG]; char *f[MAXFIELDS + 1]; int n, fds[3], nfds, over
 const char *num(long long v);
 void send_msg(int passfd, const char *verb, ...);
 int recv_msg(struct msg *m);
+void split_fields(struct msg *m, size_t r);
 void drain(void);
 _Noreturn void die(const char *stage, const char *detail);
 
@@ -79,6 +80,7 @@ struct spec {
 extern struct spec S;
 
 void read_spec(void);
+int parse_spec(struct msg *m, const char **why);   /* 0, or -1 with errno and *why; bench/agent-fuzz calls it */
 
 /* ---------------------------------------------------------------- shim.c → init.c */
 
