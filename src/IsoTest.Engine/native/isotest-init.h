@@ -38,6 +38,7 @@
 #define MAXMNTS 256             /* bind, tmpfs and cow records */
 #define MAXFILES 256            /* file records */
 #define MAXCG1 32               /* cg1 records (one per v1 controller) */
+#define MAXLOWER 128            /* lower records (image layers below the root record) */
 #define MAXEXECS 256            /* exec'd commands running at once */
 #define MAXCONNECTS 256         /* connects in progress at once */
 #define MAXBPF 4096             /* seccomp filter instructions (the kernel's BPF_MAXINSNS) */
@@ -63,8 +64,8 @@ struct mnt { char kind; const char *src, *dst, *opt; int ro, srcfd; };   /* kind
 struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcfd; };
 
 struct spec {
-    const char *root, *uid_map, *gid_map, *hostname, *cg2, *cg1[MAXCG1];
-    int readonly, netns, nmnts, nfiles, ncg1;
+    const char *root, *uid_map, *gid_map, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER];
+    int readonly, netns, nmnts, nfiles, ncg1, nlower;
     uid_t uid;
     gid_t gid;
     struct mnt mnts[MAXMNTS];

@@ -71,6 +71,15 @@ static int rec_root(const char *k, char **v)
     return 0;
 }
 
+/* An image's further layers, each below the previous one (the root record is the topmost). */
+static int rec_lower(const char *k, char **v)
+{
+    if (absolute(k, v[0]) < 0 || full(k, S.nlower, MAXLOWER) < 0)
+        return -1;
+    S.lower[S.nlower++] = v[0];
+    return 0;
+}
+
 static int rec_readonly(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.readonly); }
 
 static int rec_userns(const char *k, char **v)
@@ -199,7 +208,7 @@ static const struct record {
     int values;
     int (*parse)(const char *key, char **values);
 } records[] = {
-    { "root", 1, rec_root }, { "readonly", 1, rec_readonly }, { "userns", 2, rec_userns },
+    { "root", 1, rec_root }, { "lower", 1, rec_lower }, { "readonly", 1, rec_readonly }, { "userns", 2, rec_userns },
     { "netns", 1, rec_netns }, { "hostname", 1, rec_hostname }, { "uid", 1, rec_uid }, { "gid", 1, rec_uid },
     { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
     { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
