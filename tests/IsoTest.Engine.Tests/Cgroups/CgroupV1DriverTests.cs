@@ -219,7 +219,9 @@ public sealed class CgroupV1DriverTests : IDisposable
         Assert.Contains("memory limit 16777216 bytes", limit.Message);
         Assert.Contains($"{Root}/memory/{_parent}", limit.Message);
         Assert.Contains("EACCES", limit.Message);
-        Assert.Contains("sudo chown -R $USER", limit.Message);
+        Assert.Contains("as root, for each controller needed: mkdir -p", limit.Message);
+        Assert.Contains("chown -R $USER", limit.Message);
+        Assert.Contains("README, \"Caps without root\"", limit.Message);
         Assert.Contains(CgroupDriver.ParentVariable, limit.Message);
     }
 

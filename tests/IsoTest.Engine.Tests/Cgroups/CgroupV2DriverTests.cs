@@ -180,7 +180,9 @@ public sealed class CgroupV2DriverTests : IDisposable
         Assert.Contains("pids limit 10", ex.Message);
         Assert.Contains("EACCES", ex.Message);
         Assert.Contains(_fs.Full("isotest"), ex.Message);
-        Assert.Contains("sudo chown -R $USER", ex.Message);
+        Assert.Contains("chown -R $USER", ex.Message);
+        Assert.Contains("Delegate=yes for user@.service", ex.Message);
+        Assert.Contains("README, \"Caps without root\"", ex.Message);
         Assert.Contains(CgroupDriver.ParentVariable, ex.Message);
     }
 
