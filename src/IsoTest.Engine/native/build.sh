@@ -9,7 +9,7 @@
 set -eu
 out=$1
 dir=$(dirname "$0")
-src="$dir/proto.c $dir/spec.c $dir/shim.c $dir/init.c $dir/rootfs.c $dir/mounts.c $dir/exec.c"
+src="$dir/proto.c $dir/spec.c $dir/shim.c $dir/init.c $dir/rootfs.c $dir/mounts.c $dir/exec.c $dir/harden.c"
 flags="-std=gnu11 -O2 -Wall -Wextra -Werror -static"
 if command -v musl-gcc >/dev/null 2>&1; then
     # musl ships no kernel headers: take linux/ and asm/ from the system after musl's own headers.
