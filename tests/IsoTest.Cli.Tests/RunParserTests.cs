@@ -31,6 +31,32 @@ public sealed class RunParserTests : IDisposable
     }
 
     [Fact]
+    public void SecurityOpt_Seccomp_TakesDockersValues()
+    {
+        var file = Path.Combine(_dir, "profile.json");
+        File.WriteAllText(file, """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["keyctl"],"action":"SCMP_ACT_ERRNO"}]}""");
+
+        Assert.Same(SeccompProfile.Default, Parse("host", "true").Spec.Seccomp);
+        Assert.Same(SeccompProfile.Unconfined, Parse("--security-opt", "seccomp=unconfined", "host", "true").Spec.Seccomp);
+        Assert.Same(SeccompProfile.Unconfined, Parse("--security-opt=seccomp:unconfined", "host", "true").Spec.Seccomp);
+        Assert.Equal(file, Parse("--security-opt", $"seccomp={file}", "--security-opt", "no-new-privileges", "host", "true").Spec.Seccomp.SourcePath);
+        Assert.Same(SeccompProfile.Default, Parse("--security-opt", "seccomp=unconfined", "--security-opt", "seccomp=default", "host", "true").Spec.Seccomp);
+    }
+
+    [Theory]
+    [InlineData("apparmor=unconfined", "'apparmor' is not supported")]
+    [InlineData("no-new-privileges=false", "cannot be turned off")]
+    [InlineData("seccomp=", "seccomp needs a value")]
+    [InlineData("seccomp=/nonexistent/profile.json", "cannot read the seccomp profile /nonexistent/profile.json")]
+    [InlineData("seccomp={\"defaultAction\":\"SCMP_ACT_NOPE\"}", "unknown action 'SCMP_ACT_NOPE'")]
+    public void SecurityOpt_Bad_SaysWhy(string value, string expected)
+    {
+        var ex = Assert.ThrowsAny<Exception>(() => Parse("--security-opt", value, "host", "true"));
+
+        Assert.Contains(expected, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Memory_Zero_MeansNoLimitAsInDocker() =>
         Assert.Null(Parse("-m", "0", "host", "true").Spec.Limits.MemoryBytes);
 

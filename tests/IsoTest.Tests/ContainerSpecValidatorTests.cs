@@ -42,6 +42,7 @@ public sealed class ContainerSpecValidatorTests : IDisposable
         { b => b.WithMemoryLimit("4m"), "below the minimum of 6 MiB (Docker's minimum" },
         { b => b.WithMemoryLimit(1024), "below the minimum of 6 MiB" },
         { b => b.WithMemoryLimit("lots"), "is not a size" },
+        { b => b.WithMemoryLimit("184467440737095516161.5g"), "is too large" }, // decimal overflowed here (found by the fuzzer)
         { b => b.WithCpuLimit(0), "WithCpuLimit(0)" },
         { b => b.WithCpuLimit(-1), "WithCpuLimit(-1)" },
         { b => b.WithCpuLimit(double.NaN), "WithCpuLimit(NaN)" },

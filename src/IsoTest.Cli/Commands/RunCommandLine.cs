@@ -30,6 +30,7 @@ internal sealed class RunCommandLine
     private readonly Option<IReadOnlyList<MountSpec>> _tmpfs = DockerFlags.List("tmpfs", null, "list", "Mount a tmpfs directory (/run, /run:ro,size=64m)", ParseTmpfs);
     private readonly Option<bool> _readOnly = DockerFlags.Bool("read-only", "Mount the container's root filesystem as read only");
     private readonly Option<Network?> _network = DockerFlags.Value<Network?>("network", null, "string", "host (share the host's network) or none (the default: a private network with only loopback)", v => ParseNetwork(v));
+    private readonly Option<IReadOnlyList<SeccompProfile?>> _securityOpt = DockerFlags.List("security-opt", null, "list", "Security options: seccomp=FILE|unconfined|default (a Docker-format profile); no-new-privileges is always on", ParseSecurityOpt);
     private readonly Option<int?> _stopTimeout = DockerFlags.Value<int?>("stop-timeout", null, "int", "Seconds to wait after SIGTERM before SIGKILL when stopping (default 10)", v => ParseStopTimeout(v));
     private readonly Argument<string?> _rootFs = new("ROOTFS") { Arity = ArgumentArity.ZeroOrOne, Description = "host (the host's / read-only, behind a private writable layer) or a directory holding a root filesystem" };
     private readonly Argument<string[]> _command = new("COMMAND") { Arity = ArgumentArity.ZeroOrMore, Description = "The program to run and its arguments, verbatim" };
@@ -43,7 +44,7 @@ internal sealed class RunCommandLine
         // they are read back in token order (see Mounts).
         Command = new Command("run", "Create and run a new container from the host's or a directory's root filesystem")
         {
-            _cpus, _cpuset, _env, _hostname, _memory, _name, _network, _pids, _readOnly, _rm, _stopTimeout, _tmpfs, _user, _volume, _workdir,
+            _cpus, _cpuset, _env, _hostname, _memory, _name, _network, _pids, _readOnly, _rm, _securityOpt, _stopTimeout, _tmpfs, _user, _volume, _workdir,
             DockerFlags.Unsupported("interactive", 'i', takesValue: false, "stdin is not forwarded to the container yet; pipe input through a file with -v instead"),
             DockerFlags.Unsupported("tty", 't', takesValue: false, "isotest does not allocate terminals yet; the container's output is streamed line by line"),
             DockerFlags.Unsupported("detach", 'd', takesValue: false, "isotest has no daemon yet, so a container lives only as long as the command; run it in the foreground"),
@@ -117,6 +118,7 @@ internal sealed class RunCommandLine
             Mounts = Mounts(result),
             ReadOnlyRootFileSystem = result.GetValue(_readOnly),
             Network = result.GetValue(_network) ?? Network.Private,
+            Seccomp = result.GetValue(_securityOpt)!.LastOrDefault(p => p is not null) ?? SeccompProfile.Default, // the last seccomp= wins, as in Docker
             StopTimeout = TimeSpan.FromSeconds(result.GetValue(_stopTimeout) ?? 10), // Docker's default, too
         };
         // The flags said what they mean; whether that container is valid is the one rule book's call (names,
@@ -363,6 +365,21 @@ internal sealed class RunCommandLine
         }
 
         return new MountSpec(MountKind.Tmpfs, null, target, readOnly, size);
+    }
+
+    // Docker's --security-opt: seccomp=FILE|unconfined|default is honoured; no-new-privileges (and :true) is what the
+    // engine always does; everything else (apparmor=, label=, systempaths=) has no meaning here and is refused.
+    private static SeccompProfile? ParseSecurityOpt(string value)
+    {
+        var (key, rest) = value.IndexOfAny(['=', ':']) is var at and >= 0 ? (value[..at], value[(at + 1)..]) : (value, "");
+        return key switch
+        {
+            "seccomp" when rest.Length > 0 => SeccompProfile.Parse(rest),
+            "seccomp" => throw new FormatException("seccomp needs a value: seccomp=/path/profile.json, seccomp=unconfined or seccomp=default"),
+            "no-new-privileges" when rest is "" or "true" => null,
+            "no-new-privileges" => throw new FormatException("no-new-privileges cannot be turned off: the engine always sets it"),
+            _ => throw new FormatException($"'{key}' is not supported: only seccomp=FILE|unconfined|default and no-new-privileges are (the engine has no AppArmor or SELinux profiles)"),
+        };
     }
 
     private static Network ParseNetwork(string value) => value switch

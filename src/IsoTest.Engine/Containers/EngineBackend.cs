@@ -47,7 +47,8 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
         Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         IsRoot = Libc.geteuid() == 0;
-        var root = stateRoot ?? Containers.EngineState.DefaultRoot();
+        // Checked before the sweep: a planted root (a symlink, another user's directory) must not be swept.
+        var root = Containers.EngineState.EnsureRoot(stateRoot ?? Containers.EngineState.DefaultRoot());
         Sweep(root, Cgroups);
         _state = Containers.EngineState.Acquire(root);
         Network = network ?? new NamespaceNetworkDriver(IsRoot, _state.Directory);

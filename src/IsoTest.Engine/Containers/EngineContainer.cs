@@ -224,7 +224,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             }
 
             var path = Path.Combine(_engine.StateDirectory, $"{Id}-file{n++}");
-            File.WriteAllBytes(path, file.Content!.Value.ToArray());
+            EngineState.WritePrivateFile(path, file.Content!.Value.Span);
             staged.Add(path);
             result.Add((path, file));
         }

@@ -45,16 +45,81 @@ internal sealed class EngineState : IDisposable
             : Path.Combine(Path.GetTempPath(), $"isotest-{uid}");
     }
 
+    /// <summary>Owner-only: the state root, each engine's directory and every staged file.</summary>
+    private const UnixFileMode OwnerOnlyDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    /// <summary>
+    /// Makes the state root (0700) when missing and checks it: refused when it is a symlink, not a directory, not
+    /// owned by the caller, or writable by group or others. Another user could have pre-created it (the
+    /// /tmp/isotest-&lt;uid&gt; fallback) to have the sweep delete, or a container read, what it points at; so this
+    /// runs before the sweep.
+    /// </summary>
+    /// <returns>The root as a full path.</returns>
+    /// <exception cref="BackendUnavailableException">The root is unsafe; the message names it and the fix.</exception>
+    public static string EnsureRoot(string root)
+    {
+        root = Path.GetFullPath(root);
+        if (!PathStatus.Of(root).Exists)
+        {
+            try
+            {
+                System.IO.Directory.CreateDirectory(root, OwnerOnlyDirectory);
+            }
+            catch (IOException)
+            {
+                // Made by someone else in between: checked below like any existing root.
+            }
+        }
+
+        CheckRoot(root);
+        return root;
+    }
+
+    /// <summary>Makes this engine's directory (0700) in the checked root and locks it.</summary>
     public static EngineState Acquire(string root)
     {
-        System.IO.Directory.CreateDirectory(root);
+        root = EnsureRoot(root);
         var engineId = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4));
         var directory = Path.Combine(root, engineId);
-        System.IO.Directory.CreateDirectory(directory);
+        System.IO.Directory.CreateDirectory(directory, OwnerOnlyDirectory);
 
         // .NET maps FileShare.None to flock(LOCK_EX) on Unix; the kernel drops it when we die, even by kill -9.
         var lockFile = new FileStream(Path.Combine(directory, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
         return new EngineState(root, engineId, lockFile);
+    }
+
+    /// <summary>Writes a file to stage into a container: owner-only (0600), never over an existing file or through a symlink.</summary>
+    public static void WritePrivateFile(string path, ReadOnlySpan<byte> content)
+    {
+        using var file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.CreateNew,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        file.Write(content);
+    }
+
+    private static void CheckRoot(string root)
+    {
+        var status = PathStatus.Of(root);
+        var uid = PathStatus.EffectiveUid;
+        var fix = $"Remove it if it is not yours (another user may have planted it), or set ISOTEST_STATE_DIR{(uid == 0 ? "" : " (or XDG_RUNTIME_DIR)")} to a directory only you can write.";
+        string? problem = status switch
+        {
+            { Exists: false } => "could not be created",
+            { IsSymlink: true } => $"is a symlink (to {new DirectoryInfo(root).LinkTarget})",
+            { IsDirectory: false } => "is not a directory",
+            _ when status.Uid != uid => $"is owned by uid {status.Uid}, not by this user (uid {uid})",
+            _ when (status.Mode & 0b000_010_010) != 0 => $"is writable by {((status.Mode & 0b000_000_010) != 0 ? "others" : "its group")} (mode {Convert.ToString(status.Mode & 0x1FF, 8)})",
+            _ => null,
+        };
+
+        if (problem is not null)
+        {
+            throw new BackendUnavailableException($"The engine's state directory {root} {problem}: the engine will not keep its state there. {fix}"
+                + (problem.StartsWith("is writable", StringComparison.Ordinal) && status.Uid == uid ? $" If it is yours: chmod 700 {root}." : ""));
+        }
     }
 
     /// <summary>Engine ids under <paramref name="root"/> whose owner is gone (their lock is free).</summary>

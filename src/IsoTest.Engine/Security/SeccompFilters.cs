@@ -34,8 +34,15 @@ internal static class SeccompFilters
 
         var arch = SyscallTable.Native ?? throw new PlatformNotSupportedException(
             $"The engine has seccomp syscall tables for x86_64 and aarch64 only, not {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}: use WithSeccompProfile(SeccompProfile.Unconfined) or the Docker backend.");
-        var document = profile.IsDefault ? Default : profile.Document
-            ?? throw new InvalidOperationException("The seccomp profile was not validated: build the spec with ContainerBuilder.");
+        // A spec made without the builder (the CLI, the API server, new ContainerSpec { ... }) may carry a profile
+        // not read yet: read and check it here, with the same errors.
+        if (!profile.IsDefault && profile.Document is null)
+        {
+            var errors = new List<string>();
+            profile = profile.Resolve($"WithSeccompProfile({profile})", errors) ?? throw new InvalidContainerSpecException(errors);
+        }
+
+        var document = profile.IsDefault ? Default : profile.Document!;
         var key = (profile.IsDefault ? "" : profile.Json!, arch, string.Join(',', capabilities.Order(StringComparer.Ordinal)));
         return Cache.GetOrAdd(key, _ => SeccompCompiler.Compile(document, arch, capabilities, SeccompCompiler.RunningKernel()));
     }

@@ -1,0 +1,113 @@
+using IsoTest.Engine.Containers;
+using IsoTest.Engine.Tests.Support;
+
+namespace IsoTest.Engine.Tests.Containers;
+
+/// <summary>
+/// Issue 8 finding 6: the state root is the engine's only; one planted by another user (a symlink to the victim's
+/// files, a 0777 directory, a directory owned by someone else) is refused before the sweep can touch what it
+/// points at. Root and rootless.
+/// </summary>
+[Collection(SerialCollection.Name)]
+public sealed class StateDirectoryTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("isotest-statetest-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public async Task MissingRoot_IsCreatedOwnerOnly_AndSoIsTheEngineDirectory()
+    {
+        var root = Path.Combine(_dir, "state");
+
+        await using var engine = new EngineBackend(null, root, null);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(root));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(engine.StateDirectory));
+    }
+
+    [Fact]
+    public void SymlinkedRoot_IsRefused_AndTheSweepNeverReachesItsTarget()
+    {
+        // The attack: /tmp/isotest-<uid> pre-created as a symlink to the victim's files, shaped like a dead engine's
+        // directory (an unlocked lock file) so the sweep would delete it.
+        var victim = Path.Combine(_dir, "victim-home");
+        Directory.CreateDirectory(Path.Combine(victim, "deadbeef"));
+        File.WriteAllText(Path.Combine(victim, "deadbeef", "lock"), "");
+        File.WriteAllText(Path.Combine(victim, "deadbeef", "thesis.tex"), "precious");
+        var root = Path.Combine(_dir, "isotest-planted");
+        File.CreateSymbolicLink(root, victim);
+
+        var ex = Assert.Throws<BackendUnavailableException>(() => new EngineBackend(null, root, null));
+
+        Assert.Contains(root, ex.Message);
+        Assert.Contains("is a symlink", ex.Message);
+        Assert.Contains("ISOTEST_STATE_DIR", ex.Message);
+        Assert.Equal("precious", File.ReadAllText(Path.Combine(victim, "deadbeef", "thesis.tex")));
+    }
+
+    [Theory]
+    [InlineData(0b111_111_111, "writable by others")]
+    [InlineData(0b111_111_000, "writable by its group")]
+    public void GroupOrWorldWritableRoot_IsRefused(int mode, string expected)
+    {
+        var root = Path.Combine(_dir, "open");
+        Directory.CreateDirectory(root);
+        File.SetUnixFileMode(root, (UnixFileMode)mode);
+
+        var ex = Assert.Throws<BackendUnavailableException>(() => new EngineBackend(null, root, null));
+
+        Assert.Contains(root, ex.Message);
+        Assert.Contains(expected, ex.Message);
+        Assert.Contains($"chmod 700 {root}", ex.Message);
+    }
+
+    [Fact]
+    public void RootOwnedByAnotherUser_IsRefused()
+    {
+        // As root: a directory handed to the isotest user; rootless: one of root's.
+        string root;
+        if (Specs.IsRoot)
+        {
+            root = Path.Combine(_dir, "theirs");
+            Directory.CreateDirectory(root);
+            File.SetUnixFileMode(root, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            using var chown = System.Diagnostics.Process.Start("chown", ["1001", root])!;
+            chown.WaitForExit();
+            Assert.Equal(0, chown.ExitCode);
+        }
+        else
+        {
+            root = "/etc";
+        }
+
+        var ex = Assert.Throws<BackendUnavailableException>(() => new EngineBackend(null, root, null));
+
+        Assert.Contains(root, ex.Message);
+        Assert.Contains("not by this user", ex.Message);
+    }
+
+    [Fact]
+    public async Task StagedFiles_AreOwnerOnly_NeverWrittenThroughASymlink()
+    {
+        // Content for WithFile is staged in the engine's directory until the agent has copied it (then removed).
+        var path = Path.Combine(_dir, "c1-file0");
+        EngineState.WritePrivateFile(path, "s3cret"u8);
+        var link = Path.Combine(_dir, "c2-file0");
+        var target = Path.Combine(_dir, "elsewhere");
+        File.CreateSymbolicLink(link, target);
+
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        Assert.Throws<IOException>(() => EngineState.WritePrivateFile(link, "x"u8));
+        Assert.False(File.Exists(target));
+
+        // And the content still reaches the container with the mode asked for.
+        var root = Path.Combine(_dir, "state");
+        await using var engine = new EngineBackend(null, root, null);
+        var spec = new ContainerBuilder().FromHost().WithCommand("stat", "-c", "%a %s", "/tmp/secret")
+            .WithFile("/tmp/secret", "s3cret", UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead).Build();
+        var result = await engine.RunAsync(spec);
+        Assert.Equal("444 6\n", result.Stdout);
+        Assert.Empty(Directory.GetFiles(engine.StateDirectory, "*-file*"));
+    }
+}
