@@ -29,6 +29,7 @@ command -v umoci >/dev/null || need+=(umoci)               # the image benchmark
 command -v htpasswd >/dev/null || need+=(apache2-utils)    # the registry's basic-auth users
 command -v newuidmap >/dev/null || need+=(uidmap)          # rootless subordinate id ranges
 command -v python3 >/dev/null || need+=(python3)           # SeccompKernelTests installs compiled filters in a python3 child
+command -v clang-14 >/dev/null && [ -n "$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] || need+=(clang libclang-rt-14-dev)  # bench/agent-fuzz (libFuzzer)
 [ -e /usr/include/asm-generic/unistd.h ] || need+=(linux-libc-dev)  # SyscallTableTests reads the syscall numbers from the headers
 # PostgreSQL: the machine image ships server binaries in /usr/local/bin; Debian's package is the fallback.
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

@@ -78,7 +78,9 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             root = await provider.ResolveAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
             try
             {
-                user = UserResolver.Resolve(spec.User ?? root.Config?.User, root.LowerDirectories[0]);
+                // An image's /etc/passwd is in the topmost layer that has one.
+                var passwdRoot = root.LowerDirectories.FirstOrDefault(d => File.Exists(Path.Combine(d, "etc/passwd"))) ?? root.LowerDirectories[0];
+                user = UserResolver.Resolve(spec.User ?? root.Config?.User, passwdRoot);
             }
             catch (UnknownUserException e)
             {
