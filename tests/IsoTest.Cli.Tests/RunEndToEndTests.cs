@@ -75,6 +75,17 @@ public sealed class RunEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_NetworkAndAlias_TheContainerIsOnANetworkMadeForTheRunUnderItsAlias()
+    {
+        var (exit, stdout, _) = await RunAsync("run", "--rm", "--network", "n1", "--network-alias", "db", "host", "sh", "-c", "getent hosts db | cut -f1 | cut -d' ' -f1; getent hosts host.isotest.internal >/dev/null && echo host; echo $(ls /sys/class/net)");
+
+        Assert.Equal(0, exit);
+        var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("10.", lines[0]);
+        Assert.Equal(["host", "eth0 lo"], lines[1..]);
+    }
+
+    [Fact]
     public async Task Run_DefaultNetwork_HasOnlyLoopback_HostNetworkSeesTheHost()
     {
         // /proc/net/dev lists the interfaces of the reader's network namespace: two header lines, then one per interface.

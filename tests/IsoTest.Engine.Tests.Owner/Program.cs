@@ -57,6 +57,30 @@ if (args is ["run", var script, ..])
     return;
 }
 
+// "owner network N": a network and N containers on it; prints the engine id and the inodes of the network
+// namespaces (the network's, then each member's), then waits to be killed (kill -9) by a leak test.
+if (args is ["network", var members])
+{
+    var networked = new EngineBackend();
+    var network = (IsoTest.Engine.Networking.EngineNetwork)await new NetworkBuilder().WithBackend(networked).BuildAsync();
+    var inodes = new List<string> { new FileInfo($"/proc/self/fd/{network.Namespace.DangerousGetHandle()}").LinkTarget! };
+    for (int i = 0; i < int.Parse(members, System.Globalization.CultureInfo.InvariantCulture); i++)
+    {
+        var member = await networked.CreateAsync(new ContainerSpec
+        {
+            RootFileSystem = RootFileSystem.Host,
+            Command = ["sleep", "1000"],
+            Networks = [Network.Join(network)],
+        });
+        await member.StartAsync();
+        var probe = await member.ExecAsync(["readlink", "/proc/self/ns/net"]);
+        inodes.Add(probe.Stdout.Trim());
+    }
+
+    Console.WriteLine($"ready {networked.EngineId} {string.Join(' ', inodes)}");
+    await Task.Delay(Timeout.Infinite);
+}
+
 // Starts N capped containers that would run for a long time, says so, then waits to be killed
 // (kill -9) by a leak test. Usage: owner [count] [engine|docker]
 int count = args.Length > 0 ? int.Parse(args[0]) : 3;

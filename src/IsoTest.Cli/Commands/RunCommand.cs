@@ -40,7 +40,10 @@ internal static class RunCommand
             var backend = backendFactory();
             await using (backend.ConfigureAwait(false))
             {
-                var container = await backend.CreateAsync(request.Spec, stopRequested).ConfigureAwait(false);
+                var networks = await DeclareNetworksAsync(backend, request.Spec, stopRequested).ConfigureAwait(false);
+                var declared = new DisposeAll(networks);
+                await using var _ = declared.ConfigureAwait(false);
+                var container = await backend.CreateAsync(request.Spec with { Networks = networks.Count > 0 ? networks.Select(Network.Join).ToList() : request.Spec.Networks }, stopRequested).ConfigureAwait(false);
 
                 // No daemon yet: the container never outlives this command, so it is removed whether or
                 // not --rm was given (disposing removes it).
@@ -133,5 +136,43 @@ internal static class RunCommand
         }
 
         return bytes.ToString(CultureInfo.InvariantCulture) + "B";
+    }
+
+    /// <summary>
+    /// The networks <c>--network NAME</c> names, declared in this invocation: the backend's engine lives only as
+    /// long as the command, so each is created here (removed at the end); on Docker one that exists is joined.
+    /// </summary>
+    private static async Task<List<INetwork>> DeclareNetworksAsync(IContainerBackend backend, ContainerSpec spec, CancellationToken cancellationToken)
+    {
+        var made = new List<INetwork>();
+        if (spec.Networks.Count == 0 || backend is not INetworkBackend)
+        {
+            return made;
+        }
+
+        foreach (var network in spec.Networks)
+        {
+            try
+            {
+                made.Add(await new NetworkBuilder().WithName(network.Name!).WithBackend(backend).BuildAsync(cancellationToken).ConfigureAwait(false));
+            }
+            catch (NetworkException) when (backend.Name == "docker")
+            {
+                return []; // it exists on the daemon: join every network by name, as docker run does
+            }
+        }
+
+        return made;
+    }
+
+    private sealed class DisposeAll(List<INetwork> networks) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var network in networks)
+            {
+                await network.DisposeAsync().ConfigureAwait(false);
+            }
+        }
     }
 }

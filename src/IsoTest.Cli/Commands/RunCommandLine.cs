@@ -29,7 +29,8 @@ internal sealed class RunCommandLine
     private readonly Option<IReadOnlyList<MountSpec>> _volume = DockerFlags.List("volume", 'v', "list", "Bind mount a host path (/host/path:/container/path[:ro])", ParseVolume);
     private readonly Option<IReadOnlyList<MountSpec>> _tmpfs = DockerFlags.List("tmpfs", null, "list", "Mount a tmpfs directory (/run, /run:ro,size=64m)", ParseTmpfs);
     private readonly Option<bool> _readOnly = DockerFlags.Bool("read-only", "Mount the container's root filesystem as read only");
-    private readonly Option<Network?> _network = DockerFlags.Value<Network?>("network", null, "string", "host (share the host's network) or none (the default: a private network with only loopback)", v => ParseNetwork(v));
+    private readonly Option<IReadOnlyList<Network>> _network = DockerFlags.List("network", null, "list", "host (share the host's network), none (the default: a private network with only loopback), or NAME: a user-defined network, made for this run (repeatable)", ParseNetwork);
+    private readonly Option<IReadOnlyList<string>> _networkAlias = DockerFlags.List("network-alias", null, "list", "A further name of the container on its networks (repeatable)", v => v);
     private readonly Option<IReadOnlyList<SeccompProfile?>> _securityOpt = DockerFlags.List("security-opt", null, "list", "Security options: seccomp=FILE|unconfined|default (a Docker-format profile); no-new-privileges is always on", ParseSecurityOpt);
     private readonly Option<int?> _stopTimeout = DockerFlags.Value<int?>("stop-timeout", null, "int", "Seconds to wait after SIGTERM before SIGKILL when stopping (default 10)", v => ParseStopTimeout(v));
     private readonly Argument<string?> _rootFs = new("ROOTFS") { Arity = ArgumentArity.ZeroOrOne, Description = "host (the host's / read-only, behind a private writable layer) or a directory holding a root filesystem" };
@@ -44,7 +45,7 @@ internal sealed class RunCommandLine
         // they are read back in token order (see Mounts).
         Command = new Command("run", "Create and run a new container from the host's or a directory's root filesystem")
         {
-            _cpus, _cpuset, _env, _hostname, _memory, _name, _network, _pids, _readOnly, _rm, _securityOpt, _stopTimeout, _tmpfs, _user, _volume, _workdir,
+            _cpus, _cpuset, _env, _hostname, _memory, _name, _network, _networkAlias, _pids, _readOnly, _rm, _securityOpt, _stopTimeout, _tmpfs, _user, _volume, _workdir,
             DockerFlags.Unsupported("interactive", 'i', takesValue: false, "stdin is not forwarded to the container yet; pipe input through a file with -v instead"),
             DockerFlags.Unsupported("tty", 't', takesValue: false, "isotest does not allocate terminals yet; the container's output is streamed line by line"),
             DockerFlags.Unsupported("detach", 'd', takesValue: false, "isotest has no daemon yet, so a container lives only as long as the command; run it in the foreground"),
@@ -117,7 +118,9 @@ internal sealed class RunCommandLine
             Limits = new ResourceLimits(NullIfUnlimited(result.GetValue(_memory)), result.GetValue(_cpus), NullIfUnlimited(result.GetValue(_pids)), result.GetValue(_cpuset)),
             Mounts = Mounts(result),
             ReadOnlyRootFileSystem = result.GetValue(_readOnly),
-            Network = result.GetValue(_network) ?? Network.Private,
+            Network = ModeOf(result.GetValue(_network)!),
+            Networks = [.. result.GetValue(_network)!.Where(n => n.Kind == NetworkKind.Named)],
+            NetworkAliases = result.GetValue(_networkAlias)!,
             Seccomp = result.GetValue(_securityOpt)!.LastOrDefault(p => p is not null) ?? SeccompProfile.Default, // the last seccomp= wins, as in Docker
             StopTimeout = TimeSpan.FromSeconds(result.GetValue(_stopTimeout) ?? 10), // Docker's default, too
         };
@@ -386,9 +389,13 @@ internal sealed class RunCommandLine
     {
         "host" => Network.Host,
         "none" or "private" => Network.Private, // Docker's "none" is exactly our default: only loopback
-        "bridge" or "default" => throw new FormatException("isotest has no bridge network: use the default private network (loopback only, same as none) or host"),
-        _ => throw new FormatException("unknown network: use host (the host's network) or none (a private network with only loopback, the default)"),
+        "bridge" or "default" => throw new FormatException("isotest has no bridge network: use the default private network (loopback only, same as none), host, or a network of your own (--network NAME)"),
+        _ => Network.Named(value),
     };
+
+    /// <summary>Host when asked; else the first user-defined network (the rule book reports host with networks); else private.</summary>
+    private static Network ModeOf(IReadOnlyList<Network> given) =>
+        given.FirstOrDefault(n => n.Kind == NetworkKind.Host) ?? given.FirstOrDefault(n => n.Kind == NetworkKind.Named) ?? Network.Private;
 
     private static int ParseStopTimeout(string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)

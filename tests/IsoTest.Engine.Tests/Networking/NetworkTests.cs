@@ -239,3 +239,78 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
             .Select(a => a.Address)
             .First(a => a.AddressFamily == AddressFamily.InterNetwork);
 }
+
+/// <summary>kill -9 of an engine that owns a network leaves no namespace, bridge, veth or hosts file behind.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class NetworkLeakTests
+{
+    [RootNetworkFact]
+    public async Task OwnerKilledWithSigkill_LeavesNoNamespaceBridgeVethOrAddress()
+    {
+        var hostLinks = HostLinks();
+        var ownerDll = Path.Combine(AppContext.BaseDirectory.Replace("IsoTest.Engine.Tests", "IsoTest.Engine.Tests.Owner", StringComparison.Ordinal), "IsoTest.Engine.Tests.Owner.dll");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [ownerDll, "network", "3"]) { RedirectStandardOutput = true };
+        using var owner = System.Diagnostics.Process.Start(start)!;
+        var ready = await owner.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(90));
+        Assert.StartsWith("ready ", ready);
+        var fields = ready!.Split(' ');
+        var engineId = fields[1];
+        var namespaces = fields[2..];
+        Assert.Equal(4, namespaces.Distinct().Count()); // the network's and three members'
+        Assert.All(namespaces, ns => Assert.NotEmpty(Holders(ns)));
+
+        owner.Kill(); // SIGKILL: no managed clean-up runs
+        await owner.WaitForExitAsync();
+
+        // The namespaces were held only by the engine's descriptors and the members' processes (which die
+        // with their shim): once nothing in /proc refers to one, the kernel frees it with its bridge, veths and addresses.
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (namespaces.Any(ns => Holders(ns).Count > 0) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.All(namespaces, ns => Assert.Empty(Holders(ns)));
+        Assert.Equal(hostLinks, HostLinks()); // nothing was ever made in the host's namespace
+
+        // The members' hosts files lived in the engine's state directory: the next engine sweeps it.
+        await using var next = new EngineBackend();
+        Assert.False(Directory.Exists(Path.Combine(Path.GetDirectoryName(next.StateDirectory)!, engineId)));
+    }
+
+    private static List<string> HostLinks()
+    {
+        using var host = Engine.Native.Netlink.Open();
+        return [.. host.LinkNames().Order(StringComparer.Ordinal)];
+    }
+
+    /// <summary>Processes or descriptors that refer to a namespace (<c>net:[inode]</c>).</summary>
+    private static List<string> Holders(string ns)
+    {
+        var holders = new List<string>();
+        foreach (var dir in Directory.EnumerateDirectories("/proc").Where(d => int.TryParse(Path.GetFileName(d), out _)))
+        {
+            try
+            {
+                if (new FileInfo(Path.Combine(dir, "ns", "net")).LinkTarget == ns)
+                {
+                    holders.Add(dir);
+                }
+
+                foreach (var fd in Directory.EnumerateFiles(Path.Combine(dir, "fd")))
+                {
+                    if (new FileInfo(fd).LinkTarget == ns)
+                    {
+                        holders.Add(fd);
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // the process ended while being read
+            }
+        }
+
+        return holders;
+    }
+}
