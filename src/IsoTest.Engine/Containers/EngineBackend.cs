@@ -22,7 +22,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
     private int _disposed;
 
     /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
-    /// <exception cref="BackendUnavailableException">Not Linux, or the init agent is missing.</exception>
+    /// <exception cref="BackendUnavailableException">Not Linux, the init agent is missing, or (rootless) user namespaces are forbidden.</exception>
     public EngineBackend()
         : this(null, null, null)
     {
@@ -30,22 +30,8 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 
     internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            throw new BackendUnavailableException("The built-in engine runs on Linux only: use the Docker backend (ISOTEST_BACKEND=docker).");
-        }
-
-        AgentPath = agentPath ?? Path.Combine(AppContext.BaseDirectory, "isotest-init");
-        if (!File.Exists(AgentPath))
-        {
-            AgentPath = Path.Combine(Path.GetDirectoryName(typeof(EngineBackend).Assembly.Location) ?? "", "isotest-init");
-        }
-
-        if (!File.Exists(AgentPath))
-        {
-            throw new BackendUnavailableException($"The engine's init agent was not found at {AgentPath}: it is built by `dotnet build` of IsoTest.Engine (needs a C compiler) and copied next to the assembly.");
-        }
-
+        EngineRequirements.Check();
+        AgentPath = agentPath ?? AgentLocator.Find();
         Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         IsRoot = Libc.geteuid() == 0;
         _netns = new Lazy<NetnsPool>(() => new NetnsPool());
