@@ -62,13 +62,39 @@ internal static class AgentLocator
     internal static string Find(IEnumerable<string> places)
     {
         var candidates = places.ToList();
-        var path = candidates.FirstOrDefault(File.Exists)
+        var path = candidates.FirstOrDefault(p => File.Exists(p) && IsForThisMachine(p))
             ?? throw new BackendUnavailableException(
                 $"The built-in engine's init agent ({FileName}) for {string.Join(" or ", RuntimeIdentifiers())} was not found " +
                 $"(looked in: {string.Join(", ", candidates.Distinct())}). The IsoTest.Engine package carries it prebuilt for linux-x64 " +
                 "and linux-arm64 under runtimes/<rid>/native/: reference the package (not a copy of its DLL), or build IsoTest.Engine from " +
                 "source (needs a C compiler); or use Docker (ISOTEST_BACKEND=docker).");
         return EnsureExecutable(path);
+    }
+
+    /// <summary>
+    /// True unless <paramref name="path"/> is an ELF file for another architecture: a tool or output built on x64 may
+    /// also hold an agent flat next to the assembly, and on arm64 the one under runtimes/linux-arm64 must win.
+    /// </summary>
+    internal static bool IsForThisMachine(string path)
+    {
+        // ELF header: magic at 0, e_machine (little-endian, 16 bits) at 18. EM_X86_64 = 62, EM_AARCH64 = 183.
+        Span<byte> header = stackalloc byte[20];
+        using (var file = File.OpenRead(path))
+        {
+            if (file.ReadAtLeast(header, header.Length, throwOnEndOfStream: false) < header.Length
+                || header[0] != 0x7f || header[1] != (byte)'E' || header[2] != (byte)'L' || header[3] != (byte)'F')
+            {
+                return true; // not ELF: let the spawn report what it is
+            }
+        }
+
+        var machine = header[18] | (header[19] << 8);
+        return RuntimeInformation.OSArchitecture switch
+        {
+            Architecture.X64 => machine == 62,
+            Architecture.Arm64 => machine == 183,
+            _ => true,
+        };
     }
 
     private static string EnsureExecutable(string path)

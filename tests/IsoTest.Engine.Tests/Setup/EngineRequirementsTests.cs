@@ -64,7 +64,7 @@ public sealed class AgentLocatorTests : IDisposable
     {
         var agent = Path.Combine(_dir, "runtimes", "linux-x64", "native", "isotest-init");
         Directory.CreateDirectory(Path.GetDirectoryName(agent)!);
-        File.WriteAllBytes(agent, [0x7f, (byte)'E', (byte)'L', (byte)'F']);
+        File.WriteAllBytes(agent, [0x7f, (byte)'E', (byte)'L', (byte)'F']); // too short to name a machine
         File.SetUnixFileMode(agent, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
 
         var found = AgentLocator.Find([Path.Combine(_dir, "isotest-init"), agent]);
@@ -72,6 +72,22 @@ public sealed class AgentLocatorTests : IDisposable
         Assert.Equal(agent, found);
         Assert.True((File.GetUnixFileMode(agent) & UnixFileMode.UserExecute) != 0);
         Assert.True((File.GetUnixFileMode(agent) & UnixFileMode.OtherExecute) != 0);
+    }
+
+    [Fact]
+    public void Find_SkipsAnAgentBuiltForAnotherArchitecture()
+    {
+        var native = Path.Combine(AppContext.BaseDirectory, "isotest-init");
+        var thisMachine = System.Runtime.InteropServices.RuntimeInformation.OSArchitecture == System.Runtime.InteropServices.Architecture.Arm64 ? (byte)183 : (byte)62;
+        var other = Path.Combine(_dir, "isotest-init");
+        var header = File.ReadAllBytes(native).AsSpan(0, 64).ToArray();
+        Assert.Equal(thisMachine, header[18]);
+        header[18] = thisMachine == 62 ? (byte)183 : (byte)62;
+        File.WriteAllBytes(other, header);
+
+        Assert.False(AgentLocator.IsForThisMachine(other));
+        Assert.True(AgentLocator.IsForThisMachine(native));
+        Assert.Equal(native, AgentLocator.Find([other, native]));
     }
 
     [Fact]
