@@ -31,6 +31,8 @@ command -v crun >/dev/null || need+=(crun)
 command -v file >/dev/null || need+=(file)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)           # the Docker TLS tests' certificates
+command -v python3 >/dev/null || need+=(python3)           # SeccompKernelTests installs compiled filters in a python3 child
+[ -e /usr/include/asm-generic/unistd.h ] || need+=(linux-libc-dev)  # SyscallTableTests reads the syscall numbers from the headers
 # PostgreSQL: the machine image ships server binaries in /usr/local/bin; Debian's package is the fallback.
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

@@ -21,7 +21,8 @@ internal static class Program
         Usage: dotnet run -c Release --project bench/IsoTest.Bench -- BENCHMARK [OPTIONS]
 
         Benchmarks:
-          cycle    create + start + wait + remove a capped /bin/true container: IsoTest engine, crun,
+          cycle    create + start + wait + remove a capped /bin/true container: IsoTest engine, the kernel
+                   floor (bench/floor), crun,
                    IsoTest Docker backend, docker run --rm, Testcontainers
           server   busybox httpd fixture: start, wait until it answers on the published port, 1 request, remove
           scale    1,000 engine containers (sleep 600) alive at once: start rate, memory each, teardown; docker: 100

@@ -1,5 +1,6 @@
-using System.Reflection;
 using System.Runtime.InteropServices;
+using IsoTest.Cli.CommandLine;
+using IsoTest.Cli.Commands;
 
 namespace IsoTest.Cli;
 
@@ -29,54 +30,14 @@ internal static class Program
     /// The whole command, in process: tests call it with their own writers to capture what the
     /// user would see. Returns the process exit code.
     /// </summary>
-    public static async Task<int> RunAsync(
+    public static Task<int> RunAsync(
         IReadOnlyList<string> args,
         TextWriter stdout,
         TextWriter stderr,
         Func<IContainerBackend>? backendFactory = null,
         CancellationToken stopRequested = default,
-        CancellationToken killRequested = default)
-    {
-        if (args.Count == 0 || args[0] is "--help" or "-h" or "help")
-        {
-            await stdout.WriteAsync(HelpText.Main).ConfigureAwait(false);
-            return 0;
-        }
-
-        switch (args[0])
-        {
-            case "version" or "--version" or "-v":
-                await stdout.WriteLineAsync(VersionLine()).ConfigureAwait(false);
-                return 0;
-            case "run":
-                RunRequest? request;
-                try
-                {
-                    request = RunParser.Parse(args.Skip(1).ToArray());
-                }
-                catch (UsageException e)
-                {
-                    await stderr.WriteLineAsync(e.Report).ConfigureAwait(false);
-                    return RunCommand.OwnErrorExitCode;
-                }
-
-                if (request is null)
-                {
-                    await stdout.WriteAsync(HelpText.Run).ConfigureAwait(false);
-                    return 0;
-                }
-
-                return await RunCommand.ExecuteAsync(request, backendFactory ?? Backends.CreateEngine, stdout, stderr, stopRequested, killRequested).ConfigureAwait(false);
-            default:
-                var what = args[0].StartsWith('-') ? $"unknown flag: {args[0]}" : $"'{args[0]}' is not an isotest command";
-                await stderr.WriteLineAsync($"isotest: {what}\nSee 'isotest --help'.").ConfigureAwait(false);
-                return RunCommand.OwnErrorExitCode;
-        }
-    }
-
-    private static string VersionLine()
-    {
-        var version = typeof(Program).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
-        return $"isotest version {version} ({RuntimeInformation.FrameworkDescription}, {RuntimeInformation.OSDescription}, {RuntimeInformation.OSArchitecture})";
-    }
+        CancellationToken killRequested = default) =>
+        IsoTestCommandLine.InvokeAsync(
+            args,
+            new CliContext(stdout, stderr, backendFactory ?? Backends.CreateEngine, Environment.GetEnvironmentVariable, stopRequested, killRequested));
 }

@@ -1,18 +1,5 @@
 namespace IsoTest.Docker;
 
-/// <summary>When the Docker backend pulls an image named by <c>FromImage</c>.</summary>
-public enum ImagePullPolicy
-{
-    /// <summary>Pull only when the daemon does not have the image (Docker's <c>--pull missing</c>, the default).</summary>
-    Missing,
-
-    /// <summary>Pull before every container, so a moving tag is always fresh (<c>--pull always</c>).</summary>
-    Always,
-
-    /// <summary>Never pull: a missing image is an <see cref="ImagePullException"/> (<c>--pull never</c>, for offline machines).</summary>
-    Never,
-}
-
 /// <summary>Settings of a <see cref="DockerBackend"/>.</summary>
 public sealed class DockerBackendOptions
 {

@@ -148,18 +148,11 @@ internal sealed class DockerImages(IDockerClient client, ImagePullPolicy pullPol
         }
     }
 
-    /// <summary>"reg:5000/a/b:1" → ("reg:5000/a/b", "1"); "a@sha256:…" → ("a", "sha256:…"); no tag → "latest" (else the API pulls every tag).</summary>
+    /// <summary>"reg:5000/a/b:1" → ("reg:5000/a/b", "1"); "a@sha256:…" → ("docker.io/library/a", "sha256:…"); no tag → "latest" (else the API pulls every tag).</summary>
     internal static (string Name, string Tag) SplitReference(string reference)
     {
-        var at = reference.IndexOf('@', StringComparison.Ordinal);
-        if (at >= 0)
-        {
-            return (reference[..at], reference[(at + 1)..]);
-        }
-
-        var colon = reference.LastIndexOf(':');
-        var slash = reference.LastIndexOf('/');
-        return colon > slash ? (reference[..colon], reference[(colon + 1)..]) : (reference, "latest");
+        var parsed = ImageReference.Parse(reference);
+        return (parsed.Name, parsed.ManifestReference);
     }
 
     /// <summary>The pull/import stream reports failures as messages, not as HTTP errors.</summary>

@@ -46,6 +46,8 @@ internal static class DockerSpecMapper
                 Mounts = [],
                 // Files and copy-on-write trees are uploaded before start; keeping the container after exit keeps logs and the exit code.
                 AutoRemove = false,
+                // The daemon applies its default profile when told nothing; a profile travels as JSON text, as the docker CLI sends it.
+                SecurityOpt = spec.Seccomp.IsDefault ? null! : [spec.Seccomp.IsUnconfined ? "seccomp=unconfined" : "seccomp=" + spec.Seccomp.Json],
             },
         };
 

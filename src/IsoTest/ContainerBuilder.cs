@@ -218,6 +218,22 @@ public sealed class ContainerBuilder
     /// <summary>Mounts the root filesystem read-only; mounts stay writable unless declared read-only.</summary>
     public ContainerBuilder WithReadOnlyRootFileSystem(bool readOnly = true) => With(_state with { ReadOnlyRoot = readOnly });
 
+    /// <summary>
+    /// The seccomp filter (default: Docker's default profile). <see cref="SeccompProfile.Unconfined"/> runs without one;
+    /// <see cref="SeccompProfile.FromFile"/> and <see cref="SeccompProfile.FromJson"/> take a Docker-format JSON profile.
+    /// </summary>
+    public ContainerBuilder WithSeccompProfile(SeccompProfile profile)
+    {
+        ArgumentNullException.ThrowIfNull(profile);
+        return With(_state with { Seccomp = profile });
+    }
+
+    /// <summary>
+    /// The seccomp filter as Docker's <c>--security-opt seccomp=VALUE</c> takes it: a JSON file's path, the JSON itself,
+    /// <c>unconfined</c> or <c>default</c>. The profile is read and checked when the spec is built.
+    /// </summary>
+    public ContainerBuilder WithSeccompProfile(string jsonPathOrContent) => WithSeccompProfile(SeccompProfile.Parse(jsonPathOrContent));
+
     /// <summary>A private network namespace with only loopback (default) or the host's network.</summary>
     public ContainerBuilder WithNetwork(NetworkMode mode) => With(_state with { Network = mode });
 
@@ -363,6 +379,8 @@ internal sealed record BuilderState
     public bool ReadOnlyRoot { get; init; }
 
     public NetworkMode Network { get; init; } = NetworkMode.Private;
+
+    public SeccompProfile Seccomp { get; init; } = SeccompProfile.Default;
 
     public WaitStrategy? WaitStrategy { get; init; }
 

@@ -55,6 +55,9 @@ public sealed record ContainerSpec
     /// <summary>Private network namespace with only loopback (default) or the host's network.</summary>
     public NetworkMode Network { get; init; } = NetworkMode.Private;
 
+    /// <summary>The seccomp filter of the container's processes: Docker's default profile unless told otherwise.</summary>
+    public SeccompProfile Seccomp { get; init; } = SeccompProfile.Default;
+
     /// <summary>What "ready" means; null means ready as soon as the command started.</summary>
     public WaitStrategy? WaitStrategy { get; init; }
 
@@ -120,6 +123,9 @@ public sealed record ResourceLimits(long? MemoryBytes = null, double? Cpus = nul
 {
     /// <summary>No caps.</summary>
     public static ResourceLimits None { get; } = new();
+
+    /// <summary>The smallest memory cap (6 MiB): Docker refuses less, and every backend keeps the same floor.</summary>
+    public const long MinimumMemoryBytes = 6L << 20;
 
     /// <summary>True when any cap is set.</summary>
     public bool Any => MemoryBytes is not null || Cpus is not null || Pids is not null || CpusetCpus is not null;

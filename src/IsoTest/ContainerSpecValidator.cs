@@ -7,7 +7,7 @@ namespace IsoTest;
 internal static partial class ContainerSpecValidator
 {
     /// <summary>Docker refuses memory caps below 6 MiB; the engine keeps the same floor so both backends accept the same specs.</summary>
-    internal const long MinimumMemoryBytes = 6L << 20;
+    internal const long MinimumMemoryBytes = ResourceLimits.MinimumMemoryBytes;
 
     /// <summary>Linux's HOST_NAME_MAX.</summary>
     private const int MaxHostnameLength = 64;
@@ -28,6 +28,7 @@ internal static partial class ContainerSpecValidator
         CheckPorts(s, errors);
         var mounts = CheckMounts(s, errors);
         var files = CheckFiles(s, mounts, errors);
+        var seccomp = s.Seccomp.Resolve($"WithSeccompProfile({s.Seccomp})", errors);
 
         if (s.StopTimeout is { } stop && stop < TimeSpan.Zero)
         {
@@ -64,6 +65,7 @@ internal static partial class ContainerSpecValidator
             Files = files,
             ReadOnlyRootFileSystem = s.ReadOnlyRoot,
             Network = s.Network,
+            Seccomp = seccomp!,
             WaitStrategy = s.WaitStrategy,
             StopTimeout = s.StopTimeout ?? TimeSpan.FromSeconds(10),
         };
@@ -84,9 +86,9 @@ internal static partial class ContainerSpecValidator
 
                 break;
             case { Kind: RootFileSystemKind.Image, Source: var reference }:
-                if (string.IsNullOrWhiteSpace(reference) || reference.Any(char.IsWhiteSpace))
+                if (ImageReference.Validate(reference) is { } why)
                 {
-                    errors.Add($"FromImage(\"{reference}\"): not an image reference: use a name with an optional tag or digest, e.g. \"busybox:latest\".");
+                    errors.Add($"FromImage(\"{reference}\"): not an image reference: {why}; use a name with an optional tag or digest, e.g. \"busybox:latest\".");
                 }
 
                 break;

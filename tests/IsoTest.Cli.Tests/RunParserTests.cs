@@ -1,7 +1,9 @@
+using IsoTest.Cli.Commands;
+
 namespace IsoTest.Cli.Tests;
 
 /// <summary>
-/// <c>isotest run</c>'s parser over Docker's flag forms. Docker's CLI (spf13/pflag, interspersed
+/// <c>isotest run</c>'s flags (System.CommandLine behind Docker's conventions) over Docker's flag forms. Docker's CLI (spf13/pflag, interspersed
 /// flags off) accepts each of these forms; isotest must give the same meaning.
 /// </summary>
 public sealed class RunParserTests : IDisposable
@@ -11,7 +13,7 @@ public sealed class RunParserTests : IDisposable
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private static RunRequest Parse(params string[] args) =>
-        RunParser.Parse(args, name => name == "ISOTEST_CLI_TEST_FROM_HOST" ? "from-host" : null)
+        RunCommandLine.Parse(args, name => name == "ISOTEST_CLI_TEST_FROM_HOST" ? "from-host" : null)
         ?? throw new InvalidOperationException("help was returned");
 
     [Theory]
@@ -82,7 +84,7 @@ public sealed class RunParserTests : IDisposable
         Environment.SetEnvironmentVariable(name, "real value");
         try
         {
-            var request = RunParser.Parse(["-e", name, "host", "true"])!;
+            var request = RunCommandLine.Parse(["-e", name, "host", "true"])!;
             Assert.Equal("real value", request.Spec.Environment[name]);
         }
         finally
@@ -110,6 +112,28 @@ public sealed class RunParserTests : IDisposable
         Assert.Equal(RootFileSystem.Host, spec.RootFileSystem);
         Assert.Equal(["sh", "-c", "echo hi"], spec.Command);
     }
+
+    [Fact]
+    public void RepeatedValueFlag_LastOneWins_LikePflag()
+    {
+        var spec = Parse("-m", "32m", "--memory=64m", "--name", "a1", "--name", "b2", "host", "true").Spec;
+        Assert.Equal(64L << 20, spec.Limits.MemoryBytes);
+        Assert.Equal("b2", spec.Name);
+    }
+
+    [Fact]
+    public void CombinedShortFlags_AreEachApplied()
+    {
+        // -we: a bool-free Docker bundle is rare, so this pins the general rule: letters until one takes a value.
+        var spec = Parse("-uroot", "-w/srv", "-eA=1", "host", "true").Spec;
+        Assert.Equal("root", spec.User);
+        Assert.Equal("/srv", spec.WorkingDirectory);
+        Assert.Equal("1", spec.Environment["A"]);
+    }
+
+    [Fact]
+    public void AtSign_IsAnArgument_NotAResponseFile() =>
+        Assert.Equal(["echo", "@/etc/passwd"], Parse("host", "echo", "@/etc/passwd").Spec.Command);
 
     [Fact]
     public void Defaults_MatchDocker()
@@ -164,8 +188,8 @@ public sealed class RunParserTests : IDisposable
     [Fact]
     public void Help_AmongOptions_ReturnsNull()
     {
-        Assert.Null(RunParser.Parse(["--rm", "--help"]));
-        Assert.Null(RunParser.Parse(["--help", "host", "true"]));
+        Assert.Null(RunCommandLine.Parse(["--rm", "--help"]));
+        Assert.Null(RunCommandLine.Parse(["--help", "host", "true"]));
     }
 
     [Fact]

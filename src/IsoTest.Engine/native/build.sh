@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the init agent: native/build.sh OUTPUT [ARCH [musl]]. Run by `dotnet build` and `dotnet pack`
-# (IsoTest.Engine.csproj): ARCH is x86_64 or aarch64 (default: this machine's); "musl" refuses the glibc fallback
+# (IsoTest.Engine.csproj, which rebuilds when any native/*.c, native/*.h or this script changes): ARCH is x86_64 or aarch64 (default: this machine's); "musl" refuses the glibc fallback
 # (the packaged agents are always musl-static). Every native/*.c is one translation unit of the agent.
 #
 # musl when it is installed (Debian: apt-get install musl-tools), else glibc. Both are static, but a

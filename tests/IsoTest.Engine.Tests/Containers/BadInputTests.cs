@@ -73,6 +73,19 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
         Assert.Contains("ISOTEST_BACKEND=docker", error.Message);
     }
 
+    [Fact]
+    public async Task TooManyFiles_ErrorNamesTheAgentsLimit()
+    {
+        // The agent holds 256 file records; the 257th used to fall through into a copy-on-write mount.
+        var files = Enumerable.Range(0, 257).Select(i => new FileCopySpec($"/tmp/f{i}", "x"u8.ToArray(), null)).ToArray();
+        var spec = Specs.Host("true") with { Files = files };
+
+        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+
+        Assert.Contains("file: more than 256 records", error.Message);
+        await AssertNothingLeftAsync();
+    }
+
     private async Task AssertNothingLeftAsync()
     {
         Assert.Equal(0, _engine.LiveContainers);

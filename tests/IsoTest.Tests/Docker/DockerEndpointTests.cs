@@ -82,11 +82,11 @@ public sealed class DockerEndpointTests
     }
 
     [Theory]
-    [InlineData("busybox", "busybox", "latest")]
-    [InlineData("busybox:1.36", "busybox", "1.36")]
+    [InlineData("busybox", "docker.io/library/busybox", "latest")]
+    [InlineData("busybox:1.36", "docker.io/library/busybox", "1.36")]
     [InlineData("registry:5000/team/app", "registry:5000/team/app", "latest")]
     [InlineData("registry:5000/team/app:2", "registry:5000/team/app", "2")]
-    [InlineData("app@sha256:abc", "app", "sha256:abc")]
+    [InlineData("app@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "docker.io/library/app", "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")]
     public void SplitReference_NameAndTag(string reference, string name, string tag)
     {
         Assert.Equal((name, tag), DockerImages.SplitReference(reference));

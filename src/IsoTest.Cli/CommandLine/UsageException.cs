@@ -1,4 +1,4 @@
-namespace IsoTest.Cli;
+namespace IsoTest.Cli.CommandLine;
 
 /// <summary>
 /// The command line is wrong (unknown flag, bad value, missing argument). Reported as
@@ -6,7 +6,7 @@ namespace IsoTest.Cli;
 /// </summary>
 internal sealed class UsageException : Exception
 {
-    public UsageException(string message, string helpHint = RunParser.HelpHint)
+    public UsageException(string message, string helpHint)
         : base(message)
     {
         HelpHint = helpHint;

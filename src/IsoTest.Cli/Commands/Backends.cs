@@ -1,4 +1,4 @@
-namespace IsoTest.Cli;
+namespace IsoTest.Cli.Commands;
 
 /// <summary>Where the command gets its container backend.</summary>
 internal static class Backends

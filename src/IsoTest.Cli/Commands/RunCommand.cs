@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace IsoTest.Cli;
+namespace IsoTest.Cli.Commands;
 
 /// <summary>
 /// Runs one container the way <c>docker run</c> does in the foreground: create, start, stream its

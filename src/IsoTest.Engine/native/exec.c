@@ -1,0 +1,155 @@
+/* Starting a process inside the container (the payload for `start`, a command for `exec`): a vfork
+ * child that resets its signals, takes its own session, Docker's capabilities, the requested user and
+ * no_new_privs, changes directory and execs with a PATH lookup in its own environment. */
+#include "isotest-init.h"
+#include <grp.h>
+#include <linux/capability.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+
+/* Docker's default capability set. */
+static const uint64_t default_caps =
+    1ULL << CAP_CHOWN | 1ULL << CAP_DAC_OVERRIDE | 1ULL << CAP_FSETID | 1ULL << CAP_FOWNER |
+    1ULL << CAP_MKNOD | 1ULL << CAP_NET_RAW | 1ULL << CAP_SETGID | 1ULL << CAP_SETUID |
+    1ULL << CAP_SETFCAP | 1ULL << CAP_SETPCAP | 1ULL << CAP_NET_BIND_SERVICE | 1ULL << CAP_SYS_CHROOT |
+    1ULL << CAP_KILL | 1ULL << CAP_AUDIT_WRITE;
+
+static int drop_caps(void)
+{
+    for (int c = 0; c < 64; c++)
+        if (!(default_caps >> c & 1) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+            if (errno == EINVAL)
+                break;                          /* past the kernel's last capability */
+            return -1;
+        }
+    struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct d[2] = {
+        { (uint32_t)default_caps, (uint32_t)default_caps, 0 },
+        { (uint32_t)(default_caps >> 32), (uint32_t)(default_caps >> 32), 0 } };
+    if (syscall(SYS_capset, &h, d) < 0)
+        return -1;
+    return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+}
+
+
+/* The child shares our memory (spawn below): it leaves the failed step and errno here for the parent. */
+static _Noreturn void exec_fail(struct execerr *out, const char *stage)
+{
+    out->err = errno;
+    strncpy(out->stage, stage, sizeof out->stage - 1);
+    _exit(127);
+}
+
+/* In the child: clean signal state, own session, Docker's capabilities, the requested user,
+ * no_new_privs, cwd, then execve with a PATH lookup like execvpe but in the payload's own env. */
+static _Noreturn void child_exec(struct execerr *err, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    for (int s = 1; s < NSIG; s++)
+        signal(s, SIG_DFL);                     /* .NET ignores SIGPIPE, and spawn keeps ignored signals */
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setsid();
+    if (drop_caps() < 0)
+        exec_fail(err, "caps");
+    /* setgroups is refused once "deny" was written to setgroups (rootless); there are none to drop */
+    if ((!S.uid_map && setgroups(0, NULL) < 0) || setgid(gid) < 0 || setuid(uid) < 0)
+        exec_fail(err, "user");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        exec_fail(err, "caps");
+    if (chdir(cwd && *cwd ? cwd : "/") < 0)
+        exec_fail(err, "chdir");
+    if (!argv[0])
+        errno = ENOENT, exec_fail(err, "exec");
+    if (strchr(argv[0], '/')) {
+        execve(argv[0], argv, envp);
+        exec_fail(err, "exec");
+    }
+    const char *path = DEFAULT_PATH;
+    for (char **e = envp; *e; e++)
+        if (!strncmp(*e, "PATH=", 5))
+            path = *e + 5;
+    int eacces = 0;
+    char full[4096];
+    for (const char *p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        snprintf(full, sizeof full, "%.*s%s%s", (int)(end - p), p, end > p ? "/" : "", argv[0]);
+        execve(full, argv, envp);
+        if (errno == EACCES)
+            eacces = 1;
+        else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV)
+            exec_fail(err, "exec");
+        if (!*end)
+            break;
+        p = end;
+    }
+    errno = eacces ? EACCES : ENOENT;
+    exec_fail(err, "exec");
+}
+
+/* Starts a child that execs; returns its pid, or -1 with the failed step and errno in *err. The child
+ * is a vfork (CLONE_VM | CLONE_VFORK, on a stack of its own): no page tables to copy and no
+ * copy-on-write faults afterwards, and we resume only once it has exec'd or failed, so its report
+ * is in place when we look. The stdio fds are dup'ed to 0-2 when given. */
+static struct spawn_args {
+    const int *stdio;
+    uid_t uid;
+    gid_t gid;
+    const char *cwd;
+    char **argv, **envp;
+    struct execerr *err;
+} spawn_args;
+
+static int spawn_child(void *arg)
+{
+    struct spawn_args *a = arg;
+    for (int i = 0; a->stdio && i < 3; i++)
+        if (dup2(a->stdio[i], i) < 0)
+            exec_fail(a->err, "exec");
+    child_exec(a->err, a->uid, a->gid, a->cwd, a->argv, a->envp);
+}
+
+pid_t spawn(const int *stdio, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp,
+                   struct execerr *err)
+{
+    /* one child at a time uses it: we are suspended until it execs or exits */
+    static char stack[64 * 1024] __attribute__((aligned(16)));
+    *err = (struct execerr){ "", 0 };
+    spawn_args = (struct spawn_args){ stdio, uid, gid, cwd, argv, envp, err };
+    pid_t pid = clone(spawn_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &spawn_args);
+    if (pid < 0) {
+        *err = (struct execerr){ "exec", errno };
+        return -1;
+    }
+    return err->stage[0] ? -1 : pid;           /* a failed child exits 127 and is reaped like any other */
+}
+
+/* What an exec failure is about: the directory for chdir, the user for a credential step, else the program. */
+const char *failed_path(const struct execerr *e, const char *cwd, uid_t uid, char **argv)
+{
+    if (!strcmp(e->stage, "chdir"))
+        return cwd && *cwd ? cwd : "/";
+    if (!strcmp(e->stage, "user"))
+        return num(uid);
+    return argv && argv[0] ? argv[0] : "";
+}
+
+/* Reads "cwd nenv env... argv..." from field `at` on: the command of `start` and `exec`. */
+int parse_command(struct msg *m, int at, const char **cwd, char ***env, char ***argv)
+{
+    static char *envp[MAXFIELDS + 1];
+    int nenv = m->n > at + 1 && !m->overflow ? atoi(m->f[at + 1]) : -1;
+    if (nenv < 0 || at + 2 + nenv >= m->n)
+        return -1;
+    memcpy(envp, &m->f[at + 2], nenv * sizeof *envp);
+    envp[nenv] = NULL;
+    *cwd = m->f[at];
+    *env = envp;
+    *argv = &m->f[at + 2 + nenv];               /* f[n] is NULL: ends argv */
+    return 0;
+}
+

@@ -1,0 +1,109 @@
+/*
+ * isotest-init: the container init agent of the IsoTest engine.
+ *
+ * The engine cannot create namespaces itself: a .NET process is multi-threaded and the kernel refuses
+ * CLONE_NEWUSER there, and a forked runtime may deadlock (DESIGN.md, "The engine"). So the engine
+ * posix_spawns this program, which runs as two processes (PROTOCOL.md is the contract):
+ *   shim  - reads the spec, opens cgroup files from the host's view, clones init into the new
+ *           namespaces, writes the id maps (rootless), then only waits for init and reports `reaped`;
+ *   init  - PID 1 of the container: builds the root filesystem, reports `created`, then serves the
+ *           control socket (start, exec, connect, stat, signal, kill) and reaps every process.
+ * Built with -std=gnu11 -Wall -Wextra -Werror -static; libc only; no malloc.
+ *
+ * The files, one concern each:
+ *   proto.c   datagrams on the control socket: send, receive, report an error and exit
+ *   spec.c    the `spec` message: a table of record kinds, each with its arity, parser and limit
+ *   shim.c    main: spec, cgroup files, clone of init, id maps, wait and `reaped`
+ *   init.c    PID 1: setup order, then the request loop (start, exec, connect, stat, signal, kill)
+ *   rootfs.c  the root: staging tmpfs, overlays, the rootless host mirror, read-only seal, pivot_root
+ *   mounts.c  what goes on the root: /proc, /dev, /sys, /tmp, /run, masked paths, user mounts, files
+ *   exec.c    starting a process: vfork, credentials, capabilities, no_new_privs, PATH lookup
+ */
+#ifndef ISOTEST_INIT_H
+#define ISOTEST_INIT_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#define CTL 3                   /* the control socket (PROTOCOL.md) */
+#define NETNS_FD 4              /* with netns 2: a ready network namespace (PROTOCOL.md) */
+#define MAXMSG (256 * 1024)     /* largest datagram either side sends */
+#define MAXFIELDS 8192          /* fields in one datagram */
+#define MAXMNTS 256             /* bind, tmpfs and cow records */
+#define MAXFILES 256            /* file records */
+#define MAXCG1 32               /* cg1 records (one per v1 controller) */
+#define MAXEXECS 256            /* exec'd commands running at once */
+#define MAXCONNECTS 64          /* connects in progress at once */
+#define STAGE "/tmp"            /* where the private tmpfs staging area is mounted (our namespace only) */
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* ---------------------------------------------------------------- proto.c */
+
+/* One received datagram split into fields: f[0] is the verb, f[n] is NULL. `overflow` is set when the
+ * datagram had more than MAXFIELDS fields or did not fit MAXMSG: the fields are then incomplete. */
+struct msg { char buf[MAXMSG]; char *f[MAXFIELDS + 1]; int n, fds[3], nfds, overflow; };
+
+const char *num(long long v);
+void send_msg(int passfd, const char *verb, ...);
+int recv_msg(struct msg *m);
+void drain(void);
+_Noreturn void die(const char *stage, const char *detail);
+
+/* ---------------------------------------------------------------- spec.c */
+
+struct mnt { char kind; const char *src, *dst, *opt; int ro, srcfd; };   /* kind: 'b'ind, 't'mpfs, 'c'ow */
+struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcfd; };
+
+struct spec {
+    const char *root, *uid_map, *gid_map, *hostname, *cg2, *cg1[MAXCG1];
+    int readonly, netns, nmnts, nfiles, ncg1;
+    uid_t uid;
+    gid_t gid;
+    struct mnt mnts[MAXMNTS];
+    struct copy files[MAXFILES];
+};
+
+/* The container's spec, read once by the shim before anything else; init inherits it. The strings
+ * point into the received datagram, which lives as long as the agent. */
+extern struct spec S;
+
+void read_spec(void);
+
+/* ---------------------------------------------------------------- shim.c → init.c */
+
+/* Cgroup files the shim opened from the host's view, for init to join before it unshares. */
+struct cgroup_fds { int cg1[MAXCG1], cg2, cg2procs, cg2_need_write; };
+
+_Noreturn void init_main(int syncfd, struct cgroup_fds *cg);
+
+/* ---------------------------------------------------------------- rootfs.c */
+
+const char *fdpath(char buf[32], int fd);
+int open_in_root(const char *path, int flags);
+int target(const char *path, int dir);
+int mount_in(const char *src, const char *dst, int dir, const char *type, unsigned long flags, const char *data);
+void make_ro(int fd, const char *what);
+int overlay(const char *lower, const char *target_path);
+void build_root(void);
+void seal_root(void);
+void enter_root(void);
+
+/* ---------------------------------------------------------------- mounts.c */
+
+void mount_system(void);
+void mount_user(void);
+
+/* ---------------------------------------------------------------- exec.c */
+
+struct execerr { char stage[8]; int err; };
+
+pid_t spawn(const int *stdio, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp, struct execerr *err);
+const char *failed_path(const struct execerr *e, const char *cwd, uid_t uid, char **argv);
+int parse_command(struct msg *m, int at, const char **cwd, char ***env, char ***argv);
+
+#endif

@@ -1,0 +1,149 @@
+/* What goes onto the new root: /proc, /dev, /sys, /tmp, /run and Docker's masked and read-only
+ * paths (mount_system), then the spec's bind, tmpfs and cow mounts and file copies (mount_user). */
+#include "isotest-init.h"
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+/* /dev: a small tmpfs with the harmless devices, a private devpts instance and /dev/shm. As root the
+ * nodes are made with mknod (one syscall each, where a bind mount costs a mount); in a user namespace
+ * mknod is refused, so they are the host's nodes bind-mounted. */
+static void mount_dev(void)
+{
+    int dev = mount_in("tmpfs", "dev", 1, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k");
+    static const struct { const char *name; unsigned major, minor; } nodes[] = {
+        { "null", 1, 3 }, { "zero", 1, 5 }, { "full", 1, 7 }, { "random", 1, 8 }, { "urandom", 1, 9 },
+        { "tty", 5, 0 } };
+    char host[64], dst[64];
+    mode_t mask = umask(0);
+    for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
+        if (!S.uid_map && mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) == 0)
+            continue;
+        snprintf(host, sizeof host, "/dev/%s", nodes[i].name);
+        snprintf(dst, sizeof dst, "dev/%s", nodes[i].name);
+        if (access(host, F_OK) == 0)
+            close(mount_in(host, dst, 0, NULL, MS_BIND, NULL));
+    }
+    umask(mask);
+    /* no gid= option: gid 5 (tty) is usually unmapped in a user namespace and the mount would fail */
+    close(mount_in("devpts", "dev/pts", 1, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"));
+    close(mount_in("tmpfs", "dev/shm", 1, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"));
+    static const char *links[][2] = { { "pts/ptmx", "ptmx" }, { "/proc/self/fd", "fd" },
+        { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" } };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
+        if (symlinkat(links[i][0], dev, links[i][1]) < 0)
+            die("mount", "/dev");
+    close(dev);
+}
+
+/* /proc, /dev, /sys, /tmp, /run, then Docker's masked and read-only paths over the new procfs/sysfs. */
+void mount_system(void)
+{
+    close(mount_in("proc", "proc", 1, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
+    mount_dev();
+    /* sysfs needs a network namespace owned by our user namespace; with the host's network (netns=0)
+     * rootless gets EPERM, so show the host's /sys read-only instead */
+    char p[32];
+    int fd = target("sys", 1);
+    if (mount("sysfs", fdpath(p, fd), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+        int s = mount_in("/sys", "sys", 1, NULL, MS_BIND | MS_REC, NULL);
+        make_ro(s, "/sys");
+        close(s);
+    }
+    close(fd);
+    if (!strcmp(S.root, "host")) {
+        close(mount_in("tmpfs", "tmp", 1, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
+        close(mount_in("tmpfs", "run", 1, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
+    }
+    static const char *masked[] = { "proc/acpi", "proc/asound", "proc/interrupts", "proc/kcore", "proc/keys",
+        "proc/latency_stats", "proc/timer_list", "proc/timer_stats", "proc/sched_debug", "proc/scsi",
+        "sys/firmware", "sys/devices/virtual/powercap" };
+    for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
+        struct stat st;
+        if ((fd = open_in_root(masked[i], O_PATH)) < 0)
+            continue;                           /* absent on this kernel: nothing to hide */
+        if (fstat(fd, &st) < 0)
+            die("mount", masked[i]);
+        close(fd);
+        if (S_ISDIR(st.st_mode))
+            close(mount_in("tmpfs", masked[i], 1, "tmpfs", MS_RDONLY, "size=0"));
+        else
+            close(mount_in("/dev/null", masked[i], 0, NULL, MS_BIND, NULL));
+    }
+    static const char *ro[] = { "proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger" };
+    for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
+        if ((fd = open_in_root(ro[i], O_PATH)) < 0)
+            continue;
+        if (mount(fdpath(p, fd), p, NULL, MS_BIND | MS_REC, NULL) < 0)
+            die("mount", ro[i]);
+        close(fd);
+        fd = open_in_root(ro[i], O_PATH);
+        make_ro(fd, ro[i]);
+        close(fd);
+    }
+}
+
+/* Copies a host file into the container. Rootless, the container's root cannot create files in
+ * directories owned by unmapped host ids (root's /etc): then the copy is made on the staging tmpfs
+ * and bind-mounted over the existing target. */
+static void copy_in(struct copy *c, int i)
+{
+    char dir[4096], staged[64];
+    snprintf(dir, sizeof dir, "%s", c->dst);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    int dfd = slash && dir[0] ? target(dir, 1) : open_in_root(".", O_PATH | O_DIRECTORY);
+    const char *base = slash ? slash + 1 : dir;
+    int out = openat(dfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (out < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
+        snprintf(staged, sizeof staged, STAGE "/f%d", i);
+        out = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    } else {
+        staged[0] = 0;
+    }
+    if (out < 0)
+        die("file", c->dst);
+    ssize_t n;
+    for (char buf[65536]; (n = read(c->srcfd, buf, sizeof buf)) > 0;)
+        if (write(out, buf, n) != n)
+            die("file", c->dst);
+    if (n < 0 || fchmod(out, c->mode) < 0 || fchown(out, c->uid, c->gid) < 0)
+        die("file", c->dst);
+    close(out);
+    close(dfd);
+    close(c->srcfd);
+    if (staged[0])
+        close(mount_in(staged, c->dst, 0, NULL, MS_BIND, NULL));
+}
+
+/* The spec's bind/tmpfs/cow mounts in order, then file copies (they may land inside those mounts). */
+void mount_user(void)
+{
+    char p[32];
+    for (int i = 0; i < S.nmnts; i++) {
+        struct mnt *m = &S.mnts[i];
+        struct stat st;
+        if (m->kind == 'b') {
+            if (fstat(m->srcfd, &st) < 0)
+                die("mount", m->src);
+            int fd = mount_in(fdpath(p, m->srcfd), m->dst, S_ISDIR(st.st_mode), NULL, MS_BIND | MS_REC, NULL);
+            if (m->ro)
+                make_ro(fd, m->dst);
+            close(fd);
+        } else if (m->kind == 't') {
+            close(mount_in("tmpfs", m->dst, 1, "tmpfs", MS_NOSUID | MS_NODEV | (m->ro ? MS_RDONLY : 0),
+                           m->opt[0] ? m->opt : NULL));
+        } else {
+            int fd = target(m->dst, 1);
+            char dst[32];
+            if (overlay(fdpath(p, m->srcfd), fdpath(dst, fd)) < 0)
+                die("mount", m->dst);
+            close(fd);
+        }
+        close(m->srcfd);
+    }
+    for (int i = 0; i < S.nfiles; i++)
+        copy_in(&S.files[i], i);
+}

@@ -1,0 +1,258 @@
+/* The container's root filesystem: a staging tmpfs in init's own mount namespace, the root as an
+ * overlay (or, rootless with the host's root, a mirror of overlays), the read-only seal, and
+ * pivot_root. Every target is resolved inside the new root (openat2 RESOLVE_IN_ROOT). */
+#include "isotest-init.h"
+#include <dirent.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+
+#ifndef MOUNT_ATTR_RDONLY           /* musl's <sys/mount.h> lacks the new mount API; the kernel ABI: */
+#define MOUNT_ATTR_RDONLY 0x00000001
+struct mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+#endif
+
+static int rootfd = -1;         /* O_PATH fd of the new root while it is being built */
+
+const char *fdpath(char buf[32], int fd)
+{
+    snprintf(buf, 32, "/proc/self/fd/%d", fd);
+    return buf;
+}
+
+/* Opens path (relative to the new root) with RESOLVE_IN_ROOT, so an absolute symlink inside an image
+ * (var/run -> /run) resolves inside the container instead of sending a mount onto the host. */
+int open_in_root(const char *path, int flags)
+{
+    struct open_how how = { .flags = flags | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
+    while (*path == '/')
+        path++;
+    if (!*path)
+        path = ".";
+    return syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+}
+
+/* Opens a mount target inside the new root, creating it if missing (mkdir -p; the last component a
+ * directory when dir, else an empty file). Each component is created in a parent that was itself
+ * resolved inside the root. Returns an O_PATH fd or dies. */
+int target(const char *path, int dir)
+{
+    char parent[4096];
+    int fd = open_in_root(path, O_PATH);
+    if (fd >= 0 || errno != ENOENT || snprintf(parent, sizeof parent, "%s", path) >= (int)sizeof parent)
+        return fd >= 0 ? fd : (die("mount", path), -1);
+    char *slash = strrchr(parent, '/');
+    while (slash && slash > parent && !slash[1])        /* trailing slashes */
+        *slash = 0, slash = strrchr(parent, '/');
+    const char *name = slash ? slash + 1 : parent;
+    int pfd = slash && slash > parent ? (*slash = 0, target(parent, 1)) : open_in_root(".", O_PATH | O_DIRECTORY);
+    int r = dir ? mkdirat(pfd, name, 0755) : openat(pfd, name, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (r > 0 && !dir)
+        close(r);
+    close(pfd);
+    if ((r < 0 && errno != EEXIST) || (fd = open_in_root(path, O_PATH)) < 0)
+        die("mount", path);
+    return fd;
+}
+
+/* Mounts onto dst inside the new root and returns a fresh O_PATH fd of it: a fresh lookup, because a
+ * descriptor opened before the mount still points at the directory underneath. */
+int mount_in(const char *src, const char *dst, int dir, const char *type, unsigned long flags,
+                    const char *data)
+{
+    char p[32];
+    int fd = target(dst, dir);
+    if (mount(src, fdpath(p, fd), type, flags, data) < 0)
+        die("mount", dst);
+    close(fd);
+    if ((fd = open_in_root(dst, O_PATH)) < 0)
+        die("mount", dst);
+    return fd;
+}
+
+/* Makes a mount (and everything below it) read-only. mount_setattr only sets the flag; the old
+ * remount path must repeat the source's locked flags (nosuid, nodev, noexec, atime), or a user
+ * namespace gets EPERM for trying to clear them. */
+void make_ro(int fd, const char *what)
+{
+    struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) == 0)
+        return;
+    if (errno != ENOSYS)
+        die("mount", what);
+    char p[32];
+    struct statvfs sv;
+    if (statvfs(fdpath(p, fd), &sv) < 0)
+        die("mount", what);
+    unsigned long keep = 0;
+    static const unsigned long map[][2] = { { ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV },
+        { ST_NOEXEC, MS_NOEXEC }, { ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
+        { ST_RELATIME, MS_RELATIME } };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (sv.f_flag & map[i][0])
+            keep |= map[i][1];
+    if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) < 0)
+        die("mount", what);
+}
+
+/* A read-only recursive bind of a host path onto a path we created (fallback views of the host). */
+static void bind_ro(const char *host, const char *dst, unsigned long rec)
+{
+    int fd = -1;
+    if (mount(host, dst, NULL, MS_BIND | rec, NULL) < 0 || (fd = open(dst, O_PATH | O_CLOEXEC)) < 0)
+        die("root", host);
+    make_ro(fd, host);
+    close(fd);
+}
+
+/* Overlay of lower with a private upper/work pair on the staging tmpfs, mounted at target (a host
+ * path we created on the staging area). userxattr: a user namespace may not write trusted.* xattrs. */
+int overlay(const char *lower, const char *target_path)
+{
+    static int layers;
+    char up[64], work[64], opts[8192];
+    snprintf(up, sizeof up, STAGE "/u%d", layers);
+    snprintf(work, sizeof work, STAGE "/w%d", layers++);
+    if (mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0)
+        return -1;
+    /* The merged root takes the upper dir's owner and mode: give it the lower dir's, or a data dir
+     * (PostgreSQL's, 0700 and owned by its user) looks root-owned and 0755 through the overlay. An
+     * owner unmapped in a user namespace cannot be given (EINVAL); the mode still is. */
+    struct stat st;
+    if (stat(lower, &st) == 0) {
+        if (chown(up, st.st_uid, st.st_gid) < 0 && errno != EINVAL && errno != EPERM)
+            return -1;
+        if (chmod(up, st.st_mode & 07777) < 0)
+            return -1;
+    }
+    snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, up, work,
+             S.uid_map ? ",userxattr" : "");
+    return mount("overlay", target_path, "overlay", 0, opts);
+}
+
+/* Opens every host-side source now, before the staging tmpfs covers /tmp, where tests like to keep
+ * root directories and bind sources; mounts then name them as /proc/self/fd/N. */
+static int root_srcfd = -1;
+
+static void open_sources(void)
+{
+    if (strcmp(S.root, "host") != 0 && (root_srcfd = open(S.root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        die("root", S.root);
+    for (int i = 0; i < S.nmnts; i++)
+        if (S.mnts[i].src && (S.mnts[i].srcfd = open(S.mnts[i].src, O_PATH | O_CLOEXEC)) < 0)
+            die("mount", S.mnts[i].src);
+    for (int i = 0; i < S.nfiles; i++)
+        if ((S.files[i].srcfd = open(S.files[i].src, O_RDONLY | O_CLOEXEC)) < 0)
+            die("file", S.files[i].src);
+}
+
+/* Rootless host root: overlayfs refuses a lower dir with locked submounts in a user namespace
+ * (EINVAL for lowerdir=/, /var holding /var/lib/docker, ...). So such a directory becomes a tmpfs
+ * carrying one overlay per entry, recursively; symlinks are recreated, files bound read-only. Only
+ * past a few levels does a directory fall back to a read-only recursive bind. */
+static void mirror_dir(const char *host, const char *dst, int depth)
+{
+    if (depth > 0 && overlay(host, dst) == 0)
+        return;
+    /* A directory we may not list (dockerd's /var/lib/docker, 0710 root, full of its mounts) is shown
+     * as it is on the host: read-only, and just as unreadable. */
+    DIR *d = depth < 4 ? opendir(host) : NULL;
+    if (!d || mount("tmpfs", dst, "tmpfs", 0, "mode=0755") < 0) {
+        if (d)
+            closedir(d);
+        bind_ro(host, dst, MS_REC);
+        return;
+    }
+    for (struct dirent *e; (e = readdir(d));) {
+        static const char *skip[] = { ".", "..", "proc", "sys", "dev", "tmp", "run" };
+        int s = 0;
+        for (size_t i = 0; i < (depth ? 2 : sizeof skip / sizeof skip[0]); i++)
+            s |= !strcmp(e->d_name, skip[i]);
+        char h[4096], p[4096], link[4096];
+        struct stat st;
+        snprintf(h, sizeof h, "%s/%s", depth ? host : "", e->d_name);
+        snprintf(p, sizeof p, "%s/%s", dst, e->d_name);
+        if (s || lstat(h, &st) < 0)
+            continue;
+        if (S_ISLNK(st.st_mode)) {
+            ssize_t l = readlink(h, link, sizeof link - 1);
+            if (l < 0 || (link[l] = 0, symlink(link, p) < 0))
+                die("root", h);
+        } else if (S_ISDIR(st.st_mode)) {
+            if (mkdir(p, st.st_mode & 07777) < 0)
+                die("root", p);
+            mirror_dir(h, p, depth + 1);
+        } else if (S_ISREG(st.st_mode)) {
+            int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+            if (fd < 0)
+                die("root", p);
+            close(fd);
+            bind_ro(h, p, 0);
+        }
+    }
+    closedir(d);
+}
+
+/* The root: an overlay (host / or a directory) with its upper dir on the staging tmpfs, or a read-only
+ * recursive bind. The staging tmpfs exists only in this mount namespace, so the writable layer
+ * vanishes with the container and nothing touches the host's disk. */
+void build_root(void)
+{
+    const char *r = STAGE "/r";
+    char src[32];
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)   /* no mount may propagate out */
+        die("mount", "/");
+    open_sources();
+    if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 || mkdir(r, 0755) < 0)
+        die("mount", STAGE);
+    const char *lower = root_srcfd >= 0 ? fdpath(src, root_srcfd) : "/";
+    if (root_srcfd < 0 && S.uid_map) {
+        mirror_dir("/", r, 0);
+        static const char *own[] = { "proc", "sys", "dev", "tmp", "run" };
+        char p[64];
+        for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+            if (snprintf(p, sizeof p, "%s/%s", r, own[i]), mkdir(p, 0755) < 0)
+                die("root", p);
+    } else if (overlay(lower, r) < 0) {
+        die("root", S.root);
+    }
+    if ((rootfd = open(r, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        die("root", r);
+}
+
+/* A read-only root is built writable like any other, so that every mount point can be made first
+ * (a directory root may lack /proc, a tmpfs target may be new); then the root and what lies under it
+ * turn read-only, and the system and user mounts go on top, writable where asked (Docker's order). */
+void seal_root(void)
+{
+    if (!S.readonly)
+        return;
+    static const char *sys[] = { "proc", "dev", "sys", "tmp", "run" };
+    for (size_t i = 0; i < sizeof sys / sizeof sys[0]; i++)
+        if (i < 3 || !strcmp(S.root, "host"))
+            close(target(sys[i], 1));
+    for (int i = 0; i < S.nmnts; i++) {
+        struct stat st;
+        int dir = S.mnts[i].kind != 'b' || (fstat(S.mnts[i].srcfd, &st) == 0 && S_ISDIR(st.st_mode));
+        close(target(S.mnts[i].dst, dir));
+    }
+    make_ro(rootfd, S.root);
+}
+
+/* pivot_root(".", ".") stacks the old root under the new one; detaching it leaves no path to the
+ * host's tree (and releases the staging tmpfs except what the overlays pin). */
+void enter_root(void)
+{
+    if (fchdir(rootfd) < 0)
+        die("pivot_root", STAGE "/r");
+    close(rootfd);
+    if (root_srcfd >= 0)
+        close(root_srcfd);
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        die("pivot_root", S.root);
+    if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
+        die("pivot_root", "/");
+}

@@ -1,0 +1,116 @@
+/* The shim: the process the engine spawned. It reads the spec, opens the cgroup files as the host
+ * sees them, clones init into the new namespaces, writes init's id maps (rootless), and then only
+ * waits for init, to report `reaped` with its rusage. */
+#include "isotest-init.h"
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+
+static struct cgroup_fds cg = { .cg2 = -1, .cg2procs = -1 };
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC), e;
+    ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
+    e = errno, close(fd), errno = e;
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* clone3 can place the child straight into a v2 cgroup; without it (old kernel, EINVAL/ENOSYS), plain
+ * clone and init writes 0 into cgroup.procs itself. Raw syscalls: glibc wraps neither without a stack. */
+static pid_t clone_init(uint64_t flags)
+{
+    if (cg.cg2 >= 0) {
+        struct { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
+                 set_tid, set_tid_size, cgroup; } args = { .flags = flags | CLONE_INTO_CGROUP,
+                 .exit_signal = SIGCHLD, .cgroup = (uint64_t)cg.cg2 };
+        pid_t pid = syscall(SYS_clone3, &args, sizeof args);
+        if (pid >= 0 || (errno != ENOSYS && errno != EINVAL && errno != E2BIG))
+            return pid;
+        cg.cg2_need_write = 1;
+    }
+    return syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
+}
+
+/* Opens the cgroup files now, as the host sees them: after the clone, init is in new namespaces. */
+static void open_cgroups(void)
+{
+    for (int i = 0; i < S.ncg1; i++)
+        if ((cg.cg1[i] = open(S.cg1[i], O_WRONLY | O_CLOEXEC)) < 0)
+            die("cgroup", S.cg1[i]);
+    if (S.cg2) {
+        char procs[4096];
+        snprintf(procs, sizeof procs, "%s/cgroup.procs", S.cg2);
+        if ((cg.cg2 = open(S.cg2, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+            (cg.cg2procs = open(procs, O_WRONLY | O_CLOEXEC)) < 0)
+            die("cgroup", S.cg2);
+    }
+}
+
+/* Rootless: an unprivileged process may map only its own ids into its child's user namespace, and
+ * only after denying setgroups (else dropping a group could grant access). */
+static int write_maps(pid_t pid)
+{
+    const char *files[][2] = { { "setgroups", "deny" }, { "uid_map", S.uid_map }, { "gid_map", S.gid_map } };
+    char p[64];
+    for (int i = 0; i < 3; i++)
+        if (snprintf(p, sizeof p, "/proc/%d/%s", pid, files[i][0]), write_file(p, files[i][1]) < 0)
+            return -1;
+    return 0;
+}
+
+int main(void)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);           /* the engine's spawning thread dies -> so do we */
+    read_spec();
+    open_cgroups();
+    /* netns 2: the engine made the namespace ahead of time (fd 4, lo up); init inherits it from us */
+    if (S.netns == 2 && (setns(NETNS_FD, CLONE_NEWNET) < 0 || close(NETNS_FD) < 0))
+        die("network", "setns");
+    int sync[2];
+    if (pipe2(sync, O_CLOEXEC) < 0)
+        die("clone", "pipe");
+    pid_t pid = clone_init(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+                           (S.netns == 1 ? CLONE_NEWNET : 0) | (S.uid_map ? CLONE_NEWUSER : 0));
+    if (pid < 0)
+        die("clone", "");
+    if (pid == 0) {
+        close(sync[1]);
+        init_main(sync[0], &cg);
+    }
+    close(sync[0]);
+    send_msg(-1, "pid", num(pid), NULL);
+    if (S.uid_map && write_maps(pid) < 0) {
+        int e = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        errno = e;
+        die("uidmap", S.uid_map);
+    }
+    (void)!write(sync[1], "1", 1);
+    close(sync[1]);
+    /* hold nothing init or the payload uses: the engine waits for EOF on the log sockets */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    for (int i = 0; i < 3; i++)
+        dup2(null, i);
+    for (int i = 0; i < S.ncg1; i++)
+        close(cg.cg1[i]);
+    if (cg.cg2 >= 0)
+        close(cg.cg2), close(cg.cg2procs);
+    int st;
+    struct rusage ru;
+    while (wait4(pid, &st, __WALL, &ru) < 0 && errno == EINTR)
+        continue;
+    drain();
+    send_msg(-1, "reaped", num(st), num(ru.ru_utime.tv_sec * 1000000LL + ru.ru_utime.tv_usec),
+             num(ru.ru_stime.tv_sec * 1000000LL + ru.ru_stime.tv_usec), num(ru.ru_maxrss), NULL);
+    return 0;
+}

@@ -1,0 +1,197 @@
+/* The `spec` message (PROTOCOL.md, "spec records"): a table of record kinds, each with its number of
+ * values, its parser and its limit. Anything the table does not allow is `error spec <errno> <what>`:
+ * an unknown key, a record cut short, a value of the wrong form, or one record too many. */
+#include "isotest-init.h"
+#include <stdio.h>
+#include <stdlib.h>
+
+struct spec S = { .root = "host", .netns = 1 };
+
+static struct msg spec_msg;     /* the spec's strings point into this buffer for the agent's lifetime */
+
+static char why[256];           /* the detail of a rejected record */
+
+/* Each parser returns 0, or -1 with errno set and `why` saying what was wrong. */
+static int bad(int err, const char *key, const char *fmt, const char *value)
+{
+    snprintf(why, sizeof why, "%s: ", key);
+    snprintf(why + strlen(why), sizeof why - strlen(why), fmt, value);
+    errno = err;
+    return -1;
+}
+
+static int number(const char *key, const char *v, int base, unsigned long max, unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(v, &end, base);
+    if (!*v || *end || errno || n > max || *v == '-' || *v == '+' || *v == ' ')
+        return bad(EINVAL, key, base == 8 ? "'%s' is not an octal mode" : "'%s' is not a number in range", v);
+    *out = n;
+    return 0;
+}
+
+static int flag(const char *key, const char *v, const char *no, const char *yes, int *out)
+{
+    if (strcmp(v, no) && strcmp(v, yes)) {
+        char fmt[64];
+        snprintf(fmt, sizeof fmt, "'%%s' is neither %s nor %s", no, yes);
+        return bad(EINVAL, key, fmt, v);
+    }
+    *out = !strcmp(v, yes);
+    return 0;
+}
+
+static int absolute(const char *key, const char *v)
+{
+    return v[0] == '/' ? 0 : bad(EINVAL, key, "'%s' is not an absolute path", v);
+}
+
+static int full(const char *key, int n, int max)
+{
+    if (n < max)
+        return 0;
+    char fmt[64];
+    snprintf(fmt, sizeof fmt, "more than %d records (the agent's limit)%%s", max);
+    return bad(E2BIG, key, fmt, "");
+}
+
+static int rec_root(const char *k, char **v)
+{
+    if (strcmp(v[0], "host") && absolute(k, v[0]) < 0)
+        return -1;
+    S.root = v[0];
+    return 0;
+}
+
+static int rec_readonly(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.readonly); }
+
+static int rec_userns(const char *k, char **v)
+{
+    if (!*v[0] || !*v[1])
+        return bad(EINVAL, k, "an empty id map%s", "");
+    S.uid_map = v[0], S.gid_map = v[1];
+    return 0;
+}
+
+static int rec_netns(const char *k, char **v)
+{
+    if (strcmp(v[0], "0") && strcmp(v[0], "1") && strcmp(v[0], "2"))
+        return bad(EINVAL, k, "'%s' is not 0, 1 or 2", v[0]);
+    S.netns = v[0][0] - '0';
+    return 0;
+}
+
+static int rec_hostname(const char *k, char **v) { (void)k; S.hostname = v[0]; return 0; }
+
+static int rec_uid(const char *k, char **v)
+{
+    unsigned long n;
+    if (number(k, v[0], 10, 0xfffffffeUL, &n) < 0)
+        return -1;
+    if (k[0] == 'u')
+        S.uid = n;
+    else
+        S.gid = n;
+    return 0;
+}
+
+static int rec_bind(const char *k, char **v)
+{
+    int ro;
+    if (full(k, S.nmnts, MAXMNTS) < 0 || absolute(k, v[0]) < 0 || flag(k, v[2], "rw", "ro", &ro) < 0)
+        return -1;
+    S.mnts[S.nmnts++] = (struct mnt){ .kind = 'b', .src = v[0], .dst = v[1], .ro = ro, .srcfd = -1 };
+    return 0;
+}
+
+static int rec_tmpfs(const char *k, char **v)
+{
+    int ro;
+    if (full(k, S.nmnts, MAXMNTS) < 0 || flag(k, v[2], "rw", "ro", &ro) < 0)
+        return -1;
+    S.mnts[S.nmnts++] = (struct mnt){ .kind = 't', .dst = v[0], .opt = v[1], .ro = ro, .srcfd = -1 };
+    return 0;
+}
+
+static int rec_cow(const char *k, char **v)
+{
+    if (full(k, S.nmnts, MAXMNTS) < 0 || absolute(k, v[0]) < 0)
+        return -1;
+    S.mnts[S.nmnts++] = (struct mnt){ .kind = 'c', .src = v[0], .dst = v[1], .srcfd = -1 };
+    return 0;
+}
+
+static int rec_file(const char *k, char **v)
+{
+    unsigned long mode, uid, gid;
+    if (full(k, S.nfiles, MAXFILES) < 0 || absolute(k, v[0]) < 0 || number(k, v[2], 8, 07777, &mode) < 0 ||
+        number(k, v[3], 10, 0xfffffffeUL, &uid) < 0 || number(k, v[4], 10, 0xfffffffeUL, &gid) < 0)
+        return -1;
+    S.files[S.nfiles++] = (struct copy){ v[0], v[1], mode, uid, gid, -1 };
+    return 0;
+}
+
+static int rec_cg1(const char *k, char **v)
+{
+    if (full(k, S.ncg1, MAXCG1) < 0 || absolute(k, v[0]) < 0)
+        return -1;
+    S.cg1[S.ncg1++] = v[0];
+    return 0;
+}
+
+static int rec_cg2(const char *k, char **v)
+{
+    if (absolute(k, v[0]) < 0)
+        return -1;
+    S.cg2 = v[0];
+    return 0;
+}
+
+static const struct record {
+    const char *key;
+    int values;
+    int (*parse)(const char *key, char **values);
+} records[] = {
+    { "root", 1, rec_root }, { "readonly", 1, rec_readonly }, { "userns", 2, rec_userns },
+    { "netns", 1, rec_netns }, { "hostname", 1, rec_hostname }, { "uid", 1, rec_uid }, { "gid", 1, rec_uid },
+    { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
+    { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 },
+};
+
+/* Reads the first message, which must be `spec`, into S; any fault is reported and ends the agent. */
+void read_spec(void)
+{
+    struct msg *m = &spec_msg;
+    if (!recv_msg(m))
+        _exit(1);
+    errno = EINVAL;
+    if (m->n < 1 || strcmp(m->f[0], "spec") != 0)
+        die("spec", m->n ? m->f[0] : "");
+    if (m->overflow) {
+        snprintf(why, sizeof why, "more than %d fields or %d bytes (the agent's limit)", MAXFIELDS, MAXMSG);
+        errno = E2BIG;
+        die("spec", why);
+    }
+    if (m->nfds) {
+        errno = EINVAL;
+        die("spec", "descriptors: a spec carries none");
+    }
+    for (int i = 1; i < m->n;) {
+        const char *k = m->f[i];
+        const struct record *r = NULL;
+        for (size_t j = 0; j < sizeof records / sizeof records[0]; j++)
+            if (!strcmp(k, records[j].key))
+                r = &records[j];
+        if (!r && bad(EINVAL, k, "unknown record%s", "") < 0)
+            die("spec", why);
+        if (i + r->values >= m->n) {
+            snprintf(why, sizeof why, "%s: %d values expected, %d given", k, r->values, m->n - i - 1);
+            errno = EINVAL;
+            die("spec", why);
+        }
+        if (r->parse(k, &m->f[i + 1]) < 0)
+            die("spec", why);
+        i += 1 + r->values;
+    }
+}
