@@ -84,6 +84,7 @@ public sealed class DockerBackend : IContainerBackend
     {
         ArgumentNullException.ThrowIfNull(spec);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        ContainerSpecValidator.Validate(spec);
         var client = await GetClientAsync(cancellationToken).ConfigureAwait(false);
         var image = await _images!.EnsureAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
         var name = spec.Name ?? DockerSpecMapper.NewName();

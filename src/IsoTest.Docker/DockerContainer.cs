@@ -158,7 +158,7 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
             throw new ArgumentException($"Port {containerPort} of container {Name} was not published: declare it with WithPort({containerPort}).", nameof(containerPort));
         }
 
-        if (Spec.Network == NetworkMode.Host)
+        if (Spec.Network.Kind == NetworkKind.Host)
         {
             return new ContainerEndpoint(_publishedHost, containerPort);
         }
@@ -315,7 +315,7 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
 
     async Task<bool> IContainerProbes.IsPortOpenAsync(int port, CancellationToken cancellationToken)
     {
-        if (Spec.Network != NetworkMode.Host)
+        if (Spec.Network.Kind != NetworkKind.Host)
         {
             try
             {
@@ -423,7 +423,7 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
 
     private async Task ReadEndpointsAsync(CancellationToken cancellationToken)
     {
-        if (Spec.Ports.Count == 0 || Spec.Network == NetworkMode.Host)
+        if (Spec.Ports.Count == 0 || Spec.Network.Kind == NetworkKind.Host)
         {
             return;
         }

@@ -20,7 +20,7 @@ internal static class DockerSpecMapper
         var labels = new Dictionary<string, string>(spec.Labels);
         owner.AddLabels(labels);
 
-        var hostNetwork = spec.Network == NetworkMode.Host;
+        var hostNetwork = spec.Network.Kind == NetworkKind.Host;
         var parameters = new CreateContainerParameters
         {
             Name = name,
@@ -42,7 +42,13 @@ internal static class DockerSpecMapper
             HostConfig = new HostConfig
             {
                 ReadonlyRootfs = spec.ReadOnlyRootFileSystem,
-                NetworkMode = hostNetwork ? "host" : spec.Ports.Count > 0 ? "bridge" : "none",
+                // A user-defined network is joined by name (it must exist); without one, no ports means loopback only, like the engine.
+                NetworkMode = spec.Network switch
+                {
+                    { Kind: NetworkKind.Host } => "host",
+                    { Kind: NetworkKind.Named, Name: { } network } => network,
+                    _ => spec.Ports.Count > 0 ? "bridge" : "none",
+                },
                 Mounts = [],
                 // Files and copy-on-write trees are uploaded before start; keeping the container after exit keeps logs and the exit code.
                 AutoRemove = false,
@@ -111,7 +117,7 @@ internal static class DockerSpecMapper
 
     private static void MapPorts(ContainerSpec spec, CreateContainerParameters parameters, string publishHostIp)
     {
-        if (spec.Network == NetworkMode.Host || spec.Ports.Count == 0)
+        if (spec.Network.Kind == NetworkKind.Host || spec.Ports.Count == 0)
         {
             return; // host network: the port is the host's own; nothing to publish
         }

@@ -234,8 +234,18 @@ public sealed class ContainerBuilder
     /// </summary>
     public ContainerBuilder WithSeccompProfile(string jsonPathOrContent) => WithSeccompProfile(SeccompProfile.Parse(jsonPathOrContent));
 
-    /// <summary>A private network namespace with only loopback (default) or the host's network.</summary>
-    public ContainerBuilder WithNetwork(NetworkMode mode) => With(_state with { Network = mode });
+    /// <summary>The network to attach to: <see cref="Network.Private"/> (default: loopback only), <see cref="Network.Host"/>, or a user-defined one.</summary>
+    public ContainerBuilder WithNetwork(Network network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        return With(_state with { Network = network });
+    }
+
+    /// <summary>Joins the user-defined network called <paramref name="name"/> (Testcontainers' <c>WithNetwork(string)</c>); it must exist when the container is created.</summary>
+    public ContainerBuilder WithNetwork(string name) => WithNetwork(Network.Named(name));
+
+    /// <summary>Joins the user-defined network <paramref name="network"/> (Testcontainers' <c>WithNetwork(INetwork)</c>).</summary>
+    public ContainerBuilder WithNetwork(INetwork network) => WithNetwork(Network.Join(network));
 
     /// <summary>What "ready" means (replaces an earlier strategy; combine several with <see cref="WaitStrategy.And"/>).</summary>
     public ContainerBuilder WaitFor(WaitStrategy strategy)
@@ -378,7 +388,7 @@ internal sealed record BuilderState
 
     public bool ReadOnlyRoot { get; init; }
 
-    public NetworkMode Network { get; init; } = NetworkMode.Private;
+    public Network Network { get; init; } = Network.Private;
 
     public SeccompProfile Seccomp { get; init; } = SeccompProfile.Default;
 

@@ -19,7 +19,10 @@ public sealed record ContainerSpec
     /// </summary>
     public IReadOnlyList<string> Command { get; init; } = [];
 
-    /// <summary>Environment variables of the payload (the container gets no variables it was not given, besides a default PATH).</summary>
+    /// <summary>
+    /// Environment variables of the payload. As with Docker, a container also gets <c>PATH</c>
+    /// (<see cref="DefaultPath"/>), <c>HOSTNAME</c> and <c>HOME</c> unless these set them.
+    /// </summary>
     public IReadOnlyDictionary<string, string> Environment { get; init; } = new Dictionary<string, string>();
 
     /// <summary>Working directory inside the container; null means <c>/</c>.</summary>
@@ -52,8 +55,8 @@ public sealed record ContainerSpec
     /// <summary>When true the root filesystem is mounted read-only (writable mounts still are writable).</summary>
     public bool ReadOnlyRootFileSystem { get; init; }
 
-    /// <summary>Private network namespace with only loopback (default) or the host's network.</summary>
-    public NetworkMode Network { get; init; } = NetworkMode.Private;
+    /// <summary>The network the container is attached to: <see cref="IsoTest.Network.Private"/> (default, loopback only), <see cref="IsoTest.Network.Host"/> or a user-defined one.</summary>
+    public Network Network { get; init; } = Network.Private;
 
     /// <summary>The seccomp filter of the container's processes: Docker's default profile unless told otherwise.</summary>
     public SeccompProfile Seccomp { get; init; } = SeccompProfile.Default;
@@ -63,6 +66,9 @@ public sealed record ContainerSpec
 
     /// <summary>How long <c>StopAsync</c> waits after SIGTERM before SIGKILL.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>The <c>PATH</c> a container gets when its spec (or image) sets none: Docker's default.</summary>
+    public const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
     /// <summary>The full argv: entrypoint followed by command.</summary>
     public IReadOnlyList<string> Argv => [.. Entrypoint, .. Command];
@@ -102,16 +108,6 @@ public sealed record RootFileSystem(RootFileSystemKind Kind, string? Source)
         RootFileSystemKind.Directory => Source!,
         _ => $"image {Source}",
     };
-}
-
-/// <summary>Whether a container gets its own network namespace.</summary>
-public enum NetworkMode
-{
-    /// <summary>Its own network namespace with only <c>lo</c>, up. Two containers may both listen on the same port.</summary>
-    Private,
-
-    /// <summary>The host's network namespace (Docker's <c>--network host</c>).</summary>
-    Host,
 }
 
 /// <summary>Caps enforced through cgroups. A null cap is not enforced.</summary>

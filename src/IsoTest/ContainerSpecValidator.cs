@@ -3,8 +3,12 @@ using System.Text.RegularExpressions;
 
 namespace IsoTest;
 
-/// <summary>Turns what a builder was told into a <see cref="ContainerSpec"/>, collecting every problem before failing.</summary>
-internal static partial class ContainerSpecValidator
+/// <summary>
+/// The one home of the rules a <see cref="ContainerSpec"/> must follow, whoever made it: the builder, the
+/// CLI, a backend handed a spec directly. Every problem is collected before failing, each naming the
+/// builder call that sets it and how to fix it; a backend adds what only it can check to the same list.
+/// </summary>
+public static partial class ContainerSpecValidator
 {
     /// <summary>Docker refuses memory caps below 6 MiB; the engine keeps the same floor so both backends accept the same specs.</summary>
     internal const long MinimumMemoryBytes = ResourceLimits.MinimumMemoryBytes;
@@ -16,41 +20,41 @@ internal static partial class ContainerSpecValidator
 
     private const int PermissionBits = 0b111_111_111_111; // 07777: setuid, setgid, sticky, rwx x3
 
-    public static ContainerSpec Validate(BuilderState s)
+    /// <summary>Checks <paramref name="spec"/> against every backend-independent rule.</summary>
+    /// <exception cref="InvalidContainerSpecException">Something is wrong; <see cref="InvalidContainerSpecException.Errors"/> lists every problem.</exception>
+    public static void Validate(ContainerSpec spec) => Validate(spec, []);
+
+    /// <summary>
+    /// Checks <paramref name="spec"/> against every backend-independent rule, and reports the problems a
+    /// backend found (<paramref name="backendProblems"/>, each worded like the others) in the same exception.
+    /// </summary>
+    /// <exception cref="InvalidContainerSpecException">Something is wrong; <see cref="InvalidContainerSpecException.Errors"/> lists every problem.</exception>
+    public static void Validate(ContainerSpec spec, IEnumerable<string> backendProblems)
     {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(backendProblems);
         var errors = new List<string>();
-
-        CheckRoot(s, errors);
-        CheckCommand(s, errors);
-        CheckEnvironment(s, errors);
-        CheckIdentity(s, errors);
-        var limits = CheckLimits(s, errors);
-        CheckPorts(s, errors);
-        var mounts = CheckMounts(s, errors);
-        var files = CheckFiles(s, mounts, errors);
-        var seccomp = s.Seccomp.Resolve($"WithSeccompProfile({s.Seccomp})", errors);
-
-        if (s.StopTimeout is { } stop && stop < TimeSpan.Zero)
-        {
-            errors.Add($"WithStopTimeout({stop}): the stop timeout cannot be negative; use TimeSpan.Zero to kill at once.");
-        }
-
-        if (s.WaitStrategy is { } wait)
-        {
-            foreach (var port in wait.PortsUsed.Distinct().Where(p => !s.Ports.Contains(p)))
-            {
-                errors.Add($"WaitFor({wait}): port {port} is not published: add WithPort({port}).");
-            }
-        }
-
+        _ = Check(spec, errors);
+        errors.AddRange(backendProblems);
         if (errors.Count > 0)
         {
             throw new InvalidContainerSpecException(errors);
         }
+    }
 
-        return new ContainerSpec
+    /// <summary>Turns what a builder was told into a spec (parsing sizes, taking file modes from the host), then validates it.</summary>
+    internal static ContainerSpec Validate(BuilderState s)
+    {
+        // Only parsing happens here; every rule about the result lives in Check.
+        var errors = new List<string>();
+        if (s.Root is null)
         {
-            RootFileSystem = s.Root!,
+            errors.Add("No root filesystem: call FromHost() (the programs installed here), FromDirectory(path) or FromImage(reference).");
+        }
+
+        var spec = new ContainerSpec
+        {
+            RootFileSystem = s.Root ?? RootFileSystem.Host, // the host root has no rules of its own, so the placeholder adds no error
             Entrypoint = s.Entrypoint,
             Command = s.Command,
             Environment = s.Environment,
@@ -59,27 +63,108 @@ internal static partial class ContainerSpecValidator
             Hostname = s.Hostname,
             Name = s.Name,
             Labels = s.Labels,
-            Limits = limits,
+            Limits = new ResourceLimits(ParseMemory(s.Memory, errors), s.Cpus, s.Pids, s.Cpuset),
             Ports = s.Ports,
-            Mounts = mounts,
-            Files = files,
+            Mounts = [.. s.Mounts.Select(m => ToMount(m, errors))],
+            Files = [.. s.Files.Select(ToFile)],
             ReadOnlyRootFileSystem = s.ReadOnlyRoot,
             Network = s.Network,
-            Seccomp = seccomp!,
+            Seccomp = s.Seccomp,
             WaitStrategy = s.WaitStrategy,
             StopTimeout = s.StopTimeout ?? TimeSpan.FromSeconds(10),
         };
+        var seccomp = Check(spec, errors);
+        if (errors.Count > 0)
+        {
+            throw new InvalidContainerSpecException(errors);
+        }
+
+        return spec with { Seccomp = seccomp! };
     }
 
-    private static void CheckRoot(BuilderState s, List<string> errors)
+    /// <summary>Adds every broken rule to <paramref name="errors"/>; returns the seccomp profile read and parsed (null when it could not be).</summary>
+    private static SeccompProfile? Check(ContainerSpec spec, List<string> errors)
     {
-        switch (s.Root)
+        CheckRoot(spec, errors);
+        CheckCommand(spec, errors);
+        CheckEnvironment(spec, errors);
+        CheckIdentity(spec, errors);
+        CheckLimits(spec.Limits, errors);
+        CheckPorts(spec, errors);
+        CheckNetwork(spec.Network, errors);
+        CheckMounts(spec, errors);
+        CheckFiles(spec, errors);
+        var seccomp = spec.Seccomp.Resolve($"WithSeccompProfile({spec.Seccomp})", errors);
+
+        if (spec.StopTimeout < TimeSpan.Zero)
         {
-            case null:
-                errors.Add("No root filesystem: call FromHost() (the programs installed here), FromDirectory(path) or FromImage(reference).");
-                break;
+            errors.Add($"WithStopTimeout({spec.StopTimeout}): the stop timeout cannot be negative; use TimeSpan.Zero to kill at once.");
+        }
+
+        if (spec.WaitStrategy is { } wait)
+        {
+            foreach (var port in wait.PortsUsed.Distinct().Where(p => !spec.Ports.Contains(p)))
+            {
+                errors.Add($"WaitFor({wait}): port {port} is not published: add WithPort({port}).");
+            }
+        }
+
+        return seccomp;
+    }
+
+    private static long? ParseMemory(MemoryRequest? memory, List<string> errors)
+    {
+        switch (memory)
+        {
+            case { Text: { } text }:
+                if (ByteSize.TryParse(text, out var parsed, out var problem))
+                {
+                    return parsed;
+                }
+
+                errors.Add($"WithMemoryLimit(\"{text}\"): {problem}.");
+                return null;
+            default:
+                return memory?.Bytes;
+        }
+    }
+
+    private static MountSpec ToMount(MountRequest m, List<string> errors)
+    {
+        long? size = null;
+        if (m.SizeText is { } sizeText)
+        {
+            if (ByteSize.TryParse(sizeText, out var parsed, out var problem))
+            {
+                size = parsed;
+            }
+            else
+            {
+                errors.Add($"{MountCall(m.Kind, m.Source, m.Target)}: size \"{sizeText}\": {problem}.");
+            }
+        }
+
+        return new MountSpec(m.Kind, m.Source, m.Target, m.ReadOnly, size);
+    }
+
+    /// <summary>A file copied without a mode keeps the host file's (as <c>docker cp</c> does).</summary>
+    private static FileCopySpec ToFile(FileRequest f)
+    {
+        var mode = f.Mode is { } given ? (int)given : DefaultFileMode;
+        if (f.Mode is null && f.SourcePath is { } source && Path.IsPathFullyQualified(source) && File.Exists(source) && !OperatingSystem.IsWindows())
+        {
+            mode = (int)File.GetUnixFileMode(source);
+        }
+
+        return new FileCopySpec(f.Target, f.Content is null ? (ReadOnlyMemory<byte>?)null : f.Content, f.SourcePath, mode, f.Uid, f.Gid);
+    }
+
+    private static void CheckRoot(ContainerSpec spec, List<string> errors)
+    {
+        switch (spec.RootFileSystem)
+        {
             case { Kind: RootFileSystemKind.Directory, Source: var path }:
-                if (CheckHostPath($"FromDirectory(\"{path}\")", path!, errors) && !Directory.Exists(path))
+                if (CheckHostPath($"FromDirectory(\"{path}\")", path ?? "", errors) && !Directory.Exists(path))
                 {
                     errors.Add($"FromDirectory(\"{path}\"): the directory does not exist (or is not a directory): give the directory holding the root filesystem.");
                 }
@@ -95,28 +180,28 @@ internal static partial class ContainerSpecValidator
         }
     }
 
-    private static void CheckCommand(BuilderState s, List<string> errors)
+    private static void CheckCommand(ContainerSpec spec, List<string> errors)
     {
-        if (s.Command.IsEmpty && s.Entrypoint.IsEmpty)
+        if (spec.Command.Count == 0 && spec.Entrypoint.Count == 0)
         {
             // Images carry a default command; a host or directory root has none to fall back on.
-            if (s.Root is not { Kind: RootFileSystemKind.Image })
+            if (spec.RootFileSystem.Kind != RootFileSystemKind.Image)
             {
                 errors.Add("No command: call WithCommand(program, args...) (only images bring a default command).");
             }
         }
-        else if (string.IsNullOrEmpty(s.Entrypoint.IsEmpty ? s.Command[0] : s.Entrypoint[0]))
+        else if (string.IsNullOrEmpty(spec.Entrypoint.Count == 0 ? spec.Command[0] : spec.Entrypoint[0]))
         {
-            errors.Add($"{(s.Entrypoint.IsEmpty ? "WithCommand" : "WithEntrypoint")}: the program (the first element) is empty: name the program to run.");
+            errors.Add($"{(spec.Entrypoint.Count == 0 ? "WithCommand" : "WithEntrypoint")}: the program (the first element) is empty: name the program to run.");
         }
 
-        CheckNoNul("WithEntrypoint", s.Entrypoint, errors);
-        CheckNoNul("WithCommand", s.Command, errors);
+        CheckNoNul("WithEntrypoint", spec.Entrypoint, errors);
+        CheckNoNul("WithCommand", spec.Command, errors);
     }
 
-    private static void CheckEnvironment(BuilderState s, List<string> errors)
+    private static void CheckEnvironment(ContainerSpec spec, List<string> errors)
     {
-        foreach (var (key, value) in s.Environment.OrderBy(p => p.Key, StringComparer.Ordinal))
+        foreach (var (key, value) in spec.Environment.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             if (key.Length == 0 || key.Contains('=', StringComparison.Ordinal) || key.Contains('\0', StringComparison.Ordinal))
             {
@@ -129,7 +214,7 @@ internal static partial class ContainerSpecValidator
             }
         }
 
-        foreach (var (key, value) in s.Labels.OrderBy(p => p.Key, StringComparer.Ordinal))
+        foreach (var (key, value) in spec.Labels.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             if (key.Length == 0 || key.Contains('\0', StringComparison.Ordinal) || value.Contains('\0', StringComparison.Ordinal))
             {
@@ -138,97 +223,88 @@ internal static partial class ContainerSpecValidator
         }
     }
 
-    private static void CheckIdentity(BuilderState s, List<string> errors)
+    private static void CheckIdentity(ContainerSpec spec, List<string> errors)
     {
-        if (s.WorkingDirectory is { } dir && !IsContainerPath(dir))
+        if (spec.WorkingDirectory is { } dir && !IsContainerPath(dir))
         {
             errors.Add($"WithWorkingDirectory(\"{Printable(dir)}\"): must be an absolute path inside the container, e.g. \"/app\".");
         }
 
-        if (s.User is { } user && !IsUser(user))
+        if (spec.User is { } user && !IsUser(user))
         {
             errors.Add($"WithUser(\"{Printable(user)}\"): use uid[:gid] (e.g. \"1000\" or \"1000:1000\", ids below 4294967295) or a user name (e.g. \"postgres\").");
         }
 
-        if (s.Hostname is { } host && (host.Length > MaxHostnameLength || !HostnameSyntax().IsMatch(host)))
+        if (spec.Hostname is { } host && (host.Length > MaxHostnameLength || !HostnameSyntax().IsMatch(host)))
         {
             errors.Add($"WithHostname(\"{Printable(host)}\"): use letters, digits, '-' and '.' (no leading or trailing '-'), at most {MaxHostnameLength} characters.");
         }
 
-        if (s.Name is { } name && !NameSyntax().IsMatch(name))
+        if (spec.Name is { } name && !NameSyntax().IsMatch(name))
         {
             errors.Add($"WithName(\"{Printable(name)}\"): start with a letter or digit, then letters, digits, '_', '.' or '-' (Docker's rule, kept by every backend).");
         }
     }
 
-    private static ResourceLimits CheckLimits(BuilderState s, List<string> errors)
+    private static void CheckLimits(ResourceLimits limits, List<string> errors)
     {
-        long? memory = null;
-        switch (s.Memory)
+        if (limits.MemoryBytes is { } m && m < MinimumMemoryBytes)
         {
-            case { Text: { } text }:
-                if (!ByteSize.TryParse(text, out var parsed, out var problem))
-                {
-                    errors.Add($"WithMemoryLimit(\"{text}\"): {problem}.");
-                }
-                else
-                {
-                    memory = parsed;
-                }
-
-                break;
-            case { Bytes: { } bytes }:
-                memory = bytes;
-                break;
+            errors.Add($"WithMemoryLimit: {m} bytes is below the minimum of 6 MiB (Docker's minimum, kept by every backend): use at least \"6m\".");
         }
 
-        if (memory is { } m && m < MinimumMemoryBytes)
-        {
-            errors.Add($"WithMemoryLimit({Describe(s.Memory!)}): {m} bytes is below the minimum of 6 MiB (Docker's minimum, kept by every backend): use at least \"6m\".");
-        }
-
-        if (s.Cpus is { } cpus && (double.IsNaN(cpus) || cpus <= 0 || cpus > Environment.ProcessorCount))
+        if (limits.Cpus is { } cpus && (double.IsNaN(cpus) || cpus <= 0 || cpus > Environment.ProcessorCount))
         {
             errors.Add($"WithCpuLimit({cpus.ToString(CultureInfo.InvariantCulture)}): give a number of cores above 0 and at most {Environment.ProcessorCount} (this machine's CPUs), e.g. 0.5.");
         }
 
-        if (s.Pids is { } pids && pids < 1)
+        if (limits.Pids is { } pids && pids < 1)
         {
             errors.Add($"WithPidsLimit({pids}): at least 1 process is needed (the command itself).");
         }
 
-        if (s.Cpuset is { } cpuset && !IsCpuset(cpuset))
+        if (limits.CpusetCpus is { } cpuset && !IsCpuset(cpuset))
         {
             errors.Add($"WithCpuset(\"{Printable(cpuset)}\"): not cpuset syntax: use CPU numbers and ascending ranges separated by commas, e.g. \"0-1\" or \"0,2\".");
         }
-
-        return new ResourceLimits(memory, s.Cpus, s.Pids, s.Cpuset);
     }
 
-    private static void CheckPorts(BuilderState s, List<string> errors)
+    private static void CheckPorts(ContainerSpec spec, List<string> errors)
     {
-        foreach (var port in s.Ports.Where(p => p is < 1 or > 65535).Distinct())
+        foreach (var port in spec.Ports.Where(p => p is < 1 or > 65535).Distinct())
         {
             errors.Add($"WithPort({port}): a TCP port is in 1..65535.");
         }
 
-        foreach (var port in s.Ports.GroupBy(p => p).Where(g => g.Count() > 1).Select(g => g.Key))
+        foreach (var port in spec.Ports.GroupBy(p => p).Where(g => g.Count() > 1).Select(g => g.Key))
         {
             errors.Add($"WithPort({port}) is given more than once: publish each port once.");
         }
     }
 
-    private static List<MountSpec> CheckMounts(BuilderState s, List<string> errors)
+    private static void CheckNetwork(Network network, List<string> errors)
     {
-        var mounts = new List<MountSpec>();
-        foreach (var m in s.Mounts)
+        if (network is not { Kind: NetworkKind.Named, Name: { } name })
         {
-            var call = m.Kind switch
-            {
-                MountKind.Bind => $"WithBindMount(\"{m.Source}\", \"{m.Target}\")",
-                MountKind.Tmpfs => $"WithTmpfsMount(\"{m.Target}\")",
-                _ => $"WithCopyOnWriteMount(\"{m.Source}\", \"{m.Target}\")",
-            };
+            return;
+        }
+
+        // Docker's built-in networks are modes here, not networks to join: say which value means them.
+        if (name is "host" or "none" or "bridge" or "default")
+        {
+            errors.Add($"WithNetwork(\"{Printable(name)}\"): '{name}' is not a user-defined network: use Network.Host for the host's network, or Network.Private (the default) for loopback only.");
+        }
+        else if (!NameSyntax().IsMatch(name))
+        {
+            errors.Add($"WithNetwork(\"{Printable(name)}\"): a network name starts with a letter or digit, then letters, digits, '_', '.' or '-' (Docker's rule).");
+        }
+    }
+
+    private static void CheckMounts(ContainerSpec spec, List<string> errors)
+    {
+        foreach (var m in spec.Mounts)
+        {
+            var call = MountCall(m.Kind, m.Source, m.Target);
             if (!IsContainerPath(m.Target))
             {
                 errors.Add($"{call}: the mount target must be an absolute path inside the container, e.g. \"/data\".");
@@ -238,48 +314,38 @@ internal static partial class ContainerSpecValidator
                 errors.Add($"{call}: cannot mount over the root '/': choose FromDirectory(...) for a different root, or a target below '/'.");
             }
 
-            if (m.Kind == MountKind.Bind && CheckHostPath(call, m.Source!, errors) && !Path.Exists(m.Source))
+            if (m.Kind == MountKind.Bind && CheckHostPath(call, m.Source ?? "", errors) && !Path.Exists(m.Source))
             {
                 errors.Add($"{call}: the host path does not exist: create it before starting the container.");
             }
 
-            if (m.Kind == MountKind.CopyOnWrite && CheckHostPath(call, m.Source!, errors) && !Directory.Exists(m.Source))
+            if (m.Kind == MountKind.CopyOnWrite && CheckHostPath(call, m.Source ?? "", errors) && !Directory.Exists(m.Source))
             {
                 errors.Add($"{call}: the host directory does not exist (or is not a directory): create it first.");
             }
 
-            long? size = null;
-            if (m.SizeText is { } sizeText)
+            if (m.SizeBytes is <= 0)
             {
-                if (!ByteSize.TryParse(sizeText, out var parsed, out var problem))
-                {
-                    errors.Add($"{call}: size \"{sizeText}\": {problem}.");
-                }
-                else if (parsed <= 0)
-                {
-                    errors.Add($"{call}: size \"{sizeText}\" must be above zero; leave it out for the kernel's default.");
-                }
-                else
-                {
-                    size = parsed;
-                }
+                errors.Add($"{call}: size {m.SizeBytes} must be above zero; leave it out for the kernel's default.");
             }
-
-            mounts.Add(new MountSpec(m.Kind, m.Source, m.Target, m.ReadOnly, size));
         }
 
-        foreach (var target in s.Mounts.Where(m => IsContainerPath(m.Target)).GroupBy(m => Normalize(m.Target)).Where(g => g.Count() > 1).Select(g => g.Key))
+        foreach (var target in spec.Mounts.Where(m => IsContainerPath(m.Target)).GroupBy(m => Normalize(m.Target)).Where(g => g.Count() > 1).Select(g => g.Key))
         {
             errors.Add($"Mount target \"{target}\" is used by more than one mount: give each mount its own target.");
         }
-
-        return mounts;
     }
 
-    private static List<FileCopySpec> CheckFiles(BuilderState s, List<MountSpec> mounts, List<string> errors)
+    private static string MountCall(MountKind kind, string? source, string target) => kind switch
     {
-        var files = new List<FileCopySpec>();
-        foreach (var f in s.Files)
+        MountKind.Bind => $"WithBindMount(\"{source}\", \"{target}\")",
+        MountKind.Tmpfs => $"WithTmpfsMount(\"{target}\")",
+        _ => $"WithCopyOnWriteMount(\"{source}\", \"{target}\")",
+    };
+
+    private static void CheckFiles(ContainerSpec spec, List<string> errors)
+    {
+        foreach (var f in spec.Files)
         {
             var call = f.SourcePath is null ? $"WithFile(\"{f.Target}\")" : $"WithFileFrom(\"{f.SourcePath}\", \"{f.Target}\")";
             if (!IsContainerPath(f.Target) || f.Target.EndsWith('/'))
@@ -292,22 +358,14 @@ internal static partial class ContainerSpecValidator
                 errors.Add($"{call}: give either the content or a host file to copy, not {(f.Content is null ? "neither" : "both")}.");
             }
 
-            var mode = f.Mode is { } given ? (int)given : DefaultFileMode;
-            if (f.SourcePath is { } source && CheckHostPath(call, source, errors))
+            if (f.SourcePath is { } source && CheckHostPath(call, source, errors) && !File.Exists(source))
             {
-                if (!File.Exists(source))
-                {
-                    errors.Add($"{call}: the host file does not exist (or is a directory): give an existing file.");
-                }
-                else if (f.Mode is null && !OperatingSystem.IsWindows())
-                {
-                    mode = (int)File.GetUnixFileMode(source);
-                }
+                errors.Add($"{call}: the host file does not exist (or is a directory): give an existing file.");
             }
 
-            if ((mode & ~PermissionBits) != 0 || mode < 0)
+            if ((f.Mode & ~PermissionBits) != 0 || f.Mode < 0)
             {
-                errors.Add($"{call}: mode {Convert.ToString(mode, 8)} (octal) has bits beyond permissions: use UnixFileMode flags (at most 07777).");
+                errors.Add($"{call}: mode {Convert.ToString(f.Mode, 8)} (octal) has bits beyond permissions: use UnixFileMode flags (at most 07777).");
             }
 
             if (f.Uid < 0 || f.Gid < 0)
@@ -315,20 +373,16 @@ internal static partial class ContainerSpecValidator
                 errors.Add($"{call}: owner {f.Uid}:{f.Gid}: uid and gid cannot be negative.");
             }
 
-            if (s.ReadOnlyRoot && IsContainerPath(f.Target) && !IsUnderWritableMount(f.Target, mounts))
+            if (spec.ReadOnlyRootFileSystem && IsContainerPath(f.Target) && !IsUnderWritableMount(f.Target, spec.Mounts))
             {
                 errors.Add($"{call}: the root filesystem is read-only (WithReadOnlyRootFileSystem), so the file cannot be written there: add a writable mount covering it (e.g. WithTmpfsMount) or drop WithReadOnlyRootFileSystem.");
             }
-
-            files.Add(new FileCopySpec(f.Target, f.Content is null ? (ReadOnlyMemory<byte>?)null : f.Content, f.SourcePath, mode, f.Uid, f.Gid));
         }
 
-        foreach (var target in s.Files.Where(f => IsContainerPath(f.Target)).GroupBy(f => Normalize(f.Target)).Where(g => g.Count() > 1).Select(g => g.Key))
+        foreach (var target in spec.Files.Where(f => IsContainerPath(f.Target)).GroupBy(f => Normalize(f.Target)).Where(g => g.Count() > 1).Select(g => g.Key))
         {
             errors.Add($"File target \"{target}\" is written more than once: keep one WithFile/WithFileFrom per path.");
         }
-
-        return files;
     }
 
     /// <summary>False (with an error) when a host path is relative: it would depend on the test runner's working directory.</summary>
@@ -360,7 +414,7 @@ internal static partial class ContainerSpecValidator
         return trimmed.Length == 0 ? "/" : trimmed;
     }
 
-    private static bool IsUnderWritableMount(string target, List<MountSpec> mounts) =>
+    private static bool IsUnderWritableMount(string target, IReadOnlyList<MountSpec> mounts) =>
         mounts.Any(m => !m.ReadOnly && IsContainerPath(m.Target)
             && target.StartsWith(Normalize(m.Target) + "/", StringComparison.Ordinal));
 
@@ -389,8 +443,6 @@ internal static partial class ContainerSpecValidator
 
         return true;
     }
-
-    private static string Describe(MemoryRequest memory) => memory.Text is { } text ? $"\"{text}\"" : memory.Bytes!.Value.ToString(CultureInfo.InvariantCulture);
 
     private static string Printable(string text) => text.Replace("\0", "\\0", StringComparison.Ordinal);
 

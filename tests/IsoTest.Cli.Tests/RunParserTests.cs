@@ -107,7 +107,7 @@ public sealed class RunParserTests : IDisposable
         Assert.Equal("1000:1000", spec.User);
         Assert.Equal("box", spec.Hostname);
         Assert.True(spec.ReadOnlyRootFileSystem);
-        Assert.Equal(NetworkMode.Host, spec.Network);
+        Assert.Equal(Network.Host, spec.Network);
         Assert.Equal(TimeSpan.FromSeconds(3), spec.StopTimeout);
         Assert.Equal(RootFileSystem.Host, spec.RootFileSystem);
         Assert.Equal(["sh", "-c", "echo hi"], spec.Command);
@@ -140,7 +140,7 @@ public sealed class RunParserTests : IDisposable
     {
         var request = Parse("host", "true");
         Assert.False(request.Remove);
-        Assert.Equal(NetworkMode.Private, request.Spec.Network);
+        Assert.Equal(Network.Private, request.Spec.Network);
         Assert.False(request.Spec.Limits.Any);
         Assert.False(request.Spec.ReadOnlyRootFileSystem);
         Assert.Equal(TimeSpan.FromSeconds(10), request.Spec.StopTimeout);
@@ -160,7 +160,7 @@ public sealed class RunParserTests : IDisposable
     [InlineData("none")]
     [InlineData("private")]
     public void Network_None_IsThePrivateLoopbackNamespace(string value) =>
-        Assert.Equal(NetworkMode.Private, Parse("--net", value, "host", "true").Spec.Network);
+        Assert.Equal(Network.Private, Parse("--net", value, "host", "true").Spec.Network);
 
     [Fact]
     public void Options_StopAtRootFs_RestIsTheCommandVerbatim()

@@ -38,7 +38,7 @@ public sealed class ContainerBuilderTests : IDisposable
         { "WithFile(bytes)", b => b.WithFile("/etc/app.bin", [1, 2, 3]) },
         { "WithFileFrom", b => b.WithFileFrom("/etc/hostname", "/etc/copied") },
         { "WithReadOnlyRootFileSystem", b => b.WithReadOnlyRootFileSystem() },
-        { "WithNetwork", b => b.WithNetwork(NetworkMode.Host) },
+        { "WithNetwork", b => b.WithNetwork(Network.Host) },
         { "WaitFor", b => b.WithPort(6379).WaitFor(Wait.ForPort(6379)) },
         { "WithStopTimeout", b => b.WithStopTimeout(TimeSpan.FromSeconds(1)) },
     };
@@ -93,7 +93,7 @@ public sealed class ContainerBuilderTests : IDisposable
             .WithFile("/scratch/conf", "port 6379")
             .WithFileFrom(hostFile, "/scratch/run.sh", uid: 999, gid: 998)
             .WithReadOnlyRootFileSystem()
-            .WithNetwork(NetworkMode.Host)
+            .WithNetwork(Network.Host)
             .WaitFor(wait)
             .WithStopTimeout(TimeSpan.FromSeconds(3))
             .Build();
@@ -119,7 +119,7 @@ public sealed class ContainerBuilderTests : IDisposable
         Assert.Equal(Convert.ToInt32("700", 8), spec.Files[1].Mode); // the host file's mode
         Assert.Equal((999, 998), (spec.Files[1].Uid, spec.Files[1].Gid));
         Assert.True(spec.ReadOnlyRootFileSystem);
-        Assert.Equal(NetworkMode.Host, spec.Network);
+        Assert.Equal(Network.Host, spec.Network);
         Assert.Same(wait, spec.WaitStrategy);
         Assert.Equal(TimeSpan.FromSeconds(3), spec.StopTimeout);
     }
@@ -131,7 +131,7 @@ public sealed class ContainerBuilderTests : IDisposable
 
         Assert.Equal(RootFileSystem.Host, spec.RootFileSystem);
         Assert.Equal(ResourceLimits.None, spec.Limits);
-        Assert.Equal(NetworkMode.Private, spec.Network);
+        Assert.Equal(Network.Private, spec.Network);
         Assert.Equal(TimeSpan.FromSeconds(10), spec.StopTimeout);
         Assert.Null(spec.WaitStrategy);
         Assert.False(spec.ReadOnlyRootFileSystem);

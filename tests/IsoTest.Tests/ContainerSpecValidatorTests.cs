@@ -68,6 +68,8 @@ public sealed class ContainerSpecValidatorTests : IDisposable
         { b => b.WithReadOnlyRootFileSystem().WithFile("/etc/a", "x"), "the root filesystem is read-only" },
         { b => b.WithReadOnlyRootFileSystem().WithTmpfsMount("/etc").WithBindMount("/tmp", "/ro", readOnly: true).WithFile("/ro/a", "x"), "the root filesystem is read-only" },
         { b => b.WithStopTimeout(TimeSpan.FromSeconds(-1)), "cannot be negative" },
+        { b => b.WithNetwork("host"), "'host' is not a user-defined network: use Network.Host" },
+        { b => b.WithNetwork("bad name"), "a network name starts with a letter or digit" },
         { b => b.WaitFor(Wait.ForPort(6379)), "port 6379 is not published: add WithPort(6379)" },
         { b => b.WaitFor(Wait.ForLogMessage("x").And(Wait.ForHttp("/", 8080))), "port 8080 is not published" },
     };
@@ -162,4 +164,52 @@ public sealed class ContainerSpecValidatorTests : IDisposable
 
         Assert.Equal(2, spec.Mounts.Count);
     }
+
+    [Fact]
+    public void Validate_ASpecMadeByHand_ReportsEveryProblemNamingTheFix()
+    {
+        var spec = new ContainerSpec
+        {
+            RootFileSystem = RootFileSystem.FromDirectory(Missing),
+            Command = ["true"],
+            Limits = new ResourceLimits(MemoryBytes: 1024),
+            Mounts = [new MountSpec(MountKind.Tmpfs, null, "/t", SizeBytes: 0)],
+            Files = [new FileCopySpec("/f", null, null)],
+        };
+
+        var e = Assert.Throws<InvalidContainerSpecException>(() => ContainerSpecValidator.Validate(spec));
+
+        Assert.Collection(
+            e.Errors,
+            x => Assert.Contains("the directory does not exist", x),
+            x => Assert.Contains("below the minimum of 6 MiB", x),
+            x => Assert.Contains("size 0 must be above zero", x),
+            x => Assert.Contains("give either the content or a host file to copy, not neither", x));
+    }
+
+    [Fact]
+    public void Validate_BackendProblems_JoinTheSameException()
+    {
+        var spec = new ContainerSpec { RootFileSystem = RootFileSystem.Host, Command = [], Hostname = "-x" };
+
+        var e = Assert.Throws<InvalidContainerSpecException>(() => ContainerSpecValidator.Validate(spec, ["the backend cannot do this: do that"]));
+
+        Assert.Equal(3, e.Errors.Count);
+        Assert.Equal("the backend cannot do this: do that", e.Errors[^1]);
+    }
+
+    [Fact]
+    public void Build_Networks_KeepTheirMeaning()
+    {
+        var network = new NamedNetwork("backend");
+
+        Assert.Equal(Network.Private, Valid.Build().Network);
+        Assert.Equal(NetworkKind.Host, Valid.WithNetwork(Network.Host).Build().Network.Kind);
+        Assert.Equal(Network.Named("backend"), Valid.WithNetwork("backend").Build().Network);
+        var joined = Valid.WithNetwork(network).Build().Network;
+        Assert.Equal((NetworkKind.Named, "backend"), (joined.Kind, joined.Name));
+        Assert.Same(network, joined.Source);
+    }
+
+    private sealed record NamedNetwork(string Name) : INetwork;
 }

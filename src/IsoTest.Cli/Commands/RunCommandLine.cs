@@ -30,7 +30,7 @@ internal sealed partial class RunCommandLine
     private readonly Option<IReadOnlyList<MountSpec>> _volume = DockerFlags.List("volume", 'v', "list", "Bind mount a host path (/host/path:/container/path[:ro])", ParseVolume);
     private readonly Option<IReadOnlyList<MountSpec>> _tmpfs = DockerFlags.List("tmpfs", null, "list", "Mount a tmpfs directory (/run, /run:ro,size=64m)", ParseTmpfs);
     private readonly Option<bool> _readOnly = DockerFlags.Bool("read-only", "Mount the container's root filesystem as read only");
-    private readonly Option<NetworkMode?> _network = DockerFlags.Value<NetworkMode?>("network", null, "string", "host (share the host's network) or none (the default: a private network with only loopback)", v => ParseNetwork(v));
+    private readonly Option<Network?> _network = DockerFlags.Value<Network?>("network", null, "string", "host (share the host's network) or none (the default: a private network with only loopback)", v => ParseNetwork(v));
     private readonly Option<int?> _stopTimeout = DockerFlags.Value<int?>("stop-timeout", null, "int", "Seconds to wait after SIGTERM before SIGKILL when stopping (default 10)", v => ParseStopTimeout(v));
     private readonly Argument<string?> _rootFs = new("ROOTFS") { Arity = ArgumentArity.ZeroOrOne, Description = "host (the host's / read-only, behind a private writable layer) or a directory holding a root filesystem" };
     private readonly Argument<string[]> _command = new("COMMAND") { Arity = ArgumentArity.ZeroOrMore, Description = "The program to run and its arguments, verbatim" };
@@ -117,7 +117,7 @@ internal sealed partial class RunCommandLine
             Limits = new ResourceLimits(NullIfUnlimited(result.GetValue(_memory)), result.GetValue(_cpus), NullIfUnlimited(result.GetValue(_pids)), result.GetValue(_cpuset)),
             Mounts = Mounts(result),
             ReadOnlyRootFileSystem = result.GetValue(_readOnly),
-            Network = result.GetValue(_network) ?? NetworkMode.Private,
+            Network = result.GetValue(_network) ?? Network.Private,
             StopTimeout = TimeSpan.FromSeconds(result.GetValue(_stopTimeout) ?? 10), // Docker's default, too
         };
         return new RunRequest(spec, result.GetValue(_rm));
@@ -372,10 +372,10 @@ internal sealed partial class RunCommandLine
         return new MountSpec(MountKind.Tmpfs, null, target, readOnly, size);
     }
 
-    private static NetworkMode ParseNetwork(string value) => value switch
+    private static Network ParseNetwork(string value) => value switch
     {
-        "host" => NetworkMode.Host,
-        "none" or "private" => NetworkMode.Private, // Docker's "none" is exactly our default: only loopback
+        "host" => Network.Host,
+        "none" or "private" => Network.Private, // Docker's "none" is exactly our default: only loopback
         "bridge" or "default" => throw new FormatException("isotest has no bridge network: use the default private network (loopback only, same as none) or host"),
         _ => throw new FormatException("unknown network: use host (the host's network) or none (a private network with only loopback, the default)"),
     };

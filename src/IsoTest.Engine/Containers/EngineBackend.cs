@@ -18,7 +18,6 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
     private readonly Containers.EngineState _state;
     private readonly SafeFileHandle _devNull;
-    private readonly Lazy<NetnsPool> _netns;
     private int _disposed;
 
     /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
@@ -28,13 +27,13 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
     {
     }
 
-    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups)
+    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups, INetworkDriver? network = null)
     {
         EngineRequirements.Check();
         AgentPath = agentPath ?? AgentLocator.Find();
         Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         IsRoot = Libc.geteuid() == 0;
-        _netns = new Lazy<NetnsPool>(() => new NetnsPool());
+        Network = network ?? new NamespaceNetworkDriver(pooled: IsRoot);
         var root = stateRoot ?? Containers.EngineState.DefaultRoot();
         Sweep(root, Cgroups);
         _state = Containers.EngineState.Acquire(root);
@@ -64,8 +63,12 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 
     internal EngineLoop Loop => EngineLoop.Shared;
 
+    internal INetworkDriver Network { get; }
+
+    internal RootFsProviders RootFs => RootFsProviders.Default;
+
     /// <summary>Network namespaces made ahead of time (root only: see <see cref="NetnsPool"/>); started on first use.</summary>
-    internal NetnsPool? Netns => IsRoot ? _netns.Value : null;
+    internal NetnsPool? Netns => (Network as NamespaceNetworkDriver)?.Pool;
 
     internal int LiveContainers => _containers.Count;
 
@@ -85,8 +88,8 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
             throw new ContainerStartException(null, $"A container named '{spec.Name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
         }
 
-        var container = Containers.EngineContainer.Prepare(this, spec);
-        using (spec.Network == NetworkMode.Private ? Netns?.Hold() : null)
+        var container = await Containers.EngineContainer.PrepareAsync(this, spec, cancellationToken).ConfigureAwait(false);
+        using (Network.BeginCreate(spec.Network))
         {
             await container.CreateAsync(start, cancellationToken).ConfigureAwait(false);
         }
@@ -108,10 +111,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
-        if (_netns.IsValueCreated)
-        {
-            _netns.Value.Dispose();
-        }
+        Network.Dispose();
 
         _state.Dispose();
         _devNull.Dispose();

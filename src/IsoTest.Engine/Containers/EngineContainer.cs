@@ -22,6 +22,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     private readonly Dictionary<int, PortForwarder> _ports = [];
     private readonly TaskCompletionSource<int> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly ResolvedUser _user;
+    private readonly ResolvedRoot _root;
+    private readonly Payload _payload;
     private AgentChannel? _agent;
     private CgroupHandle? _cgroup;
     private ContainerStats? _finalStats;
@@ -30,14 +32,18 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     private int _disposed;
     private Task? _disposal;
 
-    private EngineContainer(EngineBackend engine, ContainerSpec spec, string id, ResolvedUser user)
+    private EngineContainer(EngineBackend engine, ContainerSpec spec, string id, ResolvedRoot root, ResolvedUser user)
     {
         _engine = engine;
         Spec = spec;
         Id = id;
         Name = spec.Name ?? $"isotest-{id[..12]}";
+        _root = root;
         _user = user;
+        _payload = Payload.For(spec, root, user, Hostname);
     }
+
+    private string Hostname => Spec.Hostname ?? Id[..12];
 
     public string Id { get; }
 
@@ -51,117 +57,52 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
     public bool OomKilled { get; private set; }
 
-    /// <summary>Checks what can be checked before anything is made, so bad input leaves nothing behind.</summary>
-    public static EngineContainer Prepare(EngineBackend engine, ContainerSpec spec)
+    /// <summary>
+    /// Checks what can be checked before anything is made (the spec's rules and this engine's own, all in one
+    /// <see cref="InvalidContainerSpecException"/>), resolves the root and the user, so bad input leaves nothing behind.
+    /// </summary>
+    public static async Task<EngineContainer> PrepareAsync(EngineBackend engine, ContainerSpec spec, CancellationToken cancellationToken)
     {
-        var user = Validate(spec);
-        if (!engine.IsRoot)
+        var provider = engine.RootFs.For(spec.RootFileSystem);
+        var problems = new List<string>();
+        if (engine.Network.Check(spec.Network) is { } network)
         {
-            ValidateRootlessOwners(spec, user);
+            problems.Add(network);
         }
 
-        return new EngineContainer(engine, spec, Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()), user);
+        ResolvedRoot? root = null;
+        ResolvedUser? user = null;
+        if (spec.RootFileSystem.Kind != RootFileSystemKind.Directory || Directory.Exists(spec.RootFileSystem.Source))
+        {
+            root = await provider.ResolveAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                user = UserResolver.Resolve(spec.User ?? root.Config?.User, root.LowerDirectories[0]);
+            }
+            catch (UnknownUserException e)
+            {
+                problems.Add($"WithUser(\"{spec.User}\"): {e.Message}.");
+            }
+        }
+
+        if (!engine.IsRoot && user is not null)
+        {
+            problems.AddRange(RootlessOwnerProblems(spec, user));
+        }
+
+        ContainerSpecValidator.Validate(spec, problems);
+        return new EngineContainer(engine, spec, Convert.ToHexStringLower(Guid.NewGuid().ToByteArray()), root!, user!);
     }
 
     /// <summary>
     /// Rootless, the user namespace maps one uid and one gid (the caller's, as the container user's): a
     /// file owned by anyone else cannot exist inside. Said up front, instead of the kernel's bare EINVAL.
     /// </summary>
-    private static void ValidateRootlessOwners(ContainerSpec spec, ResolvedUser user)
-    {
-        var problems = spec.Files
+    private static IEnumerable<string> RootlessOwnerProblems(ContainerSpec spec, ResolvedUser user) =>
+        spec.Files
             .Where(f => f.Uid != user.Uid || f.Gid != user.Gid)
             .Select(f => $"file {f.Target} is to be owned by {f.Uid}:{f.Gid}, but rootless containers have only " +
-                         $"uid {user.Uid} and gid {user.Gid} (the container user, mapped to you): give the file that owner, or run the tests as root")
-            .ToList();
-        if (problems.Count > 0)
-        {
-            throw new ContainerStartException(null, "Cannot create the container:" + string.Concat(problems.Select(p => "\n  - " + p)));
-        }
-    }
-
-    /// <summary>Validates a spec and resolves its user; throws with every problem found.</summary>
-    public static ResolvedUser Validate(ContainerSpec spec)
-    {
-        string rootPath = spec.RootFileSystem.Kind switch
-        {
-            RootFileSystemKind.Host => "/",
-            RootFileSystemKind.Directory => Path.GetFullPath(spec.RootFileSystem.Source!),
-            _ => throw new BackendUnavailableException(
-                $"The built-in engine cannot run images yet ('{spec.RootFileSystem.Source}'): use FromHost() or FromDirectory(), or the Docker backend (ISOTEST_BACKEND=docker)."),
-        };
-
-        var problems = new List<string>();
-        if (spec.RootFileSystem.Kind == RootFileSystemKind.Directory && !Directory.Exists(rootPath))
-        {
-            problems.Add($"root filesystem directory '{rootPath}' does not exist: create it (e.g. a busybox rootfs) or use FromHost()");
-        }
-
-        if (spec.Argv.Count == 0)
-        {
-            problems.Add("no command: give one with WithCommand (or after ROOTFS on the command line)");
-        }
-
-        foreach (var mount in spec.Mounts.Where(m => m.Source is not null))
-        {
-            if (!Path.Exists(mount.Source))
-            {
-                problems.Add($"{mount.Kind.ToString().ToLowerInvariant()} mount source '{mount.Source}' does not exist on the host: create it or fix the path");
-            }
-        }
-
-        foreach (var file in spec.Files.Where(f => f.SourcePath is not null))
-        {
-            if (!File.Exists(file.SourcePath))
-            {
-                problems.Add($"file to copy '{file.SourcePath}' does not exist on the host");
-            }
-        }
-
-        ValidateLimits(spec.Limits);
-        if (problems.Count > 0)
-        {
-            throw new ContainerStartException(null, "Cannot create the container:" + string.Concat(problems.Select(p => "\n  - " + p)));
-        }
-
-        try
-        {
-            return UserResolver.Resolve(spec.User, rootPath);
-        }
-        catch (UnknownUserException e)
-        {
-            throw new ContainerStartException(null, $"Cannot create the container: {e.Message}.");
-        }
-    }
-
-    /// <summary>
-    /// The kernel accepts values that mean something else (a negative CFS quota is "unlimited", a memory
-    /// cap of a few pages kills the container before it starts), so caps are checked before they are written.
-    /// </summary>
-    private static void ValidateLimits(ResourceLimits limits)
-    {
-        const long MinimumMemory = 6L << 20;
-        var problems = new List<string>();
-        if (limits.MemoryBytes is { } memory && memory < MinimumMemory)
-        {
-            problems.Add($"memory cap of {memory} bytes is below the minimum of 6 MiB (Docker's minimum too): use at least WithMemoryLimit(\"6m\")");
-        }
-
-        if (limits.Cpus is { } cpus && (double.IsNaN(cpus) || cpus <= 0 || cpus > Environment.ProcessorCount))
-        {
-            problems.Add($"CPU cap {cpus} is out of range: use a number of cores above 0 and at most {Environment.ProcessorCount} (e.g. 0.5)");
-        }
-
-        if (limits.Pids is { } pids && pids < 1)
-        {
-            problems.Add($"pids cap {pids} is out of range: use at least 1");
-        }
-
-        if (problems.Count > 0)
-        {
-            throw new ResourceLimitException("Cannot enforce the requested caps:" + string.Concat(problems.Select(p => "\n  - " + p)));
-        }
-    }
+                         $"uid {user.Uid} and gid {user.Gid} (the container user, mapped to you): give the file that owner, or run the tests as root");
 
     /// <summary>
     /// Sets the container up: cgroup, init agent, namespaces, root filesystem. With
@@ -172,13 +113,15 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     internal async Task CreateAsync(bool start, CancellationToken cancellationToken)
     {
         var staged = new List<string>();
-        SafeFileHandle? stdoutAgent = null, stderrAgent = null, controlAgent = null, netns = null;
+        SafeFileHandle? stdoutAgent = null, stderrAgent = null, controlAgent = null;
+        NetworkAttachment? network = null;
         Socket? stdout = null, stderr = null;
         try
         {
             // Caps first: a cap that cannot be enforced fails before any process exists.
             _cgroup = _engine.Cgroups.Create(_engine.EngineId, Id, Spec.Limits);
-            if (Spec.Network == NetworkMode.Private)
+            network = _engine.Network.Attach(Spec.Network);
+            if (network.NeedsForwarding)
             {
                 foreach (var port in Spec.Ports.Distinct())
                 {
@@ -188,8 +131,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
             var files = StageFiles(staged);
             var idMaps = _engine.IsRoot ? null : IdMaps.ForCaller(_user, Libc.geteuid(), Libc.getegid());
-            netns = Spec.Network == NetworkMode.Private ? _engine.Netns?.TryTake() : null;
-            var spec = AgentSpec.For(Spec, Spec.Hostname ?? Id[..12], _user, idMaps, _cgroup?.AgentRecords ?? [], files, readyNetns: netns is not null);
+            var spec = AgentSpec.For(Spec, _root, Hostname, _user, idMaps, _cgroup?.AgentRecords ?? [], files, network.Mode);
             var messages = new List<byte[]> { AgentSocket.Encode(spec.Fields) };
             if (start)
             {
@@ -205,7 +147,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             _agent = new AgentChannel(new AgentSocket(controlEngine));
 
             // The loop spawns the agent, closes its ends here and sends it the messages at once.
-            SafeFileHandle[] agentEnds = netns is null ? [outAgent, errAgent, ctlAgent] : [outAgent, errAgent, ctlAgent, netns];
+            SafeFileHandle[] agentEnds = network.Namespace is { } netns ? [outAgent, errAgent, ctlAgent, netns] : [outAgent, errAgent, ctlAgent];
             await _engine.Loop.SpawnAsync(_engine.AgentPath, _engine.DevNull, agentEnds, _agent.Control, _agent, messages).ConfigureAwait(false);
             _logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);
@@ -239,7 +181,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             stdoutAgent?.Dispose();
             stderrAgent?.Dispose();
             controlAgent?.Dispose();
-            netns?.Dispose();
+            network?.Dispose();
             stdout?.Dispose();
             stderr?.Dispose();
             foreach (var path in staged)
@@ -284,11 +226,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     }
 
     /// <summary>`start cwd nenv env... argv...`: the command travels with start, not with the spec.</summary>
-    private string[] StartMessage()
-    {
-        var environment = PayloadEnvironment();
-        return ["start", Spec.WorkingDirectory ?? "/", Num(environment.Count), .. environment, .. Spec.Argv];
-    }
+    private string[] StartMessage() =>
+        ["start", _payload.WorkingDirectory, Num(_payload.Environment.Count), .. _payload.Environment, .. _payload.Argv];
 
     private async Task AwaitStartedAsync(AgentChannel agent, CancellationToken cancellationToken)
     {
@@ -316,17 +255,6 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         }
     }
 
-    private List<string> PayloadEnvironment()
-    {
-        var env = Spec.Environment.Select(e => $"{e.Key}={e.Value}").ToList();
-        if (!Spec.Environment.ContainsKey("HOME"))
-        {
-            env.Add($"HOME={_user.Home}");
-        }
-
-        return env;
-    }
-
     private void OnExited(int rawStatus)
     {
         var stats = _cgroup is null ? null : _engine.Cgroups.ReadStats(_cgroup);
@@ -352,7 +280,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             throw new ArgumentException($"Port {containerPort} was not published: declare it with WithPort({containerPort}) (or -p).", nameof(containerPort));
         }
 
-        return Spec.Network == NetworkMode.Host
+        return !_ports.ContainsKey(containerPort)
             ? new ContainerEndpoint("127.0.0.1", containerPort)
             : new ContainerEndpoint("127.0.0.1", _ports[containerPort].HostPort);
     }
@@ -377,8 +305,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         {
             string[] fields =
             [
-                Num(_user.Uid), Num(_user.Gid), Spec.WorkingDirectory ?? "/", Num(Spec.Environment.Count),
-                .. Spec.Environment.Select(e => $"{e.Key}={e.Value}"),
+                Num(_user.Uid), Num(_user.Gid), _payload.WorkingDirectory, Num(_payload.Environment.Count),
+                .. _payload.Environment,
                 .. command,
             ];
             reply = await agent.RequestAsync(id, "exec", fields, new[] { _engine.DevNull, outAgent, errAgent }, cancellationToken).ConfigureAwait(false);
@@ -462,7 +390,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
     async Task<bool> IContainerProbes.IsPortOpenAsync(int port, CancellationToken cancellationToken)
     {
-        if (Spec.Network == NetworkMode.Host)
+        if (Spec.Network.Kind == NetworkKind.Host)
         {
             using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
             try

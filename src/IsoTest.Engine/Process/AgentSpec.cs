@@ -21,15 +21,23 @@ internal sealed class AgentSpec
 
     public static AgentSpec For(
         ContainerSpec spec,
+        RootFs.ResolvedRoot root,
         string hostname,
         RootFs.ResolvedUser user,
         RootFs.IdMaps? idMaps,
         IEnumerable<(string Key, string Value)> cgroupRecords,
         IEnumerable<(string HostPath, FileCopySpec File)> files,
-        bool readyNetns = false)
+        Networking.NetnsMode netns)
     {
+        // The agent stacks one lower directory under the writable layer today; an image of several layers
+        // needs a protocol record for each (issue 9), which is the only change images make here.
+        if (root.LowerDirectories.Count != 1)
+        {
+            throw new NotSupportedException($"The init agent takes one lower directory, not {root.LowerDirectories.Count}.");
+        }
+
         var s = new AgentSpec();
-        s.Add("root", spec.RootFileSystem.Kind == RootFileSystemKind.Host ? "host" : Path.GetFullPath(spec.RootFileSystem.Source!));
+        s.Add("root", root.IsHost ? "host" : root.LowerDirectories[0]);
         s.Add("readonly", spec.ReadOnlyRootFileSystem ? "1" : "0");
         if (idMaps is not null)
         {
@@ -37,7 +45,7 @@ internal sealed class AgentSpec
         }
 
         // 2: join the ready namespace the engine passes as fd 4 (Networking/NetnsPool) instead of making one.
-        s.Add("netns", spec.Network != NetworkMode.Private ? "0" : readyNetns ? "2" : "1");
+        s.Add("netns", Num((int)netns));
         s.Add("hostname", hostname);
         s.Add("uid", Num(user.Uid)).Add("gid", Num(user.Gid));
         // The command, its environment and working directory come with `start` (EngineContainer.StartAsync),

@@ -12,7 +12,7 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = new ContainerSpec { RootFileSystem = RootFileSystem.FromDirectory("/no/such/rootfs"), Command = ["/bin/true"] };
 
-        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("/no/such/rootfs", error.Message);
         await AssertNothingLeftAsync();
@@ -23,7 +23,7 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = Specs.Host("true") with { Mounts = [new MountSpec(MountKind.Bind, "/no/such/source", "/data")] };
 
-        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("/no/such/source", error.Message);
         await AssertNothingLeftAsync();
@@ -34,7 +34,7 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = Specs.Host("true") with { User = "no-such-user-xyz" };
 
-        var error = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("no-such-user-xyz", error.Message);
         Assert.Contains("/etc/passwd", error.Message);
@@ -46,7 +46,7 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = Specs.Host("true") with { Limits = new ResourceLimits(MemoryBytes: 4096) };
 
-        var error = await Assert.ThrowsAsync<ResourceLimitException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("memory", error.Message, StringComparison.OrdinalIgnoreCase);
         await AssertNothingLeftAsync();
@@ -57,9 +57,23 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     {
         var spec = Specs.Host("true") with { Limits = new ResourceLimits(Cpus: -1) };
 
-        var error = await Assert.ThrowsAsync<ResourceLimitException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
 
         Assert.Contains("cpu", error.Message, StringComparison.OrdinalIgnoreCase);
+        await AssertNothingLeftAsync();
+    }
+
+    [Fact]
+    public async Task NamedNetwork_NotSupportedByTheEngineYet_ReportedWithTheSpecsOtherProblems()
+    {
+        var spec = Specs.Host("true") with { Network = Network.Named("backend"), Hostname = "-bad" };
+
+        var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(spec));
+
+        Assert.Collection(
+            error.Errors,
+            e => Assert.StartsWith("WithHostname(\"-bad\")", e),
+            e => Assert.Contains("cannot join user-defined networks yet", e));
         await AssertNothingLeftAsync();
     }
 

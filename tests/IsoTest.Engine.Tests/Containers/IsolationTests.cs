@@ -86,7 +86,7 @@ public sealed class IsolationTests(EngineFixture fixture) : IClassFixture<Engine
         var probe = $"exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected || echo refused";
 
         var isolated = await _engine.RunAsync(Specs.Host("/bin/bash", "-c", probe));
-        var shared = await _engine.RunAsync(Specs.Host("/bin/bash", "-c", probe) with { Network = NetworkMode.Host });
+        var shared = await _engine.RunAsync(Specs.Host("/bin/bash", "-c", probe) with { Network = Network.Host });
 
         Assert.Equal("refused\n", isolated.Stdout);
         Assert.Equal("connected\n", shared.Stdout); // the control: the probe does work when networks are shared

@@ -57,6 +57,34 @@ public sealed class LifecycleTests(EngineFixture fixture) : IClassFixture<Engine
     }
 
     [Fact]
+    public async Task Environment_DockersDefaultPathAndHostnameUnlessTheSpecSetsThem()
+    {
+        // /usr/bin/env, not the shell's builtins: what the payload itself was given.
+        var defaults = await _engine.RunAsync(Specs.Host("/usr/bin/env") with { Hostname = "box1" });
+        var own = await _engine.RunAsync(Specs.Host("/usr/bin/env") with
+        {
+            Environment = new Dictionary<string, string> { ["PATH"] = "/opt/bin", ["HOSTNAME"] = "mine" },
+        });
+
+        Assert.Equal(["HOME=/root", "HOSTNAME=box1", $"PATH={ContainerSpec.DefaultPath}"], defaults.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+        Assert.Equal(["HOME=/root", "HOSTNAME=mine", "PATH=/opt/bin"], own.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task Exec_SeesTheContainersEnvironment()
+    {
+        await using var container = await _engine.CreateAsync(Specs.Host("sleep", "30") with
+        {
+            Environment = new Dictionary<string, string> { ["GREETING"] = "hi" },
+        });
+        await container.StartAsync();
+
+        var result = await container.ExecAsync(["/usr/bin/env"]);
+
+        Assert.Equal(["GREETING=hi", "HOME=/root", $"HOSTNAME={container.Id[..12]}", $"PATH={ContainerSpec.DefaultPath}"], result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task User_NameIsResolvedFromTheRootsPasswd()
     {
         var result = await _engine.RunAsync(Specs.Shell("id -un") with { User = "nobody" });

@@ -357,7 +357,7 @@ public abstract class ConformanceTests : IAsyncLifetime
             if (!IsDocker && Environment.UserName != "root")
             {
                 // Rootless, only the container user's ids exist inside: another owner is refused up front.
-                var error = await Assert.ThrowsAsync<ContainerStartException>(() => builder.StartAsync(Timeout()));
+                var error = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => builder.StartAsync(Timeout()));
                 Assert.Contains("/etc/app/secret.txt is to be owned by 65534:65534", error.Message);
                 Assert.Contains("rootless", error.Message);
                 return;

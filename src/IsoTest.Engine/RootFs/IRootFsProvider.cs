@@ -1,0 +1,52 @@
+namespace IsoTest.Engine.RootFs;
+
+/// <summary>One kind of root filesystem (host, directory, image): turns a spec's root into a <see cref="ResolvedRoot"/>.</summary>
+internal interface IRootFsProvider
+{
+    /// <summary>The kind of <see cref="RootFileSystem"/> this provider resolves.</summary>
+    RootFileSystemKind Kind { get; }
+
+    /// <summary>
+    /// The lower directories (and image config) for <paramref name="root"/>. Asynchronous because an
+    /// image may have to be pulled or unpacked first; host and directory roots complete at once.
+    /// </summary>
+    ValueTask<ResolvedRoot> ResolveAsync(RootFileSystem root, CancellationToken cancellationToken);
+}
+
+/// <summary>The host's <c>/</c>, read-only behind the container's private writable layer.</summary>
+internal sealed class HostRootFs : IRootFsProvider
+{
+    private static readonly ResolvedRoot Root = new(isHost: true, ["/"]);
+
+    public RootFileSystemKind Kind => RootFileSystemKind.Host;
+
+    public ValueTask<ResolvedRoot> ResolveAsync(RootFileSystem root, CancellationToken cancellationToken) => ValueTask.FromResult(Root);
+}
+
+/// <summary>A host directory holding a root filesystem (e.g. busybox), read-only behind the container's private writable layer.</summary>
+internal sealed class DirectoryRootFs : IRootFsProvider
+{
+    public RootFileSystemKind Kind => RootFileSystemKind.Directory;
+
+    public ValueTask<ResolvedRoot> ResolveAsync(RootFileSystem root, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new ResolvedRoot(isHost: false, [Path.GetFullPath(root.Source!)]));
+}
+
+/// <summary>The root filesystem kinds this engine can run, one provider each.</summary>
+internal sealed class RootFsProviders
+{
+    private readonly Dictionary<RootFileSystemKind, IRootFsProvider> _providers;
+
+    public RootFsProviders(IEnumerable<IRootFsProvider> providers) => _providers = providers.ToDictionary(p => p.Kind);
+
+    /// <summary>Host and directory roots.</summary>
+    public static RootFsProviders Default { get; } = new([new HostRootFs(), new DirectoryRootFs()]);
+
+    /// <summary>The provider for <paramref name="root"/>'s kind.</summary>
+    /// <exception cref="BackendUnavailableException">This engine has no provider for that kind.</exception>
+    public IRootFsProvider For(RootFileSystem root) =>
+        _providers.TryGetValue(root.Kind, out var provider)
+            ? provider
+            : throw new BackendUnavailableException(
+                $"The built-in engine cannot run images yet ('{root.Source}'): use FromHost() or FromDirectory(), or the Docker backend (ISOTEST_BACKEND=docker).");
+}

@@ -1,0 +1,110 @@
+using IsoTest.Server.Api;
+using IsoTest.Server.Images;
+
+namespace IsoTest.Server.Containers;
+
+/// <summary>
+/// One container as the API sees it: Docker's id, name, create request and timestamps around the
+/// engine's <see cref="IContainer"/>. Each start opens a new "run" whose exit completes <see cref="NextExit"/>,
+/// so `wait?condition=next-exit` registered before a start sees that start's exit.
+/// </summary>
+internal sealed class ServerContainer
+{
+    private readonly Lock _lock = new();
+    private TaskCompletionSource<int> _nextExit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _removed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public ServerContainer(string id, string name, CreateContainerRequest request, ResolvedImage image, IContainer container, DateTimeOffset created)
+    {
+        Id = id;
+        Name = name;
+        Request = request;
+        Image = image;
+        Inner = container;
+        Created = created;
+    }
+
+    public string Id { get; }
+
+    /// <summary>Without Docker's leading slash.</summary>
+    public string Name { get; set; }
+
+    public CreateContainerRequest Request { get; }
+
+    public ResolvedImage Image { get; }
+
+    public IContainer Inner { get; }
+
+    public DateTimeOffset Created { get; }
+
+    public DateTimeOffset? StartedAt { get; private set; }
+
+    public DateTimeOffset? FinishedAt { get; private set; }
+
+    public bool AutoRemove => Request.HostConfig?.AutoRemove == true;
+
+    public bool Removing { get; set; }
+
+    /// <summary>Completes with the exit code of the current run, or of the next one when none is running.</summary>
+    public Task<int> NextExit
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _nextExit.Task;
+            }
+        }
+    }
+
+    public Task Removed => _removed.Task;
+
+    /// <summary>Docker's status word.</summary>
+    public string Status => Removing ? "removing" : Inner.State switch
+    {
+        ContainerState.Created => "created",
+        ContainerState.Running => "running",
+        ContainerState.Exited => "exited",
+        _ => "dead",
+    };
+
+    public bool Running => Inner.State == ContainerState.Running && !Removing;
+
+    /// <summary>Starts the engine container and watches this run's exit; <paramref name="exited"/> runs once it exited.</summary>
+    public async Task StartAsync(Func<ServerContainer, Task> exited, TimeProvider clock, CancellationToken cancellationToken)
+    {
+        await Inner.StartAsync(cancellationToken).ConfigureAwait(false);
+        TaskCompletionSource<int> run;
+        lock (_lock)
+        {
+            StartedAt = clock.GetUtcNow();
+            FinishedAt = null;
+            run = _nextExit;
+        }
+
+        _ = WatchAsync(run, exited, clock);
+    }
+
+    private async Task WatchAsync(TaskCompletionSource<int> run, Func<ServerContainer, Task> exited, TimeProvider clock)
+    {
+        var code = await Inner.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
+        lock (_lock)
+        {
+            FinishedAt = clock.GetUtcNow();
+            _nextExit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        run.TrySetResult(code);
+        await exited(this).ConfigureAwait(false);
+    }
+
+    public void MarkRemoved()
+    {
+        lock (_lock)
+        {
+            _nextExit.TrySetResult(Inner.ExitCode ?? 0);
+        }
+
+        _removed.TrySetResult();
+    }
+}

@@ -1,0 +1,173 @@
+using System.Globalization;
+using IsoTest.Server.Api;
+using IsoTest.Server.Http;
+using IsoTest.Server.Images;
+
+namespace IsoTest.Server.Containers;
+
+/// <summary>
+/// A Docker create request becomes a <see cref="ContainerBuilder"/>, so the server's specs go through the
+/// same validator as the builder's and the CLI's. What IsoTest cannot honour is refused with the reason,
+/// never dropped silently.
+/// </summary>
+internal static class SpecMapper
+{
+    public static ContainerBuilder ToBuilder(CreateContainerRequest request, ResolvedImage image, string id)
+    {
+        var host = request.HostConfig ?? new HostConfigRequest();
+        Refuse(request, host);
+
+        var builder = image.ApplyTo(new ContainerBuilder());
+        // Docker's rules: an Entrypoint given at create replaces the image's and drops its Cmd; a Cmd given replaces the image's Cmd.
+        if (request.Entrypoint is { } entrypoint)
+        {
+            builder = builder.WithEntrypoint([.. entrypoint]).WithCommand([.. request.Cmd ?? []]);
+        }
+        else if (request.Cmd is { Count: > 0 } cmd)
+        {
+            builder = builder.WithCommand([.. cmd]);
+        }
+
+        foreach (var variable in request.Env ?? [])
+        {
+            var eq = variable.IndexOf('=', StringComparison.Ordinal);
+            builder = eq < 0 ? builder : builder.WithEnvironment(variable[..eq], variable[(eq + 1)..]);
+        }
+
+        builder = builder.WithHostname(string.IsNullOrEmpty(request.Hostname) ? id[..12] : request.Hostname);
+        if (!string.IsNullOrEmpty(request.WorkingDir))
+        {
+            builder = builder.WithWorkingDirectory(request.WorkingDir);
+        }
+
+        if (!string.IsNullOrEmpty(request.User))
+        {
+            builder = builder.WithUser(request.User);
+        }
+
+        foreach (var (key, value) in request.Labels ?? [])
+        {
+            builder = builder.WithLabel(key, value);
+        }
+
+        if (request.StopTimeout is > 0 and var seconds)
+        {
+            builder = builder.WithStopTimeout(TimeSpan.FromSeconds(seconds));
+        }
+
+        builder = Limits(builder, host);
+        builder = Mounts(builder, host);
+        foreach (var port in ContainerPorts(request, host))
+        {
+            builder = builder.WithPort(port);
+        }
+
+        builder = host.NetworkMode switch
+        {
+            null or "" or "default" or "bridge" or "none" => builder,
+            "host" => builder.WithNetwork(Network.Host),
+            var other => throw DockerApiException.BadRequest($"network {other} not found: IsoTest's server knows the networks bridge, host and none"),
+        };
+        return builder.WithReadOnlyRootFileSystem(host.ReadonlyRootfs);
+    }
+
+    private static void Refuse(CreateContainerRequest request, HostConfigRequest host)
+    {
+        if (host.Privileged)
+        {
+            throw DockerApiException.BadRequest("privileged containers are not supported: IsoTest runs every container with Docker's default confinement (capabilities, seccomp, devices); drop --privileged");
+        }
+
+        if (request.Tty)
+        {
+            throw DockerApiException.BadRequest("a TTY (-t) is not supported by IsoTest's server yet: run without -t");
+        }
+
+        if (request.OpenStdin || request.AttachStdin)
+        {
+            throw DockerApiException.BadRequest("stdin (-i) is not supported by IsoTest's server yet: run without -i, or pass input as a file (docker cp) or an argument");
+        }
+    }
+
+    private static ContainerBuilder Limits(ContainerBuilder builder, HostConfigRequest host)
+    {
+        if (host.Memory > 0)
+        {
+            builder = builder.WithMemoryLimit(host.Memory);
+        }
+
+        if (host.NanoCpus > 0)
+        {
+            builder = builder.WithCpuLimit(host.NanoCpus / 1e9);
+        }
+        else if (host.CpuQuota > 0)
+        {
+            builder = builder.WithCpuLimit((double)host.CpuQuota / (host.CpuPeriod > 0 ? host.CpuPeriod : 100_000));
+        }
+
+        if (host.PidsLimit is > 0 and var pids)
+        {
+            builder = builder.WithPidsLimit(pids);
+        }
+
+        return string.IsNullOrEmpty(host.CpusetCpus) ? builder : builder.WithCpuset(host.CpusetCpus);
+    }
+
+    private static ContainerBuilder Mounts(ContainerBuilder builder, HostConfigRequest host)
+    {
+        foreach (var bind in host.Binds ?? [])
+        {
+            // SRC:DST[:OPTIONS]; a SRC without a slash is a named volume, which this server does not keep yet.
+            var parts = bind.Split(':');
+            if (parts.Length is < 2 or > 3 || !parts[0].StartsWith('/'))
+            {
+                throw DockerApiException.BadRequest($"invalid bind '{bind}': give HOST_PATH:CONTAINER_PATH[:ro] with an absolute host path (named volumes are not supported yet)");
+            }
+
+            var options = parts.Length == 3 ? parts[2].Split(',') : [];
+            builder = builder.WithBindMount(parts[0], parts[1], readOnly: options.Contains("ro"));
+        }
+
+        foreach (var mount in host.Mounts ?? [])
+        {
+            builder = mount.Type switch
+            {
+                "bind" => builder.WithBindMount(mount.Source ?? "", mount.Target ?? "", mount.ReadOnly),
+                "tmpfs" => builder.WithTmpfsMount(mount.Target ?? "", mount.TmpfsOptions is { SizeBytes: > 0 } t ? t.SizeBytes.ToString(CultureInfo.InvariantCulture) : null),
+                var other => throw DockerApiException.BadRequest($"mount type '{other}' for {mount.Target} is not supported: use bind or tmpfs"),
+            };
+        }
+
+        foreach (var (target, options) in host.Tmpfs ?? [])
+        {
+            var size = options.Split(',').FirstOrDefault(o => o.StartsWith("size=", StringComparison.Ordinal))?[5..];
+            builder = builder.WithTmpfsMount(target, size);
+        }
+
+        return builder;
+    }
+
+    /// <summary>Every TCP port the request exposes or publishes; the engine publishes each on 127.0.0.1 at an ephemeral port.</summary>
+    private static SortedSet<int> ContainerPorts(CreateContainerRequest request, HostConfigRequest host)
+    {
+        var ports = new SortedSet<int>();
+        var keys = (host.PortBindings?.Keys ?? Enumerable.Empty<string>()).Concat(request.ExposedPorts?.Keys ?? Enumerable.Empty<string>());
+        foreach (var key in keys)
+        {
+            var (number, protocol) = key.IndexOf('/', StringComparison.Ordinal) is var slash and >= 0 ? (key[..slash], key[(slash + 1)..]) : (key, "tcp");
+            if (protocol != "tcp")
+            {
+                throw DockerApiException.BadRequest($"port {key}: only tcp ports can be published by IsoTest");
+            }
+
+            if (!int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+            {
+                throw DockerApiException.BadRequest($"invalid port '{key}': give a number from 1 to 65535, e.g. 8080/tcp");
+            }
+
+            ports.Add(port);
+        }
+
+        return ports;
+    }
+}

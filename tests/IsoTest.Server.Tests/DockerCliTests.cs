@@ -1,0 +1,143 @@
+namespace IsoTest.Server.Tests;
+
+/// <summary>The real docker CLI against `isotest serve`: what a user types, unchanged.</summary>
+public sealed class DockerCliTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private const string Image = "isotest/host";
+
+    [Fact]
+    public async Task Version_NegotiatesTheServersApi()
+    {
+        var (code, stdout, stderr) = await server.DockerAsync("version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}");
+        Assert.True(code == 0, stderr);
+        Assert.Equal("1.44 linux", stdout.Trim());
+    }
+
+    [Fact]
+    public async Task Run_Foreground_StreamsOutputAndExitCode()
+    {
+        var (code, stdout, stderr) = await server.DockerAsync("run", "--rm", Image, "sh", "-c", "echo out; echo err >&2; exit 3");
+        Assert.Equal(3, code);
+        Assert.Equal("out\n", stdout);
+        Assert.Contains("err", stderr);
+    }
+
+    [Fact]
+    public async Task Run_WithRm_LeavesNoContainer()
+    {
+        var name = $"rm-{Guid.NewGuid():N}";
+        var (code, _, stderr) = await server.DockerAsync("run", "--rm", "--name", name, Image, "true");
+        Assert.True(code == 0, stderr);
+        var (_, listed, _) = await server.DockerAsync("ps", "-a", "--filter", $"name={name}", "--format", "{{.Names}}");
+        Assert.Equal("", listed.Trim());
+    }
+
+    [Fact]
+    public async Task Run_Detached_ThenLogsInspectStopRm()
+    {
+        var name = $"d-{Guid.NewGuid():N}";
+        var (code, id, stderr) = await server.DockerAsync("run", "-d", "--name", name, "-e", "GREETING=hello", "--label", "suite=server",
+            "-m", "64m", "--cpus", "0.5", "--pids-limit", "32", Image, "sh", "-c", "echo $GREETING from $(hostname); exec sleep 600");
+        Assert.True(code == 0, stderr);
+        id = id.Trim();
+        Assert.Matches("^[0-9a-f]{64}$", id);
+
+        var logs = "";
+        for (var i = 0; i < 100 && !logs.Contains("hello"); i++)
+        {
+            (_, logs, _) = await server.DockerAsync("logs", name);
+            await Task.Delay(50);
+        }
+
+        Assert.Equal($"hello from {id[..12]}\n", logs);
+        var (_, state, _) = await server.DockerAsync("inspect", "--format", "{{.State.Status}} {{.State.Running}} {{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{index .Config.Labels \"suite\"}}", name);
+        Assert.Equal("running true 67108864 500000000 server", state.Trim());
+        var (_, ps, _) = await server.DockerAsync("ps", "--filter", "label=suite=server", "--format", "{{.ID}} {{.Names}}");
+        Assert.Contains($"{id[..12]} {name}", ps);
+
+        Assert.Equal(0, (await server.DockerAsync("stop", "-t", "1", name)).ExitCode);
+        (_, state, _) = await server.DockerAsync("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", id[..10]);
+        // sleep is not PID 1 here (init is), so SIGTERM ends it: 143, as under `docker run --init`.
+        Assert.Equal("exited 143", state.Trim());
+        Assert.Equal(0, (await server.DockerAsync("rm", name)).ExitCode);
+        var (inspectCode, _, missing) = await server.DockerAsync("inspect", name);
+        Assert.NotEqual(0, inspectCode);
+        Assert.Contains("No such", missing);
+    }
+
+    [Fact]
+    public async Task Exec_ReturnsOutputAndExitCode()
+    {
+        var name = $"x-{Guid.NewGuid():N}";
+        Assert.Equal(0, (await server.DockerAsync("run", "-d", "--name", name, Image, "sleep", "600")).ExitCode);
+        try
+        {
+            var (code, stdout, _) = await server.DockerAsync("exec", name, "sh", "-c", "echo inside; exit 5");
+            Assert.Equal(5, code);
+            Assert.Equal("inside\n", stdout);
+        }
+        finally
+        {
+            Assert.Equal(0, (await server.DockerAsync("rm", "-f", name)).ExitCode);
+        }
+    }
+
+    [Fact]
+    public async Task Rm_OfARunningContainer_IsRefusedWithDockersWords()
+    {
+        var name = $"busy-{Guid.NewGuid():N}";
+        Assert.Equal(0, (await server.DockerAsync("run", "-d", "--name", name, Image, "sleep", "600")).ExitCode);
+        var (code, _, stderr) = await server.DockerAsync("rm", name);
+        Assert.NotEqual(0, code);
+        Assert.Contains("You cannot remove a running container", stderr);
+        Assert.Equal(0, (await server.DockerAsync("rm", "-f", name)).ExitCode);
+    }
+
+    [Fact]
+    public async Task Run_PublishedPort_IsReachableFromTheHost()
+    {
+        var name = $"p-{Guid.NewGuid():N}";
+        Assert.Equal(0, (await server.DockerAsync("run", "-d", "--name", name, "-p", "8080", Image, "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc")).ExitCode);
+        try
+        {
+            var (_, port, _) = await server.DockerAsync("port", name, "8080/tcp");
+            var endpoint = port.Trim().Split('\n')[0];
+            Assert.StartsWith("127.0.0.1:", endpoint);
+            using var http = new HttpClient();
+            string? body = null;
+            for (var i = 0; i < 100 && body is null; i++)
+            {
+                try
+                {
+                    body = await http.GetStringAsync($"http://{endpoint}/hostname");
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(50);
+                }
+            }
+
+            Assert.Equal(File.ReadAllText("/etc/hostname"), body);
+        }
+        finally
+        {
+            Assert.Equal(0, (await server.DockerAsync("rm", "-f", name)).ExitCode);
+        }
+    }
+
+    [Fact]
+    public async Task Run_UnknownImage_SaysSo()
+    {
+        var (code, _, stderr) = await server.DockerAsync("run", "--rm", "no-such-image-here:1", "true");
+        Assert.NotEqual(0, code);
+        Assert.Contains("no-such-image-here", stderr);
+    }
+
+    [Fact]
+    public async Task Run_Privileged_IsRefusedWithTheReason()
+    {
+        var (code, _, stderr) = await server.DockerAsync("run", "--rm", "--privileged", Image, "true");
+        Assert.NotEqual(0, code);
+        Assert.Contains("privileged containers are not supported", stderr);
+    }
+}

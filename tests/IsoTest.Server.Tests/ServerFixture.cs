@@ -1,0 +1,65 @@
+using System.Diagnostics;
+
+namespace IsoTest.Server.Tests;
+
+/// <summary>
+/// One IsoTest API server on a unix socket in a temp directory for a test class, and the real docker CLI
+/// (/usr/local/bin/docker, or docker on PATH) pointed at it with DOCKER_HOST.
+/// </summary>
+public sealed class ServerFixture : IAsyncLifetime
+{
+    private string? _directory;
+
+    public DockerApiServer Server { get; private set; } = null!;
+
+    public string Socket { get; private set; } = "";
+
+    public string DockerHost => "unix://" + Socket;
+
+    public async Task InitializeAsync()
+    {
+        _directory = Directory.CreateTempSubdirectory("isotest-server-tests-").FullName;
+        Socket = Path.Combine(_directory, "docker.sock");
+        Server = await DockerApiServer.StartAsync(new DockerApiServerOptions { Hosts = ["unix://" + Socket] });
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        if (_directory is not null)
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+    }
+
+    /// <summary>Runs the docker CLI against the server; returns its exit code and output.</summary>
+    public async Task<(int ExitCode, string Stdout, string Stderr)> DockerAsync(params string[] args)
+    {
+        var docker = File.Exists("/usr/local/bin/docker") ? "/usr/local/bin/docker" : "docker";
+        var info = new ProcessStartInfo(docker) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["DOCKER_HOST"] = DockerHost;
+        info.Environment.Remove("DOCKER_API_VERSION");   // the CLI negotiates from /_ping, as it would against dockerd
+        info.Environment.Remove("DOCKER_CONTEXT");
+        info.Environment["DOCKER_CONFIG"] = Path.Combine(_directory!, "docker-config");
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"docker {string.Join(' ', args)} did not finish in 60 s; stderr so far: {await stderr}");
+        }
+
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}
