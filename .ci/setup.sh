@@ -31,6 +31,11 @@ command -v crun >/dev/null || need+=(crun)
 command -v file >/dev/null || need+=(file)
 command -v runuser >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)           # the Docker TLS tests' certificates
+command -v docker-registry >/dev/null || need+=(docker-registry)  # the image tests' local registry
+command -v skopeo >/dev/null || need+=(skopeo)             # pushes the images the tests build
+command -v umoci >/dev/null || need+=(umoci)               # the image benchmark's peer (skopeo copy + umoci unpack)
+command -v htpasswd >/dev/null || need+=(apache2-utils)    # the registry's basic-auth users
+command -v newuidmap >/dev/null || need+=(uidmap)          # rootless subordinate id ranges
 command -v python3 >/dev/null || need+=(python3)           # SeccompKernelTests installs compiled filters in a python3 child
 [ -e /usr/include/asm-generic/unistd.h ] || need+=(linux-libc-dev)  # SyscallTableTests reads the syscall numbers from the headers
 # PostgreSQL: the machine image ships server binaries in /usr/local/bin; Debian's package is the fallback.

@@ -11,10 +11,11 @@ namespace IsoTest.Xunit.Analyzers;
 internal static class SuppliedParameters
 {
     /// <summary>
-    /// A <c>[Fact]</c> with parameters (xUnit1001) runs under IsoTest when it has exactly one fact attribute that uses xunit's
-    /// FactDiscoverer, is not generic, and every parameter is an <c>IContainer</c> that binds.
+    /// A <c>[Fact]</c> whose parameters are all <c>IContainer</c>s (xUnit1001): IsoTest's discoverer runs it as a test when it has
+    /// exactly one fact attribute that uses xunit's FactDiscoverer and is not generic. Whether each parameter then gets a
+    /// container is <see cref="UnboundParameters"/>'s question; xunit's "make it a Theory" is the wrong advice either way.
     /// </summary>
-    public static bool IsSuppliedFact(IMethodSymbol method, KnownTypes types, FixtureReach reach)
+    public static bool IsContainerFact(IMethodSymbol method, KnownTypes types)
     {
         if (method.IsGenericMethod || method.Parameters.Length == 0 || !method.Parameters.All(types.IsContainer))
         {
@@ -22,9 +23,14 @@ internal static class SuppliedParameters
         }
 
         var facts = method.GetAttributes().Where(a => types.IsFactOrDerived(a.AttributeClass)).ToArray();
-        return facts.Length == 1
-            && UsesFactDiscoverer(facts[0].AttributeClass, types)
-            && AllBind(method.Parameters, reach.For(method.ContainingType, method));
+        return facts.Length == 1 && UsesFactDiscoverer(facts[0].AttributeClass, types);
+    }
+
+    /// <summary>The parameters of <paramref name="method"/> that get no container, with the declarations in reach of it.</summary>
+    public static (IReadOnlyList<IParameterSymbol> Unbound, IReadOnlyList<Declaration> Visible) UnboundParameters(IMethodSymbol method, FixtureReach reach)
+    {
+        var visible = reach.For(method.ContainingType, method);
+        return (method.Parameters.Where(p => !FixtureReach.Binds(p, visible)).ToArray(), visible);
     }
 
     /// <summary>

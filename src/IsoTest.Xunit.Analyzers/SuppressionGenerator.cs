@@ -9,7 +9,7 @@ namespace IsoTest.Xunit.Analyzers;
 
 /// <summary>
 /// Hides xunit's errors about test methods whose <c>IContainer</c> parameters IsoTest.Xunit fills from a <c>[ContainerFixture]</c>:
-/// xUnit1001 (a fact with parameters), xUnit1009 (fewer <c>[InlineData]</c> values than parameters) and xUnit1037 (fewer
+/// xUnit1001 (a fact with parameters, all <c>IContainer</c>s), xUnit1009 (fewer <c>[InlineData]</c> values than parameters) and xUnit1037 (fewer
 /// <c>TheoryData</c> type arguments than parameters).
 /// </summary>
 /// <remarks>
@@ -60,9 +60,11 @@ internal sealed class SuppressionGenerator : IIncrementalGenerator
                 continue;
             }
 
-            if (SuppliedParameters.IsSuppliedFact(method, types, reach))
+            // Every container fact, bound or not: where a parameter gets no container, IsoTestDiagnostics reports ISOTEST002
+            // with the fix ([ContainerFixture]); xunit's "convert it into a Theory" would send the user the wrong way.
+            if (SuppliedParameters.IsContainerFact(method, types))
             {
-                lines.Add(Line("xUnit1001", "IsoTest.Xunit supplies this fact's IContainer parameters", id));
+                lines.Add(Line("xUnit1001", "IsoTest.Xunit supplies this fact's IContainer parameters (ISOTEST002 reports any that get none)", id));
             }
 
             if (AllShortRowsSupplied(method, "InlineDataAttribute", types, reach))

@@ -170,8 +170,8 @@ public sealed class ContainerExitedException : IsoTestException
     public bool OomKilled { get; }
 }
 
-/// <summary>An image could not be pulled or imported.</summary>
-public sealed class ImagePullException : IsoTestException
+/// <summary>An image could not be pulled or imported: names the reference, the registry (if any) and what went wrong.</summary>
+public class ImagePullException : IsoTestException
 {
     /// <summary>An image could not be pulled or imported.</summary>
     public ImagePullException(string image, string message, Exception? inner = null)
@@ -180,8 +180,31 @@ public sealed class ImagePullException : IsoTestException
         Image = image;
     }
 
+    internal ImagePullException(string image, string? registry, string message, Exception? inner = null)
+        : base($"Image '{image}'{(registry is null ? "" : $" (registry {registry})")}: {message}", inner)
+    {
+        Image = image;
+        Registry = registry;
+    }
+
     /// <summary>The image reference.</summary>
     public string Image { get; }
+
+    /// <summary>The registry asked, or null for an import or a local store lookup.</summary>
+    public string? Registry { get; }
+}
+
+/// <summary>A layer of an image could not be unpacked (a corrupt or malicious archive); nothing of it is left in the store.</summary>
+public sealed class ImageUnpackException : ImagePullException
+{
+    internal ImageUnpackException(string image, string layer, string message, Exception? inner = null)
+        : base(image, $"layer {layer}: {message}", inner)
+    {
+        Layer = layer;
+    }
+
+    /// <summary>The layer's digest.</summary>
+    public string Layer { get; }
 }
 
 /// <summary>The chosen backend cannot run here (no Docker daemon, no kernel support, an unsupported feature).</summary>

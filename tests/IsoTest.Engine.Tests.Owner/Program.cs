@@ -2,6 +2,61 @@ using IsoTest;
 using IsoTest.Docker;
 using IsoTest.Engine;
 
+// "owner pull STORE REFERENCE [hang]": pulls into STORE and prints what it did (ImageStoreTests: many
+// processes pulling one image; kill -9 in the middle of a pull, where "hang" stops it once bytes flow).
+if (args.Length > 0 && args[0] == "pull")
+{
+    using var images = new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(args[1]), IsoTest.Engine.Images.DockerCredentials.None,
+        new IsoTest.Engine.Images.RegistrySettings(new HashSet<string>(), []), new IsoTest.Engine.Images.Platform("amd64", "linux"));
+    var hang = args.Length > 3 && args[3] == "hang";
+    var counts = new Dictionary<ImagePullPhase, int>();
+    var image = await images.PullAsync(args[2], new PullReport(counts, hang));
+    lock (counts)
+    {
+        Console.WriteLine($"pulled {image.ManifestDigest} downloaded={counts.GetValueOrDefault(ImagePullPhase.Downloaded)} unpacked={counts.GetValueOrDefault(ImagePullPhase.Complete)}");
+    }
+
+    return;
+}
+
+// "owner run SCRIPT [unconfined]": runs `/bin/sh -c SCRIPT` in one engine container and then as an
+// exec in a second one (without a seccomp filter when told: a probe of another defence must not be
+// stopped by seccomp), printing what each wrote. The security tests start this from a process that
+// left descriptors or a keyring behind, which the engine and its agent inherit (.NET opens its own
+// files CLOEXEC).
+if (args is ["run", var script, ..])
+{
+    await using var runner = new EngineBackend();
+    var spec = new ContainerSpec
+    {
+        RootFileSystem = RootFileSystem.Host,
+        Command = ["/bin/sh", "-c", script],
+        Seccomp = args is [_, _, "unconfined"] ? SeccompProfile.Unconfined : SeccompProfile.Default,
+    };
+    await using (var payload = await runner.CreateAsync(spec))
+    {
+        await payload.StartAsync();
+        var code = await payload.WaitForExitAsync();
+        await foreach (var line in payload.FollowLogsAsync())
+        {
+            Console.WriteLine($"payload {line.Stream}: {line.Text}");
+        }
+
+        Console.WriteLine($"payload exit {code}");
+    }
+
+    await using (var host = await runner.CreateAsync(spec with { Command = ["sleep", "60"] }))
+    {
+        await host.StartAsync();
+        var exec = await host.ExecAsync(["/bin/sh", "-c", script]);
+        Console.Write(string.Concat(exec.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => $"exec Stdout: {l}\n")));
+        Console.Write(string.Concat(exec.Stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => $"exec Stderr: {l}\n")));
+        Console.WriteLine($"exec exit {exec.ExitCode}");
+    }
+
+    return;
+}
+
 // Starts N capped containers that would run for a long time, says so, then waits to be killed
 // (kill -9) by a leak test. Usage: owner [count] [engine|docker]
 int count = args.Length > 0 ? int.Parse(args[0]) : 3;
@@ -23,3 +78,22 @@ for (int i = 0; i < count; i++)
 // The engine's id names its cgroups and state; Docker's containers are named by their ids.
 Console.WriteLine($"ready {(backend is EngineBackend engine ? engine.EngineId : string.Join(',', ids))}");
 await Task.Delay(Timeout.Infinite);
+
+/// <summary>Counts phases; with hang, blocks the download (it reports synchronously) once its bytes flow.</summary>
+internal sealed class PullReport(Dictionary<ImagePullPhase, int> counts, bool hang) : IProgress<ImagePullProgress>
+{
+    public void Report(ImagePullProgress value)
+    {
+        lock (counts)
+        {
+            counts[value.Phase] = counts.GetValueOrDefault(value.Phase) + 1;
+        }
+
+        if (hang && value.Phase == ImagePullPhase.Downloading && value.Current > 0)
+        {
+            Console.WriteLine("downloading");
+            Console.Out.Flush();
+            Thread.Sleep(Timeout.Infinite);
+        }
+    }
+}

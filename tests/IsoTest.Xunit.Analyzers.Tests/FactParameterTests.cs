@@ -39,17 +39,25 @@ public class FactParameterTests
     }
 
     [Fact]
-    public async Task Fact_NoFixtureInReach_StillReported()
+    public async Task Fact_NoFixtureInReach_IsoTestsDiagnosticInsteadOfXunits()
     {
-        var diagnostics = await Harness.XunitDiagnosticsAsync("""
+        const string Sample = """
             public class Tests
             {
                 [Fact]
                 public void Orphan(IContainer redis) { }
             }
-            """);
+            """;
+        var diagnostics = await Harness.XunitDiagnosticsAsync(Sample);
+        var ours = await Harness.IsoTestDiagnosticsAsync(Sample);
 
-        Assert.Equal(["Orphan"], diagnostics.Reported("xUnit1001"));
+        // xunit would say "convert it into a Theory"; IsoTest says which attribute is missing.
+        Assert.Equal(["Orphan"], diagnostics.Suppressed("xUnit1001"));
+        Assert.Empty(diagnostics.Reported("xUnit1001"));
+        Assert.Equal(["redis"], ours.Reported("ISOTEST002"));
+        Assert.Equal(
+            "Parameter 'IContainer redis' of test Tests.Orphan gets no container: no [ContainerFixture] is in reach. Add [ContainerFixture(typeof(YourDefinition))] to the method, the class, its [CollectionDefinition] class or the assembly",
+            ours.Single(d => d.Id == "ISOTEST002").GetMessage(System.Globalization.CultureInfo.InvariantCulture));
     }
 
     [Fact]
@@ -72,8 +80,26 @@ public class FactParameterTests
             }
             """);
 
-        Assert.Equal(["ByTypeName", "ByName"], diagnostics.Suppressed("xUnit1001"));
-        Assert.Equal(["Unmatched", "Ambiguous"], diagnostics.Reported("xUnit1001"));
+        Assert.Equal(["ByTypeName", "ByName", "Unmatched", "Ambiguous"], diagnostics.Suppressed("xUnit1001"));
+        Assert.Empty(diagnostics.Reported("xUnit1001"));
+        var ours = await Harness.IsoTestDiagnosticsAsync("""
+            public class Tests
+            {
+                [Fact, ContainerFixture(typeof(Redis)), ContainerFixture(typeof(PostgresDefinition))]
+                public void ByTypeName(IContainer redis, IContainer postgres) { }
+
+                [Fact, ContainerFixture(typeof(Redis)), ContainerFixture(typeof(PostgresDefinition))]
+                public void Unmatched(IContainer cache) { }
+
+                [Fact, ContainerFixture(typeof(Redis), Name = "a"), ContainerFixture(typeof(Redis), Name = "b")]
+                public void Ambiguous(IContainer redis) { }
+            }
+            """);
+        Assert.Equal(["cache", "redis"], ours.Reported("ISOTEST002"));
+        Assert.Contains(
+            "its name matches none or several of the 2 [ContainerFixture] declarations in reach (typeof(Redis), Name = \"a\", typeof(Redis), Name = \"b\")",
+            ours.Last(d => d.Id == "ISOTEST002").GetMessage(System.Globalization.CultureInfo.InvariantCulture),
+            StringComparison.Ordinal);
     }
 
     [Fact]

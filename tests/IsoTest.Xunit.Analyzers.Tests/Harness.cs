@@ -47,12 +47,23 @@ internal static class Harness
     });
 
     /// <summary>xunit's diagnostics for <paramref name="source"/>; suppressed ones come back with <see cref="Diagnostic.IsSuppressed"/> set.</summary>
-    public static async Task<ImmutableArray<Diagnostic>> XunitDiagnosticsAsync(string source)
+    public static async Task<ImmutableArray<Diagnostic>> XunitDiagnosticsAsync(string source) =>
+        [.. (await AllDiagnosticsAsync(source)).Where(d => d.Id.StartsWith("xUnit", StringComparison.Ordinal))];
+
+    /// <summary>IsoTest's own diagnostics (ISOTEST...) for <paramref name="source"/>.</summary>
+    public static async Task<ImmutableArray<Diagnostic>> IsoTestDiagnosticsAsync(string source) =>
+        [.. (await AllDiagnosticsAsync(source)).Where(d => d.Id.StartsWith("ISOTEST", StringComparison.Ordinal))];
+
+    /// <summary>The sample's full text as the harness compiles it: usings, <paramref name="source"/>, the definitions.</summary>
+    public static string FullSource(string source) => Usings + source + Definitions;
+
+    /// <summary>The sample compiled against the real IsoTest.Xunit and xunit, with IsoTest's generator run.</summary>
+    public static Compilation Compile(string fullSource)
     {
         var compilation = CSharpCompilation.Create(
             "Sample",
-            [CSharpSyntaxTree.ParseText(Usings + source + Definitions, new CSharpParseOptions(LanguageVersion.Latest), path: "Sample.cs")],
-            s_references.Value,
+            [CSharpSyntaxTree.ParseText(fullSource, new CSharpParseOptions(LanguageVersion.Latest), path: "Sample.cs")],
+            References,
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
 
         CSharpGeneratorDriver.Create(new SuppressionGenerator().AsSourceGenerator())
@@ -60,15 +71,25 @@ internal static class Harness
         Assert.Empty(generatorErrors);
         // A sample that does not compile would make every assertion about analyzer output meaningless.
         Assert.Empty(withGenerated.GetDiagnostics().Where(d => d.Severity == DiagnosticSeverity.Error));
+        return withGenerated;
+    }
 
-        var analyzers = s_xunitAnalyzers.Value.Add(new ContainerParameterSuppressor());
+    /// <summary>What the samples compile against.</summary>
+    public static ImmutableArray<MetadataReference> References => s_references.Value;
+
+    /// <summary>Every analyzer diagnostic (xunit's and IsoTest's) for the compiled sample.</summary>
+    public static async Task<ImmutableArray<Diagnostic>> AnalyzeAsync(Compilation withGenerated)
+    {
+        var analyzers = s_xunitAnalyzers.Value.Add(new ContainerParameterSuppressor()).Add(new IsoTestDiagnostics());
         var options = new CompilationWithAnalyzersOptions(
             new AnalyzerOptions([]), onAnalyzerException: null, concurrentAnalysis: false, logAnalyzerExecutionTime: false, reportSuppressedDiagnostics: true);
         var diagnostics = await withGenerated.WithAnalyzers(analyzers, options).GetAnalyzerDiagnosticsAsync();
         var failures = diagnostics.Where(d => d.Id == "AD0001").ToArray();
         Assert.True(failures.Length == 0, string.Join(Environment.NewLine, failures.Select(f => f.ToString())));
-        return [.. diagnostics.Where(d => d.Id.StartsWith("xUnit", StringComparison.Ordinal))];
+        return diagnostics;
     }
+
+    private static Task<ImmutableArray<Diagnostic>> AllDiagnosticsAsync(string source) => AnalyzeAsync(Compile(FullSource(source)));
 
     /// <summary>Where <paramref name="id"/> was reported and not suppressed, as the source text at each location, in source order.</summary>
     public static string[] Reported(this ImmutableArray<Diagnostic> diagnostics, string id) =>

@@ -25,6 +25,7 @@ internal static class IsoTestCommandLine
     public static IReadOnlyList<Command> Subcommands(CliContext context) =>
     [
         RunCommandLine.Create(context),
+        ServeCommand.Create(context),
         VersionCommand.Create(context),
         CompletionCommand.Create(context),
     ];
@@ -49,6 +50,9 @@ internal static class IsoTestCommandLine
                 Error = context.Stderr,
                 // isotest's own exceptions are reported by the commands; anything else is a bug and keeps its stack trace.
                 EnableDefaultExceptionHandler = false,
+                // Program handles SIGINT/SIGTERM itself (stop the container, or the server, then exit);
+                // System.CommandLine's own handler would end the process 2 s later, mid-teardown.
+                ProcessTerminationTimeout = null,
             }).ConfigureAwait(false);
         }
         catch (UsageException e)

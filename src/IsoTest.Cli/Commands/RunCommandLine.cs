@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.RegularExpressions;
 using IsoTest.Cli.CommandLine;
 
 namespace IsoTest.Cli.Commands;
@@ -15,10 +14,10 @@ internal sealed record RunRequest(ContainerSpec Spec, bool Remove);
 /// class turns each flag's text into a value (Docker's syntax: <c>64m</c>, <c>-1</c> for unlimited,
 /// <c>/a:/b:ro</c>); whether the resulting container is valid is <see cref="ContainerSpecValidator"/>'s call.
 /// </summary>
-internal sealed partial class RunCommandLine
+internal sealed class RunCommandLine
 {
     private readonly Option<bool> _rm = DockerFlags.Bool("rm", "Automatically remove the container when it exits (always the case for now: there is no daemon, so a container never outlives the command)");
-    private readonly Option<string?> _name = DockerFlags.Value<string?>("name", null, "string", "Assign a name to the container", ParseName);
+    private readonly Option<string?> _name = DockerFlags.Value<string?>("name", null, "string", "Assign a name to the container", v => v);
     private readonly Option<long> _memory = DockerFlags.Value("memory", 'm', "bytes", "Memory limit (e.g. 64m; minimum 6m); swap is off, so above it the OOM killer acts", ParseMemory);
     private readonly Option<double?> _cpus = DockerFlags.Value<double?>("cpus", null, "decimal", "Number of CPUs (0.5 = half of one core)", v => ParseCpus(v));
     private readonly Option<long> _pids = DockerFlags.Value("pids-limit", null, "int", "Tune container pids limit (set -1 for unlimited)", ParsePidsLimit);
@@ -26,7 +25,7 @@ internal sealed partial class RunCommandLine
     private readonly Option<IReadOnlyList<string>> _env = DockerFlags.List("env", 'e', "list", "Set environment variables (KEY=VALUE, or KEY to copy it from here)", ParseEnvironment);
     private readonly Option<string?> _workdir = DockerFlags.Value<string?>("workdir", 'w', "string", "Working directory inside the container (absolute)", ParseWorkingDirectory);
     private readonly Option<string?> _user = DockerFlags.Value<string?>("user", 'u', "string", "Username or UID (format: <name|uid>[:<group|gid>])", ParseUser);
-    private readonly Option<string?> _hostname = DockerFlags.Value<string?>("hostname", 'h', "string", "Container host name", ParseHostname);
+    private readonly Option<string?> _hostname = DockerFlags.Value<string?>("hostname", 'h', "string", "Container host name", v => v);
     private readonly Option<IReadOnlyList<MountSpec>> _volume = DockerFlags.List("volume", 'v', "list", "Bind mount a host path (/host/path:/container/path[:ro])", ParseVolume);
     private readonly Option<IReadOnlyList<MountSpec>> _tmpfs = DockerFlags.List("tmpfs", null, "list", "Mount a tmpfs directory (/run, /run:ro,size=64m)", ParseTmpfs);
     private readonly Option<bool> _readOnly = DockerFlags.Bool("read-only", "Mount the container's root filesystem as read only");
@@ -120,6 +119,17 @@ internal sealed partial class RunCommandLine
             Network = result.GetValue(_network) ?? Network.Private,
             StopTimeout = TimeSpan.FromSeconds(result.GetValue(_stopTimeout) ?? 10), // Docker's default, too
         };
+        // The flags said what they mean; whether that container is valid is the one rule book's call (names,
+        // hostnames, limits, mounts), worded as every other IsoTest entry point words it.
+        try
+        {
+            ContainerSpecValidator.Validate(spec);
+        }
+        catch (InvalidContainerSpecException e)
+        {
+            throw new UsageException("invalid container: " + string.Join("\n  ", e.Errors), DockerSyntax.HelpHint(Command));
+        }
+
         return new RunRequest(spec, result.GetValue(_rm));
     }
 
@@ -277,23 +287,6 @@ internal sealed partial class RunCommandLine
         value.Length > 0 && !value.Any(char.IsWhiteSpace)
             ? value
             : throw new FormatException("a user is a name, uid, name:group or uid:gid");
-
-    // Interim: these two rules move to ContainerSpecValidator.Validate(ContainerSpec) when it lands.
-    private static string ParseName(string value) =>
-        NamePattern().IsMatch(value)
-            ? value
-            : throw new FormatException("a name is at least 2 characters from [a-zA-Z0-9_.-] and starts with a letter or digit");
-
-    private static string ParseHostname(string value) =>
-        HostnamePattern().IsMatch(value)
-            ? value
-            : throw new FormatException("a hostname is 1 to 64 characters from [a-zA-Z0-9.-] (the kernel allows 64)");
-
-    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")]
-    private static partial Regex NamePattern();
-
-    [GeneratedRegex("^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,63})$")]
-    private static partial Regex HostnamePattern();
 
     private static MountSpec ParseVolume(string value)
     {

@@ -5,6 +5,9 @@ namespace IsoTest.Engine.Cgroups;
 /// <summary>The one place that words cgroup failures: what could not be enforced, where, why, and the fix.</summary>
 internal static class CgroupErrors
 {
+    /// <summary>Where the one-time set-up is written out, step by step, for v1 and v2.</summary>
+    internal const string SetUpHint = "The one-time set-up is in IsoTest's README, \"Caps without root\".";
+
     /// <summary>True for the outcomes that mean "this user may not make cgroups here".</summary>
     public static bool IsPermission(FsResult error) => error.Outcome == FsOutcome.Denied;
 
@@ -13,10 +16,10 @@ internal static class CgroupErrors
     {
         var fix = IsPermission(error)
             ? version == 1
-                ? $"Run as root, or delegate a cgroup to your user for each controller needed: sudo mkdir -p {delegateDir} && sudo chown -R $USER {delegateDir} "
-                  + $"(or set {CgroupDriver.ParentVariable} to a cgroup you own); or drop the cap."
-                : $"Run as root, or use a delegated cgroup: sudo mkdir -p {delegateDir} && sudo chown -R $USER {delegateDir} "
-                  + $"(systemd: systemd-run --user -p Delegate=yes ...), then set {CgroupDriver.ParentVariable} to it; or drop the cap."
+                ? $"Run as root, or delegate a cgroup to your user once, as root, for each controller needed: mkdir -p {delegateDir} && chown -R $USER {delegateDir} "
+                  + $"(or set {CgroupDriver.ParentVariable} to a cgroup you own); or drop the cap. {SetUpHint}"
+                : $"Run as root, or delegate a cgroup to your user once: systemd's Delegate=yes for user@.service, then set {CgroupDriver.ParentVariable} "
+                  + $"to a group under user.slice/user-$UID.slice/user@$UID.service (or, as root: mkdir -p {delegateDir} && chown -R $USER {delegateDir}); or drop the cap. {SetUpHint}"
             : "Check that cgroupfs is mounted read-write and the path is a cgroup directory.";
         return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: creating cgroup {path} failed: {error.Text}. {fix}");
     }
@@ -54,6 +57,7 @@ internal static class CgroupErrors
         "cpu" => $"CPU limit {limits.Cpus?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}",
         "pids" => $"pids limit {limits.Pids?.ToString(CultureInfo.InvariantCulture) ?? "(none)"}",
         "cpuset" => $"cpuset '{limits.CpusetCpus}'",
+        "devices" => "the device allowlist (Docker's: null, zero, full, random, urandom, tty, console, ptmx, pts, net/tun)",
         _ => controller,
     };
 }

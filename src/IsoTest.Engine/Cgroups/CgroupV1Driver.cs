@@ -49,6 +49,11 @@ internal sealed class CgroupV1Driver : ICgroupDriver
             wanted.Add(("cpuset", true));
         }
 
+        // The device allowlist: required as root (else the container may open any node it mknods); rootless the
+        // container is in a user namespace, which cannot make device nodes and mounts nodev, so it is best effort
+        // (see CreateGroup).
+        wanted.Add(("devices", Environment.IsPrivilegedProcess));
+
         var made = new List<string>(wanted.Count);
         var madeAncestors = new List<string>();
         try
@@ -144,7 +149,7 @@ internal sealed class CgroupV1Driver : ICgroupDriver
 
     /// <summary>True when at least one v1 controller hierarchy is mounted under the root.</summary>
     public bool HasAnyController() =>
-        IsMounted("memory") || IsMounted("cpu") || IsMounted("pids") || IsMounted("cpuset");
+        IsMounted("memory") || IsMounted("cpu") || IsMounted("pids") || IsMounted("cpuset") || IsMounted("devices");
 
     private IEnumerable<string> Hierarchies() =>
         _fs.ListDirectories(_root).Select(name => Path.Combine(_root, name)).Where(h => _fs.Exists(Path.Combine(h, "cgroup.procs")));
@@ -184,7 +189,9 @@ internal sealed class CgroupV1Driver : ICgroupDriver
                 }
             }
 
-            if (!required)
+            // devices: a caller that may not make the group is not root (or sees a read-only cgroupfs inside another
+            // container): a user namespace, or the outer container's own devices group, confines it instead.
+            if (!required || (controller == "devices" && CgroupErrors.IsPermission(error)))
             {
                 return null;
             }
@@ -297,6 +304,15 @@ internal sealed class CgroupV1Driver : ICgroupDriver
                 break;
             case "pids" when limits.Pids is long pids:
                 Write("pids.max", pids.ToString(CultureInfo.InvariantCulture));
+                break;
+            case "devices":
+                // A new group copies its parent's list (usually a *:* rwm): deny all, then allow Docker's list.
+                Write("devices.deny", "a");
+                foreach (var rule in Security.DeviceRules.DockerDefault)
+                {
+                    Write("devices.allow", rule.ToCgroupV1());
+                }
+
                 break;
             case "cpuset" when limits.CpusetCpus is string cpus:
                 Write("cpuset.cpus", cpus);

@@ -95,6 +95,7 @@ internal sealed class CgroupV2Driver : ICgroupDriver
             }
 
             Apply(dir, containerId, limits);
+            AttachDeviceFilter(dir, containerId);
         }
         catch
         {
@@ -309,6 +310,23 @@ internal sealed class CgroupV2Driver : ICgroupDriver
             Write("cpuset", "cpuset.cpus", cpuset);
         }
     }
+
+    // v2 has no devices files: the allowlist is a BPF program on the group, attached before init joins it.
+    // Unprivileged, bpf(2) is refused; the container is then in a user namespace, where device nodes cannot be made
+    // and mounts are nodev, so there is no device to reach and the filter is not needed.
+    private void AttachDeviceFilter(string dir, string containerId)
+    {
+        var error = _fs.AttachDeviceFilter(dir, DeviceProgram.Value);
+        if (error.IsOk || (CgroupErrors.IsPermission(error) && !Environment.IsPrivilegedProcess))
+        {
+            return;
+        }
+
+        throw new ResourceLimitException($"Container {containerId}: cannot restrict devices: attaching the cgroup device program to {dir} failed: {error.Text}. "
+            + "The kernel needs CONFIG_CGROUP_BPF and the engine CAP_SYS_ADMIN (run as root).");
+    }
+
+    private static readonly Lazy<byte[]> DeviceProgram = new(() => Security.CgroupDeviceProgram.Build(Security.DeviceRules.DockerDefault));
 
     private static string Caps(List<string> controllers, ResourceLimits limits) =>
         controllers.Count == 0 ? "a cgroup" : string.Join(", ", controllers.Select(c => CgroupErrors.Describe(c, limits)));

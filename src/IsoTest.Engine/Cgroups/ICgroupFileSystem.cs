@@ -25,6 +25,12 @@ internal interface ICgroupFileSystem
     /// <summary>Names of the sub-directories of <paramref name="path"/>; empty when it does not exist.</summary>
     IReadOnlyList<string> ListDirectories(string path);
 
+    /// <summary>
+    /// cgroup v2 devices: loads the BPF_PROG_TYPE_CGROUP_DEVICE <paramref name="program"/> (once per program) and
+    /// attaches it to <paramref name="dir"/> (bpf(2), BPF_F_ALLOW_MULTI). Denied without CAP_SYS_ADMIN (rootless).
+    /// </summary>
+    FsResult AttachDeviceFilter(string dir, byte[] program);
+
     /// <summary>SIGKILL to <paramref name="pid"/>. Ok, or NoSuchProcess when it is gone.</summary>
     FsResult Kill(int pid);
 

@@ -17,6 +17,9 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
 {
     public static CgroupFileSystem Instance { get; } = new();
 
+    private readonly Lock _deviceProgramLock = new();
+    private (byte[] Program, int Fd)? _deviceProgram;
+
     private CgroupFileSystem()
     {
     }
@@ -159,6 +162,35 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
         {
             return [];
         }
+    }
+
+    public FsResult AttachDeviceFilter(string dir, byte[] program)
+    {
+        // Loaded once and attached to every container's group: the verifier runs once per engine, not per container.
+        int fd;
+        lock (_deviceProgramLock)
+        {
+            if (_deviceProgram is null || !_deviceProgram.Value.Program.AsSpan().SequenceEqual(program))
+            {
+                fd = Bpf.LoadCgroupDeviceProgram(program, out var log);
+                if (fd < 0)
+                {
+                    var failed = Result(-fd);
+                    return log.Length == 0 ? failed : failed with { Text = failed.Text + "; verifier: " + log };
+                }
+
+                if (_deviceProgram is { } old)
+                {
+                    Bpf.CloseProgram(old.Fd);
+                }
+
+                _deviceProgram = (program, fd);
+            }
+
+            fd = _deviceProgram.Value.Fd;
+        }
+
+        return Result(Bpf.AttachCgroupDevice(dir, fd));
     }
 
     public FsResult Kill(int pid) => Result(kill(pid, SIGKILL) == 0 ? 0 : errno);

@@ -77,8 +77,23 @@ internal sealed class AgentSpec
             s.Add(key, value);
         }
 
+        var (layer, tmp, run) = TmpfsSizes(spec.Limits.MemoryBytes);
+        s.Add("sizes", Num(layer), Num(tmp), Num(run));
+        if (Security.SeccompFilters.For(spec.Seccomp) is { } seccomp)
+        {
+            s.Add("seccomp", Num(seccomp.Flags), Convert.ToHexString(seccomp.Filter));
+        }
+
         return s;
     }
+
+    /// <summary>
+    /// Caps of the tmpfs that hold the writable layer, /tmp and /run (issue 8): uncapped, each may take half
+    /// the host's RAM. With a memory cap, half of it each: tmpfs pages count against the cap, and a full
+    /// tmpfs is ENOSPC, which says more than the OOM killer does.
+    /// </summary>
+    internal static (long Layer, long Tmp, long Run) TmpfsSizes(long? memoryBytes) =>
+        memoryBytes is { } m ? (m / 2, m / 2, Math.Min(m / 2, 64L << 20)) : (1L << 30, 1L << 30, 64L << 20);
 
     private static string Num(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -63,6 +63,12 @@ static _Noreturn void child_exec(struct execerr *err, uid_t uid, gid_t gid, cons
         exec_fail(err, "caps");
     if (chdir(cwd && *cwd ? cwd : "/") < 0)
         exec_fail(err, "chdir");
+    /* Nothing but 0-2 crosses the exec (runc does the same), whatever init holds at the time. */
+    if (cloexec_fds_from(3) < 0)
+        exec_fail(err, "fds");
+    /* Last: the filter may deny what the steps above need (setgroups, capset, prctl). */
+    if (install_seccomp() < 0)
+        exec_fail(err, "seccomp");
     if (!argv[0])
         errno = ENOENT, exec_fail(err, "exec");
     if (strchr(argv[0], '/')) {

@@ -52,9 +52,9 @@ static void set_identity_and_network(void)
     close(s);
 }
 
-
 static pid_t payload = -1;
 static struct { pid_t pid; char id[64]; } execs[MAXEXECS];
+
 /* start cwd nenv env... argv...: the command comes with `start`, not in the spec, so setting a
  * container up does not depend on what it will run. */
 static void handle_start(struct msg *m)
@@ -107,21 +107,64 @@ static void handle_exec(struct msg *m)
 }
 
 /* A socket made here lives in the container's network namespace; handing it to the engine is how
- * port forwarding works rootless, where the engine cannot setns (DESIGN.md, Networking). */
+ * port forwarding works rootless, where the engine cannot setns (DESIGN.md, Networking). The connect
+ * is non-blocking and completed from serve's poll: a port that never answers (a listener with a full
+ * backlog drops the SYN) would otherwise hold PID 1 for the kernel's whole SYN retry time, with no
+ * reaping and no other request served. */
+static struct { int fd; char id[64]; } connects[MAXCONNECTS];
+static int nconnects;
+
+static void connect_done(int i, int err)
+{
+    int s = connects[i].fd;
+    if (err) {
+        send_msg(-1, "connect-failed", connects[i].id, num(err), NULL);
+    } else {
+        fcntl(s, F_SETFL, fcntl(s, F_GETFL) & ~O_NONBLOCK);     /* the engine gets a plain socket */
+        send_msg(s, "connected", connects[i].id, NULL);
+    }
+    close(s);
+    connects[i] = connects[--nconnects];
+}
+
 static void handle_connect(struct msg *m)
 {
-    if (m->n < 3)
+    if (m->n < 2)
+        return;                                 /* no id to answer to */
+    const char *id = m->f[1];
+    char *end = "";
+    unsigned long port = m->n == 3 ? strtoul(m->f[2], &end, 10) : 0;
+    if (m->n != 3 || !*m->f[2] || *end || port == 0 || port > 65535) {
+        send_msg(-1, "connect-failed", id, num(EINVAL), NULL);
         return;
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(atoi(m->f[2])),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof a) < 0) {
-        send_msg(-1, "connect-failed", m->f[1], num(errno), NULL);
-    } else {
-        send_msg(s, "connected", m->f[1], NULL);
     }
-    if (s >= 0)
-        close(s);
+    if (nconnects == MAXCONNECTS) {
+        send_msg(-1, "connect-failed", id, num(EAGAIN), NULL);     /* the engine retries, as for a refusal */
+        return;
+    }
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s < 0) {
+        send_msg(-1, "connect-failed", id, num(errno), NULL);
+        return;
+    }
+    int i = nconnects++;
+    connects[i].fd = s;
+    snprintf(connects[i].id, sizeof connects[i].id, "%s", id);
+    if (connect(s, (struct sockaddr *)&a, sizeof a) == 0)
+        connect_done(i, 0);
+    else if (errno != EINPROGRESS)
+        connect_done(i, errno);
+}
+
+/* A connect in progress became writable: SO_ERROR says how it ended. */
+static void connect_ready(int i)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(connects[i].fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    connect_done(i, err);
 }
 
 /* Reaps every child (orphans re-parented to us too). The payload's exit ends the container. */
@@ -144,10 +187,16 @@ static void reap(void)
 static void serve(int sfd)
 {
     static struct msg m;
-    struct pollfd pf[2] = { { CTL, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+    struct pollfd pf[2 + MAXCONNECTS] = { { CTL, POLLIN, 0 }, { sfd, POLLIN, 0 } };
     for (;;) {
-        if (poll(pf, 2, -1) < 0)
+        int n = nconnects;
+        for (int i = 0; i < n; i++)
+            pf[2 + i] = (struct pollfd){ connects[i].fd, POLLOUT, 0 };
+        if (poll(pf, 2 + n, -1) < 0)
             continue;
+        for (int i = n - 1; i >= 0; i--)        /* backwards: connect_done moves the last entry into i */
+            if (pf[2 + i].revents)
+                connect_ready(i);
         if (pf[1].revents & POLLIN) {
             struct signalfd_siginfo si;
             while (read(sfd, &si, sizeof si) == sizeof si) {
@@ -195,6 +244,8 @@ _Noreturn void init_main(int syncfd, struct cgroup_fds *cg)
         _exit(1);                               /* shim gone, or it failed to write our id maps */
     close(syncfd);
     fcntl(CTL, F_SETFD, FD_CLOEXEC);
+    join_session_keyring();
+    set_rlimits();
     sigset_t set;
     sigemptyset(&set);
     int fwd[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2 };

@@ -18,6 +18,7 @@
  *   rootfs.c  the root: staging tmpfs, overlays, the rootless host mirror, read-only seal, pivot_root
  *   mounts.c  what goes on the root: /proc, /dev, /sys, /tmp, /run, masked paths, user mounts, files
  *   exec.c    starting a process: vfork, credentials, capabilities, no_new_privs, PATH lookup
+ *   harden.c  descriptors, session keyring, rlimits, seccomp
  */
 #ifndef ISOTEST_INIT_H
 #define ISOTEST_INIT_H
@@ -38,7 +39,8 @@
 #define MAXFILES 256            /* file records */
 #define MAXCG1 32               /* cg1 records (one per v1 controller) */
 #define MAXEXECS 256            /* exec'd commands running at once */
-#define MAXCONNECTS 64          /* connects in progress at once */
+#define MAXCONNECTS 256         /* connects in progress at once */
+#define MAXBPF 4096             /* seccomp filter instructions (the kernel's BPF_MAXINSNS) */
 #define STAGE "/tmp"            /* where the private tmpfs staging area is mounted (our namespace only) */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -66,6 +68,10 @@ struct spec {
     gid_t gid;
     struct mnt mnts[MAXMNTS];
     struct copy files[MAXFILES];
+    uint64_t seccomp[MAXBPF];   /* struct sock_filter, 8 bytes each; seccomp_len of them (0: unconfined) */
+    int seccomp_len;
+    unsigned seccomp_flags;
+    unsigned long long layer_size, tmp_size, run_size;  /* tmpfs size= in bytes; 0: no cap */
 };
 
 /* The container's spec, read once by the shim before anything else; init inherits it. The strings
@@ -84,6 +90,7 @@ _Noreturn void init_main(int syncfd, struct cgroup_fds *cg);
 /* ---------------------------------------------------------------- rootfs.c */
 
 const char *fdpath(char buf[32], int fd);
+const char *tmpfs_opts(char buf[64], const char *mode, unsigned long long size);
 int open_in_root(const char *path, int flags);
 int target(const char *path, int dir);
 int mount_in(const char *src, const char *dst, int dir, const char *type, unsigned long flags, const char *data);
@@ -97,6 +104,14 @@ void enter_root(void);
 
 void mount_system(void);
 void mount_user(void);
+
+/* ---------------------------------------------------------------- harden.c */
+
+void close_fds_from(int first);
+int cloexec_fds_from(int first);
+void join_session_keyring(void);
+void set_rlimits(void);
+int install_seccomp(void);
 
 /* ---------------------------------------------------------------- exec.c */
 

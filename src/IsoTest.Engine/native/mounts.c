@@ -29,12 +29,81 @@ static void mount_dev(void)
     /* no gid= option: gid 5 (tty) is usually unmapped in a user namespace and the mount would fail */
     close(mount_in("devpts", "dev/pts", 1, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"));
     close(mount_in("tmpfs", "dev/shm", 1, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"));
+    /* POSIX message queues of the container's IPC namespace, as Docker mounts them */
+    close(mount_in("mqueue", "dev/mqueue", 1, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL));
     static const char *links[][2] = { { "pts/ptmx", "ptmx" }, { "/proc/self/fd", "fd" },
         { "/proc/self/fd/0", "stdin" }, { "/proc/self/fd/1", "stdout" }, { "/proc/self/fd/2", "stderr" } };
     for (size_t i = 0; i < sizeof links / sizeof links[0]; i++)
         if (symlinkat(links[i][0], dev, links[i][1]) < 0)
             die("mount", "/dev");
     close(dev);
+}
+
+/* /sys/fs/cgroup as Docker shows it, read-only and rooted at the container's own group (init has
+ * unshared its cgroup namespace, so a new cgroup mount starts there). cgroup v2: the cgroup2
+ * filesystem. v1: a tmpfs with one mount per hierarchy /proc/self/cgroup lists, named by its
+ * controllers ("cpu,cpuacct", with a symlink per controller as systemd makes them; "name=systemd"
+ * as "systemd"). A hierarchy the kernel will not mount here (a v1 hierarchy in a user namespace it
+ * does not own) falls back to a read-only bind of the container's own group, which the spec names. */
+static int bind_own_group(const char *name, const char *dst)
+{
+    char prefix[128], dir[4096];
+    snprintf(prefix, sizeof prefix, "/sys/fs/cgroup/%s/", name);
+    for (int i = 0; i < S.ncg1; i++) {
+        char *slash;
+        if (strncmp(S.cg1[i], prefix, strlen(prefix)) || snprintf(dir, sizeof dir, "%s", S.cg1[i]) >= (int)sizeof dir ||
+            !(slash = strrchr(dir, '/')))
+            continue;
+        *slash = 0;                             /* .../tasks -> the group */
+        int fd = mount_in(dir, dst, 1, NULL, MS_BIND, NULL);
+        make_ro(fd, dst);
+        close(fd);
+        return 0;
+    }
+    return 0;                                   /* no group of ours in this hierarchy: an empty directory */
+}
+
+static void mount_cgroups(void)
+{
+    char buf[4096], p[32];
+    int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof buf - 1);
+    if (n <= 0)
+        die("mount", "/proc/self/cgroup");
+    close(fd);
+    buf[n] = 0;
+    const unsigned long flags = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (!strncmp(buf, "0::", 3) && !strchr(buf, '\n')[1]) {      /* one line, 0::/ : cgroup v2 only */
+        close(mount_in("cgroup2", "sys/fs/cgroup", 1, "cgroup2", flags | MS_RDONLY, NULL));
+        return;
+    }
+    int top = mount_in("tmpfs", "sys/fs/cgroup", 1, "tmpfs", flags, "mode=0755,size=64k");
+    for (char *line = buf, *next; *line; line = next) {
+        next = strchr(line, '\n');
+        next = next ? (*next = 0, next + 1) : line + strlen(line);
+        char *ctl = strchr(line, ':'), *end = ctl ? strchr(ctl + 1, ':') : NULL;
+        if (!end || end == ctl + 1)
+            continue;                           /* 0::/ of a hybrid host: the unified tree is not shown */
+        *end = 0;
+        ctl++;
+        const char *name = strncmp(ctl, "name=", 5) ? ctl : ctl + 5;
+        char dst[128], opts[128];
+        snprintf(dst, sizeof dst, "sys/fs/cgroup/%s", name);
+        snprintf(opts, sizeof opts, "%s%s", name == ctl ? "" : "none,", ctl);
+        int d = target(dst, 1);
+        if (mount("cgroup", fdpath(p, d), "cgroup", flags | MS_RDONLY, opts) < 0 && bind_own_group(name, dst) < 0)
+            die("mount", dst);
+        close(d);
+        for (char *c = ctl, *comma; name == ctl && (comma = strchr(c, ',')); c = comma + 1) {
+            char link[64];
+            snprintf(link, sizeof link, "%.*s", (int)(comma - c), c);
+            symlinkat(name, top, link);
+            if (!strchr(comma + 1, ','))
+                symlinkat(name, top, comma + 1);
+        }
+    }
+    make_ro(top, "sys/fs/cgroup");
+    close(top);
 }
 
 /* /proc, /dev, /sys, /tmp, /run, then Docker's masked and read-only paths over the new procfs/sysfs. */
@@ -52,9 +121,11 @@ void mount_system(void)
         close(s);
     }
     close(fd);
+    mount_cgroups();
     if (!strcmp(S.root, "host")) {
-        close(mount_in("tmpfs", "tmp", 1, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"));
-        close(mount_in("tmpfs", "run", 1, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755"));
+        char opt[64];
+        close(mount_in("tmpfs", "tmp", 1, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "1777", S.tmp_size)));
+        close(mount_in("tmpfs", "run", 1, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.run_size)));
     }
     static const char *masked[] = { "proc/acpi", "proc/asound", "proc/interrupts", "proc/kcore", "proc/keys",
         "proc/latency_stats", "proc/timer_list", "proc/timer_stats", "proc/sched_debug", "proc/scsi",

@@ -15,7 +15,17 @@
 struct mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #endif
 
-static int rootfd = -1;         /* O_PATH fd of the new root while it is being built */
+static int rootfd = -1;
+
+/* tmpfs options: a mode and, when the spec caps it, a size (without one a tmpfs may take half the RAM). */
+const char *tmpfs_opts(char buf[64], const char *mode, unsigned long long size)
+{
+    if (size)
+        snprintf(buf, 64, "mode=%s,size=%llu", mode, size);
+    else
+        snprintf(buf, 64, "mode=%s", mode);
+    return buf;
+}         /* O_PATH fd of the new root while it is being built */
 
 const char *fdpath(char buf[32], int fd)
 {
@@ -130,7 +140,7 @@ int overlay(const char *lower, const char *target_path)
     }
     snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, up, work,
              S.uid_map ? ",userxattr" : "");
-    return mount("overlay", target_path, "overlay", 0, opts);
+    return mount("overlay", target_path, "overlay", MS_NODEV, opts);     /* no device on a writable layer */
 }
 
 /* Opens every host-side source now, before the staging tmpfs covers /tmp, where tests like to keep
@@ -160,7 +170,8 @@ static void mirror_dir(const char *host, const char *dst, int depth)
     /* A directory we may not list (dockerd's /var/lib/docker, 0710 root, full of its mounts) is shown
      * as it is on the host: read-only, and just as unreadable. */
     DIR *d = depth < 4 ? opendir(host) : NULL;
-    if (!d || mount("tmpfs", dst, "tmpfs", 0, "mode=0755") < 0) {
+    char opt[64];
+    if (!d || mount("tmpfs", dst, "tmpfs", MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0) {
         if (d)
             closedir(d);
         bind_ro(host, dst, MS_REC);
@@ -206,7 +217,8 @@ void build_root(void)
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)   /* no mount may propagate out */
         die("mount", "/");
     open_sources();
-    if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0 || mkdir(r, 0755) < 0)
+    char opt[64];
+    if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0 || mkdir(r, 0755) < 0)
         die("mount", STAGE);
     const char *lower = root_srcfd >= 0 ? fdpath(src, root_srcfd) : "/";
     if (root_srcfd < 0 && S.uid_map) {

@@ -70,7 +70,12 @@ static int write_maps(pid_t pid)
 int main(void)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);           /* the engine's spawning thread dies -> so do we */
+    /* Only the descriptors PROTOCOL.md lists: whatever started the engine may have left others open
+     * without CLOEXEC (a shell's `exec 7<file`), and the engine's posix_spawn passes them on. */
+    close_fds_from(NETNS_FD + 1);
     read_spec();
+    if (S.netns != 2)
+        close(NETNS_FD);                        /* not ours unless netns 2 says so */
     open_cgroups();
     /* netns 2: the engine made the namespace ahead of time (fd 4, lo up); init inherits it from us */
     if (S.netns == 2 && (setns(NETNS_FD, CLONE_NEWNET) < 0 || close(NETNS_FD) < 0))

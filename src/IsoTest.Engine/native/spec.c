@@ -31,6 +31,11 @@ static int number(const char *key, const char *v, int base, unsigned long max, u
     return 0;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static int flag(const char *key, const char *v, const char *no, const char *yes, int *out)
 {
     if (strcmp(v, no) && strcmp(v, yes)) {
@@ -148,6 +153,45 @@ static int rec_cg2(const char *k, char **v)
     return 0;
 }
 
+/* seccomp FLAGS HEX: the filter as the hex of its struct sock_filter array (the engine compiles it). */
+static int rec_seccomp(const char *k, char **v)
+{
+    unsigned long flags;
+    size_t len = strlen(v[1]);
+    if (number(k, v[0], 10, 0xffffffffUL, &flags) < 0)
+        return -1;
+    if (len == 0 || len % 16)
+        return bad(EINVAL, k, "the filter is not a whole number of 8-byte instructions%s", "");
+    if (len / 16 > MAXBPF) {
+        char fmt[80];
+        snprintf(fmt, sizeof fmt, "more than %d instructions (the kernel's limit)%%s", MAXBPF);
+        return bad(E2BIG, k, fmt, "");
+    }
+    unsigned char *out = (unsigned char *)S.seccomp;
+    for (size_t i = 0; i < len; i += 2) {
+        int hi = hexval(v[1][i]), lo = hexval(v[1][i + 1]);
+        if (hi < 0 || lo < 0)
+            return bad(EINVAL, k, "the filter is not hex%s", "");
+        out[i / 2] = hi << 4 | lo;
+    }
+    S.seccomp_len = len / 16;
+    S.seccomp_flags = flags;
+    return 0;
+}
+
+/* sizes LAYER TMP RUN: tmpfs caps in bytes for the writable layer, /tmp and /run (0: no cap). */
+static int rec_sizes(const char *k, char **v)
+{
+    unsigned long long *to[] = { &S.layer_size, &S.tmp_size, &S.run_size };
+    for (int i = 0; i < 3; i++) {
+        unsigned long n;
+        if (number(k, v[i], 10, ~0UL, &n) < 0)
+            return -1;
+        *to[i] = n;
+    }
+    return 0;
+}
+
 static const struct record {
     const char *key;
     int values;
@@ -156,7 +200,7 @@ static const struct record {
     { "root", 1, rec_root }, { "readonly", 1, rec_readonly }, { "userns", 2, rec_userns },
     { "netns", 1, rec_netns }, { "hostname", 1, rec_hostname }, { "uid", 1, rec_uid }, { "gid", 1, rec_uid },
     { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
-    { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 },
+    { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
 };
 
 /* Reads the first message, which must be `spec`, into S; any fault is reported and ends the agent. */

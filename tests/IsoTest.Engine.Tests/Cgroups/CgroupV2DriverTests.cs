@@ -101,6 +101,40 @@ public sealed class CgroupV2DriverTests : IDisposable
     }
 
     [Fact]
+    public void Create_AttachesDockersDeviceProgramToTheContainersGroup()
+    {
+        var first = Driver().Create("e1", "c1", ResourceLimits.None);
+        var second = Driver().Create("e1", "c2", AllCaps);
+
+        Assert.NotNull(first);
+        Assert.NotNull(second);
+        var program = IsoTest.Engine.Security.CgroupDeviceProgram.Build(IsoTest.Engine.Security.DeviceRules.DockerDefault);
+        Assert.Equal(["isotest/e1/c1", "isotest/e1/c2"], _fs.DeviceFilters.Select(f => f.Dir));
+        Assert.All(_fs.DeviceFilters, f => Assert.Equal(program, f.Program));
+    }
+
+    [Fact]
+    public void Create_DeviceProgramRefused_RootFailsAndLeavesNothing_RootlessGoesOn()
+    {
+        _fs.DeviceFilterErrno = EPERM;
+
+        if (Environment.IsPrivilegedProcess)
+        {
+            // As root a refusal means no CONFIG_CGROUP_BPF or a locked-down kernel: devices would be open, so fail.
+            var ex = Assert.Throws<ResourceLimitException>(() => Driver().Create("e1", "c1", ResourceLimits.None));
+            Assert.Contains("cannot restrict devices", ex.Message);
+            Assert.Contains("EPERM", ex.Message);
+            Assert.False(Directory.Exists(_fs.Full("isotest/e1/c1")));
+        }
+        else
+        {
+            // Rootless: the user namespace cannot make device nodes; the container runs without the program.
+            Assert.NotNull(Driver().Create("e1", "c1", ResourceLimits.None));
+            Assert.Empty(_fs.DeviceFilters);
+        }
+    }
+
+    [Fact]
     public void Create_KernelRejectsMemoryLimit_ThrowsWithFileAndErrnoAndRemovesGroups()
     {
         _fs.FailingWrites["memory.max"] = EINVAL;
@@ -146,7 +180,9 @@ public sealed class CgroupV2DriverTests : IDisposable
         Assert.Contains("pids limit 10", ex.Message);
         Assert.Contains("EACCES", ex.Message);
         Assert.Contains(_fs.Full("isotest"), ex.Message);
-        Assert.Contains("sudo chown -R $USER", ex.Message);
+        Assert.Contains("chown -R $USER", ex.Message);
+        Assert.Contains("Delegate=yes for user@.service", ex.Message);
+        Assert.Contains("README, \"Caps without root\"", ex.Message);
         Assert.Contains(CgroupDriver.ParentVariable, ex.Message);
     }
 

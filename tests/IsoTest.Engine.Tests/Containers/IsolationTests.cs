@@ -42,7 +42,7 @@ public sealed class IsolationTests(EngineFixture fixture) : IClassFixture<Engine
              00 00
             16
             full
-            fd full null ptmx pts random shm stderr stdin stdout tty urandom zero
+            fd full mqueue null ptmx pts random shm stderr stdin stdout tty urandom zero
 
             """.ReplaceLineEndings("\n"),
             result.Stdout);

@@ -50,7 +50,20 @@ public sealed class PortForwardingTests(EngineFixture fixture) : IClassFixture<E
     [Fact]
     public async Task Relay_ManyParallelConnections_EachGetsItsOwnAnswer()
     {
-        await using var echo = await StartEchoAsync();
+        // Not busybox `nc -ll`: it re-creates its listening socket after each accept, resetting the
+        // connections queued on the old one, and the agent connects in parallel (as Docker's proxy does).
+        const string server = """
+            import socketserver
+            class Echo(socketserver.StreamRequestHandler):
+                def handle(self):
+                    while data := self.request.recv(65536):
+                        self.request.sendall(data)
+            socketserver.ThreadingTCPServer.request_queue_size = 128
+            socketserver.ThreadingTCPServer(("127.0.0.1", 9000), Echo).serve_forever()
+            """;
+        await using var echo = await _engine.CreateAsync(Specs.Host("/usr/bin/python3", "-c", server) with { Ports = [9000] });
+        await echo.StartAsync();
+        await Probe.WaitForPortAsync(echo, 9000);
         var endpoint = echo.GetEndpoint(9000);
 
         var answers = await Task.WhenAll(Enumerable.Range(0, 64).Select(async i =>
@@ -128,6 +141,39 @@ public sealed class PortForwardingTests(EngineFixture fixture) : IClassFixture<E
         var error = Assert.Throws<ArgumentException>(() => container.GetEndpoint(1234));
 
         Assert.Contains("WithPort(1234)", error.Message);
+    }
+
+    [Fact]
+    public async Task Connect_PortThatNeverAnswers_OtherRequestsAreStillServed()
+    {
+        // A listener with backlog 0 whose queue is full drops every further SYN: a connect to it hangs
+        // for the kernel's SYN retry time (~2 min). The agent completes connects from its loop, so an
+        // exec sent after such a connect is answered while the connect is still pending.
+        const string script = """
+            import os, socket, time
+            l = socket.socket(); l.bind(("127.0.0.1", 7000)); l.listen(0)
+            fill = []
+            for _ in range(3):
+                c = socket.socket(); c.setblocking(False); c.connect_ex(("127.0.0.1", 7000)); fill.append(c)
+            time.sleep(0.5)
+            open("/tmp/full", "w").close()
+            time.sleep(600)
+            """;
+        await using var container = await _engine.CreateAsync(Specs.Host("/usr/bin/python3", "-c", script));
+        await container.StartAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while ((await container.ExecAsync(["test", "-e", "/tmp/full"], cts.Token)).ExitCode != 0)
+        {
+            await Task.Delay(20, cts.Token);
+        }
+
+        var hanging = ((IContainerProbes)container).IsPortOpenAsync(7000, CancellationToken.None);
+        var exec = await container.ExecAsync(["echo", "served"], cts.Token);
+
+        Assert.Equal("served\n", exec.Stdout);
+        Assert.False(hanging.IsCompleted, "the connect to a full backlog should still be pending");
+        await container.StopAsync(TimeSpan.FromSeconds(1));
+        Assert.False(await hanging.WaitAsync(TimeSpan.FromSeconds(30)));
     }
 
     private static async Task<Socket> ConnectAsync(ContainerEndpoint endpoint)

@@ -33,6 +33,12 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
     /// <summary>Every successful and failed write, in order: (path relative to the root, value).</summary>
     public List<(string Path, string Value)> Writes { get; } = [];
 
+    /// <summary>Device programs attached: (group relative to the root, program).</summary>
+    public List<(string Dir, byte[] Program)> DeviceFilters { get; } = [];
+
+    /// <summary>When set, attaching a device program fails with this errno (EPERM: an unprivileged engine).</summary>
+    public int? DeviceFilterErrno { get; set; }
+
     /// <summary>Pids sent SIGKILL.</summary>
     public List<int> Killed { get; } = [];
 
@@ -195,6 +201,23 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
 
     public IReadOnlyList<string> ListDirectories(string path) =>
         Directory.Exists(path) ? Directory.EnumerateDirectories(path).Select(p => Path.GetFileName(p)).ToList() : [];
+
+    public FsResult AttachDeviceFilter(string dir, byte[] program)
+    {
+        // The kernel attaches to a cgroup directory's fd: the group must exist; without CAP_SYS_ADMIN it is EPERM.
+        if (DeviceFilterErrno is int error)
+        {
+            return CgroupFileSystem.Result(error);
+        }
+
+        if (!File.Exists(Path.Combine(dir, "cgroup.procs")))
+        {
+            return CgroupFileSystem.Result(ENOENT);
+        }
+
+        DeviceFilters.Add((Path.GetRelativePath(Root, dir), program));
+        return CgroupFileSystem.Result(0);
+    }
 
     public FsResult Kill(int pid)
     {

@@ -1,0 +1,418 @@
+using System.Formats.Tar;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text;
+using IsoTest.Engine.Native;
+
+namespace IsoTest.Engine.Images;
+
+/// <summary>How a layer is written: as root (owners, devices, trusted.* xattrs) or as an unprivileged user.</summary>
+/// <param name="Privileged">Root: owners are set, device nodes made, opaque dirs marked with trusted.overlay.opaque.</param>
+internal sealed record UnpackOptions(bool Privileged)
+{
+    public static UnpackOptions ForThisProcess { get; } = new(Libc.geteuid() == 0);
+
+    /// <summary>The xattr namespace overlayfs reads: trusted.* as root, user.* when mounted with userxattr (rootless).</summary>
+    public string OverlayXattrPrefix => Privileged ? "trusted.overlay." : "user.overlay.";
+}
+
+/// <summary>What unpacking a layer found.</summary>
+/// <param name="DiffId">sha256 of the uncompressed tar (the config's rootfs.diff_ids entry).</param>
+/// <param name="Size">Bytes of the uncompressed tar.</param>
+/// <param name="SkippedDevices">Device nodes not made (rootless, as rootless Docker does).</param>
+internal sealed record UnpackResult(string DiffId, long Size, int SkippedDevices);
+
+/// <summary>
+/// Unpacks one layer (plain, gzip or zstd tar) into an empty directory in overlayfs form: whiteouts
+/// become 0:0 character devices, opaque markers an overlay.opaque xattr. Every path goes through
+/// <see cref="LayerTree"/>, so nothing resolves outside the layer root; entries whose names climb out
+/// (<c>../</c>) are refused. Not <c>TarFile.ExtractToDirectory</c>: it refuses absolute symlink
+/// targets (<c>/bin/busybox</c>), which every image has, and knows nothing of whiteouts.
+/// </summary>
+internal static class LayerUnpacker
+{
+    private const string WhiteoutPrefix = ".wh.";
+    private const string OpaqueMarker = ".wh..wh..opq";
+
+    public static UnpackResult Unpack(string archivePath, string targetDirectory, UnpackOptions options, CancellationToken cancellationToken = default)
+    {
+        using var file = new FileStream(archivePath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        using var decompressed = Decompress(file);
+        using var hashing = new HashingReadStream(decompressed);
+        using var tree = LayerTree.Open(targetDirectory);
+        var directories = new Dictionary<string, (int Mode, DateTimeOffset Modified)>(StringComparer.Ordinal);
+        var skippedDevices = 0;
+        try
+        {
+            using var reader = new TarReader(hashing, leaveOpen: true);
+            while (reader.GetNextEntry(copyData: false) is { } entry)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (entry.EntryType is TarEntryType.GlobalExtendedAttributes)
+                {
+                    continue;
+                }
+
+                var path = Clean(entry.Name);
+                if (path.Length == 0)
+                {
+                    continue; // "./": the layer root itself, which the store made
+                }
+
+                var name = path[(path.LastIndexOf('/') + 1)..];
+                if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+                {
+                    Whiteout(tree, path, name, options);
+                    continue;
+                }
+
+                if (!Write(tree, entry, path, options, directories))
+                {
+                    skippedDevices++;
+                }
+            }
+
+            // The tar ends at two zero blocks; the digest covers every byte of the stream.
+            hashing.CopyTo(Stream.Null);
+
+            // Modes and mtimes of directories last, deepest first: writing a child changes its parent's
+            // mtime, and a read-only directory (0555) would refuse its own children to an unprivileged
+            // unpack. The last entry for a path wins; one replaced by a non-directory is skipped.
+            foreach (var (path, (mode, modified)) in directories.OrderByDescending(d => d.Key.Length))
+            {
+                if (tree.Kind(path) == TreeNodeKind.Directory)
+                {
+                    tree.Chmod(path, mode);
+                    tree.SetTimes(path, modified);
+                }
+            }
+        }
+        catch (InvalidDataException e)
+        {
+            throw new LayerFormatException($"not a valid tar archive: {e.Message}", e);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new LayerFormatException("the archive ends in the middle of an entry (truncated)", e);
+        }
+        catch (FormatException e)
+        {
+            throw new LayerFormatException($"not a valid tar archive: {e.Message}", e);
+        }
+        catch (ZstdSharp.ZstdException e)
+        {
+            throw new LayerFormatException($"the zstd stream is corrupt: {e.Message}", e);
+        }
+        catch (LayerTreeException e)
+        {
+            throw new LayerFormatException(e.Escapes ? $"an entry leaves the layer root: {e.Message}" : e.Message, e);
+        }
+
+        return new UnpackResult("sha256:" + Convert.ToHexStringLower(hashing.Hash()), hashing.Length, skippedDevices);
+    }
+
+    /// <summary>
+    /// The entry's path relative to the layer root. <c>./</c> and leading slashes go (tar's usual forms);
+    /// a <c>..</c> that would climb above the root is refused: no real image has one, and containing it
+    /// silently would hide a malicious layer.
+    /// </summary>
+    internal static string Clean(string name)
+    {
+        var parts = new List<string>();
+        foreach (var part in name.Split('/'))
+        {
+            if (part.Length == 0 || part == ".")
+            {
+                continue;
+            }
+
+            if (part == "..")
+            {
+                if (parts.Count == 0)
+                {
+                    throw new LayerFormatException($"entry '{name}' climbs out of the layer root (..)");
+                }
+
+                parts.RemoveAt(parts.Count - 1);
+                continue;
+            }
+
+            if (part.Contains('\0', StringComparison.Ordinal))
+            {
+                throw new LayerFormatException($"entry '{name}' has a NUL in its name");
+            }
+
+            parts.Add(part);
+        }
+
+        return string.Join('/', parts);
+    }
+
+    private static void Whiteout(LayerTree tree, string path, string name, UnpackOptions options)
+    {
+        var slash = path.LastIndexOf('/');
+        var parent = slash < 0 ? "" : path[..slash];
+        if (name == OpaqueMarker)
+        {
+            // The directory hides what lower layers have there; what this layer writes into it stays.
+            if (parent.Length == 0)
+            {
+                throw new LayerFormatException("an opaque marker at the layer root (/.wh..wh..opq) would hide every lower layer");
+            }
+
+            tree.MakeDirectories(parent);
+            if (!tree.TrySetXattr(parent, options.OverlayXattrPrefix + "opaque", "y"u8))
+            {
+                throw new LayerFormatException($"cannot mark '{parent}' opaque ({options.OverlayXattrPrefix}opaque): the store's filesystem must support extended attributes");
+            }
+
+            return;
+        }
+
+        if (name.StartsWith(WhiteoutPrefix + WhiteoutPrefix, StringComparison.Ordinal))
+        {
+            return; // AUFS bookkeeping (.wh..wh.plnk, .wh..wh.aufs): no meaning on overlayfs
+        }
+
+        var target = name[WhiteoutPrefix.Length..];
+        if (target is "" or "." or "..")
+        {
+            throw new LayerFormatException($"whiteout '{path}' names no file");
+        }
+
+        var hidden = parent.Length == 0 ? target : parent + "/" + target;
+        tree.MakeParents(hidden);
+        tree.Remove(hidden);
+        tree.MakeNode(hidden, Libc.S_IFCHR, 0, 0);
+    }
+
+    /// <summary>Writes one entry; false when it is a device node this user may not make.</summary>
+    private static bool Write(LayerTree tree, TarEntry entry, string path, UnpackOptions options, Dictionary<string, (int, DateTimeOffset)> directories)
+    {
+        var mode = (int)entry.Mode & 0xFFF; // UnixFileMode carries setuid (04000), setgid, sticky too
+        tree.MakeParents(path);
+        var existing = tree.Kind(path);
+        if (entry.EntryType == TarEntryType.Directory)
+        {
+            if (existing != TreeNodeKind.Directory)
+            {
+                tree.Remove(path);
+                tree.MakeDirectory(path);
+            }
+
+            Own(tree, entry, path, options);
+            SetXattrs(tree, entry, path, options);
+            directories[path] = (mode, entry.ModificationTime);
+            return true;
+        }
+
+        // A later entry replaces an earlier one (tar semantics), whatever kind either is.
+        if (existing != TreeNodeKind.Missing)
+        {
+            tree.Remove(path);
+        }
+
+        switch (entry.EntryType)
+        {
+            case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                using (var output = tree.CreateFile(path))
+                {
+                    entry.DataStream?.CopyTo(output);
+                }
+
+                break;
+            case TarEntryType.SymbolicLink:
+                // The target is stored as written (often absolute); it is only ever resolved inside the container.
+                tree.Symlink(path, entry.LinkName);
+                Own(tree, entry, path, options);
+                tree.SetTimes(path, entry.ModificationTime);
+                return true;
+            case TarEntryType.HardLink:
+                tree.Hardlink(path, Clean(entry.LinkName));
+                return true; // a hard link shares the target's inode: owner, mode and times are the target's
+            case TarEntryType.CharacterDevice or TarEntryType.BlockDevice:
+                if (!options.Privileged)
+                {
+                    return false;
+                }
+
+                tree.MakeNode(path, (entry.EntryType == TarEntryType.CharacterDevice ? Libc.S_IFCHR : Libc.S_IFBLK) | mode,
+                    entry is PosixTarEntry p ? p.DeviceMajor : 0, entry is PosixTarEntry q ? q.DeviceMinor : 0);
+                break;
+            case TarEntryType.Fifo:
+                tree.MakeNode(path, Libc.S_IFIFO | mode, 0, 0);
+                break;
+            default:
+                throw new LayerFormatException($"entry '{entry.Name}' is of a kind layers do not hold ({entry.EntryType})");
+        }
+
+        // Owner before mode: chown clears setuid and setgid.
+        Own(tree, entry, path, options);
+        tree.Chmod(path, mode);
+        SetXattrs(tree, entry, path, options);
+        tree.SetTimes(path, entry.ModificationTime);
+        return true;
+    }
+
+    private static void Own(LayerTree tree, TarEntry entry, string path, UnpackOptions options)
+    {
+        // Unprivileged, every file stays the caller's: the user namespace maps the caller to the
+        // container's user, so the image's owners cannot be kept without subordinate id ranges.
+        if (options.Privileged && !tree.TryChown(path, entry.Uid, entry.Gid))
+        {
+            throw new LayerFormatException($"cannot give '{path}' owner {entry.Uid}:{entry.Gid}");
+        }
+    }
+
+    private static void SetXattrs(LayerTree tree, TarEntry entry, string path, UnpackOptions options)
+    {
+        if (entry is not PaxTarEntry pax)
+        {
+            return;
+        }
+
+        foreach (var (key, value) in pax.ExtendedAttributes)
+        {
+            byte[] bytes;
+            string attribute;
+            if (key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal))
+            {
+                attribute = key["SCHILY.xattr.".Length..];
+                // TarReader hands PAX values over as UTF-8 text; binary values survive as Latin-1 only
+                // when they were written as such. Text attributes (the common case) round-trip exactly.
+                bytes = Encoding.UTF8.GetBytes(value);
+            }
+            else if (key.StartsWith("LIBARCHIVE.xattr.", StringComparison.Ordinal))
+            {
+                attribute = Uri.UnescapeDataString(key["LIBARCHIVE.xattr.".Length..]);
+                bytes = Convert.FromBase64String(value);
+            }
+            else
+            {
+                continue;
+            }
+
+            // overlayfs' own attributes (opaque, redirect, metacopy) from a layer would let it steer the
+            // merge (redirect to another directory); only the unpacker writes them.
+            if (attribute.StartsWith("trusted.overlay.", StringComparison.Ordinal) || attribute.StartsWith("user.overlay.", StringComparison.Ordinal))
+            {
+                continue;
+            }
+
+            if (!tree.TrySetXattr(path, attribute, bytes) && options.Privileged && attribute.StartsWith("user.", StringComparison.Ordinal))
+            {
+                throw new LayerFormatException($"cannot set xattr {attribute} on '{path}'");
+            }
+        }
+    }
+
+    /// <summary>gzip and zstd by their magic numbers (media types are often wrong in the wild), else a plain tar.</summary>
+    internal static Stream Decompress(Stream input)
+    {
+        Span<byte> magic = stackalloc byte[4];
+        var read = input.ReadAtLeast(magic, 4, throwOnEndOfStream: false);
+        input.Position = 0;
+        if (read >= 2 && magic[0] == 0x1f && magic[1] == 0x8b)
+        {
+            return new GZipStream(input, CompressionMode.Decompress, leaveOpen: true);
+        }
+
+        if (read == 4 && magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f && magic[3] == 0xfd)
+        {
+            return new ZstdSharp.DecompressionStream(input, leaveOpen: true);
+        }
+
+        return new NonClosingStream(input);
+    }
+
+    private sealed class NonClosingStream(Stream inner) : Stream
+    {
+        public override bool CanRead => true;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => false;
+
+        public override long Length => throw new NotSupportedException();
+
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+
+        public override int Read(Span<byte> buffer) => inner.Read(buffer);
+
+        public override void Flush()
+        {
+        }
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
+
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
+
+/// <summary>A layer archive that is not a valid tar, or holds an entry the unpacker refuses.</summary>
+internal sealed class LayerFormatException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Hashes everything read through it (sha256), for digests verified while streaming.</summary>
+internal sealed class HashingReadStream(Stream inner) : Stream
+{
+    private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+
+    public override bool CanRead => true;
+
+    public override bool CanSeek => false;
+
+    public override bool CanWrite => false;
+
+    public override long Length => Count;
+
+    public long Count { get; private set; }
+
+    public override long Position { get => Count; set => throw new NotSupportedException(); }
+
+    public byte[] Hash() => _hash.GetHashAndReset();
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        var n = inner.Read(buffer);
+        _hash.AppendData(buffer[..n]);
+        Count += n;
+        return n;
+    }
+
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var n = await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        _hash.AppendData(buffer.Span[..n]);
+        Count += n;
+        return n;
+    }
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _hash.Dispose();
+        }
+
+        base.Dispose(disposing);
+    }
+}
