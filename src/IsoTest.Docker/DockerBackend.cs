@@ -20,7 +20,7 @@ namespace IsoTest.Docker;
 /// before start; a private network with published ports is Docker's bridge network (the container can reach
 /// the outside); without ports it is <c>none</c> (loopback only).
 /// </remarks>
-public sealed class DockerBackend : IContainerBackend
+public sealed class DockerBackend : IContainerBackend, INetworkBackend
 {
     /// <summary>The newest Engine API this client speaks (the request/response models of Docker.DotNet.Enhanced 4.3 track Engine API 1.51).</summary>
     internal static readonly Version ClientMaxApiVersion = new(1, 51);
@@ -89,7 +89,9 @@ public sealed class DockerBackend : IContainerBackend
         var image = await _images!.EnsureAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
         var name = spec.Name ?? DockerSpecMapper.NewName();
         var local = DockerEndpoint.IsLocal(Endpoint);
-        var parameters = DockerSpecMapper.Map(spec, image, name, local ? "127.0.0.1" : "", DockerOwner.Current);
+        var networks = spec.Networks;
+        var gateway = networks.Count == 0 ? null : await GatewayAsync(client, networks[0], cancellationToken).ConfigureAwait(false);
+        var parameters = DockerSpecMapper.Map(spec, image, name, local ? "127.0.0.1" : "", DockerOwner.Current, gateway);
 
         CreateContainerResponse created;
         try
@@ -108,6 +110,15 @@ public sealed class DockerBackend : IContainerBackend
         _containers[created.ID] = container;
         try
         {
+            // Create attaches one network (or the default bridge, for published ports); the rest join before start.
+            foreach (var network in networks.Skip(parameters.HostConfig!.NetworkMode == networks.FirstOrDefault()?.Name ? 1 : 0))
+            {
+                await client.Networks.ConnectNetworkAsync(
+                    network.Name!,
+                    new NetworkConnectParameters { Container = created.ID, EndpointConfig = new EndpointSettings { Aliases = [.. spec.NetworkAliases] } },
+                    cancellationToken).ConfigureAwait(false);
+            }
+
             await container.UploadAsync(cancellationToken).ConfigureAwait(false);
         }
         catch
@@ -117,6 +128,40 @@ public sealed class DockerBackend : IContainerBackend
         }
 
         return container;
+    }
+
+    async Task<INetwork> INetworkBackend.CreateNetworkAsync(NetworkSpec spec, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var client = await GetClientAsync(cancellationToken).ConfigureAwait(false);
+        return await DockerNetwork.CreateAsync(client, spec, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The network's gateway (the host's address on its bridge). A network made here knows it; one given
+    /// by name is looked up, and one that does not exist or was disposed is refused before anything is made.
+    /// </summary>
+    private static async Task<string?> GatewayAsync(IDockerClient client, Network network, CancellationToken cancellationToken)
+    {
+        switch (network.Source)
+        {
+            case DockerNetwork { Disposed: true }:
+                throw new ContainerStartException(null, $"Cannot create the container: network '{network.Name}' was disposed: containers cannot join it. Create a new network with NetworkBuilder, and dispose a network only after its containers.");
+            case DockerNetwork docker:
+                return docker.Gateway.ToString();
+            case { } other:
+                throw new ContainerStartException(null, $"Cannot create the container: network '{network.Name}' belongs to another backend ({other.GetType().Name}): create it with NetworkBuilder().WithBackend(...) of the Docker backend.");
+        }
+
+        try
+        {
+            var inspected = await client.Networks.InspectNetworkAsync(network.Name!, cancellationToken).ConfigureAwait(false);
+            return inspected.IPAM?.Config?.Select(c => c.Gateway).FirstOrDefault(g => !string.IsNullOrEmpty(g) && !g.Contains(':', StringComparison.Ordinal));
+        }
+        catch (DockerNetworkNotFoundException e)
+        {
+            throw new ContainerStartException(null, $"Cannot create the container: there is no Docker network '{network.Name}': create it first (NetworkBuilder, or docker network create {network.Name}).", inner: e);
+        }
     }
 
     /// <summary>Removes every container this backend created and still holds, then closes the connection.</summary>
@@ -185,6 +230,7 @@ public sealed class DockerBackend : IContainerBackend
         try
         {
             await SweepAsync(client, cancellationToken).ConfigureAwait(false);
+            await DockerNetwork.SweepAsync(client, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is DockerApiException or HttpRequestException or IOException)
         {

@@ -15,7 +15,8 @@ internal static class DockerSpecMapper
     /// <param name="name">The container's unique name.</param>
     /// <param name="publishHostIp">Host address ports are published on: 127.0.0.1 for a local daemon, "" (all) for a remote one.</param>
     /// <param name="owner">Owner labels for the sweep.</param>
-    internal static CreateContainerParameters Map(ContainerSpec spec, string image, string name, string publishHostIp, DockerOwner owner)
+    /// <param name="hostGateway">The first network's gateway, where exposed host ports are relayed (null without networks).</param>
+    internal static CreateContainerParameters Map(ContainerSpec spec, string image, string name, string publishHostIp, DockerOwner owner, string? hostGateway = null)
     {
         var labels = new Dictionary<string, string>(spec.Labels);
         owner.AddLabels(labels);
@@ -42,13 +43,18 @@ internal static class DockerSpecMapper
             HostConfig = new HostConfig
             {
                 ReadonlyRootfs = spec.ReadOnlyRootFileSystem,
-                // A user-defined network is joined by name (it must exist); without one, no ports means loopback only, like the engine.
+                // Published ports need the default bridge (an internal network publishes nothing): the user-defined
+                // networks are then connected before start (DockerBackend). Else the first one is joined by name
+                // (it must exist); without any, no ports means loopback only, like the engine.
                 NetworkMode = spec.Network switch
                 {
                     { Kind: NetworkKind.Host } => "host",
+                    _ when spec.Ports.Count > 0 => "bridge",
                     { Kind: NetworkKind.Named, Name: { } network } => network,
-                    _ => spec.Ports.Count > 0 ? "bridge" : "none",
+                    _ => "none",
                 },
+                // The host as the engine names it, on the first network's gateway.
+                ExtraHosts = hostGateway is null ? null! : [$"{HostNames.IsoTest}:{hostGateway}", $"{HostNames.Docker}:{hostGateway}"],
                 Mounts = [],
                 // Files and copy-on-write trees are uploaded before start; keeping the container after exit keeps logs and the exit code.
                 AutoRemove = false,
@@ -56,6 +62,14 @@ internal static class DockerSpecMapper
                 SecurityOpt = spec.Seccomp.IsDefault ? null! : [spec.Seccomp.IsUnconfined ? "seccomp=unconfined" : "seccomp=" + spec.Seccomp.Json],
             },
         };
+
+        if (spec.Network is { Kind: NetworkKind.Named, Name: { } first } && parameters.HostConfig.NetworkMode == first)
+        {
+            parameters.NetworkingConfig = new NetworkingConfig
+            {
+                EndpointsConfig = new Dictionary<string, EndpointSettings> { [first] = new() { Aliases = [.. spec.NetworkAliases] } },
+            };
+        }
 
         MapLimits(spec.Limits, parameters.HostConfig);
         MapPorts(spec, parameters, publishHostIp);

@@ -234,18 +234,32 @@ public sealed class ContainerBuilder
     /// </summary>
     public ContainerBuilder WithSeccompProfile(string jsonPathOrContent) => WithSeccompProfile(SeccompProfile.Parse(jsonPathOrContent));
 
-    /// <summary>The network to attach to: <see cref="Network.Private"/> (default: loopback only), <see cref="Network.Host"/>, or a user-defined one.</summary>
+    /// <summary>
+    /// The network to attach to: <see cref="Network.Private"/> (default: loopback only) or <see cref="Network.Host"/>
+    /// replace the mode; a user-defined network (<see cref="Network.Named"/>, <see cref="Network.Join"/>) is joined
+    /// in addition to those given before (call once per network): the container reaches the other members by
+    /// name and alias on any port, and they reach it. Its own loopback and published ports stay as they are.
+    /// </summary>
     public ContainerBuilder WithNetwork(Network network)
     {
         ArgumentNullException.ThrowIfNull(network);
-        return With(_state with { Network = network });
+        return With(network.Kind == NetworkKind.Named
+            ? _state with { Networks = _state.Networks.Add(network) }
+            : _state with { Network = network });
     }
 
     /// <summary>Joins the user-defined network called <paramref name="name"/> (Testcontainers' <c>WithNetwork(string)</c>); it must exist when the container is created.</summary>
     public ContainerBuilder WithNetwork(string name) => WithNetwork(Network.Named(name));
 
-    /// <summary>Joins the user-defined network <paramref name="network"/> (Testcontainers' <c>WithNetwork(INetwork)</c>).</summary>
+    /// <summary>Joins the user-defined network <paramref name="network"/> (Testcontainers' <c>WithNetwork(INetwork)</c>), e.g. one from <see cref="NetworkBuilder"/>.</summary>
     public ContainerBuilder WithNetwork(INetwork network) => WithNetwork(Network.Join(network));
+
+    /// <summary>Further names the container has on every network it joins (besides its container name).</summary>
+    public ContainerBuilder WithNetworkAliases(params string[] aliases)
+    {
+        ArgumentNullException.ThrowIfNull(aliases);
+        return With(_state with { NetworkAliases = _state.NetworkAliases.AddRange(aliases) });
+    }
 
     /// <summary>What "ready" means (replaces an earlier strategy; combine several with <see cref="WaitStrategy.And"/>).</summary>
     public ContainerBuilder WaitFor(WaitStrategy strategy)
@@ -389,6 +403,10 @@ internal sealed record BuilderState
     public bool ReadOnlyRoot { get; init; }
 
     public Network Network { get; init; } = Network.Private;
+
+    public ImmutableList<Network> Networks { get; init; } = [];
+
+    public ImmutableList<string> NetworkAliases { get; init; } = [];
 
     public SeccompProfile Seccomp { get; init; } = SeccompProfile.Default;
 

@@ -6,6 +6,8 @@ namespace IsoTest;
 /// </summary>
 public sealed record ContainerSpec
 {
+    private readonly IReadOnlyList<Network> _networks = [];
+
     /// <summary>The root filesystem the container sees.</summary>
     public required RootFileSystem RootFileSystem { get; init; }
 
@@ -55,8 +57,24 @@ public sealed record ContainerSpec
     /// <summary>When true the root filesystem is mounted read-only (writable mounts still are writable).</summary>
     public bool ReadOnlyRootFileSystem { get; init; }
 
-    /// <summary>The network the container is attached to: <see cref="IsoTest.Network.Private"/> (default, loopback only), <see cref="IsoTest.Network.Host"/> or a user-defined one.</summary>
+    /// <summary>
+    /// The network the container is attached to: <see cref="IsoTest.Network.Private"/> (default, loopback only),
+    /// <see cref="IsoTest.Network.Host"/> or a user-defined one (the first of <see cref="Networks"/>).
+    /// </summary>
     public Network Network { get; init; } = Network.Private;
+
+    /// <summary>
+    /// Every user-defined network the container joins, in order (besides its private loopback). When none is
+    /// given but <see cref="Network"/> names one, that one.
+    /// </summary>
+    public IReadOnlyList<Network> Networks
+    {
+        get => _networks.Count > 0 ? _networks : Network.Kind == NetworkKind.Named ? [Network] : [];
+        init => _networks = value ?? [];
+    }
+
+    /// <summary>Further names of the container on each of its <see cref="Networks"/>.</summary>
+    public IReadOnlyList<string> NetworkAliases { get; init; } = [];
 
     /// <summary>The seccomp filter of the container's processes: Docker's default profile unless told otherwise.</summary>
     public SeccompProfile Seccomp { get; init; } = SeccompProfile.Default;

@@ -68,7 +68,10 @@ public static partial class ContainerSpecValidator
             Mounts = [.. s.Mounts.Select(m => ToMount(m, errors))],
             Files = [.. s.Files.Select(ToFile)],
             ReadOnlyRootFileSystem = s.ReadOnlyRoot,
-            Network = s.Network,
+            // The first user-defined network is also the container's network; Host with networks is reported by CheckNetworks.
+            Network = s.Network.Kind == NetworkKind.Host || s.Networks.IsEmpty ? s.Network : s.Networks[0],
+            Networks = s.Networks,
+            NetworkAliases = s.NetworkAliases,
             Seccomp = s.Seccomp,
             WaitStrategy = s.WaitStrategy,
             StopTimeout = s.StopTimeout ?? TimeSpan.FromSeconds(10),
@@ -91,7 +94,12 @@ public static partial class ContainerSpecValidator
         CheckIdentity(spec, errors);
         CheckLimits(spec.Limits, errors);
         CheckPorts(spec, errors);
-        CheckNetwork(spec.Network, errors);
+        foreach (var network in spec.Networks)
+        {
+            CheckNetwork(network, errors);
+        }
+
+        CheckNetworks(spec, errors);
         CheckMounts(spec, errors);
         CheckFiles(spec, errors);
         var seccomp = spec.Seccomp.Resolve($"WithSeccompProfile({spec.Seccomp})", errors);
@@ -297,6 +305,37 @@ public static partial class ContainerSpecValidator
         else if (!NameSyntax().IsMatch(name))
         {
             errors.Add($"WithNetwork(\"{Printable(name)}\"): a network name starts with a letter or digit, then letters, digits, '_', '.' or '-' (Docker's rule).");
+        }
+    }
+
+    private static void CheckNetworks(ContainerSpec spec, List<string> errors)
+    {
+        if (spec.Networks.Count > 0 && spec.Network.Kind == NetworkKind.Host)
+        {
+            errors.Add("WithNetwork(Network.Host) and WithNetwork(network): a container on the host's network cannot join another; drop one of them.");
+        }
+
+        foreach (var twice in spec.Networks.GroupBy(n => n.Name, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            errors.Add($"WithNetwork: network '{twice.Key}' is joined twice: join it once.");
+        }
+
+        if (spec.NetworkAliases.Count > 0 && spec.Networks.Count == 0)
+        {
+            errors.Add($"WithNetworkAliases({string.Join(", ", spec.NetworkAliases.Select(a => $"\"{Printable(a)}\""))}): aliases are names on a network: add WithNetwork(network).");
+        }
+
+        foreach (var alias in spec.NetworkAliases.Distinct(StringComparer.Ordinal))
+        {
+            if (alias.Length > MaxHostnameLength || !HostnameSyntax().IsMatch(alias))
+            {
+                errors.Add($"WithNetworkAliases(\"{Printable(alias)}\"): not a valid host name: use letters, digits and '-' (no leading or trailing '-') in dot-separated labels, at most {MaxHostnameLength} characters.");
+            }
+        }
+
+        foreach (var twice in spec.NetworkAliases.GroupBy(a => a, StringComparer.OrdinalIgnoreCase).Where(g => g.Count() > 1))
+        {
+            errors.Add($"WithNetworkAliases: alias '{twice.Key}' is given twice: give it once.");
         }
     }
 

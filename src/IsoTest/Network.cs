@@ -14,16 +14,6 @@ public enum NetworkKind
 }
 
 /// <summary>
-/// A user-defined network a container can join, such as one a test creates for a group of containers
-/// (Testcontainers' <c>INetwork</c>). Backends join it by <see cref="Name"/>.
-/// </summary>
-public interface INetwork
-{
-    /// <summary>The network's name, unique per backend.</summary>
-    string Name { get; }
-}
-
-/// <summary>
 /// Which network a container is attached to: <see cref="Private"/> (the default), <see cref="Host"/>, or a
 /// user-defined network given by name (<see cref="Named"/>) or as the object that created it (<see cref="Join"/>).
 /// </summary>

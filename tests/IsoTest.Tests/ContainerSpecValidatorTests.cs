@@ -15,6 +15,11 @@ public sealed class ContainerSpecValidatorTests : IDisposable
     public static TheoryData<Func<ContainerBuilder, ContainerBuilder>, string> Problems => new()
     {
         { _ => new ContainerBuilder().WithCommand("true"), "No root filesystem" },
+        { b => b.WithNetworkAliases("db"), "aliases are names on a network: add WithNetwork(network)" },
+        { b => b.WithNetwork("n").WithNetworkAliases("bad_alias"), "WithNetworkAliases(\"bad_alias\"): not a valid host name" },
+        { b => b.WithNetwork("n").WithNetworkAliases("db", "DB"), "alias 'db' is given twice" },
+        { b => b.WithNetwork("n").WithNetwork(new NamedNetwork("n")), "network 'n' is joined twice" },
+        { b => b.WithNetwork(Network.Host).WithNetwork("n"), "cannot join another" },
         { _ => new ContainerBuilder().FromHost(), "No command" },
         { b => b.FromDirectory("/").WithCommand(), "No command" },
         { b => b.WithCommand(""), "WithCommand: the program (the first element) is empty" },
@@ -211,5 +216,21 @@ public sealed class ContainerSpecValidatorTests : IDisposable
         Assert.Same(network, joined.Source);
     }
 
-    private sealed record NamedNetwork(string Name) : INetwork;
+    [Fact]
+    public void Build_SeveralNetworks_TheFirstIsTheContainersNetwork()
+    {
+        var spec = Valid.WithNetwork("a").WithNetwork(new NamedNetwork("b")).WithNetworkAliases("db").Build();
+
+        Assert.Equal(Network.Named("a"), spec.Network);
+        Assert.Equal(["a", "b"], spec.Networks.Select(n => n.Name));
+        Assert.Equal(["db"], spec.NetworkAliases);
+        Assert.Equal([Network.Named("x")], (Valid.Build() with { Network = Network.Named("x") }).Networks);
+    }
+
+    private sealed record NamedNetwork(string Name) : INetwork
+    {
+        public Task ExposeHostPortsAsync(int port, CancellationToken cancellationToken = default) => Task.CompletedTask;
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
 }

@@ -12,7 +12,7 @@ namespace IsoTest.Engine;
 /// The built-in Linux engine: runs each container directly on the kernel (namespaces, cgroups, a
 /// private root filesystem view) through a small native init agent. Linux only.
 /// </summary>
-public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
+public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, INetworkBackend
 {
     private static readonly Lock SweepLock = new();
     private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
@@ -33,10 +33,10 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
         AgentPath = agentPath ?? AgentLocator.Find();
         Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         IsRoot = Libc.geteuid() == 0;
-        Network = network ?? new NamespaceNetworkDriver(pooled: IsRoot);
         var root = stateRoot ?? Containers.EngineState.DefaultRoot();
         Sweep(root, Cgroups);
         _state = Containers.EngineState.Acquire(root);
+        Network = network ?? new NamespaceNetworkDriver(IsRoot, _state.Directory);
         _devNull = Fd.OpenDevNull();
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
@@ -72,6 +72,18 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 
     internal int LiveContainers => _containers.Count;
 
+    Task<INetwork> INetworkBackend.CreateNetworkAsync(NetworkSpec spec, CancellationToken cancellationToken) =>
+        CreateNetworkAsync(spec, EngineNetworks.DefaultPrefixLength, cancellationToken);
+
+    /// <summary>Creates a network; <paramref name="prefixLength"/> sets its size (tests exhaust small ones).</summary>
+    internal Task<INetwork> CreateNetworkAsync(NetworkSpec spec, int prefixLength, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        return Task.FromResult(Network.CreateNetwork(spec, prefixLength));
+    }
+
     /// <inheritdoc/>
     public Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default) =>
         CreateAsync(spec, start: false, cancellationToken);
@@ -89,7 +101,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
         }
 
         var container = await Containers.EngineContainer.PrepareAsync(this, spec, cancellationToken).ConfigureAwait(false);
-        using (Network.BeginCreate(spec.Network))
+        using (Network.BeginCreate(spec))
         {
             await container.CreateAsync(start, cancellationToken).ConfigureAwait(false);
         }
@@ -110,6 +122,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
+        await Network.RemoveNetworksAsync().ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
         Network.Dispose();
 

@@ -25,6 +25,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     private readonly ResolvedRoot _root;
     private readonly Payload _payload;
     private AgentChannel? _agent;
+    private bool _joinedNetworks;
     private CgroupHandle? _cgroup;
     private ContainerStats? _finalStats;
     private volatile CgroupStats? _exitCgroupStats;
@@ -65,7 +66,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     {
         var provider = engine.RootFs.For(spec.RootFileSystem);
         var problems = new List<string>();
-        if (engine.Network.Check(spec.Network) is { } network)
+        if (engine.Network.Check(spec) is { } network)
         {
             problems.Add(network);
         }
@@ -120,7 +121,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         {
             // Caps first: a cap that cannot be enforced fails before any process exists.
             _cgroup = _engine.Cgroups.Create(_engine.EngineId, Id, Spec.Limits);
-            network = _engine.Network.Attach(Spec.Network);
+            network = AttachNetwork();
             if (network.NeedsForwarding)
             {
                 foreach (var port in Spec.Ports.Distinct())
@@ -131,7 +132,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
             var files = StageFiles(staged);
             var idMaps = _engine.IsRoot ? null : IdMaps.ForCaller(_user, Libc.geteuid(), Libc.getegid());
-            var spec = AgentSpec.For(Spec, _root, Hostname, _user, idMaps, _cgroup?.AgentRecords ?? [], files, network.Mode);
+            var built = network.Mounts.Count > 0 ? Spec with { Mounts = [.. network.Mounts, .. Spec.Mounts] } : Spec;
+            var spec = AgentSpec.For(built, _root, Hostname, _user, idMaps, _cgroup?.AgentRecords ?? [], files, network.Mode);
             var messages = new List<byte[]> { AgentSocket.Encode(spec.Fields) };
             if (start)
             {
@@ -188,6 +190,21 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             {
                 File.Delete(path);
             }
+        }
+    }
+
+    /// <summary>Its network namespace, on its user-defined networks already; a network's refusal names the container.</summary>
+    private NetworkAttachment AttachNetwork()
+    {
+        try
+        {
+            var network = _engine.Network.Attach(Spec, Id, [Name, Hostname]);
+            _joinedNetworks = network.Joined;
+            return network;
+        }
+        catch (NetworkException e)
+        {
+            throw new ContainerStartException(Id, $"Container {Name}: {e.Message}", null, e);
         }
     }
 
@@ -519,6 +536,11 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         if (_cgroup is not null)
         {
             _engine.Cgroups.Destroy(_cgroup);
+        }
+
+        if (_joinedNetworks)
+        {
+            _engine.Network.Detach(Id);
         }
     }
 

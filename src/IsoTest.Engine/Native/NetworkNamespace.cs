@@ -49,6 +49,46 @@ internal static unsafe class NetworkNamespace
         }
     }
 
+    /// <summary>
+    /// A new network namespace with lo up, made on a short-lived thread of its own (so no thread of the
+    /// engine ever stays in it), and <paramref name="inside"/>'s result made there too (a netlink socket
+    /// bound to it). Throws when the kernel refuses (no CAP_SYS_ADMIN).
+    /// </summary>
+    public static (SafeFileHandle Namespace, T Inside) MakeOnOwnThread<T>(Func<T> inside)
+    {
+        (SafeFileHandle, T) result = default;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                if (Libc.unshare(CLONE_NEWNET) != 0)
+                {
+                    throw Errors.Native("unshare(CLONE_NEWNET)", Libc.Errno);
+                }
+
+                BringLoopbackUp();
+                var made = OpenCurrent();
+                try
+                {
+                    result = (made, inside());
+                }
+                catch
+                {
+                    made.Dispose();
+                    throw;
+                }
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        }, maxStackSize: 256 * 1024) { IsBackground = true, Name = "isotest-netns-make" };
+        thread.Start();
+        thread.Join();
+        return failure is null ? result : throw failure;
+    }
+
     /// <summary>Lowers the calling thread to SCHED_IDLE: it runs only when a core would otherwise idle.</summary>
     public static bool LowerThisThreadToIdle()
     {

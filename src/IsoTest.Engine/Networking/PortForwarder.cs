@@ -20,13 +20,25 @@ internal sealed class PortForwarder : IAsyncDisposable
     private Task _acceptLoop = Task.CompletedTask;
 
     public PortForwarder(int containerPort, Func<CancellationToken, Task<Socket?>> connectInside)
+        : this(containerPort, Loopback(), connectInside)
+    {
+    }
+
+    /// <summary>Relays what <paramref name="listener"/> (bound and listening, in any network namespace) accepts; it is owned here.</summary>
+    public PortForwarder(int containerPort, Socket listener, Func<CancellationToken, Task<Socket?>> connectInside)
     {
         ContainerPort = containerPort;
         _connectInside = connectInside;
-        _listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        _listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        _listener.Listen(512);
+        _listener = listener;
         HostPort = ((IPEndPoint)_listener.LocalEndPoint!).Port;
+    }
+
+    private static Socket Loopback()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(512);
+        return listener;
     }
 
     public int ContainerPort { get; }

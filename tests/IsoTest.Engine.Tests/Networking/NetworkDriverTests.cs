@@ -19,7 +19,7 @@ public sealed class NetworkDriverTests
             Assert.NotEqual(new FileInfo("/proc/self/ns/net").LinkTarget + "\n", result.Stdout);
         }
 
-        Assert.Equal(["check private", "begin private", "attach private", "end private", "dispose"], driver.Calls);
+        Assert.Equal(["check private", "begin private", "attach private", "end private", "remove networks", "dispose"], driver.Calls);
     }
 
     [Fact]

@@ -11,7 +11,7 @@ namespace IsoTest.Tests.Conformance;
 /// backend's documented behaviour through <see cref="IsDocker"/>; nothing is skipped.
 /// Every test labels what it creates and, when it ends, checks that nothing with its label is left.
 /// </summary>
-public abstract class ConformanceTests : IAsyncLifetime
+public abstract partial class ConformanceTests : IAsyncLifetime
 {
     /// <summary>The label every container of one test carries, for the leak check.</summary>
     protected const string TestLabel = "isotest.conformance.test";

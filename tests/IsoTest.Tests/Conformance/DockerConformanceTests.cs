@@ -55,6 +55,18 @@ public sealed class DockerConformanceTests(DockerDaemonFixture daemon, DockerRoo
 
     protected override bool IsDocker => true;
 
+    protected override async Task<int> LiveNetworksAsync()
+    {
+        var mine = await daemon.Client.Networks.ListNetworksAsync(new NetworksListParameters
+        {
+            Filters = new Dictionary<string, IDictionary<string, bool>>
+            {
+                ["label"] = new Dictionary<string, bool> { [$"{DockerOwner.PidLabel}={Environment.ProcessId}"] = true },
+            },
+        });
+        return mine.Count;
+    }
+
     protected override async Task AssertNothingLeftAsync(string testId)
     {
         var left = await daemon.Client.Containers.ListContainersAsync(new ContainersListParameters

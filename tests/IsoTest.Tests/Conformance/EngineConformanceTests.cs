@@ -38,6 +38,8 @@ public sealed class EngineConformanceTests(EngineConformanceFixture fixture)
 
     protected override bool IsDocker => false;
 
+    protected override Task<int> LiveNetworksAsync() => Task.FromResult(fixture.Engine.Network.NetworkCount);
+
     // Tests of one class run one at a time, so any live container now is this test's leak.
     protected override Task AssertNothingLeftAsync(string testId)
     {

@@ -25,22 +25,38 @@ internal sealed class RecordingNetworkDriver : INetworkDriver
         }
     }
 
-    public string? Check(Network network)
+    public int NetworkCount => 0;
+
+    public string? Check(ContainerSpec spec)
     {
-        Record($"check {network}");
+        Record($"check {spec.Network}");
         return Problem;
     }
 
-    public IDisposable? BeginCreate(Network network)
+    public IDisposable? BeginCreate(ContainerSpec spec)
     {
-        Record($"begin {network}");
-        return new End(this, network);
+        Record($"begin {spec.Network}");
+        return new End(this, spec.Network);
     }
 
-    public NetworkAttachment Attach(Network network)
+    public NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names)
     {
-        Record($"attach {network}");
-        return new NetworkAttachment(network.Kind == NetworkKind.Host ? NetnsMode.Host : NetnsMode.New);
+        Record($"attach {spec.Network}");
+        return new NetworkAttachment(spec.Network.Kind == NetworkKind.Host ? NetnsMode.Host : NetnsMode.New);
+    }
+
+    public void Detach(string containerId) => Record("detach");
+
+    public INetwork CreateNetwork(NetworkSpec spec, int prefixLength)
+    {
+        Record($"create {spec.Name}");
+        throw new NetworkException(spec.Name, $"The recording driver makes no network '{spec.Name}'.");
+    }
+
+    public ValueTask RemoveNetworksAsync()
+    {
+        Record("remove networks");
+        return ValueTask.CompletedTask;
     }
 
     public void Dispose() => Record("dispose");

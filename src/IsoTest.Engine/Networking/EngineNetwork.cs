@@ -1,0 +1,162 @@
+using System.Net;
+using System.Net.Sockets;
+using IsoTest.Engine.Native;
+using Microsoft.Win32.SafeHandles;
+
+namespace IsoTest.Engine.Networking;
+
+/// <summary>
+/// A user-defined network of the built-in engine: a bridge (<c>br0</c>) inside a network namespace of
+/// its own, held only by a descriptor of this process, so the kernel removes it (bridge, veths, addresses)
+/// when the engine dies, even by kill -9. No host interface, route or firewall rule is touched: the
+/// gateway address lives in that namespace, and the host is reached only through relays of the ports a
+/// test exposes (<see cref="ExposeHostPortsAsync"/>). Membership is kept by <see cref="EngineNetworks"/>.
+/// </summary>
+internal sealed class EngineNetwork : INetwork
+{
+    private readonly EngineNetworks _owner;
+    private readonly bool[] _slots;
+    private readonly Dictionary<int, PortForwarder> _hostPorts = [];
+
+    internal EngineNetwork(EngineNetworks owner, string name, Subnet subnet, SafeFileHandle netns, Netlink netlink, int bridgeIndex)
+    {
+        _owner = owner;
+        Name = name;
+        Subnet = subnet;
+        Namespace = netns;
+        Netlink = netlink;
+        BridgeIndex = bridgeIndex;
+        _slots = new bool[subnet.Capacity];
+    }
+
+    public string Name { get; }
+
+    public Subnet Subnet { get; }
+
+    internal SafeFileHandle Namespace { get; }
+
+    internal Netlink Netlink { get; }
+
+    internal int BridgeIndex { get; }
+
+    /// <summary>Container id → its place on this network. Guarded by the owner's lock.</summary>
+    internal Dictionary<string, Attachment> Members { get; } = [];
+
+    internal bool Disposed { get; set; }
+
+    /// <summary>A free member address, or -1. Called under the owner's lock.</summary>
+    internal int TakeSlot()
+    {
+        int slot = Array.IndexOf(_slots, false);
+        if (slot >= 0)
+        {
+            _slots[slot] = true;
+        }
+
+        return slot;
+    }
+
+    internal void FreeSlot(int slot) => _slots[slot] = false;
+
+    public Task ExposeHostPortsAsync(int port, CancellationToken cancellationToken = default)
+    {
+        if (port is < 1 or > 65535)
+        {
+            throw new NetworkException(Name, $"ExposeHostPortsAsync({port}) on network '{Name}': a TCP port is between 1 and 65535.");
+        }
+
+        lock (_hostPorts)
+        {
+            if (Disposed)
+            {
+                throw new NetworkException(Name, $"Network '{Name}' was disposed: expose host ports on a live network (create a new one with NetworkBuilder).");
+            }
+
+            if (_hostPorts.ContainsKey(port))
+            {
+                return Task.CompletedTask;
+            }
+
+            // The listener is made inside the network's namespace, on the gateway: members reach it as
+            // host.isotest.internal:port; each connection is relayed from this process to the host's loopback.
+            var listener = Netlink.InNamespace(Namespace, () =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    socket.Bind(new IPEndPoint(Subnet.Gateway, port));
+                    socket.Listen(512);
+                    return socket;
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            });
+            var relay = new PortForwarder(port, listener, ConnectHostAsync(port));
+            relay.Start();
+            _hostPorts[port] = relay;
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private static Func<CancellationToken, Task<Socket?>> ConnectHostAsync(int port) => async ct =>
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(IPAddress.Loopback, port, ct).ConfigureAwait(false);
+            return socket;
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+            return null; // nothing listens on the host: the member sees its connection closed
+        }
+    };
+
+    public ValueTask DisposeAsync() => _owner.RemoveAsync(this);
+
+    /// <summary>Stops the relays and closes the namespace (the kernel then deletes the bridge and every veth end in it).</summary>
+    internal async ValueTask CloseAsync()
+    {
+        PortForwarder[] relays;
+        lock (_hostPorts)
+        {
+            Disposed = true;
+            relays = [.. _hostPorts.Values];
+            _hostPorts.Clear();
+        }
+
+        foreach (var relay in relays)
+        {
+            await relay.DisposeAsync().ConfigureAwait(false);
+        }
+
+        Netlink.Dispose();
+        Namespace.Dispose();
+    }
+}
+
+/// <summary>A container's place on one network: its address and the bridge end of its veth.</summary>
+internal sealed record Attachment(EngineNetwork Network, NetworkMember Member, int Slot, int BridgeLinkIndex, string Interface)
+{
+    public IPAddress Address => Network.Subnet.Member(Slot);
+}
+
+/// <summary>A container on one or more networks: the names it answers to and its hosts files.</summary>
+internal sealed class NetworkMember(string containerId, IReadOnlyList<string> names, string hostsPath, string resolvPath)
+{
+    public string ContainerId { get; } = containerId;
+
+    /// <summary>Container name, hostname, then aliases: what the other members resolve to its address.</summary>
+    public IReadOnlyList<string> Names { get; } = names;
+
+    public string HostsPath { get; } = hostsPath;
+
+    public string ResolvPath { get; } = resolvPath;
+
+    public List<Attachment> Attachments { get; } = [];
+}

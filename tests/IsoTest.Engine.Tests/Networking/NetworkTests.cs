@@ -1,0 +1,241 @@
+using System.Net;
+using System.Net.Sockets;
+using IsoTest.Engine.Tests.Support;
+using IsoTest.TestSupport;
+
+namespace IsoTest.Engine.Tests.Networking;
+
+/// <summary>
+/// User-defined networks on the real kernel: members reach each other by name and alias on any port,
+/// nothing else; /etc/hosts follows joins and leaves; bad input leaves no veth behind.
+/// Names are resolved with getent and bash's /dev/tcp (dynamic glibc); busybox nc serves and connects by address.
+/// </summary>
+public sealed class NetworkTests : IClassFixture<EngineFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private readonly EngineBackend _engine;
+
+    public NetworkTests(EngineFixture fixture) => _engine = fixture.Engine;
+
+    /// <summary>A server that answers every connection on <paramref name="port"/> with <paramref name="reply"/>.</summary>
+    internal static ContainerSpec Server(INetwork network, string name, int port, string reply, params string[] aliases) =>
+        Specs.Host("busybox", "nc", "-ll", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-e", "/bin/echo", reply)
+            with { Name = name, Networks = [Network.Join(network)], NetworkAliases = aliases };
+
+    /// <summary>A shell that connects to host:port by name (bash's /dev/tcp resolves through /etc/hosts) and prints the first line.</summary>
+    internal static string Fetch(string host, int port) =>
+        $"timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port} && head -n1 <&3' 2>&1";
+
+    [RootNetworkFact]
+    public async Task Members_ReachEachOtherByNameAndAlias_OnAnyPort()
+    {
+        await using var network = await NewNetworkAsync();
+        await using var server = await StartAsync(Server(network, Unique("srv"), 7001, "pong-7001", "db", "cache.local"));
+        await WaitListeningAsync(server, 7001);
+
+        var result = await _engine.RunAsync(Specs.Shell(
+            $"{Fetch(server.Name, 7001)}; {Fetch("db", 7001)}; {Fetch("cache.local", 7001)}; ip -o -4 addr show eth0 | wc -l") with { Networks = [Network.Join(network)] });
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal(["pong-7001", "pong-7001", "pong-7001", "1"], Lines(result.Stdout));
+    }
+
+    [RootNetworkFact]
+    public async Task HostsFile_FollowsMembersJoiningAndLeaving()
+    {
+        await using var network = await NewNetworkAsync();
+        await using var watcher = await StartAsync(Specs.Host("sleep", "600") with { Name = Unique("watch"), Networks = [Network.Join(network)] });
+        Assert.DoesNotContain("late", await HostsAsync(watcher));
+
+        var late = await StartAsync(Specs.Host("sleep", "600") with { Name = Unique("late"), Networks = [Network.Join(network)], NetworkAliases = ["late-alias"] });
+        var hosts = await HostsAsync(watcher);
+        Assert.Contains(late.Name, hosts);
+        Assert.Contains("late-alias", hosts);
+
+        await late.DisposeAsync();
+        hosts = await HostsAsync(watcher);
+        Assert.DoesNotContain("late-alias", hosts);
+        Assert.Contains("host.isotest.internal", hosts);
+        Assert.Contains("host.docker.internal", hosts);
+
+        var resolv = await watcher.ExecAsync(["cat", "/etc/resolv.conf"]);
+        Assert.Contains("options ndots:0", resolv.Stdout);
+        Assert.DoesNotContain("nameserver", resolv.Stdout);
+    }
+
+    [RootNetworkFact]
+    public async Task TwoNetworks_AreIsolated_AndAContainerOnBothReachesEach()
+    {
+        await using var red = await NewNetworkAsync();
+        await using var blue = await NewNetworkAsync();
+        await using var redServer = await StartAsync(Server(red, Unique("red"), 7002, "red", "red-db"));
+        await using var blueServer = await StartAsync(Server(blue, Unique("blue"), 7002, "blue", "blue-db"));
+        await WaitListeningAsync(redServer, 7002);
+        await WaitListeningAsync(blueServer, 7002);
+        var redAddress = (await redServer.ExecAsync(["sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}' | cut -d/ -f1"])).Stdout.Trim();
+
+        // Only on red: blue's names are unknown and blue's address unreachable (no route, no shared bridge).
+        var blueAddress = (await blueServer.ExecAsync(["sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}' | cut -d/ -f1"])).Stdout.Trim();
+        var onRed = await _engine.RunAsync(Specs.Shell(
+            $"{Fetch("red-db", 7002)}; getent hosts blue-db || echo no-name; busybox nc -w 2 {blueAddress} 7002 </dev/null || echo no-path") with { Networks = [Network.Join(red)] });
+        Assert.Equal(["red", "no-name", "no-path"], Lines(onRed.Stdout));
+
+        // On both: one interface per network, each server by its alias.
+        var onBoth = await _engine.RunAsync(Specs.Shell(
+            $"{Fetch("red-db", 7002)}; {Fetch("blue-db", 7002)}; echo $(ls /sys/class/net)") with { Networks = [Network.Join(red), Network.Join(blue)] });
+        Assert.Equal(["red", "blue", "eth0 eth1 lo"], Lines(onBoth.Stdout));
+        Assert.NotEqual(redAddress, blueAddress);
+    }
+
+    [RootNetworkFact]
+    public async Task Members_HaveNoPathToTheHostsLoopback_AndReachOnlyExposedHostPorts()
+    {
+        using var exposed = new LineServer("exposed");
+        using var hidden = new LineServer("hidden");
+        await using var network = await NewNetworkAsync();
+        await network.ExposeHostPortsAsync(exposed.Port);
+        var hostAddress = HostAddress();
+
+        var result = await _engine.RunAsync(Specs.Shell(
+            $"{Fetch("host.isotest.internal", exposed.Port)}; {Fetch("host.docker.internal", exposed.Port)}; " +
+            $"{Fetch("host.isotest.internal", hidden.Port)} >/dev/null 2>&1 || echo refused; " +
+            $"busybox nc -w 2 127.0.0.1 {hidden.Port} </dev/null || echo own-loopback; " +
+            $"busybox nc -w 2 {hostAddress} {hidden.Port} </dev/null || echo no-host") with { Networks = [Network.Join(network)] });
+
+        Assert.Equal(["exposed", "exposed", "refused", "own-loopback", "no-host"], Lines(result.Stdout));
+    }
+
+    [RootNetworkFact]
+    public async Task TwentyMembers_AllReachEachOther()
+    {
+        const int Count = 20;
+        await using var network = await NewNetworkAsync();
+        var members = new List<IContainer>();
+        try
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                members.Add(await StartAsync(Server(network, Unique($"m{i}"), 7003, $"m{i}", $"member{i}")));
+            }
+
+            foreach (var member in members)
+            {
+                await WaitListeningAsync(member, 7003);
+            }
+
+            // Every member asks every other one by alias: 380 connections across the bridge.
+            var script = string.Join("; ", Enumerable.Range(0, Count).Select(j => Fetch($"member{j}", 7003)));
+            foreach (var (member, i) in members.Select((m, i) => (m, i)))
+            {
+                var result = await member.ExecAsync(["sh", "-c", script]);
+                Assert.Equal(Enumerable.Range(0, Count).Select(j => $"m{j}"), Lines(result.Stdout));
+            }
+        }
+        finally
+        {
+            foreach (var member in members)
+            {
+                await member.DisposeAsync();
+            }
+        }
+    }
+
+    [RootNetworkFact]
+    public async Task JoiningADisposedNetwork_FailsNamingItAndLeavesNoVeth()
+    {
+        var network = await NewNetworkAsync();
+        await network.DisposeAsync();
+
+        var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("true") with { Networks = [Network.Join(network)] }));
+        Assert.Contains($"Network '{network.Name}' was disposed", e.Message);
+        Assert.Equal(0, _engine.LiveContainers);
+    }
+
+    [RootNetworkFact]
+    public async Task AnAliasUsedTwice_FailsNamingTheNetwork_AndTheFirstMemberKeepsIt()
+    {
+        await using var network = await NewNetworkAsync();
+        await using var first = await StartAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)], NetworkAliases = ["db"] });
+
+        var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)], NetworkAliases = ["db"] }));
+        Assert.Contains($"Network '{network.Name}': the name 'db' is already used", e.Message);
+        Assert.Equal(1, BridgePorts((Engine.Networking.EngineNetwork)network));
+    }
+
+    [RootNetworkFact]
+    public async Task AnExhaustedAddressPool_FailsNamingTheNetwork_AndLeavesNoVeth()
+    {
+        // A /29 holds 5 members.
+        await using var network = await _engine.CreateNetworkAsync(new NetworkSpec(Unique("small"), false), prefixLength: 29);
+        var members = new List<IContainer>();
+        try
+        {
+            for (int i = 0; i < 5; i++)
+            {
+                members.Add(await StartAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)] }));
+            }
+
+            var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)] }));
+            Assert.Contains($"Network '{network.Name}' has no free address", e.Message);
+            Assert.Equal(5, BridgePorts((Engine.Networking.EngineNetwork)network));
+        }
+        finally
+        {
+            foreach (var member in members)
+            {
+                await member.DisposeAsync();
+            }
+        }
+
+        Assert.Equal(0, BridgePorts((Engine.Networking.EngineNetwork)network));
+        Assert.Equal(0, _engine.LiveContainers);
+    }
+
+    [RootNetworkFact]
+    public async Task ATakenOrInvalidName_IsRefused()
+    {
+        await using var network = await NewNetworkAsync();
+        var taken = await Assert.ThrowsAsync<NetworkException>(() => new NetworkBuilder().WithName(network.Name).WithBackend(_engine).BuildAsync());
+        Assert.Contains($"A network named '{network.Name}' already exists", taken.Message);
+        var invalid = await Assert.ThrowsAsync<NetworkException>(() => new NetworkBuilder().WithName("-bad name").WithBackend(_engine).BuildAsync());
+        Assert.Contains("'-bad name' is not a valid network name", invalid.Message);
+    }
+
+    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    private Task<INetwork> NewNetworkAsync() => new NetworkBuilder().WithBackend(_engine).BuildAsync();
+
+    private async Task<IContainer> StartAsync(ContainerSpec spec)
+    {
+        using var cts = new CancellationTokenSource(Patience);
+        var container = await _engine.CreateAsync(spec, cts.Token);
+        await container.StartAsync(cts.Token);
+        return container;
+    }
+
+    private static async Task<string> HostsAsync(IContainer container) => (await container.ExecAsync(["cat", "/etc/hosts"])).Stdout;
+
+    private static async Task WaitListeningAsync(IContainer container, int port)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!await ((IContainerProbes)container).IsPortOpenAsync(port, CancellationToken.None))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"nothing listened on {port} in {container.Name}");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>Veth ends in the network's namespace, as the kernel lists them (everything but lo and the bridge).</summary>
+    internal static int BridgePorts(Engine.Networking.EngineNetwork network) =>
+        network.Netlink.LinkNames().Count(n => n is not "lo" and not "br0");
+
+    /// <summary>An address of the host other than loopback (the first one on a non-loopback interface).</summary>
+    private static IPAddress HostAddress() =>
+        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(i => i.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
+            .SelectMany(i => i.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .First(a => a.AddressFamily == AddressFamily.InterNetwork);
+}

@@ -1,0 +1,129 @@
+using IsoTest.TestSupport;
+using Xunit;
+
+namespace IsoTest.Tests.Conformance;
+
+/// <summary>
+/// User-defined networks on both backends: members reach each other by name and alias on any port,
+/// other networks stay apart, and the host is reached only on ports exposed on purpose. Busybox nc
+/// serves and connects (the static busybox resolves names from /etc/hosts on the engine, from Docker's
+/// embedded DNS on Docker). Rootless, the built-in engine refuses networks with a clear error today.
+/// </summary>
+public abstract partial class ConformanceTests
+{
+    /// <summary>Networks of this process still alive on the backend (for the leak check).</summary>
+    protected abstract Task<int> LiveNetworksAsync();
+
+    /// <summary>True where the backend joins containers to networks (the engine rootless does not yet).</summary>
+    private bool HasNetworks => IsDocker || Environment.UserName == "root";
+
+    private ContainerBuilder Server(INetwork network, int port, string reply, params string[] aliases) =>
+        Box("nc", "-ll", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-e", "/bin/echo", reply)
+            .WithNetwork(network).WithNetworkAliases(aliases);
+
+    /// <summary>Connects to host:port (retrying while the server starts) and prints what it says, or "unreachable".</summary>
+    private static string Ask(string host, int port) =>
+        $"r=; for i in $(seq 40); do r=$(nc -w 2 {host} {port} </dev/null 2>/dev/null) && [ -n \"$r\" ] && break; sleep 0.1; done; echo ${{r:-unreachable}}";
+
+    private async Task<string> RunOnAsync(string script, params INetwork[] networks)
+    {
+        var builder = Shell(script);
+        foreach (var network in networks)
+        {
+            builder = builder.WithNetwork(network);
+        }
+
+        var (container, exit) = await RunToExitAsync(builder);
+        await using var _ = container;
+        Assert.Equal(0, exit);
+        return Out(container);
+    }
+
+    /// <summary>The engine rootless: creating a network, and joining one by name, are refused naming the fix.</summary>
+    private async Task AssertNetworksRefusedAsync()
+    {
+        var refused = await Assert.ThrowsAsync<NetworkException>(NetworkAsync);
+        Assert.Contains("creates networks only as root today", refused.Message);
+        var e = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => Box("true").WithNetwork("n").StartAsync(Timeout()));
+        Assert.Contains("joins containers to networks only as root today", Assert.Single(e.Errors));
+        await AssertNothingLeftAsync(TestId);
+    }
+
+    private async Task<INetwork> NetworkAsync() => await new NetworkBuilder().WithBackend(Backend).BuildAsync(Timeout());
+
+    [Fact]
+    public async Task Network_MembersReachEachOtherByNameAndAlias()
+    {
+        int before = await LiveNetworksAsync();
+        if (!HasNetworks)
+        {
+            await AssertNetworksRefusedAsync();
+            return;
+        }
+
+        await using (var network = await NetworkAsync())
+        {
+            await using var server = await Server(network, 7101, "pong", "db").WithName("srv-" + TestId[..8]).StartAsync(Timeout());
+            var output = await RunOnAsync($"{Ask("db", 7101)}; {Ask(server.Name, 7101)}", network);
+            Assert.Equal("pong\npong\n", output);
+        }
+
+        Assert.Equal(before, await LiveNetworksAsync());
+    }
+
+    [Fact]
+    public async Task Network_TwoNetworksAreIsolated_AndAContainerOnBothReachesEach()
+    {
+        if (!HasNetworks)
+        {
+            await AssertNetworksRefusedAsync();
+            return;
+        }
+
+        await using var red = await NetworkAsync();
+        await using var blue = await NetworkAsync();
+        await using var redServer = await Server(red, 7102, "red", "red-db").StartAsync(Timeout());
+        await using var blueServer = await Server(blue, 7102, "blue", "blue-db").StartAsync(Timeout());
+
+        Assert.Equal("red\nred\nblue\n", await RunOnAsync($"{Ask("red-db", 7102)}; {Ask("red-db", 7102)}; {Ask("blue-db", 7102)}", red, blue));
+        Assert.Equal("red\nunreachable\n", await RunOnAsync($"{Ask("red-db", 7102)}; nc -w 2 blue-db 7102 </dev/null || echo unreachable", red));
+    }
+
+    [Fact]
+    public async Task Network_ReachesOnlyTheHostPortsExposedOnPurpose()
+    {
+        if (!HasNetworks)
+        {
+            await AssertNetworksRefusedAsync();
+            return;
+        }
+
+        using var exposed = new LineServer("exposed");
+        using var hidden = new LineServer("hidden");
+        await using var network = await NetworkAsync();
+        await network.ExposeHostPortsAsync(exposed.Port, Timeout());
+
+        var output = await RunOnAsync(
+            $"{Ask("host.isotest.internal", exposed.Port)}; {Ask("host.docker.internal", exposed.Port)}; " +
+            $"nc -w 2 host.isotest.internal {hidden.Port} </dev/null | grep . || echo unreachable",
+            network);
+        Assert.Equal("exposed\nexposed\nunreachable\n", output);
+    }
+
+    [Fact]
+    public async Task Network_JoiningADisposedNetwork_FailsNamingIt()
+    {
+        if (!HasNetworks)
+        {
+            await AssertNetworksRefusedAsync();
+            return;
+        }
+
+        var network = await NetworkAsync();
+        await network.DisposeAsync();
+
+        var e = await Assert.ThrowsAsync<ContainerStartException>(() => Box("true").WithNetwork(network).StartAsync(Timeout()));
+        Assert.Contains($"'{network.Name}' was disposed", e.Message);
+        await AssertNothingLeftAsync(TestId);
+    }
+}

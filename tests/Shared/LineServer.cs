@@ -1,0 +1,48 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace IsoTest.TestSupport;
+
+/// <summary>A server on the host's loopback that answers every connection with one line, then closes it.</summary>
+internal sealed class LineServer : IDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly CancellationTokenSource _stop = new();
+
+    public LineServer(string line)
+    {
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _ = ServeAsync(Encoding.ASCII.GetBytes(line + "\n"));
+    }
+
+    public int Port { get; }
+
+    private async Task ServeAsync(byte[] reply)
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                using var client = await _listener.AcceptSocketAsync(_stop.Token);
+                await client.SendAsync(reply, SocketFlags.None);
+                client.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                if (_stop.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        _stop.Dispose();
+    }
+}
