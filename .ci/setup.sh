@@ -2,7 +2,8 @@
 # Installs and starts everything IsoTest's tests need on a fresh Debian 12 machine. Idempotent.
 #   - packages: a C compiler and musl (the engine's init agent), the cross compiler and musl for the other
 #     architecture (the packaged agents), busybox-static (test root filesystems),
-#     redis-server and PostgreSQL (examples), docker.io (Docker backend), crun (benchmark peer)
+#     redis-server and PostgreSQL (examples), docker.io (Docker backend), crun (benchmark peer),
+#     qemu-system-x86, linux-image-amd64 and cpio (.ci/v2vm, the cgroup v2 guest)
 #   - dockerd in the background and the local image isotest/busybox:latest (.ci/docker-setup.sh)
 #   - a non-root user `isotest` for the rootless runs, with a delegated cgroup parent `isotest-rootless`
 set -euo pipefail
@@ -37,7 +38,12 @@ command -v umoci >/dev/null || need+=(umoci)               # the image benchmark
 command -v htpasswd >/dev/null || need+=(apache2-utils)    # the registry's basic-auth users
 command -v newuidmap >/dev/null || need+=(uidmap)          # rootless subordinate id ranges
 command -v python3 >/dev/null || need+=(python3)           # SeccompKernelTests installs compiled filters in a python3 child
+command -v clang-14 >/dev/null && [ -n "$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] || need+=(clang libclang-rt-14-dev)  # bench/agent-fuzz (libFuzzer)
 [ -e /usr/include/asm-generic/unistd.h ] || need+=(linux-libc-dev)  # SyscallTableTests reads the syscall numbers from the headers
+# .ci/v2vm: a cgroup v2 guest under qemu, from Debian's own kernel and a busybox initramfs
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+ls /lib/modules/*/kernel/fs/9p/9p.ko* >/dev/null 2>&1 && ls /boot/vmlinuz-* >/dev/null 2>&1 || need+=(linux-image-amd64)
+command -v cpio >/dev/null || need+=(cpio)
 # PostgreSQL: the machine image ships server binaries in /usr/local/bin; Debian's package is the fallback.
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then

@@ -141,3 +141,44 @@ public sealed class DockerCliTests(ServerFixture server) : IClassFixture<ServerF
         Assert.Contains("privileged containers are not supported", stderr);
     }
 }
+
+/// <summary>The reaper protocol Testcontainers speaks to Ryuk, served by the server itself.</summary>
+public sealed class ReaperTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    [Fact]
+    public async Task Reaper_RemovesLabelledContainers_OnceItsClientIsGone()
+    {
+        var session = Guid.NewGuid().ToString("N");
+        var (code, reaper, stderr) = await server.DockerAsync("run", "-d", "-p", "8080", "-e", "RYUK_RECONNECTION_TIMEOUT=1s", "testcontainers/ryuk:0.14.0");
+        Assert.True(code == 0, stderr);
+        var (_, doomed, _) = await server.DockerAsync("run", "-d", "--label", $"session={session}", "isotest/host", "sleep", "600");
+        var (_, kept, _) = await server.DockerAsync("run", "-d", "--label", "session=other", "isotest/host", "sleep", "600");
+        var (_, port, _) = await server.DockerAsync("port", reaper.Trim(), "8080");
+        var endpoint = port.Trim().Split('\n')[0].Split(':');
+
+        using (var client = new System.Net.Sockets.TcpClient())
+        {
+            await client.ConnectAsync(endpoint[0], int.Parse(endpoint[1]));
+            var stream = client.GetStream();
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"label=session={session}\n"));
+            var ack = new byte[4];
+            await stream.ReadExactlyAsync(ack);
+            Assert.Equal("ACK\n", System.Text.Encoding.ASCII.GetString(ack));
+            var (_, running, _) = await server.DockerAsync("ps", "-q", "--no-trunc", "--filter", $"label=session={session}");
+            Assert.Equal(doomed.Trim(), running.Trim());   // nothing is reaped while the client is connected
+        }
+
+        var left = "?";
+        for (var i = 0; i < 100 && left.Length > 0; i++)
+        {
+            await Task.Delay(100);
+            (_, left, _) = await server.DockerAsync("ps", "-aq", "--filter", $"label=session={session}");
+            left = left.Trim();
+        }
+
+        Assert.Equal("", left);
+        var (_, survivor, _) = await server.DockerAsync("inspect", "--format", "{{.State.Status}}", kept.Trim());
+        Assert.Equal("running", survivor.Trim());
+        Assert.Equal(0, (await server.DockerAsync("rm", "-f", kept.Trim())).ExitCode);
+    }
+}

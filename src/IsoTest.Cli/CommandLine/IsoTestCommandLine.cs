@@ -25,6 +25,7 @@ internal static class IsoTestCommandLine
     public static IReadOnlyList<Command> Subcommands(CliContext context) =>
     [
         RunCommandLine.Create(context),
+        .. ImageCommands.Create(context),
         ServeCommand.Create(context),
         VersionCommand.Create(context),
         CompletionCommand.Create(context),

@@ -25,14 +25,29 @@ internal static class CgroupErrors
     }
 
     /// <summary>The controller a cap needs is not there.</summary>
-    public static ResourceLimitException MissingController(int version, string cap, string containerId, string controller, string where)
+    public static ResourceLimitException MissingController(int version, string cap, string containerId, string controller, string where, string? why = null)
     {
         var fix = version == 1
             ? $"Mount it (sudo mkdir -p {where} && sudo mount -t cgroup -o {controller} cgroup {where}) or enable it in the kernel; or drop the cap."
             : $"Enable it for the parent (echo +{controller} | sudo tee {Path.GetDirectoryName(where)}/cgroup.subtree_control), or have it delegated "
               + $"(systemd: Delegate={controller}), or set {CgroupDriver.ParentVariable} to a cgroup that has it; or drop the cap.";
-        return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: the '{controller}' cgroup controller is not available ({where}). {fix}");
+        return new ResourceLimitException($"Container {containerId}: cannot enforce {cap}: the '{controller}' cgroup controller is not available ({where}). {(why is null ? "" : why + " ")}{fix}");
     }
+
+    /// <summary>v1: init could not write itself into a tasks file.</summary>
+    public static string JoinRefusedV1(IReadOnlyList<string> groups, string delegateDir) =>
+        $"the kernel refused to move it into {string.Join(", ", groups)}: the tasks files must be writable by this user (sudo chown -R $USER {delegateDir}), or run as root";
+
+    /// <summary>
+    /// v2: the kernel checks cgroup.procs of the nearest group above both the mover's group and the target
+    /// (cgroup_procs_write_permission), not just the target's, so a delegated subtree works only for a
+    /// process already inside it.
+    /// </summary>
+    public static string JoinRefusedV2(string target, string? ownGroup, string? commonAncestor) =>
+        $"the kernel refused to move it into {target}: cgroup v2 lets a process move a task only if it may write cgroup.procs of the common ancestor "
+        + $"of the task's group and the target{(commonAncestor is null ? "" : $" ({commonAncestor})")}, and the engine runs in {ownGroup ?? "a group it cannot read"}. "
+        + "Run the engine inside the subtree delegated to you (systemd: systemd-run --user -p Delegate=yes --scope ...; by hand: move your shell into a leaf group of it) "
+        + $"and set {CgroupDriver.ParentVariable} to a group in that subtree";
 
     /// <summary>A limit file refused the value.</summary>
     public static ResourceLimitException WriteFailed(int version, string cap, string containerId, string file, string value, FsResult error, string delegateDir)

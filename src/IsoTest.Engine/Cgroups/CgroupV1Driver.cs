@@ -126,6 +126,8 @@ internal sealed class CgroupV1Driver : ICgroupDriver
         }
     }
 
+    public string JoinRefused(CgroupHandle handle) => CgroupErrors.JoinRefusedV1(handle.Paths, Path.Combine([_root, "<controller>", .. _parent]));
+
     public IReadOnlyList<string> ListEngineGroups()
     {
         var ids = new SortedSet<string>(StringComparer.Ordinal);

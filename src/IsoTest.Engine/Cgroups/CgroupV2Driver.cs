@@ -202,13 +202,16 @@ internal sealed class CgroupV2Driver : ICgroupDriver
         if (missing.Count > 0)
         {
             var above = Path.GetDirectoryName(_parentDir)!;
-            _ = _fs.WriteFile(Path.Combine(above, "cgroup.subtree_control"), string.Join(' ', missing.Select(c => "+" + c)));
+            var enabled = _fs.WriteFile(Path.Combine(above, "cgroup.subtree_control"), string.Join(' ', missing.Select(c => "+" + c)));
             available = ReadControllers(_parentDir);
             foreach (var controller in missing)
             {
                 if (!available.Contains(controller))
                 {
-                    throw CgroupErrors.MissingController(2, CgroupErrors.Describe(controller, limits), containerId, controller, Path.Combine(_parentDir, "cgroup.controllers"));
+                    var why = enabled.Outcome == FsOutcome.Busy
+                        ? $"{above} has processes of its own, and cgroup v2 enables no controller for the children of such a group (\"no internal processes\"): move them into a leaf group."
+                        : null;
+                    throw CgroupErrors.MissingController(2, CgroupErrors.Describe(controller, limits), containerId, controller, Path.Combine(_parentDir, "cgroup.controllers"), why);
                 }
             }
         }
@@ -263,6 +266,38 @@ internal sealed class CgroupV2Driver : ICgroupDriver
             : "";
         var ex = CgroupErrors.WriteFailed(2, Caps(requiredTodo, limits), containerId, file, value, error, _parentDir);
         throw why.Length == 0 ? ex : new ResourceLimitException(ex.Message + why);
+    }
+
+    public string JoinRefused(CgroupHandle handle)
+    {
+        var target = handle.Paths[0];
+        var own = OwnGroup();
+        return CgroupErrors.JoinRefusedV2(target, own, own is null ? null : CommonAncestor(own, target));
+    }
+
+    /// <summary>This process's group ("0::/path" in /proc/self/cgroup), as a path below the root; null when unreadable.</summary>
+    private string? OwnGroup()
+    {
+        if (!_fs.ReadFile("/proc/self/cgroup", out var text).IsOk)
+        {
+            return null;
+        }
+
+        var line = text!.Split('\n').FirstOrDefault(l => l.StartsWith("0::", StringComparison.Ordinal));
+        return line is null ? null : Path.TrimEndingDirectorySeparator(Path.Join(_root, line[3..]));
+    }
+
+    private static string CommonAncestor(string a, string b)
+    {
+        var x = a.Split('/');
+        var y = b.Split('/');
+        var n = 0;
+        while (n < x.Length && n < y.Length && x[n] == y[n])
+        {
+            n++;
+        }
+
+        return string.Join('/', x.Take(n));
     }
 
     private HashSet<string> ReadControllers(string dir)

@@ -24,6 +24,9 @@ internal interface ICgroupDriver
     /// <summary>Kills every process left in the cgroup, then removes it. Idempotent; "already gone" is not an error.</summary>
     void Destroy(CgroupHandle handle);
 
+    /// <summary>Why the kernel may have refused to move init into the container's group (EACCES), and the fix.</summary>
+    string JoinRefused(CgroupHandle handle);
+
     /// <summary>Engine ids that have an engine group on this machine.</summary>
     IReadOnlyList<string> ListEngineGroups();
 

@@ -16,6 +16,8 @@ internal sealed class UnavailableCgroupDriver(string root) : ICgroupDriver
     {
     }
 
+    public string JoinRefused(CgroupHandle handle) => "there is no cgroup filesystem";
+
     public IReadOnlyList<string> ListEngineGroups() => [];
 
     public void RemoveEngineGroup(string engineId)

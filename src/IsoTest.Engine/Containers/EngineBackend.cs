@@ -38,6 +38,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         _state = Containers.EngineState.Acquire(root);
         Network = network ?? new NamespaceNetworkDriver(IsRoot, _state.Directory);
         _devNull = Fd.OpenDevNull();
+        RootFs = new RootFsProviders([new HostRootFs(), new DirectoryRootFs(), new ImageRootFs(() => Images.Value, ImageRootFs.PolicyFromEnvironment())]);
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
@@ -65,7 +66,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
     internal INetworkDriver Network { get; }
 
-    internal RootFsProviders RootFs => RootFsProviders.Default;
+    internal RootFsProviders RootFs { get; }
+
+    /// <summary>The engine's image store and registry client, made on the first image a container names.</summary>
+    internal Lazy<IsoTest.Engine.Images.ImageService> Images { get; set; } =
+        new(() => new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(IsoTest.Engine.Images.ImageStore.DefaultRoot())));
 
     /// <summary>Network namespaces made ahead of time (root only: see <see cref="NetnsPool"/>); started on first use.</summary>
     internal NetnsPool? Netns => (Network as NamespaceNetworkDriver)?.Pool;
@@ -125,6 +130,10 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         await Network.RemoveNetworksAsync().ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
         Network.Dispose();
+        if (Images.IsValueCreated)
+        {
+            Images.Value.Dispose();
+        }
 
         _state.Dispose();
         _devNull.Dispose();

@@ -78,7 +78,9 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             root = await provider.ResolveAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
             try
             {
-                user = UserResolver.Resolve(spec.User ?? root.Config?.User, root.LowerDirectories[0]);
+                // An image's /etc/passwd is in the topmost layer that has one.
+                var passwdRoot = root.LowerDirectories.FirstOrDefault(d => File.Exists(Path.Combine(d, "etc/passwd"))) ?? root.LowerDirectories[0];
+                user = UserResolver.Resolve(spec.User ?? root.Config?.User, passwdRoot);
             }
             catch (UnknownUserException e)
             {
@@ -578,9 +580,13 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     {
         var hint = (e.Stage, e.Errno) switch
         {
+            ("cgroup", Libc.EACCES) when _cgroup is not null => _engine.Cgroups.JoinRefused(_cgroup),
             ("cgroup", _) => "the container could not join its cgroup; check that the cgroup exists and is writable",
             ("uidmap" or "gidmap", _) => "the user namespace id maps were refused; check /proc/sys/user/max_user_namespaces and that unprivileged user namespaces are allowed",
             ("clone", Libc.EACCES or 1) => "creating namespaces was refused; rootless containers need unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
+            (_, Libc.ENOSYS) => $"this kernel (Linux {Environment.OSVersion.Version}) lacks a system call the engine needs here; it needs Linux 5.6 or newer (openat2; README, \"Kernel features\")",
+            ("root", Libc.EPERM) when !_engine.IsRoot && Environment.OSVersion.Version < new Version(5, 11) =>
+                $"a rootless writable root needs overlayfs in a user namespace, which Linux 5.11 brought (this is Linux {Environment.OSVersion.Version}); run as root or on a newer kernel",
             (_, Libc.ENOENT) => "a path does not exist; check the root filesystem, mount sources and targets",
             _ => "",
         };

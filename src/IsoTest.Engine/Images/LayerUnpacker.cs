@@ -228,8 +228,10 @@ internal static class LayerUnpacker
                 tree.SetTimes(path, entry.ModificationTime);
                 return true;
             case TarEntryType.HardLink:
+                // The link shares the target's inode; its header's owner and mode then apply to both, as
+                // Docker's extractor does (real tars repeat the target's).
                 tree.Hardlink(path, Clean(entry.LinkName));
-                return true; // a hard link shares the target's inode: owner, mode and times are the target's
+                break;
             case TarEntryType.CharacterDevice or TarEntryType.BlockDevice:
                 if (!options.Privileged)
                 {

@@ -29,15 +29,13 @@ internal sealed class AgentSpec
         IEnumerable<(string HostPath, FileCopySpec File)> files,
         Networking.NetnsMode netns)
     {
-        // The agent stacks one lower directory under the writable layer today; an image of several layers
-        // needs a protocol record for each (issue 9), which is the only change images make here.
-        if (root.LowerDirectories.Count != 1)
-        {
-            throw new NotSupportedException($"The init agent takes one lower directory, not {root.LowerDirectories.Count}.");
-        }
-
         var s = new AgentSpec();
         s.Add("root", root.IsHost ? "host" : root.LowerDirectories[0]);
+        foreach (var lower in root.LowerDirectories.Skip(1))
+        {
+            s.Add("lower", lower); // an image's further layers, topmost first
+        }
+
         s.Add("readonly", spec.ReadOnlyRootFileSystem ? "1" : "0");
         if (idMaps is not null)
         {

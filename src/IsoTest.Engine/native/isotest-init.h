@@ -38,6 +38,7 @@
 #define MAXMNTS 256             /* bind, tmpfs and cow records */
 #define MAXFILES 256            /* file records */
 #define MAXCG1 32               /* cg1 records (one per v1 controller) */
+#define MAXLOWER 128            /* lower records (image layers below the root record) */
 #define MAXEXECS 256            /* exec'd commands running at once */
 #define MAXCONNECTS 256         /* connects in progress at once */
 #define MAXBPF 4096             /* seccomp filter instructions (the kernel's BPF_MAXINSNS) */
@@ -53,6 +54,7 @@ struct msg { char buf[MAXMSG]; char *f[MAXFIELDS + 1]; int n, fds[3], nfds, over
 const char *num(long long v);
 void send_msg(int passfd, const char *verb, ...);
 int recv_msg(struct msg *m);
+void split_fields(struct msg *m, size_t r);
 void drain(void);
 _Noreturn void die(const char *stage, const char *detail);
 
@@ -62,8 +64,8 @@ struct mnt { char kind; const char *src, *dst, *opt; int ro, srcfd; };   /* kind
 struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcfd; };
 
 struct spec {
-    const char *root, *uid_map, *gid_map, *hostname, *cg2, *cg1[MAXCG1];
-    int readonly, netns, nmnts, nfiles, ncg1;
+    const char *root, *uid_map, *gid_map, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER];
+    int readonly, netns, nmnts, nfiles, ncg1, nlower;
     uid_t uid;
     gid_t gid;
     struct mnt mnts[MAXMNTS];
@@ -79,6 +81,7 @@ struct spec {
 extern struct spec S;
 
 void read_spec(void);
+int parse_spec(struct msg *m, const char **why);   /* 0, or -1 with errno and *why; bench/agent-fuzz calls it */
 
 /* ---------------------------------------------------------------- shim.c → init.c */
 

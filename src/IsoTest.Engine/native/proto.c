@@ -59,6 +59,14 @@ int recv_msg(struct msg *m)
             else
                 close(fd);
         }
+    split_fields(m, r);
+    return 1;
+}
+
+/* Splits the r bytes in m->buf into NUL-terminated fields (a last field without its NUL still counts). */
+void split_fields(struct msg *m, size_t r)
+{
+    m->n = 0;
     m->buf[r] = 0;
     for (char *p = m->buf; p < m->buf + r; p += strlen(p) + 1) {
         if (m->n == MAXFIELDS) {
@@ -68,7 +76,6 @@ int recv_msg(struct msg *m)
         m->f[m->n++] = p;
     }
     m->f[m->n] = NULL;
-    return 1;
 }
 
 /* A socket closed with unread data makes the engine's next recv fail once with ECONNRESET. The

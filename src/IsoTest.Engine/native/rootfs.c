@@ -132,7 +132,10 @@ int overlay(const char *lower, const char *target_path)
      * (PostgreSQL's, 0700 and owned by its user) looks root-owned and 0755 through the overlay. An
      * owner unmapped in a user namespace cannot be given (EINVAL); the mode still is. */
     struct stat st;
-    if (stat(lower, &st) == 0) {
+    char top[64];                               /* several lower dirs (an image): the topmost's mode */
+    size_t n = strcspn(lower, ":");
+    snprintf(top, sizeof top, "%.*s", (int)n, lower);
+    if (stat(lower[n] ? top : lower, &st) == 0) {
         if (chown(up, st.st_uid, st.st_gid) < 0 && errno != EINVAL && errno != EPERM)
             return -1;
         if (chmod(up, st.st_mode & 07777) < 0)
@@ -145,12 +148,15 @@ int overlay(const char *lower, const char *target_path)
 
 /* Opens every host-side source now, before the staging tmpfs covers /tmp, where tests like to keep
  * root directories and bind sources; mounts then name them as /proc/self/fd/N. */
-static int root_srcfd = -1;
+static int root_srcfd = -1, lower_fds[MAXLOWER];
 
 static void open_sources(void)
 {
     if (strcmp(S.root, "host") != 0 && (root_srcfd = open(S.root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
         die("root", S.root);
+    for (int i = 0; i < S.nlower; i++)
+        if ((lower_fds[i] = open(S.lower[i], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+            die("root", S.lower[i]);
     for (int i = 0; i < S.nmnts; i++)
         if (S.mnts[i].src && (S.mnts[i].srcfd = open(S.mnts[i].src, O_PATH | O_CLOEXEC)) < 0)
             die("mount", S.mnts[i].src);
@@ -221,6 +227,15 @@ void build_root(void)
     if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0 || mkdir(r, 0755) < 0)
         die("mount", STAGE);
     const char *lower = root_srcfd >= 0 ? fdpath(src, root_srcfd) : "/";
+    /* An image: every layer by its descriptor, topmost first. /proc/self/fd/N is short, so 128 layers
+     * stay well inside the page the kernel takes of mount options (what overlay2's short links are for). */
+    static char lowers[MAXLOWER * 20 + 32];
+    if (S.nlower > 0) {
+        size_t at = (size_t)snprintf(lowers, sizeof lowers, "%s", lower);
+        for (int i = 0; i < S.nlower; i++)
+            at += (size_t)snprintf(lowers + at, sizeof lowers - at, ":/proc/self/fd/%d", lower_fds[i]);
+        lower = lowers;
+    }
     if (root_srcfd < 0 && S.uid_map) {
         mirror_dir("/", r, 0);
         static const char *own[] = { "proc", "sys", "dev", "tmp", "run" };
@@ -263,6 +278,8 @@ void enter_root(void)
     close(rootfd);
     if (root_srcfd >= 0)
         close(root_srcfd);
+    for (int i = 0; i < S.nlower; i++)
+        close(lower_fds[i]);
     if (syscall(SYS_pivot_root, ".", ".") < 0)
         die("pivot_root", S.root);
     if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)

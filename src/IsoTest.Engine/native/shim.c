@@ -24,8 +24,11 @@ static int write_file(const char *path, const char *text)
     return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* clone3 can place the child straight into a v2 cgroup; without it (old kernel, EINVAL/ENOSYS), plain
- * clone and init writes 0 into cgroup.procs itself. Raw syscalls: glibc wraps neither without a stack. */
+/* clone3 can place the child straight into a v2 cgroup (Linux 5.7); on any refusal, plain clone and
+ * init writes 0 into cgroup.procs itself: an old kernel (ENOSYS, E2BIG) just takes that path, and a
+ * refused move (EACCES: cgroup v2's common-ancestor rule) is then reported as stage "cgroup", not as
+ * a namespace problem, which the plain clone would report again. Raw syscalls: glibc wraps neither
+ * without a stack. */
 static pid_t clone_init(uint64_t flags)
 {
     if (cg.cg2 >= 0) {
@@ -33,7 +36,7 @@ static pid_t clone_init(uint64_t flags)
                  set_tid, set_tid_size, cgroup; } args = { .flags = flags | CLONE_INTO_CGROUP,
                  .exit_signal = SIGCHLD, .cgroup = (uint64_t)cg.cg2 };
         pid_t pid = syscall(SYS_clone3, &args, sizeof args);
-        if (pid >= 0 || (errno != ENOSYS && errno != EINVAL && errno != E2BIG))
+        if (pid >= 0)
             return pid;
         cg.cg2_need_write = 1;
     }

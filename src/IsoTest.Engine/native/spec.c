@@ -14,8 +14,10 @@ static char why[256];           /* the detail of a rejected record */
 /* Each parser returns 0, or -1 with errno set and `why` saying what was wrong. */
 static int bad(int err, const char *key, const char *fmt, const char *value)
 {
-    snprintf(why, sizeof why, "%s: ", key);
-    snprintf(why + strlen(why), sizeof why - strlen(why), fmt, value);
+    snprintf(why, sizeof why, "%.64s: ", key);
+    char v[80];
+    snprintf(v, sizeof v, "%.64s%s", value, strlen(value) > 64 ? "..." : "");
+    snprintf(why + strlen(why), sizeof why - strlen(why), fmt, v);
     errno = err;
     return -1;
 }
@@ -66,6 +68,15 @@ static int rec_root(const char *k, char **v)
     if (strcmp(v[0], "host") && absolute(k, v[0]) < 0)
         return -1;
     S.root = v[0];
+    return 0;
+}
+
+/* An image's further layers, each below the previous one (the root record is the topmost). */
+static int rec_lower(const char *k, char **v)
+{
+    if (absolute(k, v[0]) < 0 || full(k, S.nlower, MAXLOWER) < 0)
+        return -1;
+    S.lower[S.nlower++] = v[0];
     return 0;
 }
 
@@ -197,29 +208,29 @@ static const struct record {
     int values;
     int (*parse)(const char *key, char **values);
 } records[] = {
-    { "root", 1, rec_root }, { "readonly", 1, rec_readonly }, { "userns", 2, rec_userns },
+    { "root", 1, rec_root }, { "lower", 1, rec_lower }, { "readonly", 1, rec_readonly }, { "userns", 2, rec_userns },
     { "netns", 1, rec_netns }, { "hostname", 1, rec_hostname }, { "uid", 1, rec_uid }, { "gid", 1, rec_uid },
     { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
     { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
 };
 
-/* Reads the first message, which must be `spec`, into S; any fault is reported and ends the agent. */
-void read_spec(void)
+/* Parses a received `spec` into S: 0, or -1 with errno set and *why saying what was wrong. */
+int parse_spec(struct msg *m, const char **why_out)
 {
-    struct msg *m = &spec_msg;
-    if (!recv_msg(m))
-        _exit(1);
+    *why_out = why;
     errno = EINVAL;
-    if (m->n < 1 || strcmp(m->f[0], "spec") != 0)
-        die("spec", m->n ? m->f[0] : "");
+    if (m->n < 1 || strcmp(m->f[0], "spec") != 0) {
+        snprintf(why, sizeof why, "'%.64s' came first; the first message must be spec", m->n ? m->f[0] : "");
+        return -1;
+    }
     if (m->overflow) {
         snprintf(why, sizeof why, "more than %d fields or %d bytes (the agent's limit)", MAXFIELDS, MAXMSG);
         errno = E2BIG;
-        die("spec", why);
+        return -1;
     }
     if (m->nfds) {
-        errno = EINVAL;
-        die("spec", "descriptors: a spec carries none");
+        snprintf(why, sizeof why, "descriptors: a spec carries none");
+        return -1;
     }
     for (int i = 1; i < m->n;) {
         const char *k = m->f[i];
@@ -227,15 +238,26 @@ void read_spec(void)
         for (size_t j = 0; j < sizeof records / sizeof records[0]; j++)
             if (!strcmp(k, records[j].key))
                 r = &records[j];
-        if (!r && bad(EINVAL, k, "unknown record%s", "") < 0)
-            die("spec", why);
+        if (!r)
+            return bad(EINVAL, k, "unknown record%s", "");
         if (i + r->values >= m->n) {
-            snprintf(why, sizeof why, "%s: %d values expected, %d given", k, r->values, m->n - i - 1);
+            snprintf(why, sizeof why, "%.64s: %d values expected, %d given", k, r->values, m->n - i - 1);
             errno = EINVAL;
-            die("spec", why);
+            return -1;
         }
         if (r->parse(k, &m->f[i + 1]) < 0)
-            die("spec", why);
+            return -1;
         i += 1 + r->values;
     }
+    return 0;
+}
+
+/* Reads the first message, which must be `spec`, into S; any fault is reported and ends the agent. */
+void read_spec(void)
+{
+    const char *why;
+    if (!recv_msg(&spec_msg))
+        _exit(1);
+    if (parse_spec(&spec_msg, &why) < 0)
+        die("spec", why);
 }

@@ -43,8 +43,9 @@ internal sealed partial class ContainerTable(IContainerBackend backend, ImageRes
         try
         {
             var image = images.Resolve(request.Image);
-            var spec = SpecMapper.ToBuilder(request, image, id).Build();
-            var inner = await backend.CreateAsync(spec, cancellationToken).ConfigureAwait(false);
+            var inner = ReaperContainer.IsReaperImage(request.Image)
+                ? Reaper(id, request)
+                : await backend.CreateAsync(SpecMapper.ToBuilder(request, image, id).Build(), cancellationToken).ConfigureAwait(false);
             var container = new ServerContainer(id, name, request, image, inner, clock.GetUtcNow());
             _byId[id] = container;
             _names[name] = id;
@@ -79,6 +80,30 @@ internal sealed partial class ContainerTable(IContainerBackend backend, ImageRes
             0 => throw DockerApiException.NoSuchContainer(idOrName),
             _ => throw DockerApiException.BadRequest($"multiple containers found with provided prefix: {idOrName}"),
         };
+    }
+
+    /// <summary>Testcontainers' reaper, served in process (see <see cref="ReaperContainer"/>).</summary>
+    private ReaperContainer Reaper(string id, CreateContainerRequest request)
+    {
+        var timeout = request.Env?.FirstOrDefault(e => e.StartsWith("RYUK_RECONNECTION_TIMEOUT=", StringComparison.Ordinal)) is { } setting
+            && TimeSpan.TryParse("00:00:" + setting.Split('=', 2)[1].TrimEnd('s'), System.Globalization.CultureInfo.InvariantCulture, out var t) ? t : TimeSpan.FromSeconds(10);
+        var spec = new ContainerSpec
+        {
+            RootFileSystem = RootFileSystem.Host,
+            Command = ["ryuk"],
+            Ports = [ReaperContainer.Port],
+            Labels = request.Labels ?? [],
+        };
+        return new ReaperContainer(id, spec, ReapAsync, timeout, clock);
+    }
+
+    /// <summary>Removes every container carrying one of the labels (key and value), as Ryuk does when its client is gone.</summary>
+    private async Task ReapAsync(IReadOnlyList<KeyValuePair<string, string>> labels)
+    {
+        var doomed = _byId.Values
+            .Where(c => c.Inner is not ReaperContainer && labels.Any(l => c.Inner.Spec.Labels.TryGetValue(l.Key, out var v) && v == l.Value))
+            .ToList();
+        await Task.WhenAll(doomed.Select(RemoveAsync)).ConfigureAwait(false);
     }
 
     public async Task StartAsync(ServerContainer container, CancellationToken cancellationToken)

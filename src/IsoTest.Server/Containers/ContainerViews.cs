@@ -7,6 +7,9 @@ internal static class ContainerViews
 {
     private const string ZeroTime = "0001-01-01T00:00:00Z";
 
+    /// <summary>Where the engine publishes ports: the host's loopback.</summary>
+    private const string PublishedOn = "127.0.0.1";
+
     public static string Time(DateTimeOffset? time) =>
         time is { } t ? t.UtcDateTime.ToString("yyyy-MM-ddTHH:mm:ss.fffffff", CultureInfo.InvariantCulture) + "Z" : ZeroTime;
 
@@ -170,7 +173,7 @@ internal static class ContainerViews
         ["Ports"] = Ports(c).ToDictionary(p => $"{p.Port}/tcp", p => p.Host is { } h
             ? new[] { new Dictionary<string, string> { ["HostIp"] = h.Host, ["HostPort"] = h.Port.ToString(CultureInfo.InvariantCulture) } }
             : null),
-        ["Gateway"] = "",
+        ["Gateway"] = PublishedOn,
         ["IPAddress"] = "",
         ["IPPrefixLen"] = 0,
         ["MacAddress"] = "",
@@ -186,7 +189,9 @@ internal static class ContainerViews
             {
                 ["NetworkID"] = name,
                 ["EndpointID"] = c.Running ? c.Id : "",
-                ["Gateway"] = "",
+                // Clients that believe they run inside a container (a /.dockerenv exists) reach published
+                // ports through the gateway; IsoTest publishes them on the host's loopback.
+                ["Gateway"] = PublishedOn,
                 ["IPAddress"] = "",
                 ["IPPrefixLen"] = 0,
                 ["MacAddress"] = "",

@@ -36,7 +36,9 @@ internal sealed class ImageResolver
     public ResolvedImage? TryResolve(string reference)
     {
         var name = Normalise(reference);
-        return name == HostImage ? Host() : null;
+        return name == HostImage ? Host()
+            : Containers.ReaperContainer.IsReaperImage(reference) ? Builtin(reference, "testcontainers/ryuk")
+            : null;
     }
 
     /// <summary>Drops a default registry and the tag: docker.io/isotest/host:latest → isotest/host.</summary>
@@ -49,6 +51,9 @@ internal sealed class ImageResolver
         return colon > name.LastIndexOf('/') ? name[..colon] : name;
     }
 
-    private static ResolvedImage Host() =>
-        new(HostImage + ":latest", "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(HostImage))), Started, b => b.FromHost());
+    private static ResolvedImage Host() => Builtin(HostImage + ":latest", HostImage);
+
+    /// <summary>An image the server provides itself, with a stable id; its root is the host's (the reaper runs no process at all).</summary>
+    private static ResolvedImage Builtin(string name, string key) =>
+        new(name, "sha256:" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key))), Started, b => b.FromHost());
 }

@@ -28,7 +28,7 @@ internal sealed class ContainerTestCaseRunner(
         IReadOnlyList<BeforeAfterTestAttribute> beforeAfterAttributes,
         ExceptionAggregator aggregator,
         CancellationTokenSource cancellationTokenSource) =>
-        new ContainerTestRunner(test, messageBus, testClass, constructorArguments, testMethod, testMethodArguments, skipReason, beforeAfterAttributes,
+        new ContainerTestRunner(ContainerDisplayName.For(test, testClass, testMethod), messageBus, testClass, constructorArguments, testMethod, testMethodArguments, skipReason, beforeAfterAttributes,
             new ExceptionAggregator(aggregator), cancellationTokenSource, scopes);
 }
 
@@ -56,6 +56,6 @@ internal sealed class ContainerTheoryTestCaseRunner(
         IReadOnlyList<BeforeAfterTestAttribute> beforeAfterAttributes,
         ExceptionAggregator aggregator,
         CancellationTokenSource cancellationTokenSource) =>
-        new ContainerTestRunner(test, messageBus, testClass, constructorArguments, testMethod, testMethodArguments, skipReason, beforeAfterAttributes,
+        new ContainerTestRunner(ContainerDisplayName.For(test, testClass, testMethod), messageBus, testClass, constructorArguments, testMethod, testMethodArguments, skipReason, beforeAfterAttributes,
             new ExceptionAggregator(aggregator), cancellationTokenSource, scopes);
 }

@@ -89,6 +89,21 @@ public sealed class CgroupV2DriverTests : IDisposable
     }
 
     [Fact]
+    public void JoinRefused_NamesTheCommonAncestorRuleWhereTheEngineRunsAndTheFix()
+    {
+        var handle = Driver().Create("e1", "c1", AllCaps)!;
+
+        var why = Driver().JoinRefused(handle);
+
+        // The engine's own group is this process's (outside the fake tree), so the common ancestor is a prefix of both.
+        Assert.Contains($"into {_fs.Full("isotest/e1/c1")}", why);
+        Assert.Contains("common ancestor", why);
+        Assert.Contains("the engine runs in /", why);
+        Assert.Contains("Delegate=yes", why);
+        Assert.Contains(CgroupDriver.ParentVariable, why);
+    }
+
+    [Fact]
     public void Create_ControllerNotDelegated_ThrowsAndLeavesNothing()
     {
         _fs.Undelegatable.Add("cpuset");

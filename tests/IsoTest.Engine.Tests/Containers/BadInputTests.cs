@@ -84,13 +84,19 @@ public sealed class BadInputTests(EngineFixture fixture) : IClassFixture<EngineF
     }
 
     [Fact]
-    public async Task Image_NotSupportedByTheEngineYet_SaysWhatToUse()
+    public async Task Image_FromARegistryThatIsDown_IsAnImagePullExceptionNamingIt()
     {
-        var spec = new ContainerSpec { RootFileSystem = RootFileSystem.FromImage("redis:7"), Command = ["redis-server"] };
+        // A loopback port nothing listens on: the engine pulls images now, and says why it could not.
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var spec = new ContainerSpec { RootFileSystem = RootFileSystem.FromImage($"127.0.0.1:{port}/redis:7"), Command = ["redis-server"] };
 
-        var error = await Assert.ThrowsAsync<BackendUnavailableException>(() => _engine.CreateAsync(spec));
+        var error = await Assert.ThrowsAsync<ImagePullException>(() => _engine.CreateAsync(spec));
 
-        Assert.Contains("ISOTEST_BACKEND=docker", error.Message);
+        Assert.Equal($"127.0.0.1:{port}", error.Registry);
+        Assert.Contains("refuses connections", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -60,7 +60,17 @@ public sealed class LeakTests
         var ownerDll = Path.Combine(AppContext.BaseDirectory.Replace("IsoTest.Engine.Tests", "IsoTest.Engine.Tests.Owner", StringComparison.Ordinal), "IsoTest.Engine.Tests.Owner.dll");
         var start = new ProcessStartInfo("dotnet", [ownerDll, "3"]) { RedirectStandardOutput = true };
         using var owner = System.Diagnostics.Process.Start(start)!;
-        var ready = await owner.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        string? ready;
+        try
+        {
+            ready = await owner.StandardOutput.ReadLineAsync().WaitAsync(Specs.Timeout(TimeSpan.FromSeconds(60)));
+        }
+        catch (TimeoutException)
+        {
+            owner.Kill(); // the test failed; its owner and containers must not outlive it
+            throw;
+        }
+
         Assert.StartsWith("ready ", ready);
         var engineId = ready!["ready ".Length..];
 

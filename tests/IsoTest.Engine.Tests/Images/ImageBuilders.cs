@@ -56,9 +56,10 @@ public sealed class LayerBuilder
         return Add(entry);
     }
 
-    public LayerBuilder Hardlink(string name, string target)
+    /// <summary>A hard link; its header carries the target's mode, as real tar writers put it.</summary>
+    public LayerBuilder Hardlink(string name, string target, int mode = 0x1A4)
     {
-        var entry = Entry(TarEntryType.HardLink, name, 0x1A4, 0, 0);
+        var entry = Entry(TarEntryType.HardLink, name, mode, 0, 0);
         entry.LinkName = target;
         return Add(entry);
     }

@@ -43,7 +43,7 @@ public sealed class LayerUnpackerTests : IDisposable
             .Symlink("bin/rel", "busybox")
             .File("usr/local/bin/su", "x", 0xDED) // 06755: setuid and setgid; parent directories implied
             .File("etc/ro", "ro", 0x124)
-            .Hardlink("etc/ro-link", "etc/ro")
+            .Hardlink("etc/ro-link", "etc/ro", 0x124)
             .Dir("ro-dir", 0x16D) // 0555: children still land
             .File("ro-dir/inside", "i")
             .Fifo("run/fifo"), compression);

@@ -11,7 +11,7 @@ internal static class SampleImages
             (new LayerBuilder().Dir("etc").File("etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:999:998:app:/home/app:/bin/sh\n")
                 .File("etc/group", "root:x:0:\napp:x:998:\n").File("etc/gone", "deleted later").Dir("data").File("data/old", "old")
                 .File("marker", marker).Dir("home/app", 0x1C0, 999, 998).File("home/app/.profile", "p", 0x1A4, 999, 998).Tar(), Compression.Gzip),
-            (new LayerBuilder().Whiteout("etc/gone").Opaque("data").File("data/new", "new").File("usr/bin/suid", "s", 0x9ED).Hardlink("usr/bin/suid-link", "usr/bin/suid").Tar(), second),
+            (new LayerBuilder().Whiteout("etc/gone").Opaque("data").File("data/new", "new").File("usr/bin/suid", "s", 0x9ED).Hardlink("usr/bin/suid-link", "usr/bin/suid", 0x9ED).Tar(), second),
             (new LayerBuilder().Symlink("bin", "usr/bin").Tar(), Compression.None),
         ],
         new JsonObject

@@ -27,10 +27,19 @@ public static class Specs
 
     public static bool IsRoot => Environment.UserName == "root";
 
+    /// <summary>
+    /// A test timeout, times ISOTEST_TIMEOUT_SCALE when set: .ci/v2vm's guest runs under software
+    /// emulation, where the same work takes tens of times longer.
+    /// </summary>
+    public static TimeSpan Timeout(TimeSpan normal) =>
+        double.TryParse(Environment.GetEnvironmentVariable("ISOTEST_TIMEOUT_SCALE"), System.Globalization.CultureInfo.InvariantCulture, out var scale) && scale > 1
+            ? normal * scale
+            : normal;
+
     /// <summary>Creates, starts, waits for exit, collects output, removes.</summary>
     public static async Task<RunResult> RunAsync(this EngineBackend engine, ContainerSpec spec, TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(timeout ?? TimeSpan.FromSeconds(60));
+        using var cts = new CancellationTokenSource(Timeout(timeout ?? TimeSpan.FromSeconds(60)));
         await using var container = await engine.CreateAsync(spec, cts.Token);
         await container.StartAsync(cts.Token);
         var code = await container.WaitForExitAsync(cts.Token);

@@ -62,6 +62,22 @@ public class LifetimeTests
         Assert.All(rows, r => Assert.Equal("passed", r.Outcome));
         Assert.Equal(2, run.Of("FakeService", "used").Select(u => u.ContainerId).Distinct().Count());
         AssertEachRemovedOnceAfterUse(run, "FakeService");
+        // The container's definition, not xunit's ??? for an argument it does not have.
+        Assert.Equal(
+            ["IsoTest.Xunit.Scenarios.PerTest.TheoryScenario.Rows(row: 1, fakeService: FakeService)", "IsoTest.Xunit.Scenarios.PerTest.TheoryScenario.Rows(row: 2, fakeService: FakeService)"],
+            rows.Select(r => r.DisplayName).Order());
+    }
+
+    [Fact]
+    public async Task PerTest_TheoryRowsDiscoveredAhead_ShowTheContainerInTheirName()
+    {
+        var run = await ScenarioRunner.RunAsync("PerTest.TheoryScenario");
+
+        var rows = run.Results.Where(r => r.Method.StartsWith("Rows", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, rows.Count);
+        Assert.All(rows, r => Assert.Equal("passed", r.Outcome));
+        Assert.All(rows, r => Assert.DoesNotContain("???", r.DisplayName, StringComparison.Ordinal));
+        Assert.All(rows, r => Assert.EndsWith(", fakeService: FakeService)", r.DisplayName, StringComparison.Ordinal));
     }
 
     [Fact]

@@ -7,7 +7,7 @@ using Xunit.Sdk;
 namespace IsoTest.Xunit.Tests.Harness;
 
 /// <summary>One test's outcome in a scenario run.</summary>
-internal sealed record ScenarioResult(string Class, string Method, string Outcome, string Output, string Failure);
+internal sealed record ScenarioResult(string Class, string Method, string Outcome, string Output, string Failure, string DisplayName = "");
 
 /// <summary>Everything a scenario run produced.</summary>
 internal sealed record ScenarioRun(Type Framework, IReadOnlyList<ScenarioResult> Results, IReadOnlyList<string> CleanupFailures, IReadOnlyList<Recorder.Event> Events)
@@ -84,7 +84,8 @@ internal static class ScenarioRunner
                     m.TestCase.TestMethod.Method.Name + (m.TestCase.TestMethodArguments is { Length: > 0 } args ? "(" + string.Join(",", args) + ")" : ""),
                     m switch { ITestPassed => "passed", ITestFailed => "failed", _ => "skipped" },
                     m.Output ?? "",
-                    m is ITestFailed f ? string.Join("\n", f.ExceptionTypes.Zip(f.Messages, (t, msg) => $"{t}: {msg}")) : ""))
+                    m is ITestFailed f ? string.Join("\n", f.ExceptionTypes.Zip(f.Messages, (t, msg) => $"{t}: {msg}")) : "",
+                    m.Test.DisplayName))
                 .ToList();
             var cleanup = execution.Messages.OfType<IFailureInformation>()
                 .Where(m => m is not ITestFailed)
