@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs and starts everything IsoTest's tests need on a fresh Debian 12 machine. Idempotent.
-#   - packages: a C compiler and musl (the engine's init agent), busybox-static (test root filesystems),
+#   - packages: a C compiler and musl (the engine's init agent), the cross compiler and musl for the other
+#     architecture (the packaged agents), busybox-static (test root filesystems),
 #     redis-server and PostgreSQL (examples), docker.io (Docker backend), crun (benchmark peer),
 #     qemu-system-x86, linux-image-amd64 and cpio (.ci/v2vm, the cgroup v2 guest)
 #   - dockerd in the background and the local image isotest/busybox:latest (.ci/docker-setup.sh)
@@ -17,6 +18,13 @@ need=()
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 # musl: the init agent built against it starts faster than a static glibc one (native/build.sh)
 command -v musl-gcc >/dev/null || need+=(musl-tools linux-libc-dev)
+# The IsoTest.Engine package and the isotest tool carry the agent for linux-x64 and linux-arm64: the other
+# architecture's is cross-compiled with Debian's cross gcc and that architecture's musl (multiarch).
+case $(uname -m) in aarch64) cross=x86_64 debcross=amd64 ;; *) cross=aarch64 debcross=arm64 ;; esac
+if ! command -v "$cross-linux-gnu-gcc" >/dev/null || [ ! -f "/usr/lib/$cross-linux-musl/musl-gcc.specs" ] || [ ! -d "/usr/$cross-linux-gnu/include/asm" ]; then
+    dpkg --print-foreign-architectures | grep -qx "$debcross" || dpkg --add-architecture "$debcross"
+    need+=("gcc-${cross//_/-}-linux-gnu" "linux-libc-dev-$debcross-cross" "musl-dev:$debcross")
+fi
 command -v busybox >/dev/null && file -L "$(command -v busybox)" | grep -q static || need+=(busybox-static)
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v dockerd >/dev/null || need+=(docker.io)

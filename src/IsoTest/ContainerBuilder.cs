@@ -304,14 +304,33 @@ public sealed class ContainerBuilder
         cancellationToken.ThrowIfCancellationRequested();
         var backend = _state.Backend ?? ContainerBackends.Default;
         var oneStep = backend as ICreateStartedBackend;
-        var container = oneStep is not null
-            ? await oneStep.CreateStartedAsync(spec, cancellationToken).ConfigureAwait(false)
-            : await backend.CreateAsync(spec, cancellationToken).ConfigureAwait(false);
+        IContainer container;
+        try
+        {
+            container = oneStep is not null
+                ? await oneStep.CreateStartedAsync(spec, cancellationToken).ConfigureAwait(false)
+                : await backend.CreateAsync(spec, cancellationToken).ConfigureAwait(false);
+        }
+        catch (IsoTestException e) when (ContainerBackends.FallbackReason(backend) is { } reason)
+        {
+            // A test author sees this exception, not stderr: say that the engine was passed over, and why.
+            e.AddBackendNote(reason);
+            throw;
+        }
+
         try
         {
             if (oneStep is null)
             {
-                await container.StartAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await container.StartAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (IsoTestException e) when (ContainerBackends.FallbackReason(backend) is { } reason)
+                {
+                    e.AddBackendNote(reason);
+                    throw;
+                }
             }
 
             if (spec.WaitStrategy is { } wait)

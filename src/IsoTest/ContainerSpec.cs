@@ -138,6 +138,9 @@ public sealed record ResourceLimits(long? MemoryBytes = null, double? Cpus = nul
     /// <summary>No caps.</summary>
     public static ResourceLimits None { get; } = new();
 
+    /// <summary>The smallest memory cap (6 MiB): Docker refuses less, and every backend keeps the same floor.</summary>
+    public const long MinimumMemoryBytes = 6L << 20;
+
     /// <summary>True when any cap is set.</summary>
     public bool Any => MemoryBytes is not null || Cpus is not null || Pids is not null || CpusetCpus is not null;
 }

@@ -11,7 +11,7 @@ namespace IsoTest;
 public static partial class ContainerSpecValidator
 {
     /// <summary>Docker refuses memory caps below 6 MiB; the engine keeps the same floor so both backends accept the same specs.</summary>
-    internal const long MinimumMemoryBytes = 6L << 20;
+    internal const long MinimumMemoryBytes = ResourceLimits.MinimumMemoryBytes;
 
     /// <summary>Linux's HOST_NAME_MAX.</summary>
     private const int MaxHostnameLength = 64;

@@ -1,12 +1,20 @@
 namespace IsoTest;
 
-/// <summary>Base of every error IsoTest reports. Users catch these; only IsoTest creates them.</summary>
+/// <summary>Base of every error IsoTest reports. Users catch these; IsoTest and its backends create them.</summary>
 public abstract class IsoTestException : Exception
 {
+    private string? _backendNote;
+
     private protected IsoTestException(string message, Exception? inner = null)
         : base(message, inner)
     {
     }
+
+    /// <inheritdoc/>
+    public override string Message => _backendNote is null ? base.Message : base.Message + "\n" + _backendNote;
+
+    /// <summary>Adds how the backend was chosen (the <c>auto</c> fallback's reason) to the message, once.</summary>
+    internal void AddBackendNote(string note) => _backendNote ??= note;
 
     /// <summary>The container concerned, if any.</summary>
     public string? ContainerId { get; private protected init; }
@@ -15,7 +23,8 @@ public abstract class IsoTestException : Exception
 /// <summary>The spec given to a builder is invalid. <see cref="Errors"/> lists every problem, not just the first.</summary>
 public sealed class InvalidContainerSpecException : IsoTestException
 {
-    internal InvalidContainerSpecException(IReadOnlyList<string> errors)
+    /// <summary>Reports every problem of a spec; backends add their own checks to the same list.</summary>
+    public InvalidContainerSpecException(IReadOnlyList<string> errors)
         : base("Invalid container spec:" + string.Concat(errors.Select(e => "\n  - " + e)))
     {
         Errors = errors;
@@ -28,7 +37,8 @@ public sealed class InvalidContainerSpecException : IsoTestException
 /// <summary>A container could not be created or started.</summary>
 public class ContainerStartException : IsoTestException
 {
-    internal ContainerStartException(string? containerId, string message, string? outputTail = null, Exception? inner = null)
+    /// <summary>A container could not be created or started; <paramref name="outputTail"/> is what it wrote last.</summary>
+    public ContainerStartException(string? containerId, string message, string? outputTail = null, Exception? inner = null)
         : base(WithTail(message, outputTail), inner)
     {
         ContainerId = containerId;
@@ -64,7 +74,8 @@ public enum ExecFailure
 /// <summary>The container's command (or an exec'd one) could not be executed. Names the path and errno.</summary>
 public sealed class ExecFailedException : ContainerStartException
 {
-    internal ExecFailedException(string? containerId, ExecFailure reason, string path, int errno, string errnoText)
+    /// <summary>A command could not be executed (the kernel's errno and its text explain why).</summary>
+    public ExecFailedException(string? containerId, ExecFailure reason, string path, int errno, string errnoText)
         : base(containerId, Describe(containerId, reason, path, errno, errnoText))
     {
         Reason = reason;
@@ -98,7 +109,8 @@ public sealed class ExecFailedException : ContainerStartException
 /// <summary>A requested cap cannot be enforced on this machine (no cgroup controller, no delegation, below the kernel minimum).</summary>
 public sealed class ResourceLimitException : IsoTestException
 {
-    internal ResourceLimitException(string message, Exception? inner = null)
+    /// <summary>A cap cannot be enforced here; the message says how to make it possible.</summary>
+    public ResourceLimitException(string message, Exception? inner = null)
         : base(message, inner)
     {
     }
@@ -107,7 +119,8 @@ public sealed class ResourceLimitException : IsoTestException
 /// <summary>A container did not become ready in time.</summary>
 public sealed class WaitTimeoutException : IsoTestException
 {
-    internal WaitTimeoutException(string? containerId, string condition, TimeSpan timeout, string? outputTail)
+    /// <summary>A readiness wait ran out of time.</summary>
+    public WaitTimeoutException(string? containerId, string condition, TimeSpan timeout, string? outputTail)
         : base(ContainerStartException.WithTail($"Container {containerId} was not ready after {timeout.TotalSeconds:0.###} s: {condition} was not met.", outputTail))
     {
         ContainerId = containerId;
@@ -116,7 +129,8 @@ public sealed class WaitTimeoutException : IsoTestException
     }
 
     /// <summary>Also says what the last failed attempt saw (e.g. "connection refused", "exit code 2").</summary>
-    internal WaitTimeoutException(string? containerId, string condition, TimeSpan timeout, string? outputTail, string? lastAttempt, Exception? inner)
+    /// <summary>A readiness wait ran out of time; <paramref name="lastAttempt"/> says what the last probe saw.</summary>
+    public WaitTimeoutException(string? containerId, string condition, TimeSpan timeout, string? outputTail, string? lastAttempt, Exception? inner)
         : base(
             ContainerStartException.WithTail(
                 $"Container {containerId} was not ready after {timeout.TotalSeconds:0.###} s: {condition} was not met"
@@ -139,7 +153,8 @@ public sealed class WaitTimeoutException : IsoTestException
 /// <summary>The container's command exited while IsoTest waited for it to become ready.</summary>
 public sealed class ContainerExitedException : IsoTestException
 {
-    internal ContainerExitedException(string? containerId, int exitCode, bool oomKilled, string condition, string? outputTail)
+    /// <summary>The container's command exited while a wait was still waiting for it.</summary>
+    public ContainerExitedException(string? containerId, int exitCode, bool oomKilled, string condition, string? outputTail)
         : base(ContainerStartException.WithTail(
             $"Container {containerId} exited with code {exitCode}{(oomKilled ? " (killed by the OOM killer: raise WithMemoryLimit)" : "")} while waiting for {condition}.", outputTail))
     {
@@ -158,7 +173,8 @@ public sealed class ContainerExitedException : IsoTestException
 /// <summary>An image could not be pulled or imported: names the reference, the registry (if any) and what went wrong.</summary>
 public class ImagePullException : IsoTestException
 {
-    internal ImagePullException(string image, string message, Exception? inner = null)
+    /// <summary>An image could not be pulled or imported.</summary>
+    public ImagePullException(string image, string message, Exception? inner = null)
         : base($"Image '{image}': {message}", inner)
     {
         Image = image;
@@ -194,7 +210,8 @@ public sealed class ImageUnpackException : ImagePullException
 /// <summary>The chosen backend cannot run here (no Docker daemon, no kernel support, an unsupported feature).</summary>
 public sealed class BackendUnavailableException : IsoTestException
 {
-    internal BackendUnavailableException(string message, Exception? inner = null)
+    /// <summary>A backend cannot run here; the message says why and what to do.</summary>
+    public BackendUnavailableException(string message, Exception? inner = null)
         : base(message, inner)
     {
     }

@@ -18,7 +18,7 @@ public interface IContainerBackend : IAsyncDisposable
 /// Readiness probes that only a backend can answer cheaply (inside the container's network
 /// namespace, inside its root filesystem). Wait strategies use them when the container offers them.
 /// </summary>
-internal interface IContainerProbes
+public interface IContainerProbes
 {
     /// <summary>True when something accepts TCP connections on 127.0.0.1:<paramref name="port"/> inside the container.</summary>
     Task<bool> IsPortOpenAsync(int port, CancellationToken cancellationToken);
@@ -39,7 +39,7 @@ internal interface IContainerProbes
 /// round trip through the engine separates them. <see cref="ContainerBuilder.StartAsync"/> uses it
 /// when the backend offers it.
 /// </summary>
-internal interface ICreateStartedBackend
+public interface ICreateStartedBackend
 {
     /// <summary>Creates the container and starts its command.</summary>
     /// <exception cref="ContainerStartException">It could not be created or started; nothing is left behind.</exception>

@@ -229,17 +229,9 @@ public sealed class ProgramTests : IDisposable
         public Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default)
         {
             onCreate(spec);
-            throw MakeUnavailable();
+            throw new BackendUnavailableException(Message);
         }
 
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-
-        private static BackendUnavailableException MakeUnavailable()
-        {
-            // Users cannot construct IsoTest's exceptions; the test reaches the internal constructor
-            // through reflection rather than widening the public API for a test.
-            var ctor = typeof(BackendUnavailableException).GetConstructors(System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)[0];
-            return (BackendUnavailableException)ctor.Invoke([Message, null]);
-        }
     }
 }

@@ -213,7 +213,7 @@ internal sealed class RunCommandLine
             return 0; // Docker: 0 means no limit
         }
 
-        return bytes >= ContainerSpecValidator.MinimumMemoryBytes
+        return bytes >= ResourceLimits.MinimumMemoryBytes
             ? bytes
             : throw new FormatException("the minimum memory limit is 6m (6 MiB), as in Docker: the container's own processes need about that much");
     }

@@ -21,7 +21,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     private int _disposed;
 
     /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
-    /// <exception cref="BackendUnavailableException">Not Linux, or the init agent is missing.</exception>
+    /// <exception cref="BackendUnavailableException">Not Linux, the init agent is missing, or (rootless) user namespaces are forbidden.</exception>
     public EngineBackend()
         : this(null, null, null)
     {
@@ -29,22 +29,8 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
     internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups, INetworkDriver? network = null)
     {
-        if (!OperatingSystem.IsLinux())
-        {
-            throw new BackendUnavailableException("The built-in engine runs on Linux only: use the Docker backend (ISOTEST_BACKEND=docker).");
-        }
-
-        AgentPath = agentPath ?? Path.Combine(AppContext.BaseDirectory, "isotest-init");
-        if (!File.Exists(AgentPath))
-        {
-            AgentPath = Path.Combine(Path.GetDirectoryName(typeof(EngineBackend).Assembly.Location) ?? "", "isotest-init");
-        }
-
-        if (!File.Exists(AgentPath))
-        {
-            throw new BackendUnavailableException($"The engine's init agent was not found at {AgentPath}: it is built by `dotnet build` of IsoTest.Engine (needs a C compiler) and copied next to the assembly.");
-        }
-
+        EngineRequirements.Check();
+        AgentPath = agentPath ?? AgentLocator.Find();
         Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         IsRoot = Libc.geteuid() == 0;
         // Checked before the sweep: a planted root (a symlink, another user's directory) must not be swept.

@@ -1,5 +1,4 @@
-using System.Reflection;
-using System.Runtime.ExceptionServices;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
 namespace IsoTest;
@@ -12,14 +11,6 @@ public static class ContainerBackends
 {
     /// <summary>The environment variable that chooses the backend.</summary>
     public const string EnvironmentVariable = "ISOTEST_BACKEND";
-
-    /// <summary>
-    /// The engine lives in another assembly that references this one, so it is found by name.
-    /// It must offer a public static <c>Create()</c> returning an <see cref="IContainerBackend"/>
-    /// (preferred), or else a public parameterless constructor; either throws
-    /// <see cref="BackendUnavailableException"/> when the engine cannot run on this machine.
-    /// </summary>
-    internal const string EngineTypeName = "IsoTest.Engine.EngineBackend, IsoTest.Engine";
 
     private static readonly Lazy<IContainerBackend> s_default = new(() => Create(FromEnvironment()), LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -36,11 +27,25 @@ public static class ContainerBackends
 
     /// <summary>Creates a new backend of the given kind; the caller owns (and disposes) it.</summary>
     /// <exception cref="BackendUnavailableException">That backend cannot run here; the message says why and what to do.</exception>
-    public static IContainerBackend Create(BackendKind kind) => kind switch
+    public static IContainerBackend Create(BackendKind kind) => Create(kind, BackendDiscovery.Providers);
+
+    /// <summary>
+    /// Makes a backend package known in code, for hosts where it is not found by itself (an application that
+    /// loads IsoTest without a dependency manifest, e.g. a single-file app). Backends the application references
+    /// are found without it, through their <see cref="IsoTestBackendAttribute"/>.
+    /// </summary>
+    public static void Register(IContainerBackendProvider provider)
     {
-        BackendKind.Engine => CreateEngine(),
-        BackendKind.Docker => CreateDocker(),
-        BackendKind.Auto => CreateAuto(CreateEngine, CreateDocker, Log),
+        ArgumentNullException.ThrowIfNull(provider);
+        BackendDiscovery.Register(provider);
+    }
+
+    /// <summary>Creates a backend of <paramref name="kind"/> from the providers <paramref name="providers"/> lists for each kind.</summary>
+    internal static IContainerBackend Create(BackendKind kind, Func<BackendKind, IReadOnlyList<IContainerBackendProvider>> providers) => kind switch
+    {
+        BackendKind.Engine => CreateOne(BackendKind.Engine, providers),
+        BackendKind.Docker => CreateOne(BackendKind.Docker, providers),
+        BackendKind.Auto => CreateAuto(() => CreateOne(BackendKind.Engine, providers), () => CreateOne(BackendKind.Docker, providers), Log),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Use BackendKind.Auto, Engine or Docker."),
     };
 
@@ -69,8 +74,6 @@ public static class ContainerBackends
     /// </summary>
     public static Action<string> Log { get; set; } = message => Console.Error.WriteLine(message);
 
-    private static IContainerBackend CreateDocker() => Docker.DockerBackend.Create();
-
     internal static IContainerBackend CreateAuto(Func<IContainerBackend> createEngine, Func<IContainerBackend> createDocker, Action<string>? log = null)
     {
         BackendUnavailableException engineProblem;
@@ -88,7 +91,10 @@ public static class ContainerBackends
         try
         {
             var docker = createDocker();
-            log?.Invoke($"IsoTest: {EnvironmentVariable}=auto picked Docker, because the built-in engine cannot run here: {engineProblem.Message}");
+            var reason = $"IsoTest: {EnvironmentVariable}=auto picked Docker, because the built-in engine cannot run here: {engineProblem.Message}";
+            log?.Invoke(reason);
+            // stderr is hidden by `dotnet test`: a container that fails on this fallback carries the reason too.
+            s_fallbackReasons.AddOrUpdate(docker, reason);
             return docker;
         }
         catch (BackendUnavailableException dockerProblem)
@@ -99,49 +105,29 @@ public static class ContainerBackends
         }
     }
 
-    private static IContainerBackend CreateEngine()
+    private static readonly ConditionalWeakTable<IContainerBackend, string> s_fallbackReasons = new();
+
+    /// <summary>Why <c>auto</c> picked <paramref name="backend"/> instead of the engine, when it did.</summary>
+    internal static string? FallbackReason(IContainerBackend backend) => s_fallbackReasons.TryGetValue(backend, out var reason) ? reason : null;
+
+    private static IContainerBackend CreateOne(BackendKind kind, Func<BackendKind, IReadOnlyList<IContainerBackendProvider>> providers)
     {
-        if (!OperatingSystem.IsLinux())
+        if (kind == BackendKind.Engine && !OperatingSystem.IsLinux())
         {
             throw new BackendUnavailableException(
-                $"The built-in engine runs on Linux only, not on {RuntimeInformation.OSDescription}: use Docker ({EnvironmentVariable}=docker).");
+                $"The built-in engine runs on Linux only, not on {RuntimeInformation.OSDescription}: use Docker ({EnvironmentVariable}=docker, package IsoTest.Docker).");
         }
 
-        return CreateEngine(EngineTypeName);
-    }
-
-    /// <summary>Creates the engine backend from its assembly-qualified type name (a parameter so tests can point it elsewhere).</summary>
-    internal static IContainerBackend CreateEngine(string typeName)
-    {
-        var type = Type.GetType(typeName, throwOnError: false);
-        if (type is null)
+        var found = providers(kind);
+        if (found.Count == 0)
         {
+            var package = kind == BackendKind.Engine ? "IsoTest.Engine" : "IsoTest.Docker";
+            var other = kind == BackendKind.Engine ? "docker" : "engine";
             throw new BackendUnavailableException(
-                $"The built-in engine (type {typeName}) is not deployed with this application: " +
-                $"reference the IsoTest.Engine package, or use Docker ({EnvironmentVariable}=docker).");
+                $"The {kind.ToString().ToLowerInvariant()} backend is not referenced by this application: add the {package} package " +
+                $"(dotnet add package {package}), or use the other backend ({EnvironmentVariable}={other}).");
         }
 
-        object? backend;
-        try
-        {
-            var create = type.GetMethod("Create", BindingFlags.Public | BindingFlags.Static, Type.EmptyTypes);
-            backend = create is not null && typeof(IContainerBackend).IsAssignableFrom(create.ReturnType)
-                ? create.Invoke(null, null)
-                : Activator.CreateInstance(type);
-        }
-        catch (TargetInvocationException e) when (e.InnerException is not null)
-        {
-            // Let the engine's own BackendUnavailableException (with its reason) through unwrapped.
-            ExceptionDispatchInfo.Throw(e.InnerException);
-            throw;
-        }
-        catch (MissingMethodException e)
-        {
-            throw new BackendUnavailableException(
-                $"{type.FullName} has neither a public static Create() nor a public parameterless constructor: this IsoTest.Engine does not match IsoTest {typeof(ContainerBackends).Assembly.GetName().Version}.", e);
-        }
-
-        return backend as IContainerBackend
-            ?? throw new BackendUnavailableException($"{type.FullName} is not an IContainerBackend: this IsoTest.Engine does not match this IsoTest.");
+        return found[0].Create();
     }
 }

@@ -8,7 +8,8 @@ public static class IsoTestServiceCollectionExtensions
 {
     /// <summary>
     /// Registers <see cref="IContainerBackend"/> (singleton, created on first use and disposed with the
-    /// provider), <see cref="IContainerBuilderFactory"/> (singleton) and <see cref="ContainerBuilder"/>
+    /// provider; chosen among the backends registered with <c>AddIsoTestEngine()</c>/<c>AddIsoTestDocker()</c> and
+    /// those the application references), <see cref="IContainerBuilderFactory"/> (singleton) and <see cref="ContainerBuilder"/>
     /// (transient, bound to that backend). Registrations made earlier win.
     /// </summary>
     /// <param name="services">The service collection.</param>
@@ -28,12 +29,21 @@ public static class IsoTestServiceCollectionExtensions
         var backendFactory = options.BackendFactory;
         var clock = options.TimeProvider;
 
-        services.TryAddSingleton<IContainerBackend>(sp =>
-            backendFactory?.Invoke(sp) ?? ContainerBackends.Create(backendKind ?? ContainerBackends.FromEnvironment()));
+        services.TryAddSingleton<IContainerBackend>(sp => backendFactory?.Invoke(sp) ?? CreateBackend(sp, backendKind ?? ContainerBackends.FromEnvironment()));
         services.TryAddSingleton<IContainerBuilderFactory>(sp => new ContainerBuilderFactory(
             sp.GetRequiredService<IContainerBackend>(),
             clock ?? sp.GetService<TimeProvider>() ?? TimeProvider.System));
         services.TryAddTransient(sp => sp.GetRequiredService<IContainerBuilderFactory>().CreateBuilder());
         return services;
+    }
+
+    /// <summary>
+    /// Backends registered in the container (<c>AddIsoTestEngine()</c>, <c>AddIsoTestDocker()</c>) come first;
+    /// those the application references are found as without DI.
+    /// </summary>
+    private static IContainerBackend CreateBackend(IServiceProvider services, BackendKind kind)
+    {
+        var registered = services.GetServices<IContainerBackendProvider>().ToList();
+        return ContainerBackends.Create(kind, k => [.. registered.Where(p => p.Kind == k).Concat(BackendDiscovery.Providers(k)).DistinctBy(p => p.GetType())]);
     }
 }

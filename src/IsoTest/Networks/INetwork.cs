@@ -24,7 +24,8 @@ public interface INetwork : IAsyncDisposable
 /// <summary>A network could not be created, joined or changed; the message names the network and the fix.</summary>
 public sealed class NetworkException : IsoTestException
 {
-    internal NetworkException(string network, string message, Exception? inner = null)
+    /// <summary>A network could not be created, joined or removed; the message says why and what to do.</summary>
+    public NetworkException(string network, string message, Exception? inner = null)
         : base(message, inner)
     {
         Network = network;
@@ -37,10 +38,10 @@ public sealed class NetworkException : IsoTestException
 /// <summary>What a backend is asked to create (validated by <see cref="NetworkBuilder"/>).</summary>
 /// <param name="Name">The unique name.</param>
 /// <param name="Outbound">True when members may reach beyond the host (NAT); off by default.</param>
-internal sealed record NetworkSpec(string Name, bool Outbound);
+public sealed record NetworkSpec(string Name, bool Outbound);
 
 /// <summary>A backend that can create user-defined networks.</summary>
-internal interface INetworkBackend
+public interface INetworkBackend
 {
     /// <summary>Creates the network.</summary>
     /// <exception cref="NetworkException">It could not be created; nothing is left behind.</exception>
@@ -48,8 +49,11 @@ internal interface INetworkBackend
 }
 
 /// <summary>The names every backend gives the host inside a network.</summary>
-internal static class HostNames
+public static class HostNames
 {
+    /// <summary>IsoTest's name for the host, on every backend.</summary>
     public const string IsoTest = "host.isotest.internal";
+
+    /// <summary>Docker's name for the host, given too so that images written for Docker find it.</summary>
     public const string Docker = "host.docker.internal";
 }

@@ -31,76 +31,105 @@ public class ContainerBackendsTests
     }
 
     [Fact]
-    public async Task CreateEngine_StaticCreate_IsPreferred()
+    public async Task Create_UsesTheFirstProviderOfThatKind()
     {
-        await using var backend = ContainerBackends.CreateEngine(typeof(EngineWithCreate).AssemblyQualifiedName!);
+        var engine = new Provider(BackendKind.Engine, "first engine");
+        var docker = new Provider(BackendKind.Docker, "docker");
 
-        Assert.Equal("via Create", backend.Name);
+        await using var backend = ContainerBackends.Create(BackendKind.Docker, k => new[] { engine, docker, new Provider(BackendKind.Docker, "second") }.Where(p => p.Kind == k).ToList());
+
+        Assert.Equal("docker", backend.Name);
+    }
+
+    [Theory]
+    [InlineData(BackendKind.Engine, "IsoTest.Engine", "ISOTEST_BACKEND=docker")]
+    [InlineData(BackendKind.Docker, "IsoTest.Docker", "ISOTEST_BACKEND=engine")]
+    public void Create_NoProviderReferenced_SaysWhichPackageToAdd(BackendKind kind, string package, string other)
+    {
+        var e = Assert.Throws<BackendUnavailableException>(() => ContainerBackends.Create(kind, _ => []));
+
+        Assert.Contains($"dotnet add package {package}", e.Message);
+        Assert.Contains(other, e.Message);
     }
 
     [Fact]
-    public async Task CreateEngine_PublicConstructor_IsUsedWithoutCreate()
+    public void Create_ProviderCannotRun_ItsReasonComesThroughUnwrapped()
     {
-        await using var backend = ContainerBackends.CreateEngine(typeof(EngineWithConstructor).AssemblyQualifiedName!);
+        const string reason = "cgroup memory controller missing: enable it";
 
-        Assert.Equal("via constructor", backend.Name);
+        var e = Assert.Throws<BackendUnavailableException>(() => ContainerBackends.Create(
+            BackendKind.Engine, _ => [new Provider(BackendKind.Engine, "never", () => throw new BackendUnavailableException(reason))]));
+
+        Assert.Equal(reason, e.Message);
     }
 
     [Fact]
-    public void CreateEngine_EngineCannotRun_ItsReasonComesThroughUnwrapped()
+    public void Discovery_FindsBothReferencedBackendsThroughTheirAssemblyAttribute()
     {
-        var e = Assert.Throws<BackendUnavailableException>(() => ContainerBackends.CreateEngine(typeof(EngineThatCannotRun).AssemblyQualifiedName!));
-
-        Assert.Equal(EngineThatCannotRun.Reason, e.Message);
+        // This test project references IsoTest.Engine and IsoTest.Docker; nothing registers them in code.
+        Assert.Contains(BackendDiscovery.Providers(BackendKind.Engine), p => p is IsoTest.Engine.EngineBackendProvider);
+        Assert.Contains(BackendDiscovery.Providers(BackendKind.Docker), p => p is IsoTest.Docker.DockerBackendProvider);
     }
 
     [Fact]
-    public void CreateEngine_TypeMissing_SaysItIsNotDeployed()
+    public void Discovery_ReadsTheLibrariesThatDependOnIsoTestFromTheDependencyManifest()
     {
-        var e = Assert.Throws<BackendUnavailableException>(() => ContainerBackends.CreateEngine("IsoTest.Engine.Nope, IsoTest.Engine"));
+        var names = BackendDiscovery.AssembliesDependingOnIsoTest().ToList();
 
-        Assert.Contains("is not deployed", e.Message);
-        Assert.Contains("ISOTEST_BACKEND=docker", e.Message);
+        Assert.Contains("IsoTest.Engine", names);
+        Assert.Contains("IsoTest.Docker", names);
+        Assert.DoesNotContain("IsoTest", names);
+        Assert.DoesNotContain("Polly.Core", names);
     }
 
     [Fact]
-    public void CreateEngine_NoWayToConstruct_SaysTheVersionsDoNotMatch()
+    public void Discovery_ParsesADepsJsonAsTheHostWritesIt()
     {
-        var e = Assert.Throws<BackendUnavailableException>(() => ContainerBackends.CreateEngine(typeof(EngineWithoutFactory).AssemblyQualifiedName!));
+        var json = """
+            {
+              "runtimeTarget": { "name": ".NETCoreApp,Version=v10.0" },
+              "targets": {
+                ".NETCoreApp,Version=v10.0": {
+                  "MyTests/1.0.0": { "dependencies": { "IsoTest.Xunit": "1.0.0" }, "runtime": { "MyTests.dll": {} } },
+                  "IsoTest/1.0.0": { "dependencies": { "Polly.Core": "8.9.1" }, "runtime": { "lib/net10.0/IsoTest.dll": {} } },
+                  "IsoTest.Engine/1.0.0": {
+                    "dependencies": { "IsoTest": "1.0.0", "Tmds.LibC": "0.5.0" },
+                    "runtime": { "lib/net10.0/IsoTest.Engine.dll": {} },
+                    "native": { "runtimes/linux-x64/native/isotest-init": {} }
+                  },
+                  "IsoTest.Docker/1.0.0": { "dependencies": { "IsoTest": "1.0.0" }, "runtime": { "IsoTest.Docker.dll": {} } },
+                  "IsoTest.Analyzer/1.0.0": { "dependencies": { "IsoTest": "1.0.0" } }
+                }
+              },
+              "libraries": {}
+            }
+            """u8;
 
-        Assert.Contains("neither a public static Create() nor a public parameterless constructor", e.Message);
+        Assert.Equal(["IsoTest.Engine", "IsoTest.Docker"], BackendDiscovery.AssembliesDependingOn(json, "IsoTest"));
     }
 
     [Fact]
-    public void CreateEngine_NotABackend_SaysSo()
+    public async Task AutoFallback_TheFirstContainersExceptionSaysWhyTheEngineWasPassedOver()
     {
-        var e = Assert.Throws<BackendUnavailableException>(() => ContainerBackends.CreateEngine(typeof(NotABackend).AssemblyQualifiedName!));
+        // `dotnet test` hides stderr: the reason must travel with the error the test author sees.
+        await using var docker = new FakeBackend { OnCreate = _ => throw new BackendUnavailableException("FromHost() cannot run on Docker: use FromImage.") };
+        await using var backend = ContainerBackends.CreateAuto(
+            () => throw new BackendUnavailableException("The init agent was not found: reference the IsoTest.Engine package."), () => docker);
 
-        Assert.Contains("is not an IContainerBackend", e.Message);
+        var e = await Assert.ThrowsAsync<BackendUnavailableException>(() => new ContainerBuilder().FromHost().WithCommand("true").WithBackend(backend).StartAsync());
+
+        Assert.Contains("FromHost() cannot run on Docker", e.Message);
+        Assert.Contains("ISOTEST_BACKEND=auto picked Docker, because the built-in engine cannot run here: The init agent was not found: reference the IsoTest.Engine package.", e.Message);
     }
 
     [Fact]
-    public async Task Create_Engine_FindsTheRealEngineByItsName()
+    public async Task AutoFallback_ABackendChosenExplicitlyAddsNoNote()
     {
-        var engineType = Type.GetType(ContainerBackends.EngineTypeName, throwOnError: false);
-        if (engineType is null)
-        {
-            // The engine type has not landed in IsoTest.Engine yet: the error must say so.
-            var e = Assert.Throws<BackendUnavailableException>(() => ContainerBackends.Create(BackendKind.Engine));
-            Assert.Contains("is not deployed", e.Message);
-            return;
-        }
+        await using var docker = new FakeBackend { OnCreate = _ => throw new BackendUnavailableException("refused") };
 
-        try
-        {
-            await using var backend = ContainerBackends.Create(BackendKind.Engine);
-            Assert.Equal("engine", backend.Name);
-        }
-        catch (BackendUnavailableException e)
-        {
-            // Found, but cannot run on this machine: then the reason is the engine's, not a lookup failure.
-            Assert.DoesNotContain("is not deployed", e.Message);
-        }
+        var e = await Assert.ThrowsAsync<BackendUnavailableException>(() => new ContainerBuilder().FromHost().WithCommand("true").WithBackend(docker).StartAsync());
+
+        Assert.Equal("refused", e.Message);
     }
 
     [Fact]
@@ -159,44 +188,18 @@ public class ContainerBackendsTests
     }
 }
 
-public sealed class EngineWithCreate : IContainerBackend
+internal sealed class Provider(BackendKind kind, string name, Func<IContainerBackend>? create = null) : IContainerBackendProvider
 {
-    private EngineWithCreate()
+    public BackendKind Kind => kind;
+
+    public IContainerBackend Create() => create?.Invoke() ?? new NamedBackend(name);
+
+    private sealed class NamedBackend(string name) : IContainerBackend
     {
+        public string Name => name;
+
+        public Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default) => throw new NotSupportedException();
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
-
-    public string Name => "via Create";
-
-    public static IContainerBackend Create() => new EngineWithCreate();
-
-    public Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-}
-
-public sealed class EngineWithConstructor : IContainerBackend
-{
-    public string Name => "via constructor";
-
-    public Task<IContainer> CreateAsync(ContainerSpec spec, CancellationToken cancellationToken = default) => throw new NotSupportedException();
-
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
-}
-
-public static class EngineThatCannotRun
-{
-    public const string Reason = "cgroup memory controller missing: enable it";
-
-    public static IContainerBackend Create() => throw new BackendUnavailableException(Reason);
-}
-
-public sealed class EngineWithoutFactory
-{
-    private EngineWithoutFactory()
-    {
-    }
-}
-
-public sealed class NotABackend
-{
 }

@@ -7,7 +7,7 @@ namespace IsoTest.Tests.Conformance;
 
 /// <summary>
 /// One suite, run against every backend on the same busybox root filesystem, so the backends cannot
-/// drift apart. Where they legitimately differ (src/IsoTest/Docker/README.md) a test asserts each
+/// drift apart. Where they legitimately differ (src/IsoTest.Docker/README.md) a test asserts each
 /// backend's documented behaviour through <see cref="IsDocker"/>; nothing is skipped.
 /// Every test labels what it creates and, when it ends, checks that nothing with its label is left.
 /// </summary>
@@ -89,7 +89,7 @@ public abstract partial class ConformanceTests : IAsyncLifetime
     {
         // The engine's init agent is PID 1, so the command dies of a signal it does not handle (143). On
         // Docker the command itself is PID 1, and the kernel drops signals a PID 1 has no handler for, so
-        // the shell carries on (src/IsoTest/Docker/README.md, "Differences").
+        // the shell carries on (src/IsoTest.Docker/README.md, "Differences").
         var (container, exit) = await RunToExitAsync(Shell("kill -TERM $$; echo not-killed"));
         await using var _ = container;
 
@@ -139,7 +139,7 @@ public abstract partial class ConformanceTests : IAsyncLifetime
     {
         // dd itself is the command and touches a 256 MiB buffer, far over the cap with swap off. dockerd
         // now and then misses the kernel's OOM event and reports OOMKilled false (moby/moby#15621,
-        // src/IsoTest/Docker/README.md): on Docker, one of three runs must be flagged; every run must die
+        // src/IsoTest.Docker/README.md): on Docker, one of three runs must be flagged; every run must die
         // of the kill. The engine reads the cgroup's own count and must be right the first time.
         var runs = IsDocker ? 3 : 1;
         var flagged = false;

@@ -109,6 +109,29 @@ public class IsoTestServiceCollectionExtensionsTests
     }
 
     [Fact]
+    public async Task AddIsoTest_ProvidersRegisteredInTheContainer_ComeFirst()
+    {
+        await using var provider = new ServiceCollection()
+            .AddSingleton<IContainerBackendProvider>(new Backends.Provider(BackendKind.Docker, "registered docker"))
+            .AddIsoTest(o => o.Backend = BackendKind.Docker)
+            .BuildServiceProvider();
+
+        Assert.Equal("registered docker", provider.GetRequiredService<IContainerBackend>().Name);
+    }
+
+    [Fact]
+    public void AddIsoTestEngineAndDocker_RegisterEachPackagesProviderOnce()
+    {
+        using var provider = new ServiceCollection().AddIsoTestEngine().AddIsoTestDocker().AddIsoTestEngine().BuildServiceProvider();
+
+        var providers = provider.GetServices<IContainerBackendProvider>().ToList();
+
+        Assert.Equal(2, providers.Count);
+        Assert.Single(providers, p => p is IsoTest.Engine.EngineBackendProvider && p.Kind == BackendKind.Engine);
+        Assert.Single(providers, p => p is IsoTest.Docker.DockerBackendProvider && p.Kind == BackendKind.Docker);
+    }
+
+    [Fact]
     public void AddIsoTest_UndefinedBackendKind_FailsAtRegistration()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => new ServiceCollection().AddIsoTest(o => o.Backend = (BackendKind)42));

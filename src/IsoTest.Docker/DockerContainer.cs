@@ -297,7 +297,7 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
     }
 
     /// <summary>50 ms: a probe here is a round trip to the daemon, and a file probe an exec (tens of milliseconds).</summary>
-    TimeSpan IContainerProbes.MaxProbeInterval => PollingWaitStrategy.MaxDelay;
+    TimeSpan IContainerProbes.MaxProbeInterval { get; } = TimeSpan.FromMilliseconds(50);
 
     async Task<bool> IContainerProbes.FileExistsAsync(string path, CancellationToken cancellationToken)
     {
