@@ -43,4 +43,22 @@ internal static class Shell
             .Split(':', StringSplitOptions.RemoveEmptyEntries)
             .Select(dir => Path.Combine(dir, program))
             .FirstOrDefault(File.Exists);
+
+    /// <summary>Ends a line-driven helper process: end of input ends its loop; one that does not exit in 10 s is killed.</summary>
+    public static async Task EndDriverAsync(System.Diagnostics.Process driver)
+    {
+        driver.StandardInput.Close();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        try
+        {
+            await driver.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            driver.Kill(entireProcessTree: true);
+            await driver.WaitForExitAsync(CancellationToken.None);
+        }
+
+        driver.Dispose();
+    }
 }

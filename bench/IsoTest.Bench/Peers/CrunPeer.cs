@@ -114,19 +114,7 @@ internal sealed class CrunPeer : IPeer
         if (_driver is not null)
         {
             // End of input ends the loop; the shell exits and its mount namespace (with both mounts) goes.
-            _driver.StandardInput.Close();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try
-            {
-                await _driver.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _driver.Kill(entireProcessTree: true);
-                await _driver.WaitForExitAsync(CancellationToken.None);
-            }
-
-            _driver.Dispose();
+            await Shell.EndDriverAsync(_driver);
         }
 
         if (_bundle is not null)

@@ -70,19 +70,7 @@ internal sealed class FloorPeer(string repositoryRoot, bool netnsAhead) : IPeer
         if (_driver is not null)
         {
             // End of input ends its loop; it removes its parent cgroups on the way out.
-            _driver.StandardInput.Close();
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            try
-            {
-                await _driver.WaitForExitAsync(timeout.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                _driver.Kill(entireProcessTree: true);
-                await _driver.WaitForExitAsync(CancellationToken.None);
-            }
-
-            _driver.Dispose();
+            await Shell.EndDriverAsync(_driver);
         }
 
         if (_directory is not null)
