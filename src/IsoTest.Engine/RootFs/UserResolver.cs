@@ -19,19 +19,26 @@ internal sealed record IdMaps(string UidMap, string GidMap)
 
 /// <summary>
 /// Turns <c>uid[:gid]</c> or a user name into numbers, reading the container's own /etc/passwd and
-/// /etc/group (the host's for the host root filesystem), as Docker does.
+/// /etc/group (the host's for the host root filesystem), as Docker does. They are read INSIDE the
+/// resolved root (Native/RootedFile): a symlink in a directory root cannot make the engine read a host file.
 /// </summary>
 internal static class UserResolver
 {
-    public static ResolvedUser Resolve(string? user, string rootPath)
+    public static ResolvedUser Resolve(string? user, ResolvedRoot root) => Resolve(user, root, walk: false);
+
+    /// <param name="user">The spec's user, or null for root.</param>
+    /// <param name="root">Where the databases are read; the topmost lower directory holding one wins, as in the overlay.</param>
+    /// <param name="walk">Resolve paths with the component walk instead of openat2 (for tests of the fallback).</param>
+    internal static ResolvedUser Resolve(string? user, ResolvedRoot root, bool walk)
     {
+        var rootPath = root.LowerDirectories[0];
         if (string.IsNullOrEmpty(user))
         {
             return new ResolvedUser(0, 0, "/root");
         }
 
         var parts = user.Split(':', 2);
-        var passwd = ReadDb(Path.Combine(rootPath, "etc/passwd"));
+        var passwd = ReadDb(root, "etc/passwd", walk);
         long uid;
         long? gid = null;
         string home = "/";
@@ -61,7 +68,7 @@ internal static class UserResolver
             }
             else
             {
-                var group = ReadDb(Path.Combine(rootPath, "etc/group")).FirstOrDefault(e => e.Length > 2 && e[0] == parts[1])
+                var group = ReadDb(root, "etc/group", walk).FirstOrDefault(e => e.Length > 2 && e[0] == parts[1])
                     ?? throw new UnknownUserException($"group '{parts[1]}' is not in {Path.Combine(rootPath, "etc/group")}: use a numeric gid or a group defined in the container's /etc/group");
                 gid = long.Parse(group[2], CultureInfo.InvariantCulture);
             }
@@ -70,20 +77,17 @@ internal static class UserResolver
         return new ResolvedUser(uid, gid ?? uid, home);
     }
 
-    private static List<string[]> ReadDb(string path)
+    private static List<string[]> ReadDb(ResolvedRoot root, string path, bool walk)
     {
-        try
+        foreach (var lower in root.LowerDirectories)
         {
-            return File.ReadLines(path).Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split(':')).ToList();
+            if (Native.RootedFile.ReadAll(lower, path, walk) is { } bytes)
+            {
+                return [.. System.Text.Encoding.UTF8.GetString(bytes).Split('\n').Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split(':'))];
+            }
         }
-        catch (IOException)
-        {
-            return [];
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return [];
-        }
+
+        return [];
     }
 }
 
