@@ -47,7 +47,7 @@ internal static class UserResolver
             var entry = passwd.FirstOrDefault(e => e.Length > 5 && e[2] == parts[0]);
             if (entry is not null)
             {
-                gid = long.Parse(entry[3], CultureInfo.InvariantCulture);
+                gid = Id(entry, 3, "passwd", "gid");
                 home = entry[5];
             }
         }
@@ -55,8 +55,8 @@ internal static class UserResolver
         {
             var entry = passwd.FirstOrDefault(e => e.Length > 5 && e[0] == parts[0])
                 ?? throw new UnknownUserException($"user '{parts[0]}' is not in {Path.Combine(rootPath, "etc/passwd")}: use a numeric uid[:gid] or a name defined in the container's /etc/passwd");
-            uid = long.Parse(entry[2], CultureInfo.InvariantCulture);
-            gid = long.Parse(entry[3], CultureInfo.InvariantCulture);
+            uid = Id(entry, 2, "passwd", "uid");
+            gid = Id(entry, 3, "passwd", "gid");
             home = entry[5];
         }
 
@@ -70,12 +70,21 @@ internal static class UserResolver
             {
                 var group = ReadDb(root, "etc/group", walk).FirstOrDefault(e => e.Length > 2 && e[0] == parts[1])
                     ?? throw new UnknownUserException($"group '{parts[1]}' is not in {Path.Combine(rootPath, "etc/group")}: use a numeric gid or a group defined in the container's /etc/group");
-                gid = long.Parse(group[2], CultureInfo.InvariantCulture);
+                gid = Id(group, 2, "group", "gid");
             }
         }
 
         return new ResolvedUser(uid, gid ?? uid, home);
     }
+
+    /// <summary>
+    /// A numeric field of the entry that names the user: a malformed one is the container's /etc file's fault,
+    /// said as such (not a FormatException). Malformed lines for other names are never parsed, as in glibc.
+    /// </summary>
+    private static long Id(string[] entry, int field, string db, string what) =>
+        long.TryParse(entry[field], NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+            ? id
+            : throw new UnknownUserException($"the /etc/{db} entry for '{entry[0]}' has {what} '{entry[field]}', which is not a number: fix the container's /etc/{db} or give a numeric uid[:gid]");
 
     private static List<string[]> ReadDb(ResolvedRoot root, string path, bool walk)
     {

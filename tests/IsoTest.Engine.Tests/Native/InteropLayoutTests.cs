@@ -37,6 +37,42 @@ public sealed class InteropLayoutTests
     }
 
     [Fact]
+    public void OpenFlags_AreEachArchitecturesFromTheHeaders()
+    {
+        // <asm-generic/fcntl.h> (x86_64) and arch/arm64/include/uapi/asm/fcntl.h.
+        Assert.Equal((0x10000, 0x20000), Libc.OpenFlagsFor(Architecture.X64));
+        Assert.Equal((0x4000, 0x8000), Libc.OpenFlagsFor(Architecture.Arm64));
+        Assert.Equal(Libc.OpenFlagsFor(RuntimeInformation.ProcessArchitecture), (Libc.O_DIRECTORY, Libc.O_NOFOLLOW));
+    }
+
+    [Fact]
+    public void OpenFlags_InUse_TheKernelHonoursThem()
+    {
+        // A wrong bit asks for another flag and goes unnoticed; the kernel's refusals show the bit is the right one.
+        var dir = Directory.CreateTempSubdirectory("isotest-openflags-");
+        try
+        {
+            var file = Path.Combine(dir.FullName, "file");
+            File.WriteAllText(file, "x");
+            var link = Path.Combine(dir.FullName, "link");
+            File.CreateSymbolicLink(link, file);
+
+            Assert.Equal(-1, Libc.open(file, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0));
+            Assert.Equal(Libc.ENOTDIR, Libc.Errno);
+            Assert.Equal(-1, Libc.open(link, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0));
+            Assert.Equal(Libc.ELOOP, Libc.Errno);
+
+            int fd = Libc.open(dir.FullName, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+            Assert.True(fd >= 0, $"opening a directory with O_DIRECTORY failed: errno {Libc.Errno}");
+            Libc.close(fd);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void OpenHow_MatchesTheKernel() => Assert.Equal(24, Unsafe.SizeOf<Libc.OpenHow>());
 
     [Fact]

@@ -61,6 +61,47 @@ public sealed class UserResolverTests : IDisposable
     }
 
     [Fact]
+    public void Resolve_TheUsersLineHasANonNumericUid_IsAClearErrorNotAFormatException()
+    {
+        File.WriteAllText(Path.Combine(_root, "etc/passwd"), "app:x:abc:1000::/home/app:/bin/sh\n");
+
+        var e = Assert.Throws<UnknownUserException>(() => UserResolver.Resolve("app", Root));
+
+        Assert.Contains("/etc/passwd entry for 'app' has uid 'abc', which is not a number", e.Message);
+    }
+
+    [Fact]
+    public void Resolve_ANumericUserWhoseLineHasABadGid_IsAClearError()
+    {
+        File.WriteAllText(Path.Combine(_root, "etc/passwd"), "app:x:1000:-1:app:/home/app:/bin/sh\n");
+
+        var e = Assert.Throws<UnknownUserException>(() => UserResolver.Resolve("1000", Root));
+
+        Assert.Contains("has gid '-1'", e.Message);
+    }
+
+    [Fact]
+    public void Resolve_AGroupWithANonNumericGid_IsAClearError()
+    {
+        File.WriteAllText(Path.Combine(_root, "etc/passwd"), "app:x:1000:1000::/home/app:/bin/sh\n");
+        File.WriteAllText(Path.Combine(_root, "etc/group"), "staff:x:many:\n");
+
+        var e = Assert.Throws<UnknownUserException>(() => UserResolver.Resolve("app:staff", Root));
+
+        Assert.Contains("/etc/group entry for 'staff' has gid 'many'", e.Message);
+    }
+
+    [Fact]
+    public void Resolve_MalformedLinesOfOtherUsers_AreSkipped()
+    {
+        File.WriteAllText(Path.Combine(_root, "etc/passwd"), "broken\nbad:x:x:y::/:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n");
+
+        var user = UserResolver.Resolve("app", Root);
+
+        Assert.Equal((1000L, 1001L, "/home/app"), (user.Uid, user.Gid, user.Home));
+    }
+
+    [Fact]
     public void Resolve_HostRoot_ReadsTheHostsPasswd()
     {
         var user = UserResolver.Resolve("nobody", new ResolvedRoot(true, ["/"]));
