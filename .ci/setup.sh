@@ -5,6 +5,8 @@
 #     redis-server and PostgreSQL (examples), docker.io (Docker backend), crun (benchmark peer),
 #     qemu-system-x86, linux-image-amd64 and cpio (.ci/v2vm, the cgroup v2 guest)
 #   - dockerd in the background and the local image isotest/busybox:latest (.ci/docker-setup.sh)
+#   - isotest/debian:bookworm and isotest/postgres:15-bookworm from Debian's mirror, in dockerd and as an
+#     OCI layout in /var/cache/isotest/images (.ci/images.sh; cached, ~1 min the first time)
 #   - a non-root user `isotest` for the rootless runs, with a delegated cgroup parent `isotest-rootless`
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +36,7 @@ command -v runuser >/dev/null || need+=(util-linux)
 command -v openssl >/dev/null || need+=(openssl)           # the Docker TLS tests' certificates
 command -v docker-registry >/dev/null || need+=(docker-registry)  # the image tests' local registry
 command -v skopeo >/dev/null || need+=(skopeo)             # pushes the images the tests build
+command -v debootstrap >/dev/null || need+=(debootstrap)     # .ci/images.sh: the Debian images
 command -v umoci >/dev/null || need+=(umoci)               # the image benchmark's peer (skopeo copy + umoci unpack)
 command -v htpasswd >/dev/null || need+=(apache2-utils)    # the registry's basic-auth users
 command -v newuidmap >/dev/null || need+=(uidmap)          # rootless subordinate id ranges
@@ -56,6 +59,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 .ci/docker-setup.sh
+# Real Debian images (bookworm minbase, and PostgreSQL 15 on it) for both backends, built once and cached.
+.ci/images.sh
 
 # The rootless user and its delegated cgroups (what a systemd user session gives on a v2 host).
 id isotest >/dev/null 2>&1 || useradd --create-home --shell /bin/bash isotest

@@ -71,7 +71,7 @@ internal sealed class ImageStore
             return configured;
         }
 
-        if (Libc.geteuid() == 0)
+        if (Credentials.IsRoot)
         {
             return "/var/lib/isotest";
         }

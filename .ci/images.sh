@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Real Debian images without Docker Hub, built once per machine from Debian's apt mirror and cached:
+#   isotest/debian:bookworm        debootstrap --variant=minbase bookworm (one layer)
+#   isotest/postgres:15-bookworm   that + Debian's postgresql-15 (a second layer), with an entrypoint that
+#                                  follows the official postgres image (POSTGRES_USER/PASSWORD/DB, PGDATA),
+#                                  USER postgres, EXPOSE 5432, STOPSIGNAL SIGINT, a pg_isready HEALTHCHECK
+# Both go into the local dockerd (Docker backend tests) and into one OCI image layout for the engine, which
+# tests import or push to their own loopback docker-registry with skopeo (ImageFixtures.DebianLayout).
+#
+# Cache: $ISOTEST_IMAGE_CACHE (default /var/cache/isotest/images):
+#   oci/                the OCI layout, tags debian-bookworm and postgres-15-bookworm (world-readable:
+#                       the rootless runs read it)
+#   stamp               written last: a cache without it is rebuilt from scratch
+# Idempotent and cheap when cached (a few seconds: the images are re-imported into dockerd from the layout
+# only when the daemon lost them). Built from nothing it took 64 s here on 2 cores with the mirror close
+# by (debootstrap, apt-get install postgresql-15, two skopeo copies); budget a few minutes on a far mirror.
+# The layout takes ~240 MB, dockerd's copies ~630 MB.
+# Environment: ISOTEST_DEBIAN_MIRROR (default http://deb.debian.org/debian), ISOTEST_IMAGE_CACHE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE=${ISOTEST_IMAGE_CACHE:-/var/cache/isotest/images}
+MIRROR=${ISOTEST_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+BASE=isotest/debian:bookworm
+PG=isotest/postgres:15-bookworm
+export DOCKER_API_VERSION=${DOCKER_API_VERSION:-1.41} DOCKER_BUILDKIT=0
+unset DOCKER_HOST
+
+die() { echo "images: $*" >&2; exit 1; }
+[ "$(id -u)" -eq 0 ] || die "run as root (debootstrap and dockerd need it)"
+command -v docker >/dev/null || die "docker CLI not found: run .ci/setup.sh"
+command -v skopeo >/dev/null || die "skopeo not found: apt-get install skopeo"
+docker version >/dev/null 2>&1 || die "dockerd does not answer: run .ci/docker-setup.sh"
+
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+
+# One builder at a time per machine (CI steps and test fixtures may call this at once).
+mkdir -p "$CACHE"
+exec 9>"$CACHE.lock"
+flock 9
+
+if [ -f "$CACHE/stamp" ]; then
+    # The layout is the source of truth; a daemon reset (new /var/lib/docker) gets the images back from it.
+    for pair in "debian-bookworm $BASE" "postgres-15-bookworm $PG"; do
+        set -- $pair
+        have "$2" || { echo "images: loading $2 into dockerd from $CACHE/oci"; skopeo copy --quiet "oci:$CACHE/oci:$1" "docker-daemon:$2"; }
+    done
+    echo "images: $BASE and $PG ready (cache: $CACHE)"
+    exit 0
+fi
+
+command -v debootstrap >/dev/null || {
+    echo "images: installing debootstrap"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+}
+
+started=$(date +%s)
+rm -rf "${CACHE:?}"/* "$CACHE/stamp"
+work=$(mktemp -d /tmp/isotest-images.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+echo "images: debootstrap --variant=minbase bookworm from $MIRROR"
+debootstrap --variant=minbase bookworm "$work/root" "$MIRROR" >"$work/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$work/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
+# What Docker's debian images drop: apt's downloaded lists and packages, logs of the build.
+rm -rf "$work/root"/var/lib/apt/lists/* "$work/root"/var/cache/apt/*.bin "$work/root"/var/cache/apt/archives/*.deb \
+    "$work/root"/var/log/*.log "$work/root"/var/log/apt/* "$work/root"/debootstrap
+# Built images carry no host identity: docker run bind-mounts its own resolv.conf, hosts and hostname.
+: >"$work/root/etc/resolv.conf"
+echo "deb $MIRROR bookworm main" >"$work/root/etc/apt/sources.list"
+tar -C "$work/root" --numeric-owner --xattrs -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["bash"]' \
+    --change 'LABEL org.opencontainers.image.source=https://deb.debian.org/debian org.opencontainers.image.version=bookworm' \
+    - "$BASE" >/dev/null
+rm -rf "$work/root"
+
+echo "images: building $PG (Debian's postgresql-15 over $BASE)"
+mkdir -p "$work/pg"
+cp .ci/images/postgres-entrypoint.sh "$work/pg/docker-entrypoint.sh"
+cat >"$work/pg/Dockerfile" <<DOCKERFILE
+FROM $BASE
+# Debian's postgresql-common would create and start a cluster at install; the entrypoint makes its own.
+RUN apt-get update -qq \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-common >/dev/null \\
+ && sed -ri 's/#(create_main_cluster) .*\$/\1 = false/' /etc/postgresql-common/createcluster.conf \\
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null \\
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt/* /var/log/*.log \\
+ && install -d -o postgres -g postgres -m 3777 /var/run/postgresql \\
+ && install -d -o postgres -g postgres -m 0700 /var/lib/postgresql/data
+COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+ENV PATH=/usr/lib/postgresql/15/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
+    PGDATA=/var/lib/postgresql/data LANG=C.UTF-8
+USER postgres
+WORKDIR /var/lib/postgresql
+EXPOSE 5432
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=1s --timeout=5s --start-period=30s --retries=30 CMD pg_isready -q -h 127.0.0.1 -p 5432
+LABEL org.opencontainers.image.title="PostgreSQL 15 (Debian bookworm)" org.opencontainers.image.vendor=isotest
+ENTRYPOINT ["docker-entrypoint.sh"]
+CMD ["postgres"]
+DOCKERFILE
+chmod 0755 "$work/pg/docker-entrypoint.sh"
+# --network host: the build's apt reaches the mirror the way the host's apt does (proxies, DNS).
+docker build --quiet --network host -t "$PG" "$work/pg" >"$work/build.log" 2>&1 \
+    || { tail -n 30 "$work/build.log" >&2; die "docker build of $PG failed (log above)"; }
+
+echo "images: writing the OCI layout $CACHE/oci"
+skopeo copy --quiet "docker-daemon:$BASE" "oci:$CACHE/oci:debian-bookworm"
+skopeo copy --quiet "docker-daemon:$PG" "oci:$CACHE/oci:postgres-15-bookworm"
+chmod -R a+rX "$CACHE"
+date -u +%FT%TZ >"$CACHE/stamp"
+echo "images: built $BASE and $PG in $(( $(date +%s) - started )) s (cache: $CACHE)"
