@@ -17,7 +17,7 @@ internal sealed class ContainerRun(AgentClient agent, ContainerLogs logs)
 
     /// <summary>
     /// Ends the run: the agent kills every process and exits. Only an agent that does not answer is killed
-    /// from outside, by init's pid (init's death empties the PID namespace). Returns whether it is gone.
+    /// from outside, through init's pidfd (init's death empties the PID namespace). Returns whether it is gone.
     /// </summary>
     public async Task<bool> EndAsync()
     {
@@ -27,7 +27,7 @@ internal sealed class ContainerRun(AgentClient agent, ContainerLogs logs)
             return true;
         }
 
-        AgentProcess.Kill(Agent.InitPid);
+        Agent.KillInit();
         return await GoneWithinAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
     }
 

@@ -62,13 +62,4 @@ internal static unsafe class AgentProcess
         {
         }
     }
-
-    /// <summary>SIGKILLs <paramref name="pid"/>; for an agent that no longer answers its socket. Gone already is fine.</summary>
-    public static void Kill(int pid)
-    {
-        if (pid > 0)
-        {
-            Libc.kill(pid, Libc.SIGKILL);
-        }
-    }
 }

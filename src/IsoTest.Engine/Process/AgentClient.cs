@@ -20,6 +20,7 @@ internal sealed class AgentClient : IAgentListener
     private readonly string _containerId;
     private long _nextRequestId;
     private AgentEvent.Reaped? _reaped;
+    private ProcessHandle? _init;
 
     public AgentClient(string containerId, AgentSocket control)
     {
@@ -53,6 +54,12 @@ internal sealed class AgentClient : IAgentListener
 
     /// <summary>`kill`: SIGKILL every process in the container; init exits, the kernel empties the PID namespace.</summary>
     public bool Kill() => TrySend(AgentProtocol.Kill());
+
+    /// <summary>
+    /// For an agent that no longer answers: SIGKILLs init from outside, through the pidfd opened when its
+    /// pid was reported (init's death empties the PID namespace). Gone already is fine.
+    /// </summary>
+    public void KillInit() => Volatile.Read(ref _init)?.Kill();
 
     /// <summary>`exec`: runs <paramref name="command"/> inside with the given descriptors; returns a task of its exit code.</summary>
     /// <exception cref="ExecFailedException">It could not be executed.</exception>
@@ -152,6 +159,7 @@ internal sealed class AgentClient : IAgentListener
         {
             case AgentEvent.Pid pid:
                 InitPid = pid.HostPid;
+                Volatile.Write(ref _init, ProcessHandle.TryOpen(pid.HostPid));
                 break;
             case AgentEvent.Created:
                 Created.TrySetResult();
@@ -209,6 +217,7 @@ internal sealed class AgentClient : IAgentListener
         _ = Started.Task.Exception;
         Gone.TrySetResult(_reaped);
         Control.Dispose();
+        Interlocked.Exchange(ref _init, null)?.Dispose();
     }
 }
 
