@@ -23,6 +23,7 @@ internal sealed class NetworkHolder : IAgentListener, IDisposable
     private readonly AgentSocket _control;
     private readonly Task _spawned;
     private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _reaped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource<SafeFileHandle[]>? _reply;
     private bool _closed;
 
@@ -147,8 +148,32 @@ internal sealed class NetworkHolder : IAgentListener, IDisposable
         var gone = Errors.Native("the rootless network holder exited", Libc.ESRCH);
         _ready.TrySetException(gone);
         reply?.TrySetException(gone);
+        _control.Dispose();
+        _reaped.TrySetResult();
     }
 
-    /// <summary>Closes the control socket: the holder reads EOF and exits; what it made lives on in the engine's descriptors.</summary>
-    public void Dispose() => _control.Dispose();
+    /// <summary>
+    /// Tells the holder to exit and waits until the engine loop has reaped it (so no zombie outlives the engine);
+    /// what it made lives on in the engine's descriptors. The socket stays open until then: the loop sees the
+    /// holder's EOF only on a descriptor it still watches.
+    /// </summary>
+    public void Dispose()
+    {
+        _one.Wait();
+        try
+        {
+            _spawned.GetAwaiter().GetResult();
+            _control.Send(AgentProtocol.Encode(["exit"]));
+        }
+        catch (Exception e) when (e is NativeException or ObjectDisposedException)
+        {
+            // gone already: OnClosed ran or is about to
+        }
+        finally
+        {
+            _one.Release();
+        }
+
+        _reaped.Task.Wait(TimeSpan.FromSeconds(10));
+    }
 }

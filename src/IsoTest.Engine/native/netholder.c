@@ -6,6 +6,7 @@
  *   member uid gid  -> a user namespace, child of the holder's, mapping the container user to the holder's 0,
  *                      and a network namespace owned by it (the container joins both; see shim.c)
  *   listen addr port + fd (a network namespace) -> a TCP socket listening there
+ *   exit            -> exits (the engine is being disposed; EOF does the same)
  * Replies: `made` + fds, or `failed` stage errno. The engine holds what it gets; the holder dies with the
  * engine (PR_SET_PDEATHSIG, EOF on fd 3), so nothing outlives a kill -9. */
 #include "isotest-init.h"
@@ -157,7 +158,9 @@ _Noreturn void holder_main(void)
         die("uidmap", map);
     send_msg(-1, "ready", NULL);
     while (recv_msg(&m)) {
-        if (m.n == 1 && !strcmp(m.f[0], "bridge"))
+        if (m.n == 1 && !strcmp(m.f[0], "exit"))
+            break;
+        else if (m.n == 1 && !strcmp(m.f[0], "bridge"))
             make(0, NULL, NULL);
         else if (m.n == 3 && !strcmp(m.f[0], "member"))
             make(1, m.f[1], m.f[2]);
