@@ -271,7 +271,9 @@ public sealed class NetworkLeakTests
         }
 
         Assert.All(namespaces, ns => Assert.Empty(Holders(ns)));
-        Assert.Equal(hostLinks, HostLinks()); // nothing was ever made in the host's namespace
+        // Nothing was ever made in the host's namespace. Only links named as the engine names its own count: other
+        // programs on a shared machine (dockerd's veths) come and go meanwhile.
+        Assert.DoesNotContain(HostLinks().Except(hostLinks), name => System.Text.RegularExpressions.Regex.IsMatch(name, "^(v[0-9a-f]+|br0|eth[0-9]+)$"));
 
         // The members' hosts files lived in the engine's state directory: the next engine sweeps it.
         await using var next = new EngineBackend();
