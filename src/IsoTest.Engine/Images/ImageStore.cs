@@ -452,6 +452,9 @@ internal sealed class ImageStore
 
     private string LockPath(string kind, string digest) => Path.Combine(LockDirectory, $"{kind}-{Hex(digest)}.lock");
 
+    /// <summary>A fresh path under tmp/ for a partial file (a prune removes what a crash leaves there).</summary>
+    public string NewTempPath(string key) => TempPath(key);
+
     private string TempPath(string key) => Path.Combine(TmpDirectory, $"{(key.StartsWith("sha256:", StringComparison.Ordinal) ? Hex(key) : key)}.{Environment.ProcessId}.{Guid.NewGuid():N}");
 
     private static string Hex(string digest) =>
