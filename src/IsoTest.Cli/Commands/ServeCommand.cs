@@ -15,7 +15,9 @@ internal static class ServeCommand
         Point a Docker client at it: export DOCKER_HOST=unix:///run/isotest/docker.sock (root) or
         unix://$XDG_RUNTIME_DIR/isotest/docker.sock (rootless). The containers belong to the server: they
         are removed when it stops, and die with it if it is killed. Images: isotest/host (the host's / behind
-        a private overlay, like FromHost()).
+        a private overlay, like FromHost()), and the engine's image store (docker pull/import/load/tag/rmi; the
+        one `isotest pull` fills: ISOTEST_IMAGE_STORE, else /var/lib/isotest as root, ~/.local/share/isotest).
+        Networks: docker network create, and docker run --network NAME --network-alias ALIAS.
         """;
 
     /// <summary>The <c>serve</c> command.</summary>
