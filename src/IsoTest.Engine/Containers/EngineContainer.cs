@@ -15,7 +15,7 @@ namespace IsoTest.Engine.Containers;
 /// One container of the built-in engine: an init agent (shim outside, PID 1 inside), its cgroup, its
 /// output and its published ports. create → start → exit → remove; dispose is idempotent.
 /// </summary>
-internal sealed class EngineContainer : IContainer, IContainerProbes
+internal sealed class EngineContainer : IContainer, IContainerProbes, IContainerHealth
 {
     private readonly EngineBackend _engine;
     private readonly ContainerLogs _logs = new(TimeProvider.System);
@@ -32,6 +32,9 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     private volatile ContainerState _state = ContainerState.Created;
     private int _disposed;
     private Task? _disposal;
+    private long _startedAt;
+    private HealthMonitor? _health;
+    private readonly Lock _healthLock = new();
 
     private EngineContainer(EngineBackend engine, ContainerSpec spec, string id, ResolvedRoot root, ResolvedUser user)
     {
@@ -75,7 +78,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         ResolvedUser? user = null;
         if (spec.RootFileSystem.Kind != RootFileSystemKind.Directory || Directory.Exists(spec.RootFileSystem.Source))
         {
-            root = await provider.ResolveAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
+            root = await provider.ResolveAsync(spec, cancellationToken).ConfigureAwait(false);
+            spec = root.Config?.ApplyTo(spec) ?? spec;
             try
             {
                 // An image's /etc/passwd is in the topmost layer that has one.
@@ -253,6 +257,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         try
         {
             await agent.Started.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _startedAt = TimeProvider.System.GetTimestamp();
         }
         catch (AgentException e)
         {
@@ -435,6 +440,28 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         return reply.Fields.Length > 0 && reply.Fields[0] == "1";
     }
 
+    public ContainerHealthcheck? Healthcheck => _root.Config?.Healthcheck;
+
+    public Task<ContainerHealth> GetHealthAsync(CancellationToken cancellationToken = default)
+    {
+        if (Healthcheck is not { } check)
+        {
+            return Task.FromResult(ContainerHealth.None);
+        }
+
+        if (_state != ContainerState.Running && _health is null)
+        {
+            return Task.FromResult(new ContainerHealth(HealthStatus.Starting));
+        }
+
+        lock (_healthLock)
+        {
+            _health ??= new HealthMonitor(check, (argv, ct) => ExecAsync(argv, ct), _startedAt, _exit.Task, TimeProvider.System);
+        }
+
+        return Task.FromResult(_health.Health);
+    }
+
     public IReadOnlyList<LogLine> GetLogs() => _logs.Snapshot();
 
     public IAsyncEnumerable<LogLine> FollowLogsAsync(CancellationToken cancellationToken = default) => _logs.FollowAsync(cancellationToken);
@@ -449,7 +476,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
             return;
         }
 
-        TrySend(agent, "signal", "15");
+        TrySend(agent, "signal", Num(_root.Config?.StopSignal ?? Libc.SIGTERM));
         try
         {
             await _exit.Task.WaitAsync(timeout ?? Spec.StopTimeout, cancellationToken).ConfigureAwait(false);
@@ -508,6 +535,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     /// <summary>Kills every process, waits until the agent is gone, then removes ports and cgroup. Safe on a half-made container.</summary>
     private async Task TearDownAsync()
     {
+        _health?.Dispose();
         foreach (var forwarder in _ports.Values)
         {
             await forwarder.DisposeAsync().ConfigureAwait(false);
