@@ -17,9 +17,10 @@ internal sealed class DockerContainer : IContainer, IContainerProbes, IContainer
     private readonly IDockerClient _client;
     private readonly DockerBackend _backend;
     private readonly string _publishedHost;
-    private readonly DockerLogBuffer _logs;
+    private readonly TimeProvider _timeProvider;
+    private DockerLogBuffer _logs;
     private readonly CancellationTokenSource _lifetime = new();
-    private readonly TaskCompletionSource<int> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource<int> _exit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Dictionary<int, ContainerEndpoint> _endpoints = [];
     private readonly Lock _lock = new();
     private Task? _logReader;
@@ -39,6 +40,7 @@ internal sealed class DockerContainer : IContainer, IContainerProbes, IContainer
         Id = id;
         Name = name;
         _publishedHost = publishedHost;
+        _timeProvider = timeProvider;
         _logs = new DockerLogBuffer(LogCapacity, timeProvider);
     }
 
@@ -148,15 +150,30 @@ internal sealed class DockerContainer : IContainer, IContainerProbes, IContainer
 
     public async Task StartAsync(CancellationToken cancellationToken = default)
     {
+        bool restart;
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed != 0, this);
-            if (_state != ContainerState.Created)
+            if (_state is not (ContainerState.Created or ContainerState.Exited))
             {
-                throw new InvalidOperationException($"Container {Name} was already started.");
+                throw new InvalidOperationException($"Container {Name} is {_state}; only a created or exited container can be started.");
             }
 
+            restart = _state == ContainerState.Exited;
             _state = ContainerState.Running;
+        }
+
+        if (restart)
+        {
+            // Started again (docker start): the previous run's watchers are done. The json-file log keeps every
+            // run's output, and the follower reads it from the start, so a fresh buffer holds all of it once.
+            await Task.WhenAll(_exitWatcher!, _logReader!).ConfigureAwait(false);
+            lock (_lock)
+            {
+                _exit = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _logs = new DockerLogBuffer(LogCapacity, _timeProvider);
+                (_exitCode, _oomKilled) = (null, false);
+            }
         }
 
         try

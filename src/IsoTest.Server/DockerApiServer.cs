@@ -30,6 +30,13 @@ public sealed class DockerApiServerOptions
     /// <summary>The backend the containers run on. Null: the built-in engine.</summary>
     public IContainerBackend? Backend { get; init; }
 
+    /// <summary>
+    /// The image store's directory (dockerd's <c>--data-root</c>, for images). Null: the engine's default
+    /// (<c>ISOTEST_IMAGE_STORE</c>, else <c>/var/lib/isotest</c> as root, <c>~/.local/share/isotest</c> otherwise).
+    /// Used only when the server makes its own engine (<see cref="Backend"/> null).
+    /// </summary>
+    public string? ImageStore { get; init; }
+
     /// <summary>The clock for timestamps (tests).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
@@ -83,9 +90,14 @@ public sealed class DockerApiServer : IAsyncDisposable
         if (backend is null)
         {
             owned = backend = ContainerBackends.Create(BackendKind.Engine);
+            if (options.ImageStore is { } root && backend is IsoTest.Engine.EngineBackend own)
+            {
+                own.Images = new(() => new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(root)));
+            }
         }
 
-        var images = new ImageResolver();
+        // The engine's own store when the server runs on it, so what is pulled here is what its containers run from.
+        var images = new ImageCatalog(backend is IsoTest.Engine.EngineBackend engine ? engine.Images.Value : new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(IsoTest.Engine.Images.ImageStore.DefaultRoot())));
         var events = new ServerEvents(options.TimeProvider);
         var containers = new ContainerTable(backend, images, events, options.TimeProvider);
         var execs = new ExecTable();
@@ -130,7 +142,7 @@ public sealed class DockerApiServer : IAsyncDisposable
         SystemEndpoints.Map(app, containers, images, events);
         ContainerEndpoints.Map(app, containers);
         ExecEndpoints.Map(app, containers, execs);
-        ImageEndpoints.Map(app, images);
+        ImageEndpoints.Map(app, images, containers);
         app.MapFallback((HttpContext context) => DockerError.WriteAsync(context, StatusCodes.Status404NotFound, "page not found"));
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -50,7 +50,8 @@ internal sealed class KnownTypes
             fact,
             compilation.GetTypeByMetadataName("Xunit.CollectionAttribute"),
             compilation.GetTypeByMetadataName("Xunit.CollectionDefinitionAttribute"),
-            compilation.GetTypeByMetadataName("Xunit.Sdk.XunitTestCaseDiscovererAttribute"));
+            // xunit v2 names the discoverer by string, v3 by type, each with its own attribute.
+            compilation.GetTypeByMetadataName("Xunit.Sdk.XunitTestCaseDiscovererAttribute") ?? compilation.GetTypeByMetadataName("Xunit.v3.XunitTestCaseDiscovererAttribute"));
     }
 
     /// <summary>Whether <paramref name="parameter"/> is one IsoTest fills: a plain (not ref/out) <c>IContainer</c>.</summary>

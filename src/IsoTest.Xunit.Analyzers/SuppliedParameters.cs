@@ -115,7 +115,9 @@ internal static class SuppliedParameters
             var discoverer = type.GetAttributes().FirstOrDefault(a => SymbolEqualityComparer.Default.Equals(a.AttributeClass, types.TestCaseDiscoverer));
             if (discoverer is not null)
             {
-                return discoverer.ConstructorArguments.Length > 0 && discoverer.ConstructorArguments[0].Value as string == "Xunit.Sdk.FactDiscoverer";
+                return discoverer.ConstructorArguments.Length > 0
+                    && (discoverer.ConstructorArguments[0].Value as string == "Xunit.Sdk.FactDiscoverer"                          // xunit v2
+                        || (discoverer.ConstructorArguments[0].Value as ITypeSymbol)?.ToDisplayString() == "Xunit.v3.FactDiscoverer"); // xunit v3
             }
         }
 

@@ -6,7 +6,7 @@ namespace IsoTest.Packaging.Tests;
 [Collection(PackedFeedCollection.Name)]
 public class PackageTests(PackedFeed feed)
 {
-    public static TheoryData<string> Packages => new() { "IsoTest", "IsoTest.Engine", "IsoTest.Docker", "IsoTest.Xunit", "IsoTest.Cli" };
+    public static TheoryData<string> Packages => new() { "IsoTest", "IsoTest.Engine", "IsoTest.Docker", "IsoTest.Xunit", "IsoTest.Xunit.V3", "IsoTest.Cli" };
 
     [Theory]
     [MemberData(nameof(Packages))]

@@ -16,11 +16,16 @@ public sealed class ServerFixture : IAsyncLifetime
 
     public string DockerHost => "unix://" + Socket;
 
+    /// <summary>The server's image store directory.</summary>
+    public string ImageStore { get; private set; } = "";
+
     public async Task InitializeAsync()
     {
         _directory = Directory.CreateTempSubdirectory("isotest-server-tests-").FullName;
         Socket = Path.Combine(_directory, "docker.sock");
-        Server = await DockerApiServer.StartAsync(new DockerApiServerOptions { Hosts = ["unix://" + Socket] });
+        // An image store of its own: pulls, imports and prunes here touch nothing else on the machine.
+        ImageStore = Path.Combine(_directory, "images");
+        Server = await DockerApiServer.StartAsync(new DockerApiServerOptions { Hosts = ["unix://" + Socket], ImageStore = ImageStore });
     }
 
     public async Task DisposeAsync()
@@ -33,7 +38,10 @@ public sealed class ServerFixture : IAsyncLifetime
     }
 
     /// <summary>Runs the docker CLI against the server; returns its exit code and output.</summary>
-    public async Task<(int ExitCode, string Stdout, string Stderr)> DockerAsync(params string[] args)
+    public Task<(int ExitCode, string Stdout, string Stderr)> DockerAsync(params string[] args) => DockerWithInputAsync(null, args);
+
+    /// <summary>Runs the docker CLI against the server with <paramref name="stdin"/> (a file) as its input.</summary>
+    public async Task<(int ExitCode, string Stdout, string Stderr)> DockerWithInputAsync(string? stdin, params string[] args)
     {
         var docker = File.Exists("/usr/local/bin/docker") ? "/usr/local/bin/docker" : "docker";
         var info = new ProcessStartInfo(docker) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -42,6 +50,7 @@ public sealed class ServerFixture : IAsyncLifetime
             info.ArgumentList.Add(arg);
         }
 
+        info.RedirectStandardInput = stdin is not null;
         info.Environment["DOCKER_HOST"] = DockerHost;
         info.Environment.Remove("DOCKER_API_VERSION");   // the CLI negotiates from /_ping, as it would against dockerd
         info.Environment.Remove("DOCKER_CONTEXT");
@@ -49,6 +58,16 @@ public sealed class ServerFixture : IAsyncLifetime
         using var process = Process.Start(info)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
+        if (stdin is not null)
+        {
+            await using (var input = File.OpenRead(stdin))
+            {
+                await input.CopyToAsync(process.StandardInput.BaseStream);
+            }
+
+            process.StandardInput.Close();
+        }
+
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         try
         {

@@ -16,6 +16,15 @@ public class RedisTests
         Assert.Equal("hello from a container", (string?)await db.StringGetAsync("greeting"));
     }
 
+    [Fact, ContainerFixture(typeof(PingedRedis))]
+    public async Task A_wait_of_ones_own_hands_over_a_server_that_answers(IContainer redis)
+    {
+        // RedisPingWait (a user-written WaitStrategy) already saw PONG, so the very first command succeeds.
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(Redis.ConnectionString(redis));
+
+        Assert.Equal("PONG", (string?)await connection.GetDatabase().ExecuteAsync("PING"));
+    }
+
     // The next two tests write the same key. Were the server shared, whichever runs second would count 2.
     [Fact, ContainerFixture(typeof(Redis))]
     public async Task First_test_starts_from_an_empty_server(IContainer redis) =>

@@ -81,13 +81,7 @@ internal sealed class CgroupV1Driver : ICgroupDriver
             return null;
         }
 
-        var records = new (string, string)[made.Count];
-        for (var i = 0; i < made.Count; i++)
-        {
-            records[i] = ("cg1", made[i] + "/tasks");
-        }
-
-        return new CgroupHandle(containerId, made, records);
+        return new CgroupHandle(containerId, made, new CgroupJoin(1, [.. made.Select(dir => dir + "/tasks")]));
     }
 
     public CgroupStats ReadStats(CgroupHandle handle)

@@ -113,7 +113,7 @@ internal sealed class CgroupV2Driver : ICgroupDriver
             throw;
         }
 
-        return new CgroupHandle(containerId, [dir], [("cg2", dir)]);
+        return new CgroupHandle(containerId, [dir], new CgroupJoin(2, [dir]));
     }
 
     public CgroupStats ReadStats(CgroupHandle handle)

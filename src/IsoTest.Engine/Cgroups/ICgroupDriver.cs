@@ -34,11 +34,16 @@ internal interface ICgroupDriver
     void RemoveEngineGroup(string engineId);
 }
 
-/// <summary>A container's cgroup(s). What the init agent needs to join them is in <see cref="AgentRecords"/>.</summary>
+/// <summary>A container's cgroup(s). What the init agent needs to join them is in <see cref="Join"/>.</summary>
 /// <param name="ContainerId">The container.</param>
 /// <param name="Paths">Directories created (v1: one per controller; v2: one).</param>
-/// <param name="AgentRecords">Spec records for the agent: ("cg1", tasks-file) pairs (v1) or one ("cg2", dir) (v2).</param>
-internal sealed record CgroupHandle(string ContainerId, IReadOnlyList<string> Paths, IReadOnlyList<(string Key, string Value)> AgentRecords);
+/// <param name="Join">Where init puts itself (the protocol's records for it are Process/AgentProtocol's business).</param>
+internal sealed record CgroupHandle(string ContainerId, IReadOnlyList<string> Paths, CgroupJoin Join);
+
+/// <summary>How init joins a container's cgroup(s).</summary>
+/// <param name="Version">1: init writes itself into each <paramref name="Targets"/> (tasks files); 2: it is cloned into the one directory.</param>
+/// <param name="Targets">v1: a tasks file per controller; v2: the cgroup directory.</param>
+internal sealed record CgroupJoin(int Version, IReadOnlyList<string> Targets);
 
 /// <summary>Resource use read from a cgroup.</summary>
 /// <param name="PeakMemoryBytes">Peak memory, null when unknown.</param>

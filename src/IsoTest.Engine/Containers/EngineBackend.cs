@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using IsoTest.Engine.Cgroups;
 using IsoTest.Engine.Native;
 using IsoTest.Engine.Networking;
@@ -15,9 +14,8 @@ namespace IsoTest.Engine;
 public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, INetworkBackend
 {
     private static readonly Lock SweepLock = new();
-    private readonly ConcurrentDictionary<string, Containers.EngineContainer> _containers = new();
     private readonly Containers.EngineState _state;
-    private readonly SafeFileHandle _devNull;
+    private readonly Containers.EngineContext _context;
     private int _disposed;
 
     /// <summary>Creates an engine with the machine's defaults (cgroup version detected, state under /run/isotest or $XDG_RUNTIME_DIR).</summary>
@@ -31,15 +29,24 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     {
         EngineRequirements.Check();
         AgentPath = agentPath ?? AgentLocator.Find();
-        Cgroups = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
-        IsRoot = Libc.geteuid() == 0;
+        var cgroupDriver = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
+        var isRoot = Credentials.IsRoot;
         // Checked before the sweep: a planted root (a symlink, another user's directory) must not be swept.
         var root = Containers.EngineState.EnsureRoot(stateRoot ?? Containers.EngineState.DefaultRoot());
-        Sweep(root, Cgroups);
+        Sweep(root, cgroupDriver);
         _state = Containers.EngineState.Acquire(root);
-        Network = network ?? new NamespaceNetworkDriver(IsRoot, _state.Directory);
-        _devNull = Fd.OpenDevNull();
-        RootFs = new RootFsProviders([new HostRootFs(), new DirectoryRootFs(), new ImageRootFs(() => Images.Value, ImageRootFs.PolicyFromEnvironment()), new ImageArchiveRootFs(() => Images.Value)]);
+        _context = new Containers.EngineContext(
+            EngineLoop.Shared,
+            AgentPath,
+            Fd.OpenDevNull(),
+            cgroupDriver,
+            network ?? new NamespaceNetworkDriver(isRoot, _state.Directory),
+            new RootFsProviders([new HostRootFs(), new DirectoryRootFs(), new ImageRootFs(() => Images.Value, ImageRootFs.PolicyFromEnvironment()), new ImageArchiveRootFs(() => Images.Value)]),
+            _state,
+            new Containers.ContainerRegistry(),
+            isRoot,
+            TimeProvider.System,
+            message => Console.Error.WriteLine($"isotest: {message}"));
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
@@ -53,30 +60,27 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
     internal string AgentPath { get; }
 
-    internal ICgroupDriver Cgroups { get; }
+    internal ICgroupDriver Cgroups => _context.Cgroups;
 
-    internal bool IsRoot { get; }
+    internal bool IsRoot => _context.IsRoot;
+
+    internal INetworkDriver Network => _context.Network;
 
     internal string EngineId => _state.EngineId;
 
     internal string StateDirectory => _state.Directory;
-
-    internal SafeFileHandle DevNull => _devNull;
-
-    internal EngineLoop Loop => EngineLoop.Shared;
-
-    internal INetworkDriver Network { get; }
-
-    internal RootFsProviders RootFs { get; }
 
     /// <summary>The engine's image store and registry client, made on the first image a container names.</summary>
     internal Lazy<IsoTest.Engine.Images.ImageService> Images { get; set; } =
         new(() => new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(IsoTest.Engine.Images.ImageStore.DefaultRoot())));
 
     /// <summary>Network namespaces made ahead of time (root only: see <see cref="NetnsPool"/>); started on first use.</summary>
-    internal NetnsPool? Netns => (Network as NamespaceNetworkDriver)?.Pool;
+    internal NetnsPool? Netns => (_context.Network as NamespaceNetworkDriver)?.Pool;
 
-    internal int LiveContainers => _containers.Count;
+    internal int LiveContainers => _context.Registry.Count;
+
+    /// <summary>The container with this id, unique id prefix or name (the Docker API's lookup).</summary>
+    internal IContainer? Find(string idOrName) => _context.Registry.TryFind(idOrName, out var container) ? container : null;
 
     Task<INetwork> INetworkBackend.CreateNetworkAsync(NetworkSpec spec, CancellationToken cancellationToken) =>
         CreateNetworkAsync(spec, EngineNetworks.DefaultPrefixLength, cancellationToken);
@@ -87,7 +91,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         ArgumentNullException.ThrowIfNull(spec);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
-        return Task.FromResult(Network.CreateNetwork(spec, prefixLength));
+        return Task.FromResult(_context.Network.CreateNetwork(spec, prefixLength));
     }
 
     /// <summary>
@@ -116,22 +120,14 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     {
         ArgumentNullException.ThrowIfNull(spec);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (spec.Name is not null && _containers.Values.Any(c => c.Name == spec.Name))
-        {
-            throw new ContainerStartException(null, $"A container named '{spec.Name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
-        }
-
-        var container = await Containers.EngineContainer.PrepareAsync(this, spec, cancellationToken).ConfigureAwait(false);
-        using (Network.BeginCreate(spec))
+        var container = await Containers.EngineContainer.PrepareAsync(_context, spec, cancellationToken).ConfigureAwait(false);
+        using (_context.Network.BeginCreate(spec))
         {
             await container.CreateAsync(start, cancellationToken).ConfigureAwait(false);
         }
 
-        _containers[container.Id] = container;
         return container;
     }
-
-    internal void Forget(string id) => _containers.TryRemove(id, out _);
 
     /// <summary>Removes every container, this engine's cgroups and its state directory.</summary>
     public async ValueTask DisposeAsync()
@@ -142,17 +138,17 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         }
 
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
-        await Task.WhenAll(_containers.Values.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
-        await Network.RemoveNetworksAsync().ConfigureAwait(false);
+        await Task.WhenAll(_context.Registry.All.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
+        await _context.Network.RemoveNetworksAsync().ConfigureAwait(false);
         Cgroups.RemoveEngineGroup(_state.EngineId);
-        Network.Dispose();
+        _context.Network.Dispose();
         if (Images.IsValueCreated)
         {
             Images.Value.Dispose();
         }
 
         _state.Dispose();
-        _devNull.Dispose();
+        _context.DevNull.Dispose();
     }
 
     private void OnProcessExit(object? sender, EventArgs e)

@@ -33,7 +33,7 @@ internal sealed class EngineState : IDisposable
             return configured;
         }
 
-        uint uid = Libc.geteuid();
+        uint uid = Credentials.EffectiveUid;
         if (uid == 0)
         {
             return "/run/isotest";

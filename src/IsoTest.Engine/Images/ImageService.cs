@@ -34,6 +34,26 @@ internal sealed class ImageService : IDisposable
     public Task<IReadOnlyList<StoredImage>> ImportAsync(string path, CancellationToken cancellationToken = default) =>
         new ImageImporter(Store, _resolver).ImportAsync(path, cancellationToken);
 
+    /// <summary>docker import: a root filesystem tar becomes the one-layer image <paramref name="tag"/> with <paramref name="defaults"/>.</summary>
+    public Task<StoredImage> ImportRootfsAsync(Stream tar, string tag, ContainerDefaults defaults, CancellationToken cancellationToken = default) =>
+        new RootfsImporter(Store, _resolver).ImportAsync(tar, Parse(tag), defaults, cancellationToken);
+
+    /// <summary>The complete image <paramref name="reference"/> names, or null (never pulls).</summary>
+    public StoredImage? Find(string reference) =>
+        ImageReference.TryParse(reference, out var parsed) ? Store.Find(parsed) : null;
+
+    /// <summary>Gives the image <paramref name="source"/> names a second name; false when the store lacks the source.</summary>
+    public bool Tag(string source, string target)
+    {
+        if (Find(source) is not { } image)
+        {
+            return false;
+        }
+
+        Store.Tag(Parse(target), image.ManifestDigest);
+        return true;
+    }
+
     public IReadOnlyList<StoredImage> List() => Store.List();
 
     /// <summary>Removes a tag; false when the store has no such tag.</summary>

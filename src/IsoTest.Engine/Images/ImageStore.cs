@@ -71,7 +71,7 @@ internal sealed class ImageStore
             return configured;
         }
 
-        if (Libc.geteuid() == 0)
+        if (Credentials.IsRoot)
         {
             return "/var/lib/isotest";
         }
@@ -451,6 +451,9 @@ internal sealed class ImageStore
     private string RefPath(ImageReference reference) => Path.Combine(RefDirectory, Uri.EscapeDataString(reference.WithTag(reference.Tag ?? "latest").ToString()));
 
     private string LockPath(string kind, string digest) => Path.Combine(LockDirectory, $"{kind}-{Hex(digest)}.lock");
+
+    /// <summary>A fresh path under tmp/ for a partial file (a prune removes what a crash leaves there).</summary>
+    public string NewTempPath(string key) => TempPath(key);
 
     private string TempPath(string key) => Path.Combine(TmpDirectory, $"{(key.StartsWith("sha256:", StringComparison.Ordinal) ? Hex(key) : key)}.{Environment.ProcessId}.{Guid.NewGuid():N}");
 

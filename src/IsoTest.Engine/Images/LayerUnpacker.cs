@@ -10,7 +10,7 @@ namespace IsoTest.Engine.Images;
 /// <param name="Privileged">Root: owners are set, device nodes made, opaque dirs marked with trusted.overlay.opaque.</param>
 internal sealed record UnpackOptions(bool Privileged)
 {
-    public static UnpackOptions ForThisProcess { get; } = new(Libc.geteuid() == 0);
+    public static UnpackOptions ForThisProcess { get; } = new(Credentials.IsRoot);
 
     /// <summary>The xattr namespace overlayfs reads: trusted.* as root, user.* when mounted with userxattr (rootless).</summary>
     public string OverlayXattrPrefix => Privileged ? "trusted.overlay." : "user.overlay.";
@@ -183,7 +183,7 @@ internal static class LayerUnpacker
         var hidden = parent.Length == 0 ? target : parent + "/" + target;
         tree.MakeParents(hidden);
         tree.Remove(hidden);
-        tree.MakeNode(hidden, Libc.S_IFCHR, 0, 0);
+        tree.MakeNode(hidden, NodeKind.CharacterDevice, 0, 0, 0);
     }
 
     /// <summary>Writes one entry; false when it is a device node this user may not make.</summary>
@@ -238,11 +238,11 @@ internal static class LayerUnpacker
                     return false;
                 }
 
-                tree.MakeNode(path, (entry.EntryType == TarEntryType.CharacterDevice ? Libc.S_IFCHR : Libc.S_IFBLK) | mode,
+                tree.MakeNode(path, entry.EntryType == TarEntryType.CharacterDevice ? NodeKind.CharacterDevice : NodeKind.BlockDevice, mode,
                     entry is PosixTarEntry p ? p.DeviceMajor : 0, entry is PosixTarEntry q ? q.DeviceMinor : 0);
                 break;
             case TarEntryType.Fifo:
-                tree.MakeNode(path, Libc.S_IFIFO | mode, 0, 0);
+                tree.MakeNode(path, NodeKind.Fifo, mode, 0, 0);
                 break;
             default:
                 throw new LayerFormatException($"entry '{entry.Name}' is of a kind layers do not hold ({entry.EntryType})");

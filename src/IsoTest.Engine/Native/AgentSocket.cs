@@ -1,11 +1,10 @@
-using System.Text;
 using Microsoft.Win32.SafeHandles;
 
 namespace IsoTest.Engine.Native;
 
 /// <summary>
-/// The engine's end of an init agent's SOCK_SEQPACKET control socket. A message is one datagram of
-/// NUL-terminated fields, optionally with descriptors (SCM_RIGHTS) — see native/PROTOCOL.md.
+/// The engine's end of an init agent's SOCK_SEQPACKET control socket: one datagram per message, optionally
+/// with descriptors (SCM_RIGHTS). What a datagram says is Process/AgentProtocol's business (native/PROTOCOL.md).
 /// Sends happen on any thread (serialised here); receives only on the engine loop's thread.
 /// </summary>
 internal sealed unsafe class AgentSocket : IDisposable
@@ -19,18 +18,6 @@ internal sealed unsafe class AgentSocket : IDisposable
 
     /// <summary>For epoll registration on the engine loop, which also disposes this socket: no race there.</summary>
     public int RawFd => (int)_handle.DangerousGetHandle();
-
-    public static byte[] Encode(IEnumerable<string> fields)
-    {
-        var buffer = new List<byte>(256);
-        foreach (var field in fields)
-        {
-            buffer.AddRange(Encoding.UTF8.GetBytes(field));
-            buffer.Add(0);
-        }
-
-        return [.. buffer];
-    }
 
     /// <summary>Sends one message; <paramref name="fds"/> travel with it and stay owned by the caller.</summary>
     /// <exception cref="ObjectDisposedException">The agent is gone and its socket closed.</exception>
@@ -121,9 +108,9 @@ internal sealed unsafe class AgentSocket : IDisposable
     /// Receives one message without blocking. Returns false when none is queued; <paramref name="closed"/>
     /// is set on EOF (every agent process has exited).
     /// </summary>
-    public bool TryReceive(byte[] buffer, out string[] fields, out int[] fds, out bool closed)
+    public bool TryReceive(byte[] buffer, out int length, out SafeFileHandle[] fds, out bool closed)
     {
-        fields = [];
+        length = 0;
         fds = [];
         closed = false;
         int controlLength = Libc.CmsgSpace(sizeof(int) * MaxFds);
@@ -165,8 +152,8 @@ internal sealed unsafe class AgentSocket : IDisposable
                 return false;
             }
 
-            fds = ReadFds(&msg);
-            fields = Decode(buffer.AsSpan(0, (int)n));
+            fds = [.. ReadFds(&msg).Select(fd => new SafeFileHandle(fd, ownsHandle: true))];
+            length = (int)n;
             return true;
         }
     }
@@ -203,25 +190,6 @@ internal sealed unsafe class AgentSocket : IDisposable
         }
 
         return [.. result];
-    }
-
-    private static string[] Decode(ReadOnlySpan<byte> data)
-    {
-        var fields = new List<string>(8);
-        while (!data.IsEmpty)
-        {
-            int nul = data.IndexOf((byte)0);
-            if (nul < 0)
-            {
-                fields.Add(Encoding.UTF8.GetString(data));
-                break;
-            }
-
-            fields.Add(Encoding.UTF8.GetString(data[..nul]));
-            data = data[(nul + 1)..];
-        }
-
-        return [.. fields];
     }
 
     public void Dispose() => _handle.Dispose();

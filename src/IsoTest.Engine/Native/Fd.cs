@@ -18,6 +18,12 @@ internal static unsafe class Fd
         return (new SafeFileHandle(sv[0], ownsHandle: true), new SafeFileHandle(sv[1], ownsHandle: true));
     }
 
+    /// <summary>A connected pair of stream sockets (a container's stdout or stderr, an exec's).</summary>
+    public static (SafeFileHandle A, SafeFileHandle B) StreamPair() => SocketPair(Libc.SOCK_STREAM);
+
+    /// <summary>A connected pair of SOCK_SEQPACKET sockets (an agent's control socket: message boundaries kept).</summary>
+    public static (SafeFileHandle A, SafeFileHandle B) SeqPacketPair() => SocketPair(Libc.SOCK_SEQPACKET);
+
     /// <summary>Opens /dev/null read-write.</summary>
     public static SafeFileHandle OpenDevNull()
     {
@@ -32,6 +38,4 @@ internal static unsafe class Fd
         handle.SetHandleAsInvalid(); // ownership moves to the SafeSocketHandle
         return new Socket(new SafeSocketHandle(fd, ownsHandle: true));
     }
-
-    public static void CloseRaw(int fd) => Libc.close(fd);
 }

@@ -13,7 +13,7 @@ internal static unsafe partial class Bpf
     private const uint ProgTypeCgroupDevice = 15;  // BPF_PROG_TYPE_CGROUP_DEVICE
     private const uint AttachTypeCgroupDevice = 6;     // BPF_CGROUP_DEVICE
     private const uint FlagAllowMulti = 2;         // BPF_F_ALLOW_MULTI: every program up the tree runs, all must allow
-    private const int OpenDirectory = 0x10000 | 0x80000; // O_DIRECTORY | O_CLOEXEC (O_RDONLY)
+    private static readonly int OpenDirectory = Libc.O_DIRECTORY | Libc.O_CLOEXEC; // O_RDONLY
 
     // union bpf_attr is larger than any field we set; the kernel takes a short size when the tail is zero.
     private const int AttrSize = 128;

@@ -4,7 +4,7 @@ namespace IsoTest.Engine.Native;
 
 /// <summary>
 /// The libc calls the engine makes. Only code in this folder sees raw descriptors and errno;
-/// everything else goes through <see cref="Fd"/>, <see cref="AgentSocket"/> and <see cref="EngineLoop"/>.
+/// everything else goes through <see cref="Fd"/>, <see cref="AgentSocket"/>, <see cref="Poller"/>, <see cref="AgentProcess"/> and <see cref="Credentials"/>.
 /// x86_64 and arm64 Linux with glibc; struct layouts are checked in Interop tests.
 /// </summary>
 internal static unsafe partial class Libc
@@ -75,13 +75,24 @@ internal static unsafe partial class Libc
         public int Type;
     }
 
-    /// <summary>x86_64 declares epoll_event packed (12 bytes); other architectures align it (16).</summary>
+    /// <summary>x86_64 declares epoll_event <c>__attribute__((packed))</c>: 12 bytes, data at offset 4.</summary>
     [StructLayout(LayoutKind.Sequential, Pack = 4)]
     public struct EpollEventPacked
     {
         public uint Events;
         public ulong Data;
     }
+
+    /// <summary>Every other architecture (arm64) aligns epoll_event naturally: 16 bytes, data at offset 8.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct EpollEventAligned
+    {
+        public uint Events;
+        public ulong Data;
+    }
+
+    /// <summary>True where the kernel's epoll_event is packed: the layout <see cref="Native.Poller"/> uses.</summary>
+    public static bool EpollEventIsPacked => RuntimeInformation.ProcessArchitecture == Architecture.X64;
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int socketpair(int domain, int type, int protocol, int* sv);
@@ -97,6 +108,9 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int open(string path, int flags, int mode);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint readlinkat(int dirfd, string path, byte* buf, nuint size);
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial nint read(int fd, void* buf, nuint count);

@@ -15,8 +15,13 @@ internal static unsafe partial class Libc
     public const int O_NOCTTY = 0x100;
     public const int O_TRUNC = 0x200;
     public const int O_NONBLOCK = 0x800;
-    public const int O_DIRECTORY = 0x10000;
-    public const int O_NOFOLLOW = 0x20000;
+
+    // The two open flags whose bits differ by architecture: x86_64 takes <asm-generic/fcntl.h>
+    // (O_DIRECTORY 0200000, O_NOFOLLOW 0400000), arm64's <asm/fcntl.h> moves them down (040000, 0100000)
+    // to make room for O_DIRECT and O_LARGEFILE. A wrong bit is not an error: it silently asks for
+    // another flag (on arm64 x86's O_DIRECTORY is O_DIRECT), so directories and symlinks go unchecked.
+    public static readonly int O_DIRECTORY = OpenFlagsFor(RuntimeInformation.ProcessArchitecture).Directory;
+    public static readonly int O_NOFOLLOW = OpenFlagsFor(RuntimeInformation.ProcessArchitecture).NoFollow;
     public const int O_PATH = 0x200000;
     public const ulong RESOLVE_NO_MAGICLINKS = 0x02;
     public const ulong RESOLVE_IN_ROOT = 0x10;
@@ -43,6 +48,14 @@ internal static unsafe partial class Libc
     public const int EINVAL = 22;
     public const uint STATX_TYPE = 0x1;
     public const uint STATX_MODE = 0x2;
+
+    /// <summary>O_DIRECTORY and O_NOFOLLOW on <paramref name="architecture"/> (the engine ships for x64 and arm64).</summary>
+    public static (int Directory, int NoFollow) OpenFlagsFor(Architecture architecture) => architecture switch
+    {
+        Architecture.X64 => (0x10000, 0x20000),
+        Architecture.Arm64 => (0x4000, 0x8000),
+        _ => throw new PlatformNotSupportedException($"The engine knows the open(2) flags of x64 and arm64, not {architecture}."),
+    };
 
     [StructLayout(LayoutKind.Sequential)]
     public struct OpenHow

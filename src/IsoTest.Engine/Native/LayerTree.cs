@@ -176,8 +176,14 @@ internal sealed unsafe class LayerTree : IDisposable
     }
 
     /// <summary>A device node, FIFO or overlayfs whiteout (a character device 0:0, which the kernel lets any user make).</summary>
-    public void MakeNode(string path, int typeAndMode, int major, int minor)
+    public void MakeNode(string path, NodeKind kind, int mode, int major, int minor)
     {
+        int typeAndMode = mode | kind switch
+        {
+            NodeKind.CharacterDevice => Libc.S_IFCHR,
+            NodeKind.BlockDevice => Libc.S_IFBLK,
+            _ => Libc.S_IFIFO,
+        };
         using var parent = OpenParentOf(path, out var name);
         ulong ma = (uint)major, mi = (uint)minor;
         var dev = ((ma & 0xfffff000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffffff00) << 12) | (mi & 0xff); // glibc's makedev
@@ -300,4 +306,12 @@ internal sealed unsafe class LayerTree : IDisposable
 
     private static LayerTreeException Fail(string operation, string path, int errno) =>
         new($"{operation} '{path}': {Libc.ErrnoText(errno)} (errno {errno})", errno is Libc.EXDEV or Libc.ELOOP);
+}
+
+/// <summary>The special files a layer may hold (the file type bits stay in Native/).</summary>
+internal enum NodeKind
+{
+    CharacterDevice,
+    BlockDevice,
+    Fifo,
 }

@@ -19,19 +19,26 @@ internal sealed record IdMaps(string UidMap, string GidMap)
 
 /// <summary>
 /// Turns <c>uid[:gid]</c> or a user name into numbers, reading the container's own /etc/passwd and
-/// /etc/group (the host's for the host root filesystem), as Docker does.
+/// /etc/group (the host's for the host root filesystem), as Docker does. They are read INSIDE the
+/// resolved root (Native/RootedFile): a symlink in a directory root cannot make the engine read a host file.
 /// </summary>
 internal static class UserResolver
 {
-    public static ResolvedUser Resolve(string? user, string rootPath)
+    public static ResolvedUser Resolve(string? user, ResolvedRoot root) => Resolve(user, root, walk: false);
+
+    /// <param name="user">The spec's user, or null for root.</param>
+    /// <param name="root">Where the databases are read; the topmost lower directory holding one wins, as in the overlay.</param>
+    /// <param name="walk">Resolve paths with the component walk instead of openat2 (for tests of the fallback).</param>
+    internal static ResolvedUser Resolve(string? user, ResolvedRoot root, bool walk)
     {
+        var rootPath = root.LowerDirectories[0];
         if (string.IsNullOrEmpty(user))
         {
             return new ResolvedUser(0, 0, "/root");
         }
 
         var parts = user.Split(':', 2);
-        var passwd = ReadDb(Path.Combine(rootPath, "etc/passwd"));
+        var passwd = ReadDb(root, "etc/passwd", walk);
         long uid;
         long? gid = null;
         string home = "/";
@@ -40,7 +47,7 @@ internal static class UserResolver
             var entry = passwd.FirstOrDefault(e => e.Length > 5 && e[2] == parts[0]);
             if (entry is not null)
             {
-                gid = long.Parse(entry[3], CultureInfo.InvariantCulture);
+                gid = Id(entry, 3, "passwd", "gid");
                 home = entry[5];
             }
         }
@@ -48,8 +55,8 @@ internal static class UserResolver
         {
             var entry = passwd.FirstOrDefault(e => e.Length > 5 && e[0] == parts[0])
                 ?? throw new UnknownUserException($"user '{parts[0]}' is not in {Path.Combine(rootPath, "etc/passwd")}: use a numeric uid[:gid] or a name defined in the container's /etc/passwd");
-            uid = long.Parse(entry[2], CultureInfo.InvariantCulture);
-            gid = long.Parse(entry[3], CultureInfo.InvariantCulture);
+            uid = Id(entry, 2, "passwd", "uid");
+            gid = Id(entry, 3, "passwd", "gid");
             home = entry[5];
         }
 
@@ -61,29 +68,35 @@ internal static class UserResolver
             }
             else
             {
-                var group = ReadDb(Path.Combine(rootPath, "etc/group")).FirstOrDefault(e => e.Length > 2 && e[0] == parts[1])
+                var group = ReadDb(root, "etc/group", walk).FirstOrDefault(e => e.Length > 2 && e[0] == parts[1])
                     ?? throw new UnknownUserException($"group '{parts[1]}' is not in {Path.Combine(rootPath, "etc/group")}: use a numeric gid or a group defined in the container's /etc/group");
-                gid = long.Parse(group[2], CultureInfo.InvariantCulture);
+                gid = Id(group, 2, "group", "gid");
             }
         }
 
         return new ResolvedUser(uid, gid ?? uid, home);
     }
 
-    private static List<string[]> ReadDb(string path)
+    /// <summary>
+    /// A numeric field of the entry that names the user: a malformed one is the container's /etc file's fault,
+    /// said as such (not a FormatException). Malformed lines for other names are never parsed, as in glibc.
+    /// </summary>
+    private static long Id(string[] entry, int field, string db, string what) =>
+        long.TryParse(entry[field], NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+            ? id
+            : throw new UnknownUserException($"the /etc/{db} entry for '{entry[0]}' has {what} '{entry[field]}', which is not a number: fix the container's /etc/{db} or give a numeric uid[:gid]");
+
+    private static List<string[]> ReadDb(ResolvedRoot root, string path, bool walk)
     {
-        try
+        foreach (var lower in root.LowerDirectories)
         {
-            return File.ReadLines(path).Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split(':')).ToList();
+            if (Native.RootedFile.ReadAll(lower, path, walk) is { } bytes)
+            {
+                return [.. System.Text.Encoding.UTF8.GetString(bytes).Split('\n').Where(l => l.Length > 0 && l[0] != '#').Select(l => l.Split(':'))];
+            }
         }
-        catch (IOException)
-        {
-            return [];
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return [];
-        }
+
+        return [];
     }
 }
 

@@ -11,7 +11,7 @@ namespace IsoTest.Server.Containers;
 /// The server's containers: Docker ids and names (reserved atomically, so two creates with one name
 /// cannot both win), lookup by id, unique id prefix or name as dockerd does, and removal.
 /// </summary>
-internal sealed partial class ContainerTable(IContainerBackend backend, ImageResolver images, ServerEvents events, TimeProvider clock) : IAsyncDisposable
+internal sealed partial class ContainerTable(IContainerBackend backend, ImageCatalog images, ServerEvents events, TimeProvider clock) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, ServerContainer> _byId = new();
     private readonly ConcurrentDictionary<string, string> _names = new();   // name -> id ("" while being created)

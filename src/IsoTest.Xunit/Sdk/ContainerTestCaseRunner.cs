@@ -1,4 +1,5 @@
 using System.Reflection;
+using IsoTest.Xunit.Fixtures;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 

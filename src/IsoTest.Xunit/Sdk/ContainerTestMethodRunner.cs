@@ -1,3 +1,4 @@
+using IsoTest.Xunit.Fixtures;
 using Xunit.Abstractions;
 using Xunit.Sdk;
 

@@ -17,6 +17,20 @@ internal sealed class AllWaitStrategy : WaitStrategy
 
     public override string ToString() => string.Join(" and ", Strategies.Select(s => s.ToString()));
 
+    /// <summary>Every part's check, in order.</summary>
+    protected override async Task<bool> UntilAsync(IContainer container, CancellationToken cancellationToken)
+    {
+        foreach (var strategy in Strategies)
+        {
+            if (!await strategy.CheckOnceAsync(container, cancellationToken).ConfigureAwait(false))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
     internal override async Task WaitAsync(IContainer container, TimeProvider timeProvider, CancellationToken cancellationToken)
     {
         if (Timeout is not { } timeout || timeout == System.Threading.Timeout.InfiniteTimeSpan)

@@ -34,6 +34,10 @@ internal sealed class LogMessageWaitStrategy(Regex pattern, int times) : Conditi
     }
 
     // The exit may win the race before the last lines were read from the stream; the full log decides.
+    /// <summary>Whether the message is in the output already.</summary>
+    protected override Task<bool> UntilAsync(IContainer container, CancellationToken cancellationToken) =>
+        Task.FromResult(IsMetAfterExit(container));
+
     private protected override bool IsMetAfterExit(IContainer container) =>
         container.GetLogs().Count(l => Pattern.IsMatch(l.Text)) >= Times;
 }

@@ -18,6 +18,10 @@ internal abstract class PollingWaitStrategy : ConditionWaitStrategy
     /// <summary>One attempt: true when the condition holds. Records what it saw in <paramref name="attempt"/>.</summary>
     private protected abstract Task<bool> ProbeAsync(WaitAttempt attempt, CancellationToken cancellationToken);
 
+    /// <summary>One probe, on its own (when this strategy is a part of one a user wrote).</summary>
+    protected sealed override Task<bool> UntilAsync(IContainer container, CancellationToken cancellationToken) =>
+        ProbeAsync(new WaitAttempt(container, TimeProvider.System), cancellationToken);
+
     private protected sealed override async Task UntilMetAsync(WaitAttempt attempt, CancellationToken cancellationToken)
     {
         var pipeline = CreatePipeline(attempt);

@@ -64,7 +64,8 @@ public sealed class CgroupV1DriverTests : IDisposable
 
         Assert.NotNull(handle);
         Assert.Equal(Controllers.Select(c => $"{Root}/{c}/{_parent}/e1/c1"), handle.Paths);
-        Assert.Equal(handle.Paths.Select(p => ("cg1", p + "/tasks")), handle.AgentRecords);
+        Assert.Equal(1, handle.Join.Version);
+        Assert.Equal(handle.Paths.Select(p => p + "/tasks"), handle.Join.Targets);
         var memory = $"{Root}/memory/{_parent}/e1/c1";
         Assert.Equal("33554432", Read(memory, "memory.limit_in_bytes"));
         if (File.Exists(Path.Combine(memory, "memory.memsw.limit_in_bytes")))
@@ -276,7 +277,7 @@ public sealed class CgroupV1DriverTests : IDisposable
         info.ArgumentList.Add("-c");
         info.ArgumentList.Add("for f; do echo 0 > \"$f\" || exit 99; done; " + script);
         info.ArgumentList.Add("sh");
-        foreach (var (_, tasks) in handle.AgentRecords)
+        foreach (var tasks in handle.Join.Targets)
         {
             info.ArgumentList.Add(tasks);
         }

@@ -24,7 +24,8 @@ public sealed class CgroupV2DriverTests : IDisposable
         Assert.NotNull(handle);
         var dir = _fs.Full("isotest/e1/c1");
         Assert.Equal([dir], handle.Paths);
-        Assert.Equal([("cg2", dir)], handle.AgentRecords);
+        Assert.Equal(2, handle.Join.Version);
+        Assert.Equal([dir], handle.Join.Targets);
         Assert.Equal(
             [
                 ("cgroup.subtree_control", "+cpuset"), // the root does not enable cpuset: enabled one level up

@@ -85,6 +85,75 @@ public sealed class LifecycleTests(EngineFixture fixture) : IClassFixture<Engine
     }
 
     [Fact]
+    public async Task WaitForExit_CompletesExactlyWhenTheStateSaysExited_WithTheLogsDrained()
+    {
+        await using var container = await _engine.CreateAsync(Specs.Shell("echo last words; exit 3"));
+        await container.StartAsync();
+
+        var seen = await container.WaitForExitAsync().ContinueWith(
+            t => (t.Result, container.State, container.ExitCode, Logs: container.GetLogs().Select(l => l.Text).ToList()),
+            TaskContinuationOptions.ExecuteSynchronously);
+
+        Assert.Equal((3, ContainerState.Exited, (int?)3), (seen.Result, seen.State, seen.ExitCode));
+        Assert.Equal(["last words"], seen.Logs);
+    }
+
+    [Fact]
+    public async Task Start_TwiceAtOnce_OneStartsAndTheOtherIsRefused()
+    {
+        await using var container = await _engine.CreateAsync(Specs.Host("sleep", "30"));
+
+        var starts = await Task.WhenAll(Enumerable.Range(0, 2).Select(_ => Task.Run(async () =>
+        {
+            try
+            {
+                await container.StartAsync();
+                return null;
+            }
+            catch (InvalidOperationException e)
+            {
+                return e;
+            }
+        })));
+
+        Assert.Single(starts, e => e is null);
+        Assert.Contains("only a created or exited container can be started", Assert.Single(starts, e => e is not null)!.Message);
+        Assert.Equal(ContainerState.Running, container.State);
+    }
+
+    [Fact]
+    public async Task Start_AfterStop_RunsAgainWithTheSameIdentityAndKeepsEarlierLogs()
+    {
+        var spec = Specs.Shell("trap 'exit 0' TERM; echo up; while :; do sleep 0.05; done") with { Ports = [8080] };
+        await using var container = await _engine.CreateAsync(spec);
+        await container.StartAsync();
+        await WaitForLineAsync(container, "up");
+        var port = container.GetEndpoint(8080).Port;
+        await container.StopAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(ContainerState.Exited, container.State);
+
+        await container.StartAsync();
+        await WaitForLogCountAsync(container, "up", 2);
+
+        Assert.Equal(ContainerState.Running, container.State);
+        Assert.Null(container.ExitCode);
+        Assert.Equal(port, container.GetEndpoint(8080).Port);
+        Assert.Equal(0, (await container.ExecAsync(["true"])).ExitCode);
+        await container.StopAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal(0, await container.WaitForExitAsync());
+        Assert.Equal(["up", "up"], container.GetLogs().Select(l => l.Text));
+    }
+
+    private static async Task WaitForLogCountAsync(IContainer container, string text, int count)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        while (container.GetLogs().Count(l => l.Text == text) < count)
+        {
+            await Task.Delay(5, cts.Token);
+        }
+    }
+
+    [Fact]
     public async Task User_NameIsResolvedFromTheRootsPasswd()
     {
         var result = await _engine.RunAsync(Specs.Shell("id -un") with { User = "nobody" });

@@ -3,6 +3,8 @@ using System.Text.Json.Nodes;
 using IsoTest.Engine.Images;
 using IsoTest.Engine.Tests.Support;
 
+using IsoTest.TestSupport;
+
 namespace IsoTest.Engine.Tests.Images;
 
 /// <summary>Images run on the engine: the same tree, modes, owners, links and config that <c>docker run</c> shows.</summary>

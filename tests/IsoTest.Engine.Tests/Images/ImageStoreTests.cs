@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using IsoTest.Engine.Images;
 
+using IsoTest.TestSupport;
+
 namespace IsoTest.Engine.Tests.Images;
 
 public sealed class ImageStoreTests : IDisposable

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
 using IsoTest.Engine.Images;
 
+using IsoTest.TestSupport;
+
 namespace IsoTest.Engine.Tests.Images;
 
 /// <summary>A small image of several layers, with a deletion and an opaque directory, in an OCI layout.</summary>

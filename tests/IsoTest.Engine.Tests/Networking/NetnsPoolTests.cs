@@ -13,16 +13,20 @@ public sealed class NetnsPoolTests
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(30);
 
-    [Fact]
+    [RootlessOnlyFact]
+    public async Task Rootless_HasNoPool()
+    {
+        // Rootless the namespace must belong to the container's own user namespace: the agent makes it.
+        await using var engine = new EngineBackend();
+
+        Assert.Null(engine.Netns);
+        Assert.Equal(0, (await engine.RunAsync(Specs.Host("true"))).ExitCode);
+    }
+
+    [RootOnlyFact]
     public async Task Root_EachContainerJoinsAReadyNamespace_FreshAndNeverReused()
     {
         await using var engine = new EngineBackend();
-        if (!Specs.IsRoot)
-        {
-            // Rootless the namespace must belong to the container's own user namespace: no pool.
-            Assert.Null(engine.Netns);
-            return;
-        }
 
         // Namespace inodes are recycled once a namespace is gone: keep every container alive to compare.
         var containers = new List<IContainer>();
@@ -56,16 +60,10 @@ public sealed class NetnsPoolTests
         }
     }
 
-    [Fact]
+    [RootOnlyFact]
     public async Task Root_DisposingTheEngineClosesTheReadyNamespaces()
     {
         var engine = new EngineBackend();
-        if (!Specs.IsRoot)
-        {
-            Assert.Null(engine.Netns);
-            await engine.DisposeAsync();
-            return;
-        }
 
         var ready = await ReadyNamespacesAsync(engine);
         Assert.Equal(NetnsPool.Size, ready.Count);

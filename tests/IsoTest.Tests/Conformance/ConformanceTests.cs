@@ -191,6 +191,29 @@ public abstract partial class ConformanceTests : IAsyncLifetime
         Assert.InRange(final.CpuTime.TotalSeconds, 1.0, wall + 0.2);
     }
 
+    [Fact]
+    public async Task Start_AfterStop_RunsAgainAndKeepsTheEarlierOutput()
+    {
+        // Testcontainers' StopAsync then StartAsync: the same container, its command run once more.
+        await using var container = await Shell("trap 'exit 0' TERM; echo up; while :; do sleep 0.05; done")
+            .WaitFor(Wait.ForLogMessage("^up$"))
+            .StartAsync(Timeout());
+        await container.StopAsync(TimeSpan.FromSeconds(10), Timeout());
+        Assert.Equal((ContainerState.Exited, (int?)0), (container.State, container.ExitCode));
+
+        await container.StartAsync(Timeout());
+        var token = Timeout();
+        while (container.GetLogs().Count(l => l.Text == "up") < 2)
+        {
+            await Task.Delay(10, token);
+        }
+
+        Assert.Equal(ContainerState.Running, container.State);
+        await container.StopAsync(TimeSpan.FromSeconds(10), Timeout());
+        Assert.Equal(0, await container.WaitForExitAsync(Timeout()));
+        Assert.Equal(["up", "up"], container.GetLogs().Select(l => l.Text));
+    }
+
     // ---- ports and waits ----
 
     [Fact]

@@ -233,7 +233,10 @@ public class WaitTests
         container.Log("done");
         container.Exit(0);
 
-        await Wait.ForLogMessage("^done$").WaitAsync(container, _time, default);
+        // Judged from the complete output: the line is there, so the exit is no failure.
+        var error = await Record.ExceptionAsync(() => Wait.ForLogMessage("^done$").WaitAsync(container, _time, default));
+
+        Assert.Null(error);
     }
 
     [Fact]
@@ -411,5 +414,80 @@ public class WaitTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [Fact]
+    public async Task UserWritten_IsPolledWithTheSameBackoffUntilItSaysReady()
+    {
+        var container = new FakeContainer();
+        var strategy = new ReadyOnCall(3);
+        var wait = strategy.WaitAsync(container, _time, default);
+
+        var pauses = new List<TimeSpan> { await _time.NextPauseAsync() };
+        _time.Clock.Advance(pauses[^1]);
+        pauses.Add(await _time.NextPauseAsync());
+        _time.Clock.Advance(pauses[^1]);
+        await wait;
+
+        Assert.Equal(3, strategy.Calls);
+        Assert.Same(container, strategy.LastContainer);
+        Assert.Equal([TimeSpan.FromMilliseconds(1), TimeSpan.FromMilliseconds(2)], pauses);
+    }
+
+    [Fact]
+    public async Task UserWritten_NeverReady_TimesOutNamingItsDescription()
+    {
+        var container = new FakeContainer();
+        container.Log("still booting");
+        var wait = new ReadyOnCall(int.MaxValue).WithTimeout(TimeSpan.FromSeconds(2)).WaitAsync(container, _time, default);
+        await _time.NextPauseAsync(); // the first check said "not yet"
+        _time.Clock.Advance(TimeSpan.FromSeconds(2));
+
+        var e = await Assert.ThrowsAsync<WaitTimeoutException>(() => wait);
+        Assert.Equal("the app answering on call 2147483647", e.Condition);
+        Assert.Contains("not ready yet", e.Message);
+        Assert.Contains("still booting", e.Message);
+    }
+
+    [Fact]
+    public async Task UserWritten_ContainerExits_FailsAtOnce()
+    {
+        var container = new FakeContainer();
+        container.Exit(2);
+
+        var e = await Assert.ThrowsAsync<ContainerExitedException>(() => new ReadyOnCall(int.MaxValue).WaitAsync(container, _time, default));
+
+        Assert.Equal(2, e.ExitCode);
+    }
+
+    [Fact]
+    public async Task UserWritten_CombinesWithTheBuiltInOnes()
+    {
+        var container = new FakeContainer();
+        var mine = new ReadyOnCall(1);
+        var wait = Wait.ForLogMessage("up").And(mine).WaitAsync(container, _time, default);
+        Assert.Equal(0, mine.Calls);
+
+        container.Log("up");
+        await wait;
+
+        Assert.Equal(1, mine.Calls);
+        Assert.Equal("a log line matching /up/ and the app answering on call 1", Wait.ForLogMessage("up").And(mine).ToString());
+    }
+
+    /// <summary>What a user writes: one check, and a description.</summary>
+    private sealed class ReadyOnCall(int readyOn) : WaitStrategy
+    {
+        public int Calls { get; private set; }
+
+        public IContainer? LastContainer { get; private set; }
+
+        public override string ToString() => $"the app answering on call {readyOn}";
+
+        protected override Task<bool> UntilAsync(IContainer container, CancellationToken cancellationToken)
+        {
+            LastContainer = container;
+            return Task.FromResult(++Calls >= readyOn);
+        }
     }
 }

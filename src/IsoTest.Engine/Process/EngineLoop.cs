@@ -1,18 +1,8 @@
 using System.Collections.Concurrent;
-using System.Runtime.InteropServices;
+using IsoTest.Engine.Native;
 using Microsoft.Win32.SafeHandles;
 
-namespace IsoTest.Engine.Native;
-
-/// <summary>Receives what an init agent says. Called on the engine loop's thread: return quickly.</summary>
-internal interface IAgentListener
-{
-    /// <summary>One message; the listener owns <paramref name="fds"/>.</summary>
-    void OnMessage(string[] fields, SafeFileHandle[] fds);
-
-    /// <summary>The control socket reached EOF and the shim was reaped: every agent process is gone.</summary>
-    void OnClosed();
-}
+namespace IsoTest.Engine.Process;
 
 /// <summary>
 /// The engine's one long-lived thread. It spawns every init agent (PR_SET_PDEATHSIG follows the
@@ -20,31 +10,17 @@ internal interface IAgentListener
 /// kill containers at random) and it reads every agent's control socket through one epoll set, so a
 /// thousand containers cost one thread, not a thousand.
 /// </summary>
-internal sealed unsafe class EngineLoop
+internal sealed class EngineLoop
 {
     private static readonly Lazy<EngineLoop> SharedLoop = new(() => new EngineLoop());
-    private readonly int _epoll;
-    private readonly int _wake;
+    private readonly Poller _poller = new();
     private readonly ConcurrentQueue<Action> _work = new();
     private readonly Dictionary<ulong, Registration> _registrations = [];
     private readonly byte[] _receiveBuffer = new byte[AgentSocket.MaxMessage];
-    private ulong _nextKey = 1;
+    private ulong _nextKey = Poller.WakeKey + 1;
 
     private EngineLoop()
     {
-        _epoll = Libc.epoll_create1(Libc.EPOLL_CLOEXEC);
-        if (_epoll < 0)
-        {
-            throw Errors.Native("epoll_create1", Libc.Errno);
-        }
-
-        _wake = Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK);
-        if (_wake < 0)
-        {
-            throw Errors.Native("eventfd", Libc.Errno);
-        }
-
-        Add(_wake, 0);
         var thread = new Thread(Run) { IsBackground = true, Name = "isotest-engine" };
         thread.Start();
     }
@@ -67,7 +43,7 @@ internal sealed unsafe class EngineLoop
             int pid;
             try
             {
-                pid = Spawn(agentPath, [devNull, .. agentEnds]);
+                pid = AgentProcess.Spawn(agentPath, [devNull, .. agentEnds]);
                 foreach (var end in agentEnds)
                 {
                     end.Dispose();
@@ -75,7 +51,7 @@ internal sealed unsafe class EngineLoop
 
                 var key = _nextKey++;
                 _registrations[key] = new Registration(control, listener, pid);
-                Add(control.RawFd, key);
+                _poller.Add(control, key);
             }
             catch (Exception e)
             {
@@ -103,90 +79,27 @@ internal sealed unsafe class EngineLoop
     private void Post(Action work)
     {
         _work.Enqueue(work);
-        ulong one = 1;
-        Libc.write(_wake, &one, sizeof(ulong));
-    }
-
-    private static int Spawn(string path, SafeFileHandle[] fds)
-    {
-        // Large enough for glibc's posix_spawn_file_actions_t (80 bytes on x86_64).
-        byte* actions = stackalloc byte[256];
-        Libc.posix_spawn_file_actions_init(actions);
-        var refs = new bool[fds.Length];
-        var pathBytes = Marshal.StringToCoTaskMemUTF8(path);
-        var argv = stackalloc byte*[2] { (byte*)pathBytes, null };
-        var envp = stackalloc byte*[1] { null };
-        try
-        {
-            for (int i = 0; i < fds.Length; i++)
-            {
-                fds[i].DangerousAddRef(ref refs[i]);
-                int rc = Libc.posix_spawn_file_actions_adddup2(actions, (int)fds[i].DangerousGetHandle(), i);
-                if (rc != 0)
-                {
-                    throw Errors.Native("posix_spawn_file_actions_adddup2", rc);
-                }
-            }
-
-            int pid;
-            int err = Libc.posix_spawn(&pid, (byte*)pathBytes, actions, null, argv, envp);
-            if (err != 0)
-            {
-                throw Errors.Native($"spawning the init agent {path}", err);
-            }
-
-            return pid;
-        }
-        finally
-        {
-            Libc.posix_spawn_file_actions_destroy(actions);
-            Marshal.FreeCoTaskMem(pathBytes);
-            for (int i = 0; i < refs.Length; i++)
-            {
-                if (refs[i])
-                {
-                    fds[i].DangerousRelease();
-                }
-            }
-        }
-    }
-
-    private void Add(int fd, ulong key)
-    {
-        var ev = new Libc.EpollEventPacked { Events = Libc.EPOLLIN | Libc.EPOLLRDHUP, Data = key };
-        if (Libc.epoll_ctl(_epoll, Libc.EPOLL_CTL_ADD, fd, &ev) != 0)
-        {
-            throw Errors.Native("epoll_ctl", Libc.Errno);
-        }
+        _poller.Wake();
     }
 
     private void Run()
     {
-        const int MaxEvents = 64;
-        var events = stackalloc Libc.EpollEventPacked[MaxEvents];
+        Span<ulong> ready = stackalloc ulong[64];
         while (true)
         {
-            int n = Libc.epoll_wait(_epoll, events, MaxEvents, -1);
-            if (n < 0)
-            {
-                continue; // EINTR
-            }
-
+            int n = _poller.Wait(ready);
             for (int i = 0; i < n; i++)
             {
-                ulong key = events[i].Data;
-                if (key == 0)
+                if (ready[i] == Poller.WakeKey)
                 {
-                    ulong count;
-                    Libc.read(_wake, &count, sizeof(ulong));
                     while (_work.TryDequeue(out var work))
                     {
                         work();
                     }
                 }
-                else if (_registrations.TryGetValue(key, out var registration))
+                else if (_registrations.TryGetValue(ready[i], out var registration))
                 {
-                    Drain(key, registration);
+                    Drain(ready[i], registration);
                 }
             }
         }
@@ -195,12 +108,11 @@ internal sealed unsafe class EngineLoop
     private void Drain(ulong key, Registration registration)
     {
         bool closed;
-        while (registration.Control.TryReceive(_receiveBuffer, out var fields, out var rawFds, out closed))
+        while (registration.Control.TryReceive(_receiveBuffer, out var length, out var fds, out closed))
         {
-            var fds = rawFds.Select(fd => new SafeFileHandle(fd, ownsHandle: true)).ToArray();
             try
             {
-                registration.Listener.OnMessage(fields, fds);
+                registration.Listener.OnMessage(AgentProtocol.Decode(_receiveBuffer.AsSpan(0, length)), fds);
             }
             catch (Exception e)
             {
@@ -214,15 +126,11 @@ internal sealed unsafe class EngineLoop
             return;
         }
 
-        Libc.epoll_ctl(_epoll, Libc.EPOLL_CTL_DEL, registration.Control.RawFd, null);
+        _poller.Remove(registration.Control);
         _registrations.Remove(key);
 
         // EOF means the shim closed its last descriptor while exiting: reaping it cannot block for long.
-        int status;
-        while (Libc.waitpid(registration.ShimPid, &status, 0) < 0 && Libc.Errno == Libc.EINTR)
-        {
-        }
-
+        AgentProcess.Reap(registration.ShimPid);
         try
         {
             registration.Listener.OnClosed();
@@ -234,6 +142,4 @@ internal sealed unsafe class EngineLoop
     }
 
     private sealed record Registration(AgentSocket Control, IAgentListener Listener, int ShimPid);
-
-
 }

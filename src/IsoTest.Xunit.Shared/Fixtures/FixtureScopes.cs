@@ -1,6 +1,4 @@
-using IsoTest.Xunit.Fixtures;
-
-namespace IsoTest.Xunit.Sdk;
+namespace IsoTest.Xunit.Fixtures;
 
 /// <summary>The shared scopes a test sees; its own per-test scope is added when it runs.</summary>
 internal sealed record FixtureScopes(ContainerScope Assembly, ContainerScope? Collection, ContainerScope? Class)

@@ -1,0 +1,27 @@
+namespace IsoTest.Engine.Tests.Support;
+
+/// <summary>A fact about what only root has (e.g. the network namespace pool); skipped, saying why, when not root.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class RootOnlyFactAttribute : FactAttribute
+{
+    public RootOnlyFactAttribute()
+    {
+        if (!Specs.IsRoot)
+        {
+            Skip = "Needs root: rootless, a container's network namespace must belong to its own user namespace, which exists only once the container does, so there is no pool to test.";
+        }
+    }
+}
+
+/// <summary>A fact about rootless containers; skipped, saying why, as root.</summary>
+[AttributeUsage(AttributeTargets.Method)]
+public sealed class RootlessOnlyFactAttribute : FactAttribute
+{
+    public RootlessOnlyFactAttribute()
+    {
+        if (Specs.IsRoot)
+        {
+            Skip = "Rootless only: run the tests as a non-root user (see the rootless job in .ci/run).";
+        }
+    }
+}
