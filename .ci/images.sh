@@ -110,8 +110,10 @@ docker build --quiet --network host -t "$PG" "$work/pg" >"$work/build.log" 2>&1 
 
 echo "images: writing the OCI layout $CACHE/oci"
 # Full names as ref names: the engine's import tags them as FromImage("isotest/postgres:15-bookworm") names them.
-# Docker's manifest and config format (v2s2), not OCI's: converting to OCI drops the config's Healthcheck.
-skopeo copy --quiet --format v2s2 "docker-daemon:$BASE" "oci:$CACHE/oci:docker.io/$BASE"
+# PostgreSQL's in Docker's manifest and config format (v2s2): converting to OCI's drops the config's Healthcheck.
+# Debian's in OCI's (nothing of its config is lost): skopeo reads only OCI manifests back from a layout, and the
+# tests push it from here to their registry (rootless too, where dockerd's socket is out of reach).
+skopeo copy --quiet "docker-daemon:$BASE" "oci:$CACHE/oci:docker.io/$BASE"
 skopeo copy --quiet --format v2s2 "docker-daemon:$PG" "oci:$CACHE/oci:docker.io/$PG"
 chmod -R a+rX "$CACHE"
 echo "$version" >"$CACHE/stamp"
