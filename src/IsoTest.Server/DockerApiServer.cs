@@ -59,16 +59,18 @@ public sealed class DockerApiServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ContainerTable _containers;
+    private readonly Networks.NetworkTable _networks;
     private readonly IContainerBackend? _ownedBackend;
     private readonly List<string> _sockets;
     private readonly CancellationTokenSource _stopping;
     private int _disposed;
 
-    private DockerApiServer(WebApplication app, ContainerTable containers, IContainerBackend? ownedBackend, List<string> sockets, IReadOnlyList<string> addresses, CancellationTokenSource stopping)
+    private DockerApiServer(WebApplication app, ContainerTable containers, Networks.NetworkTable networks, IContainerBackend? ownedBackend, List<string> sockets, IReadOnlyList<string> addresses, CancellationTokenSource stopping)
     {
         _stopping = stopping;
         _app = app;
         _containers = containers;
+        _networks = networks;
         _ownedBackend = ownedBackend;
         _sockets = sockets;
         Addresses = addresses;
@@ -99,7 +101,8 @@ public sealed class DockerApiServer : IAsyncDisposable
         // The engine's own store when the server runs on it, so what is pulled here is what its containers run from.
         var images = new ImageCatalog(backend is IsoTest.Engine.EngineBackend engine ? engine.Images.Value : new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(IsoTest.Engine.Images.ImageStore.DefaultRoot())));
         var events = new ServerEvents(options.TimeProvider);
-        var containers = new ContainerTable(backend, images, events, options.TimeProvider);
+        var networks = new Networks.NetworkTable(backend, options.TimeProvider);
+        var containers = new ContainerTable(backend, images, networks, events, options.TimeProvider);
         var execs = new ExecTable();
         var stopping = new CancellationTokenSource();
         var hijack = new RawHijack(r => HijackRoute(r, containers, execs), stopping.Token);
@@ -143,6 +146,7 @@ public sealed class DockerApiServer : IAsyncDisposable
         ContainerEndpoints.Map(app, containers);
         ExecEndpoints.Map(app, containers, execs);
         ImageEndpoints.Map(app, images, containers);
+        NetworkEndpoints.Map(app, networks, containers);
         app.MapFallback((HttpContext context) => DockerError.WriteAsync(context, StatusCodes.Status404NotFound, "page not found"));
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -157,7 +161,7 @@ public sealed class DockerApiServer : IAsyncDisposable
         }
 
         var addresses = listeners.Select(l => l.SocketPath is { } p ? "unix://" + p : $"tcp://{app.Urls.Select(u => new Uri(u)).First(u => u.Port == l.Endpoint!.Port || l.Endpoint.Port == 0).Authority}").ToList();
-        return new DockerApiServer(app, containers, owned, sockets, addresses, stopping);
+        return new DockerApiServer(app, containers, networks, owned, sockets, addresses, stopping);
     }
 
     /// <summary>The routes a client hijacks with <c>Upgrade: tcp</c>; null for any other.</summary>
@@ -185,6 +189,7 @@ public sealed class DockerApiServer : IAsyncDisposable
         }
 
         await _containers.DisposeAsync().ConfigureAwait(false);
+        await _networks.DisposeAsync().ConfigureAwait(false);   // after their members
         await _app.DisposeAsync().ConfigureAwait(false);
         if (_ownedBackend is not null)
         {

@@ -263,7 +263,7 @@ internal sealed class ContainerLifecycle(EngineContext context, string id, Conta
         }
 
         var cg = setup.Cgroup is { } cgroup ? context.Cgroups.ReadStats(cgroup) : null;
-        var cpu = cg?.CpuTime ?? (run is null ? null : ProcessTreeCpu.Read(run.Agent.InitPid));
+        var cpu = cg?.CpuTime ?? run?.Agent.InitTreeCpuTime();
         return new ContainerStats(cg?.PeakMemoryBytes, cpu ?? TimeSpan.Zero);
     }
 

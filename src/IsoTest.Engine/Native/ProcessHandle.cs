@@ -32,18 +32,25 @@ internal sealed class ProcessHandle : IDisposable
         return new ProcessHandle(new SafeFileHandle((nint)fd, ownsHandle: true));
     }
 
+    /// <summary>Whether the process still exists (signal 0 through the pidfd); false once it has exited or this handle is disposed.</summary>
+    public bool IsAlive => Signal(0);
+
     /// <summary>SIGKILLs the process. Gone already (ESRCH, or this handle disposed) is fine.</summary>
-    public void Kill()
+    public void Kill() => Signal(Libc.SIGKILL);
+
+    public void Dispose() => _pidfd.Dispose();
+
+    private bool Signal(int signal)
     {
         bool added = false;
         try
         {
             _pidfd.DangerousAddRef(ref added);
-            Libc.syscall_pidfd_send_signal(Libc.SYS_pidfd_send_signal, (int)_pidfd.DangerousGetHandle(), Libc.SIGKILL, 0, 0);
+            return Libc.syscall_pidfd_send_signal(Libc.SYS_pidfd_send_signal, (int)_pidfd.DangerousGetHandle(), signal, 0, 0) == 0;
         }
         catch (ObjectDisposedException)
         {
-            // Disposed: the agent is gone, and init with it.
+            return false; // disposed: the agent is gone, and init with it
         }
         finally
         {
@@ -53,6 +60,4 @@ internal sealed class ProcessHandle : IDisposable
             }
         }
     }
-
-    public void Dispose() => _pidfd.Dispose();
 }

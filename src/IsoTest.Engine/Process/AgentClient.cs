@@ -43,7 +43,22 @@ internal sealed class AgentClient : IAgentListener
     public TaskCompletionSource<AgentEvent.Reaped?> Gone { get; } = new(Async);
 
     /// <summary>Init's pid in the host's PID namespace, once known.</summary>
-    public int InitPid { get; private set; }
+    private int InitPid { get; set; }
+
+    /// <summary>
+    /// CPU time of init's process tree from /proc, or null once init is gone (its number may name another
+    /// process by then). Read first, checked after: a process alive after the read was alive during it.
+    /// </summary>
+    public TimeSpan? InitTreeCpuTime()
+    {
+        if (Volatile.Read(ref _init) is not { } init)
+        {
+            return null;
+        }
+
+        var cpu = ProcessTreeCpu.Read(InitPid);
+        return init.IsAlive ? cpu : null;
+    }
 
     /// <summary>`start`: run the payload.</summary>
     /// <returns>False when the agent is already gone.</returns>

@@ -11,7 +11,7 @@ namespace IsoTest.Server.Containers;
 /// The server's containers: Docker ids and names (reserved atomically, so two creates with one name
 /// cannot both win), lookup by id, unique id prefix or name as dockerd does, and removal.
 /// </summary>
-internal sealed partial class ContainerTable(IContainerBackend backend, ImageCatalog images, ServerEvents events, TimeProvider clock) : IAsyncDisposable
+internal sealed partial class ContainerTable(IContainerBackend backend, ImageCatalog images, Networks.NetworkTable networks, ServerEvents events, TimeProvider clock) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, ServerContainer> _byId = new();
     private readonly ConcurrentDictionary<string, string> _names = new();   // name -> id ("" while being created)
@@ -45,7 +45,7 @@ internal sealed partial class ContainerTable(IContainerBackend backend, ImageCat
             var image = images.Resolve(request.Image);
             var inner = ReaperContainer.IsReaperImage(request.Image)
                 ? Reaper(id, request)
-                : await backend.CreateAsync(SpecMapper.ToBuilder(request, image, id).Build(), cancellationToken).ConfigureAwait(false);
+                : await backend.CreateAsync(SpecMapper.ToBuilder(request, image, id, name, networks).Build(), cancellationToken).ConfigureAwait(false);
             var container = new ServerContainer(id, name, request, image, inner, clock.GetUtcNow());
             _byId[id] = container;
             _names[name] = id;

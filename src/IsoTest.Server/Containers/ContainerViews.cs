@@ -182,10 +182,9 @@ internal static class ContainerViews
 
     private static Dictionary<string, object?> Networks(ServerContainer c)
     {
-        var name = c.Request.HostConfig?.NetworkMode is { Length: > 0 } mode && mode != "default" ? mode : "bridge";
-        return new()
-        {
-            [name] = new Dictionary<string, object?>
+        var user = SpecMapper.UserNetworks(c.Request);
+        var names = user.Count > 0 ? user : [c.Request.HostConfig?.NetworkMode is { Length: > 0 } mode && mode != "default" ? mode : "bridge"];
+        return names.ToDictionary(name => name, name => (object?)new Dictionary<string, object?>
             {
                 ["NetworkID"] = name,
                 ["EndpointID"] = c.Running ? c.Id : "",
@@ -195,8 +194,7 @@ internal static class ContainerViews
                 ["IPAddress"] = "",
                 ["IPPrefixLen"] = 0,
                 ["MacAddress"] = "",
-                ["Aliases"] = null,
-            },
-        };
+                ["Aliases"] = c.Request.NetworkingConfig?.EndpointsConfig?.GetValueOrDefault(name)?.Aliases,
+            });
     }
 }

@@ -12,7 +12,7 @@ namespace IsoTest.Server.Containers;
 /// </summary>
 internal static class SpecMapper
 {
-    public static ContainerBuilder ToBuilder(CreateContainerRequest request, ResolvedImage image, string id)
+    public static ContainerBuilder ToBuilder(CreateContainerRequest request, ResolvedImage image, string id, string name, Networks.NetworkTable networks)
     {
         var host = request.HostConfig ?? new HostConfigRequest();
         Refuse(request, host);
@@ -66,9 +66,59 @@ internal static class SpecMapper
         {
             null or "" or "default" or "bridge" or "none" => builder,
             "host" => builder.WithNetwork(Network.Host),
-            var other => throw DockerApiException.BadRequest($"network {other} not found: IsoTest's server knows the networks bridge, host and none"),
+            _ => builder,
         };
+        builder = JoinNetworks(builder, request, id, name, networks);
         return builder.WithReadOnlyRootFileSystem(host.ReadonlyRootfs);
+    }
+
+    /// <summary>The user-defined networks a create names: HostConfig.NetworkMode and NetworkingConfig's endpoints.</summary>
+    public static IReadOnlyList<string> UserNetworks(CreateContainerRequest request)
+    {
+        var names = new List<string>();
+        if (request.HostConfig?.NetworkMode is { Length: > 0 } mode && mode != "default" && !Networks.NetworkTable.Predefined.Contains(mode)
+            && !mode.StartsWith("container:", StringComparison.Ordinal))
+        {
+            names.Add(mode);
+        }
+
+        names.AddRange((request.NetworkingConfig?.EndpointsConfig?.Keys.AsEnumerable() ?? [])
+            .Where(k => k != "default" && !Networks.NetworkTable.Predefined.Contains(k) && !names.Contains(k)));
+        return names;
+    }
+
+    /// <summary>
+    /// Joins each user-defined network, where the container answers to its name, its short id (as on
+    /// dockerd) and the aliases the request gives.
+    /// </summary>
+    private static ContainerBuilder JoinNetworks(ContainerBuilder builder, CreateContainerRequest request, string id, string name, Networks.NetworkTable networks)
+    {
+        var joined = UserNetworks(request);
+        if (request.HostConfig?.NetworkMode is { } mode && mode.StartsWith("container:", StringComparison.Ordinal))
+        {
+            throw DockerApiException.BadRequest($"--network {mode} (sharing another container's network namespace) is not supported by IsoTest's server: put both containers on one network (docker network create) instead");
+        }
+
+        if (joined.Count == 0)
+        {
+            return builder;
+        }
+
+        // A name that is no host name (dockerd's generated ones have '_') is not written to /etc/hosts.
+        var aliases = new List<string> { id[..12] };
+        if (Uri.CheckHostName(name) == UriHostNameType.Dns && !name.Contains('_', StringComparison.Ordinal))
+        {
+            aliases.Add(name);
+        }
+
+        foreach (var network in joined)
+        {
+            var found = networks.TryFind(network) ?? throw new DockerApiException(Microsoft.AspNetCore.Http.StatusCodes.Status404NotFound, $"network {network} not found");
+            builder = builder.WithNetwork(found.Inner);
+            aliases.AddRange(request.NetworkingConfig?.EndpointsConfig?.GetValueOrDefault(network)?.Aliases ?? []);
+        }
+
+        return builder.WithNetworkAliases([.. aliases.Distinct(StringComparer.Ordinal)]);
     }
 
     private static void Refuse(CreateContainerRequest request, HostConfigRequest host)

@@ -12,6 +12,7 @@ public sealed class ProcessHandleTests
         using var sleeper = System.Diagnostics.Process.Start(new ProcessStartInfo("sleep", "30"))!;
         using var handle = ProcessHandle.TryOpen(sleeper.Id);
         Assert.NotNull(handle);
+        Assert.True(handle.IsAlive);
 
         handle.Kill();
 
@@ -27,9 +28,11 @@ public sealed class ProcessHandleTests
         handle.Kill();
         quick.WaitForExit();
 
+        Assert.False(handle.IsAlive);
         handle.Kill(); // ESRCH through the pidfd: no other process can be hit
         handle.Dispose();
         handle.Kill(); // disposed: nothing to do
+        Assert.False(handle.IsAlive);
     }
 
     [Fact]
