@@ -73,16 +73,18 @@ public class PackageTests(PackedFeed feed)
         Assert.Contains("Docker.DotNet", new StreamReader(ZipFile.OpenRead(feed.Package("IsoTest.Docker")).Entries.Single(e => e.FullName == "IsoTest.Docker.nuspec").Open()).ReadToEnd());
     }
 
-    [Fact]
-    public void A_fresh_xunit_v2_project_runs_a_container_test_on_the_engine_without_a_C_compiler()
+    [Theory]
+    [InlineData("xunit-v2", "XunitV2")]
+    [InlineData("xunit-v3", "XunitV3")]
+    public void A_fresh_xunit_project_runs_a_container_test_on_the_engine_without_a_C_compiler(string name, string consumer)
     {
         AssertNoCompilerOn(feed.NoCompilerPath);
-        var project = feed.NewProject("xunit-v2", "XunitV2");
+        var project = feed.NewProject(name, consumer);
 
         var test = feed.RunAsConsumer(project, "dotnet", "test", "-nologo", "--logger", "trx;LogFileName=result.trx", "--results-directory", Path.Combine(project, "results"));
 
         // Quoted without "Passed:", which the CI's closing line counts.
-        Assert.True(test.ExitCode == 0, $"dotnet test of the fresh project failed ({test.ExitCode}):\n{test.Output.Replace("Passed:", "passed", StringComparison.Ordinal)}");
+        Assert.True(test.ExitCode == 0, $"dotnet test of the fresh {name} project failed ({test.ExitCode}):\n{test.Output.Replace("Passed:", "passed", StringComparison.Ordinal)}");
         var trx = XDocument.Load(Path.Combine(project, "results", "result.trx"));
         var counters = trx.Descendants().Single(e => e.Name.LocalName == "Counters");
         Assert.Equal("1", counters.Attribute("total")?.Value);

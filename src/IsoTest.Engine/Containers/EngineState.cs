@@ -174,5 +174,33 @@ internal sealed class EngineState : IDisposable
     {
         RemoveDirectory(Root, EngineId);
         _lock.Dispose();
+        RemoveRootIfLast(Root);
+    }
+
+    /// <summary>
+    /// A root directly in the temporary directory (the rootless /tmp/isotest-&lt;uid&gt; fallback, or an ISOTEST_STATE_DIR
+    /// there) goes with its last engine, so a run leaves nothing in /tmp; /run/isotest and $XDG_RUNTIME_DIR/isotest stay.
+    /// rmdir removes only an empty directory: another engine's directory keeps it, and one that is making its own
+    /// directory right now recreates the root owner-only (Acquire).
+    /// </summary>
+    private static void RemoveRootIfLast(string root)
+    {
+        if (!string.Equals(Path.GetDirectoryName(root), Path.TrimEndingDirectorySeparator(Path.GetTempPath()), StringComparison.Ordinal))
+        {
+            return;
+        }
+
+        try
+        {
+            System.IO.Directory.Delete(root, recursive: false);
+        }
+        catch (IOException)
+        {
+            // Not empty (another engine lives there) or already gone.
+        }
+        catch (UnauthorizedAccessException)
+        {
+            // Not ours to remove: CheckRoot refused it, or it is read-only.
+        }
     }
 }

@@ -27,6 +27,43 @@ public sealed class StateDirectoryTests : IDisposable
     }
 
     [Fact]
+    public async Task RootInTheTempDirectory_GoesWithItsLastEngine_NothingIsLeftInTmp()
+    {
+        // The rootless fallback /tmp/isotest-<uid> is such a root; this one has its own name so runs in parallel do not meet.
+        var root = Path.Combine(Path.GetTempPath(), $"isotest-statetest-{Guid.NewGuid():N}");
+        try
+        {
+            var first = new EngineBackend(null, root, null);
+            var second = new EngineBackend(null, root, null);
+
+            await first.DisposeAsync();
+            Assert.True(Directory.Exists(root), "the root went while another engine still had its directory there");
+            Assert.Equal([second.StateDirectory], Directory.GetFileSystemEntries(root));
+
+            await second.DisposeAsync();
+            Assert.False(Directory.Exists(root), $"{root} was left behind");
+        }
+        finally
+        {
+            if (Directory.Exists(root))
+            {
+                Directory.Delete(root, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RootElsewhere_StaysWhenItsEngineEnds()
+    {
+        var root = Path.Combine(_dir, "state");
+
+        await new EngineBackend(null, root, null).DisposeAsync();
+
+        Assert.True(Directory.Exists(root));
+        Assert.Empty(Directory.GetFileSystemEntries(root));
+    }
+
+    [Fact]
     public void SymlinkedRoot_IsRefused_AndTheSweepNeverReachesItsTarget()
     {
         // The attack: /tmp/isotest-<uid> pre-created as a symlink to the victim's files, shaped like a dead engine's
