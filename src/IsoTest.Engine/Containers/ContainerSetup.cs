@@ -71,7 +71,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
     {
         try
         {
-            var network = context.Network.Attach(spec, id, [name, hostname]);
+            var network = context.Network.Attach(spec, id, [name, hostname], user.Uid, user.Gid);
             _joinedNetworks = network.Joined;
             return network;
         }
@@ -109,7 +109,8 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
         {
             var files = StageFiles(staged);
             network = AttachNetwork();
-            var idMaps = context.IsRoot ? null : IdMaps.ForCaller(user, Credentials.EffectiveUid, Credentials.EffectiveGid);
+            // Rootless on networks the user namespace is the network holder's, mapped already (NetnsMode.JoinWithUser).
+            var idMaps = context.IsRoot || network.Mode == NetnsMode.JoinWithUser ? null : IdMaps.ForCaller(user, Credentials.EffectiveUid, Credentials.EffectiveGid);
             // A member of user-defined networks gets the driver's /etc/hosts and /etc/resolv.conf, under the user's mounts.
             var built = network.Mounts.Count > 0 ? spec with { Mounts = [.. network.Mounts, .. spec.Mounts] } : spec;
             var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode)) };
@@ -128,7 +129,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             run = new ContainerRun(agent, new ContainerLogs(context.Time));
 
             // The loop spawns the agent, closes its ends here and sends it the messages at once.
-            SafeFileHandle[] agentEnds = network.Namespace is { } netns ? [outAgent, errAgent, ctlAgent, netns] : [outAgent, errAgent, ctlAgent];
+            SafeFileHandle[] agentEnds = [outAgent, errAgent, ctlAgent, .. network.AgentFds];
             await context.Loop.SpawnAsync(context.AgentPath, context.DevNull, agentEnds, agent.Control, agent, messages).ConfigureAwait(false);
             run.Logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);

@@ -40,7 +40,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
             AgentPath,
             Fd.OpenDevNull(),
             cgroupDriver,
-            network ?? new NamespaceNetworkDriver(isRoot, _state.Directory),
+            network ?? new NamespaceNetworkDriver(isRoot, _state.Directory, () => new NetworkHolder(EngineLoop.Shared, AgentPath)),
             new RootFsProviders([new HostRootFs(), new DirectoryRootFs(), new ImageRootFs(() => Images.Value, ImageRootFs.PolicyFromEnvironment()), new ImageArchiveRootFs(() => Images.Value)]),
             _state,
             new Containers.ContainerRegistry(),

@@ -78,6 +78,9 @@ internal sealed unsafe class Netlink : IDisposable
         return fd < 0 ? throw Errors.Native("socket(AF_NETLINK)", Libc.Errno) : new Netlink(new SafeFileHandle(fd, ownsHandle: true));
     }
 
+    /// <summary>A netlink socket made elsewhere (in another namespace, by the rootless network holder); owned from now on.</summary>
+    public static Netlink FromSocket(SafeFileHandle socket) => new(socket);
+
     /// <summary>A socket acting on the network namespace <paramref name="netns"/>, opened on a short-lived thread of its own.</summary>
     public static Netlink OpenIn(SafeFileHandle netns) => InNamespace(netns, Open);
 

@@ -17,9 +17,11 @@ internal sealed class EngineNetwork : INetwork
     private readonly EngineNetworks _owner;
     private readonly bool[] _slots;
     private readonly Dictionary<int, PortForwarder> _hostPorts = [];
+    private readonly Func<SafeFileHandle, IPAddress, int, Socket> _listen;
 
-    internal EngineNetwork(EngineNetworks owner, string name, Subnet subnet, SafeFileHandle netns, Netlink netlink, int bridgeIndex)
+    internal EngineNetwork(EngineNetworks owner, string name, Subnet subnet, SafeFileHandle netns, Netlink netlink, int bridgeIndex, Func<SafeFileHandle, IPAddress, int, Socket> listen)
     {
+        _listen = listen;
         _owner = owner;
         Name = name;
         Subnet = subnet;
@@ -79,21 +81,16 @@ internal sealed class EngineNetwork : INetwork
 
             // The listener is made inside the network's namespace, on the gateway: members reach it as
             // host.isotest.internal:port; each connection is relayed from this process to the host's loopback.
-            var listener = Netlink.InNamespace(Namespace, () =>
+            Socket listener;
+            try
             {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-                try
-                {
-                    socket.Bind(new IPEndPoint(Subnet.Gateway, port));
-                    socket.Listen(512);
-                    return socket;
-                }
-                catch
-                {
-                    socket.Dispose();
-                    throw;
-                }
-            });
+                listener = _listen(Namespace, Subnet.Gateway, port);
+            }
+            catch (Exception e) when (e is NativeException or SocketException)
+            {
+                throw new NetworkException(Name, $"ExposeHostPortsAsync({port}) on network '{Name}': the relay could not listen on {Subnet.Gateway}:{port} there: {e.Message}.", e);
+            }
+
             var relay = new PortForwarder(port, listener, ConnectHostAsync(port));
             relay.Start();
             _hostPorts[port] = relay;

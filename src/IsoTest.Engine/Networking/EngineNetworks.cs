@@ -19,9 +19,16 @@ internal sealed class EngineNetworks
     private readonly Dictionary<string, EngineNetwork> _networks = new(StringComparer.Ordinal);
     private readonly Dictionary<string, NetworkMember> _members = [];
     private readonly string _stateDirectory;
+    private readonly Lazy<NetworkHolder>? _holder;
     private long _nextVeth;
 
-    public EngineNetworks(string stateDirectory) => _stateDirectory = stateDirectory;
+    /// <param name="stateDirectory">Where members' hosts files live.</param>
+    /// <param name="holder">Rootless: what makes the namespaces (the engine cannot); null as root, where the engine makes them itself.</param>
+    public EngineNetworks(string stateDirectory, Lazy<NetworkHolder>? holder = null)
+    {
+        _stateDirectory = stateDirectory;
+        _holder = holder;
+    }
 
     public int Count
     {
@@ -57,11 +64,11 @@ internal sealed class EngineNetworks
             Netlink? netlink = null;
             try
             {
-                (netns, netlink) = NetworkNamespace.MakeOnOwnThread(Netlink.Open);
+                (netns, netlink) = _holder is null ? NetworkNamespace.MakeOnOwnThread(Netlink.Open) : _holder.Value.Bridge();
                 int bridge = netlink.CreateBridge("br0");
                 netlink.AddAddress(bridge, subnet.Gateway, prefixLength);
                 netlink.SetUp(bridge);
-                var network = new EngineNetwork(this, spec.Name, subnet, netns, netlink, bridge);
+                var network = new EngineNetwork(this, spec.Name, subnet, netns, netlink, bridge, Listener);
                 _networks[spec.Name] = network;
                 return network;
             }
@@ -69,7 +76,9 @@ internal sealed class EngineNetworks
             {
                 netlink?.Dispose();
                 netns?.Dispose();
-                throw new NetworkException(spec.Name, $"Network '{spec.Name}' could not be created: {e.Message}. The built-in engine needs root for networks today; rootless, use the Docker backend (ISOTEST_BACKEND=docker).", e);
+                throw new NetworkException(spec.Name, _holder is null
+                    ? $"Network '{spec.Name}' could not be created: {e.Message}."
+                    : $"Network '{spec.Name}' could not be created: {e.Message}. Rootless networks need unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0); else run as root or use the Docker backend (ISOTEST_BACKEND=docker).", e);
             }
         }
     }
@@ -185,6 +194,31 @@ internal sealed class EngineNetworks
         {
             await RemoveAsync(network).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>A listening TCP socket inside a network's namespace: made from a thread that joins it as root, by the holder rootless.</summary>
+    private System.Net.Sockets.Socket Listener(SafeFileHandle netns, System.Net.IPAddress address, int port)
+    {
+        if (_holder is not null)
+        {
+            return _holder.Value.Listen(netns, address, port);
+        }
+
+        return Netlink.InNamespace(netns, () =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                socket.Bind(new System.Net.IPEndPoint(address, port));
+                socket.Listen(512);
+                return socket;
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        });
     }
 
     internal static NetworkException Disposed(string name) =>

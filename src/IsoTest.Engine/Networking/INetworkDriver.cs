@@ -13,10 +13,13 @@ internal enum NetnsMode
 
     /// <summary>Join the one the engine passes as the agent's fd 4.</summary>
     Join = 2,
+
+    /// <summary>Rootless networks: join the user namespace on fd 5 (the container's, made by the network holder), then the network namespace on fd 4 it owns.</summary>
+    JoinWithUser = 3,
 }
 
 /// <summary>One container's network, as the agent is to set it up. Owns the namespace descriptor until disposed (after the spawn).</summary>
-internal sealed class NetworkAttachment(NetnsMode mode, SafeFileHandle? namespaceFd = null, IReadOnlyList<MountSpec>? mounts = null) : IDisposable
+internal sealed class NetworkAttachment(NetnsMode mode, SafeFileHandle? namespaceFd = null, IReadOnlyList<MountSpec>? mounts = null, SafeFileHandle? userNamespace = null) : IDisposable
 {
     public NetnsMode Mode { get; } = mode;
 
@@ -29,10 +32,25 @@ internal sealed class NetworkAttachment(NetnsMode mode, SafeFileHandle? namespac
     /// <summary>The namespace to join (<see cref="NetnsMode.Join"/>); null otherwise.</summary>
     public SafeFileHandle? Namespace { get; } = namespaceFd;
 
+    /// <summary>The user namespace owning <see cref="Namespace"/>, to join first (<see cref="NetnsMode.JoinWithUser"/>); null otherwise.</summary>
+    public SafeFileHandle? UserNamespace { get; } = userNamespace;
+
+    /// <summary>The agent's descriptors from fd 4 on (native/PROTOCOL.md): the network namespace, then its user namespace.</summary>
+    public SafeFileHandle[] AgentFds => (Namespace, UserNamespace) switch
+    {
+        ({ } netns, { } userns) => [netns, userns],
+        ({ } netns, null) => [netns],
+        _ => [],
+    };
+
     /// <summary>True when the container has a namespace of its own, so a published port needs a forwarder on the host.</summary>
     public bool NeedsForwarding => Mode != NetnsMode.Host;
 
-    public void Dispose() => Namespace?.Dispose();
+    public void Dispose()
+    {
+        Namespace?.Dispose();
+        UserNamespace?.Dispose();
+    }
 }
 
 /// <summary>
@@ -52,7 +70,12 @@ internal interface INetworkDriver : IDisposable
     /// <paramref name="names"/> there); the caller disposes it once the agent has it.
     /// </summary>
     /// <exception cref="NetworkException">A network is disposed or unknown, a name is taken, or no address is free; nothing is left half-made.</exception>
-    NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names);
+    /// <param name="spec">The container.</param>
+    /// <param name="containerId">Its id.</param>
+    /// <param name="names">Its name and hostname: what the other members resolve to it, with its aliases.</param>
+    /// <param name="uid">The container user's uid (rootless, the member's user namespace maps it to the engine's).</param>
+    /// <param name="gid">Its gid, likewise.</param>
+    NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names, long uid, long gid);
 
     /// <summary>Takes a container off its user-defined networks (after <see cref="Attach"/> said it joined some).</summary>
     void Detach(string containerId);

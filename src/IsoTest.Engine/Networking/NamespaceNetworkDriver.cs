@@ -7,21 +7,23 @@ namespace IsoTest.Engine.Networking;
 /// The engine's network driver: a private network namespace per container (as root, a ready one from the
 /// <see cref="NetnsPool"/>; rootless, the agent makes one inside the container's user namespace), or the host's;
 /// as root, a container on user-defined networks (<see cref="EngineNetworks"/>) gets a namespace the engine
-/// has joined to them before the agent starts.
+/// has joined to them before the agent starts. Rootless, the <see cref="NetworkHolder"/> makes those namespaces
+/// (a member's inside a user namespace of its own, which the agent joins first) and the engine configures them the same way.
 /// </summary>
 internal sealed class NamespaceNetworkDriver : INetworkDriver
 {
     private readonly Lazy<NetnsPool>? _pool;
     private readonly EngineNetworks _networks;
-    private readonly bool _root;
+    private readonly Lazy<NetworkHolder>? _holder;
 
-    /// <param name="root">Root: keep namespaces ready, and networks work. Rootless cannot pool: the namespace must belong to a user namespace that does not exist yet.</param>
+    /// <param name="root">Root: keep namespaces ready. Rootless cannot pool: the namespace must belong to a user namespace that does not exist yet.</param>
     /// <param name="stateDirectory">Where members' hosts files live.</param>
-    public NamespaceNetworkDriver(bool root, string stateDirectory)
+    /// <param name="holder">Rootless: starts the network holder (on first use of a network).</param>
+    public NamespaceNetworkDriver(bool root, string stateDirectory, Func<NetworkHolder>? holder = null)
     {
-        _root = root;
         _pool = root ? new Lazy<NetnsPool>(() => new NetnsPool()) : null;
-        _networks = new EngineNetworks(stateDirectory);
+        _holder = root || holder is null ? null : new Lazy<NetworkHolder>(holder);
+        _networks = new EngineNetworks(stateDirectory, _holder);
     }
 
     /// <summary>The pool, started on first use; null when rootless.</summary>
@@ -31,13 +33,11 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
 
     public int NetworkCount => _networks.Count;
 
-    public string? Check(ContainerSpec spec) => spec.Networks.Count > 0 && !_root
-        ? $"WithNetwork(\"{spec.Networks[0].Name}\"): the built-in engine joins containers to networks only as root today: run the tests as root, or use the Docker backend (ISOTEST_BACKEND=docker)."
-        : null;
+    public string? Check(ContainerSpec spec) => null;
 
     public IDisposable? BeginCreate(ContainerSpec spec) => spec.Network.Kind != NetworkKind.Host ? Pool?.Hold() : null;
 
-    public NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names)
+    public NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names, long uid, long gid)
     {
         if (spec.Network.Kind == NetworkKind.Host)
         {
@@ -52,8 +52,20 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
 
         // The members' interfaces are made before the agent starts, so the payload finds them up from its first instruction.
         SafeFileHandle netns;
+        SafeFileHandle? userns = null;
         Netlink inside;
-        if (ready is null)
+        if (_holder is not null)
+        {
+            try
+            {
+                (netns, inside, userns) = _holder.Value.Member(uid, gid);
+            }
+            catch (NativeException e)
+            {
+                throw new NetworkException(spec.Networks[0].Name!, $"Container {containerId}: its network namespace could not be made: {e.Message}. Rootless networks need unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0).", e);
+            }
+        }
+        else if (ready is null)
         {
             (netns, inside) = NetworkNamespace.MakeOnOwnThread(Netlink.Open);
         }
@@ -68,15 +80,16 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
             try
             {
                 var member = _networks.Join(containerId, names, spec.NetworkAliases, spec.Networks, netns, inside);
-                return new NetworkAttachment(NetnsMode.Join, netns,
+                return new NetworkAttachment(userns is null ? NetnsMode.Join : NetnsMode.JoinWithUser, netns,
                 [
                     new MountSpec(MountKind.Bind, member.HostsPath, "/etc/hosts", ReadOnly: true),
                     new MountSpec(MountKind.Bind, member.ResolvPath, "/etc/resolv.conf", ReadOnly: true),
-                ]);
+                ], userns);
             }
             catch
             {
                 netns.Dispose();
+                userns?.Dispose();
                 throw;
             }
         }
@@ -84,9 +97,7 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
 
     public void Detach(string containerId) => _networks.Leave(containerId);
 
-    public INetwork CreateNetwork(NetworkSpec spec, int prefixLength) => _root
-        ? _networks.Create(spec, prefixLength)
-        : throw new NetworkException(spec.Name, $"Network '{spec.Name}': the built-in engine creates networks only as root today: run the tests as root, or use the Docker backend (ISOTEST_BACKEND=docker).");
+    public INetwork CreateNetwork(NetworkSpec spec, int prefixLength) => _networks.Create(spec, prefixLength);
 
     public ValueTask RemoveNetworksAsync() => _networks.DisposeAllAsync();
 
@@ -95,6 +106,11 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
         if (_pool is { IsValueCreated: true })
         {
             _pool.Value.Dispose();
+        }
+
+        if (_holder is { IsValueCreated: true })
+        {
+            _holder.Value.Dispose();
         }
     }
 }

@@ -57,7 +57,7 @@ static _Noreturn void child_exec(struct execerr *err, uid_t uid, gid_t gid, cons
     if (drop_caps() < 0)
         exec_fail(err, "caps");
     /* setgroups is refused once "deny" was written to setgroups (rootless); there are none to drop */
-    if ((!S.uid_map && setgroups(0, NULL) < 0) || setgid(gid) < 0 || setuid(uid) < 0)
+    if ((!ROOTLESS && setgroups(0, NULL) < 0) || setgid(gid) < 0 || setuid(uid) < 0)
         exec_fail(err, "user");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         exec_fail(err, "caps");

@@ -32,7 +32,8 @@
 #include <unistd.h>
 
 #define CTL 3                   /* the control socket (PROTOCOL.md) */
-#define NETNS_FD 4              /* with netns 2: a ready network namespace (PROTOCOL.md) */
+#define NETNS_FD 4              /* with netns 2 or 3: a ready network namespace (PROTOCOL.md) */
+#define USERNS_FD 5             /* with netns 3: the user namespace that owns it, the container's */
 #define MAXMSG (256 * 1024)     /* largest datagram either side sends */
 #define MAXFIELDS 8192          /* fields in one datagram */
 #define MAXMNTS 256             /* bind, tmpfs and cow records */
@@ -57,6 +58,7 @@ int recv_msg(struct msg *m);
 void split_fields(struct msg *m, size_t r);
 void drain(void);
 _Noreturn void die(const char *stage, const char *detail);
+int write_file(const char *path, const char *text);
 
 /* ---------------------------------------------------------------- spec.c */
 
@@ -89,6 +91,12 @@ int parse_spec(struct msg *m, const char **why);   /* 0, or -1 with errno and *w
 struct cgroup_fds { int cg1[MAXCG1], cg2, cg2procs, cg2_need_write; };
 
 _Noreturn void init_main(int syncfd, struct cgroup_fds *cg);
+/* Rootless: a user namespace maps the container's ids (made by the clone, or joined with netns 3). */
+#define ROOTLESS (S.uid_map || S.netns == 3)
+
+/* ---------------------------------------------------------------- netholder.c */
+
+_Noreturn void holder_main(void);
 
 /* ---------------------------------------------------------------- rootfs.c */
 

@@ -18,7 +18,7 @@ static void mount_dev(void)
     char host[64], dst[64];
     mode_t mask = umask(0);
     for (size_t i = 0; i < sizeof nodes / sizeof nodes[0]; i++) {
-        if (!S.uid_map && mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) == 0)
+        if (!ROOTLESS && mknodat(dev, nodes[i].name, S_IFCHR | 0666, makedev(nodes[i].major, nodes[i].minor)) == 0)
             continue;
         snprintf(host, sizeof host, "/dev/%s", nodes[i].name);
         snprintf(dst, sizeof dst, "dev/%s", nodes[i].name);

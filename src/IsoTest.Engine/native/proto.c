@@ -4,6 +4,15 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+/* Writes text to a file (a /proc id map, setgroups) in one write. */
+int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC), e;
+    ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
+    e = errno, close(fd), errno = e;
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
 /* Formats a number into one of a few rotating buffers, so several can appear in one send_msg call. */
 const char *num(long long v)
 {

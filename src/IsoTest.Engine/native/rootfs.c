@@ -142,7 +142,7 @@ int overlay(const char *lower, const char *target_path)
             return -1;
     }
     snprintf(opts, sizeof opts, "lowerdir=%s,upperdir=%s,workdir=%s%s", lower, up, work,
-             S.uid_map ? ",userxattr" : "");
+             ROOTLESS ? ",userxattr" : "");
     return mount("overlay", target_path, "overlay", MS_NODEV, opts);     /* no device on a writable layer */
 }
 
@@ -236,7 +236,7 @@ void build_root(void)
             at += (size_t)snprintf(lowers + at, sizeof lowers - at, ":/proc/self/fd/%d", lower_fds[i]);
         lower = lowers;
     }
-    if (root_srcfd < 0 && S.uid_map) {
+    if (root_srcfd < 0 && ROOTLESS) {
         mirror_dir("/", r, 0);
         static const char *own[] = { "proc", "sys", "dev", "tmp", "run" };
         char p[64];

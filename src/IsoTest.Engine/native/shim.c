@@ -16,14 +16,6 @@
 
 static struct cgroup_fds cg = { .cg2 = -1, .cg2procs = -1 };
 
-static int write_file(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC), e;
-    ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
-    e = errno, close(fd), errno = e;
-    return n == (ssize_t)strlen(text) ? 0 : -1;
-}
-
 /* clone3 can place the child straight into a v2 cgroup (Linux 5.7); on any refusal, plain clone and
  * init writes 0 into cgroup.procs itself: an old kernel (ENOSYS, E2BIG) just takes that path, and a
  * refused move (EACCES: cgroup v2's common-ancestor rule) is then reported as stage "cgroup", not as
@@ -75,13 +67,20 @@ int main(void)
     prctl(PR_SET_PDEATHSIG, SIGKILL);           /* the engine's spawning thread dies -> so do we */
     /* Only the descriptors PROTOCOL.md lists: whatever started the engine may have left others open
      * without CLOEXEC (a shell's `exec 7<file`), and the engine's posix_spawn passes them on. */
-    close_fds_from(NETNS_FD + 1);
+    close_fds_from(USERNS_FD + 1);
     read_spec();
-    if (S.netns != 2)
-        close(NETNS_FD);                        /* not ours unless netns 2 says so */
+    if (S.netns < 2)
+        close(NETNS_FD);                        /* not ours unless netns 2 or 3 says so */
+    if (S.netns != 3)
+        close(USERNS_FD);
     open_cgroups();
+    /* netns 3 (rootless networks): the namespace belongs to a user namespace the holder made for this
+     * container (fd 5); joining that first gives us the capabilities the netns setns needs, and it is
+     * the container's user namespace: no clone makes one, no maps are written */
+    if (S.netns == 3 && (setns(USERNS_FD, CLONE_NEWUSER) < 0 || close(USERNS_FD) < 0))
+        die("network", "setns user");
     /* netns 2: the engine made the namespace ahead of time (fd 4, lo up); init inherits it from us */
-    if (S.netns == 2 && (setns(NETNS_FD, CLONE_NEWNET) < 0 || close(NETNS_FD) < 0))
+    if (S.netns >= 2 && (setns(NETNS_FD, CLONE_NEWNET) < 0 || close(NETNS_FD) < 0))
         die("network", "setns");
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0)

@@ -92,8 +92,8 @@ static int rec_userns(const char *k, char **v)
 
 static int rec_netns(const char *k, char **v)
 {
-    if (strcmp(v[0], "0") && strcmp(v[0], "1") && strcmp(v[0], "2"))
-        return bad(EINVAL, k, "'%s' is not 0, 1 or 2", v[0]);
+    if (strcmp(v[0], "0") && strcmp(v[0], "1") && strcmp(v[0], "2") && strcmp(v[0], "3"))
+        return bad(EINVAL, k, "'%s' is not 0, 1, 2 or 3", v[0]);
     S.netns = v[0][0] - '0';
     return 0;
 }
@@ -258,6 +258,8 @@ void read_spec(void)
     const char *why;
     if (!recv_msg(&spec_msg))
         _exit(1);
+    if (spec_msg.n == 1 && !strcmp(spec_msg.f[0], "netholder"))
+        holder_main();                          /* not a container: the rootless network holder */
     if (parse_spec(&spec_msg, &why) < 0)
         die("spec", why);
 }

@@ -26,7 +26,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
     internal static string Fetch(string host, int port) =>
         $"timeout 5 bash -c 'exec 3<>/dev/tcp/{host}/{port} && head -n1 <&3' 2>&1";
 
-    [RootNetworkFact]
+    [Fact]
     public async Task Members_ReachEachOtherByNameAndAlias_OnAnyPort()
     {
         await using var network = await NewNetworkAsync();
@@ -40,7 +40,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.Equal(["pong-7001", "pong-7001", "pong-7001", "1"], Lines(result.Stdout));
     }
 
-    [RootNetworkFact]
+    [Fact]
     public async Task HostsFile_FollowsMembersJoiningAndLeaving()
     {
         await using var network = await NewNetworkAsync();
@@ -63,7 +63,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.DoesNotContain("nameserver", resolv.Stdout);
     }
 
-    [RootNetworkFact]
+    [Fact]
     public async Task TwoNetworks_AreIsolated_AndAContainerOnBothReachesEach()
     {
         await using var red = await NewNetworkAsync();
@@ -87,7 +87,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.NotEqual(redAddress, blueAddress);
     }
 
-    [RootNetworkFact]
+    [Fact]
     public async Task Members_HaveNoPathToTheHostsLoopback_AndReachOnlyExposedHostPorts()
     {
         using var exposed = new LineServer("exposed");
@@ -105,7 +105,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.Equal(["exposed", "exposed", "refused", "own-loopback", "no-host"], Lines(result.Stdout));
     }
 
-    [RootNetworkFact]
+    [Fact]
     public async Task TwentyMembers_AllReachEachOther()
     {
         const int Count = 20;
@@ -140,7 +140,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         }
     }
 
-    [RootNetworkFact]
+    [Fact]
     public async Task JoiningADisposedNetwork_FailsNamingItAndLeavesNoVeth()
     {
         var network = await NewNetworkAsync();
@@ -151,7 +151,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.Equal(0, _engine.LiveContainers);
     }
 
-    [RootNetworkFact]
+    [Fact]
     public async Task AnAliasUsedTwice_FailsNamingTheNetwork_AndTheFirstMemberKeepsIt()
     {
         await using var network = await NewNetworkAsync();
@@ -162,7 +162,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.Equal(1, BridgePorts((Engine.Networking.EngineNetwork)network));
     }
 
-    [RootNetworkFact]
+    [Fact]
     public async Task AnExhaustedAddressPool_FailsNamingTheNetwork_AndLeavesNoVeth()
     {
         // A /29 holds 5 members.
@@ -191,7 +191,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.Equal(0, _engine.LiveContainers);
     }
 
-    [RootNetworkFact]
+    [Fact]
     public async Task ATakenOrInvalidName_IsRefused()
     {
         await using var network = await NewNetworkAsync();
@@ -244,7 +244,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
 [Collection(SerialCollection.Name)]
 public sealed class NetworkLeakTests
 {
-    [RootNetworkFact]
+    [Fact]
     public async Task OwnerKilledWithSigkill_LeavesNoNamespaceBridgeVethOrAddress()
     {
         var hostLinks = HostLinks();
@@ -271,7 +271,9 @@ public sealed class NetworkLeakTests
         }
 
         Assert.All(namespaces, ns => Assert.Empty(Holders(ns)));
-        Assert.Equal(hostLinks, HostLinks()); // nothing was ever made in the host's namespace
+        // Nothing was ever made in the host's namespace. Only links named as the engine names its own count: other
+        // programs on a shared machine (dockerd's veths) come and go meanwhile.
+        Assert.DoesNotContain(HostLinks().Except(hostLinks), name => System.Text.RegularExpressions.Regex.IsMatch(name, "^(v[0-9a-f]+|br0|eth[0-9]+)$"));
 
         // The members' hosts files lived in the engine's state directory: the next engine sweeps it.
         await using var next = new EngineBackend();

@@ -26,7 +26,7 @@ public sealed class SpecFuzzTests
             if kind == 0: return [junk() + "x"]                                   # unknown key
             if kind == 1: return [rnd.choice(["uid", "gid", "sizes"])] + ["-1" if rnd.random() < .5 else junk() + "z"] * 3
             if kind == 2: return ["readonly", rnd.choice(["2", "yes", "", junk() + "q"])]
-            if kind == 3: return ["netns", rnd.choice(["3", "-1", "", junk() + "q"])]
+            if kind == 3: return ["netns", rnd.choice(["4", "-1", "", junk() + "q"])]
             if kind == 4: return [rnd.choice(["bind", "cow", "file"]), "relative/" + junk(), "/d", "ro", "0", "0"][:1 + arity["bind"]]
             if kind == 5: return ["file", "/s", "/d", rnd.choice(["9", "77777", "x"]), "0", "0"]
             if kind == 6: return ["seccomp", "0", rnd.choice(["", "0", "zz" * 8, "00" * 7, junk() + "g"])]

@@ -7,15 +7,12 @@ namespace IsoTest.Tests.Conformance;
 /// User-defined networks on both backends: members reach each other by name and alias on any port,
 /// other networks stay apart, and the host is reached only on ports exposed on purpose. Busybox nc
 /// serves and connects (the static busybox resolves names from /etc/hosts on the engine, from Docker's
-/// embedded DNS on Docker). Rootless, the built-in engine refuses networks with a clear error today.
+/// embedded DNS on Docker). The built-in engine runs them root and rootless.
 /// </summary>
 public abstract partial class ConformanceTests
 {
     /// <summary>Networks of this process still alive on the backend (for the leak check).</summary>
     protected abstract Task<int> LiveNetworksAsync();
-
-    /// <summary>True where the backend joins containers to networks (the engine rootless does not yet).</summary>
-    private bool HasNetworks => IsDocker || Environment.UserName == "root";
 
     private ContainerBuilder Server(INetwork network, int port, string reply, params string[] aliases) =>
         Box("nc", "-ll", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "-e", "/bin/echo", reply)
@@ -39,28 +36,12 @@ public abstract partial class ConformanceTests
         return Out(container);
     }
 
-    /// <summary>The engine rootless: creating a network, and joining one by name, are refused naming the fix.</summary>
-    private async Task AssertNetworksRefusedAsync()
-    {
-        var refused = await Assert.ThrowsAsync<NetworkException>(NetworkAsync);
-        Assert.Contains("creates networks only as root today", refused.Message);
-        var e = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => Box("true").WithNetwork("n").StartAsync(Timeout()));
-        Assert.Contains("joins containers to networks only as root today", Assert.Single(e.Errors));
-        await AssertNothingLeftAsync(TestId);
-    }
-
     private async Task<INetwork> NetworkAsync() => await new NetworkBuilder().WithBackend(Backend).BuildAsync(Timeout());
 
     [Fact]
     public async Task Network_MembersReachEachOtherByNameAndAlias()
     {
         int before = await LiveNetworksAsync();
-        if (!HasNetworks)
-        {
-            await AssertNetworksRefusedAsync();
-            return;
-        }
-
         await using (var network = await NetworkAsync())
         {
             await using var server = await Server(network, 7101, "pong", "db").WithName("srv-" + TestId[..8]).StartAsync(Timeout());
@@ -74,12 +55,6 @@ public abstract partial class ConformanceTests
     [Fact]
     public async Task Network_TwoNetworksAreIsolated_AndAContainerOnBothReachesEach()
     {
-        if (!HasNetworks)
-        {
-            await AssertNetworksRefusedAsync();
-            return;
-        }
-
         await using var red = await NetworkAsync();
         await using var blue = await NetworkAsync();
         await using var redServer = await Server(red, 7102, "red", "red-db").StartAsync(Timeout());
@@ -92,12 +67,6 @@ public abstract partial class ConformanceTests
     [Fact]
     public async Task Network_ReachesOnlyTheHostPortsExposedOnPurpose()
     {
-        if (!HasNetworks)
-        {
-            await AssertNetworksRefusedAsync();
-            return;
-        }
-
         using var exposed = new LineServer("exposed");
         using var hidden = new LineServer("hidden");
         await using var network = await NetworkAsync();
@@ -113,12 +82,6 @@ public abstract partial class ConformanceTests
     [Fact]
     public async Task Network_JoiningADisposedNetwork_FailsNamingIt()
     {
-        if (!HasNetworks)
-        {
-            await AssertNetworksRefusedAsync();
-            return;
-        }
-
         var network = await NetworkAsync();
         await network.DisposeAsync();
 
