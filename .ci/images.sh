@@ -8,12 +8,13 @@
 # tests import or push to their own loopback docker-registry with skopeo (ImageFixtures.DebianLayout).
 #
 # Cache: $ISOTEST_IMAGE_CACHE (default /var/cache/isotest/images):
-#   oci/                the OCI layout, tags debian-bookworm and postgres-15-bookworm (world-readable:
-#                       the rootless runs read it)
-#   stamp               written last: a cache without it is rebuilt from scratch
+#   oci/                the OCI layout, its images named docker.io/isotest/debian:bookworm and
+#                       docker.io/isotest/postgres:15-bookworm (world-readable: the rootless runs read it)
+#   stamp               written last, the hash of this script and the entrypoint: a cache without it, or
+#                       made by another version of them, is rebuilt from scratch
 # Idempotent and cheap when cached (a few seconds: the images are re-imported into dockerd from the layout
-# only when the daemon lost them). Built from nothing it took 64 s here on 2 cores with the mirror close
-# by (debootstrap, apt-get install postgresql-15, two skopeo copies); budget a few minutes on a far mirror.
+# only when the daemon lost them). Built from nothing it took 64 s and 374 s here (2 cores shared with other
+# builds; debootstrap, apt-get install postgresql-15, two skopeo copies): budget up to ~6 minutes of CI once.
 # The layout takes ~240 MB, dockerd's copies ~630 MB.
 # Environment: ISOTEST_DEBIAN_MIRROR (default http://deb.debian.org/debian), ISOTEST_IMAGE_CACHE.
 set -euo pipefail
@@ -39,11 +40,11 @@ mkdir -p "$CACHE"
 exec 9>"$CACHE.lock"
 flock 9
 
-if [ -f "$CACHE/stamp" ]; then
+version=$(cat .ci/images.sh .ci/images/postgres-entrypoint.sh | sha256sum | cut -c1-16)
+if [ "$(cat "$CACHE/stamp" 2>/dev/null)" = "$version" ]; then
     # The layout is the source of truth; a daemon reset (new /var/lib/docker) gets the images back from it.
-    for pair in "debian-bookworm $BASE" "postgres-15-bookworm $PG"; do
-        set -- $pair
-        have "$2" || { echo "images: loading $2 into dockerd from $CACHE/oci"; skopeo copy --quiet "oci:$CACHE/oci:$1" "docker-daemon:$2"; }
+    for image in "$BASE" "$PG"; do
+        have "$image" || { echo "images: loading $image into dockerd from $CACHE/oci"; skopeo copy --quiet "oci:$CACHE/oci:docker.io/$image" "docker-daemon:$image"; }
     done
     echo "images: $BASE and $PG ready (cache: $CACHE)"
     exit 0
@@ -57,6 +58,7 @@ command -v debootstrap >/dev/null || {
 
 started=$(date +%s)
 rm -rf "${CACHE:?}"/* "$CACHE/stamp"
+docker rmi -f "$PG" "$BASE" >/dev/null 2>&1 || true
 work=$(mktemp -d /tmp/isotest-images.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -107,8 +109,12 @@ docker build --quiet --network host -t "$PG" "$work/pg" >"$work/build.log" 2>&1 
     || { tail -n 30 "$work/build.log" >&2; die "docker build of $PG failed (log above)"; }
 
 echo "images: writing the OCI layout $CACHE/oci"
-skopeo copy --quiet "docker-daemon:$BASE" "oci:$CACHE/oci:debian-bookworm"
-skopeo copy --quiet "docker-daemon:$PG" "oci:$CACHE/oci:postgres-15-bookworm"
+# Full names as ref names: the engine's import tags them as FromImage("isotest/postgres:15-bookworm") names them.
+# PostgreSQL's in Docker's manifest and config format (v2s2): converting to OCI's drops the config's Healthcheck.
+# Debian's in OCI's (nothing of its config is lost): skopeo reads only OCI manifests back from a layout, and the
+# tests push it from here to their registry (rootless too, where dockerd's socket is out of reach).
+skopeo copy --quiet "docker-daemon:$BASE" "oci:$CACHE/oci:docker.io/$BASE"
+skopeo copy --quiet --format v2s2 "docker-daemon:$PG" "oci:$CACHE/oci:docker.io/$PG"
 chmod -R a+rX "$CACHE"
-date -u +%FT%TZ >"$CACHE/stamp"
+echo "$version" >"$CACHE/stamp"
 echo "images: built $BASE and $PG in $(( $(date +%s) - started )) s (cache: $CACHE)"

@@ -33,11 +33,13 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     rm -f "$pwfile"
     echo "host all all all $auth" >>"$PGDATA/pg_hba.conf"
+    # As the official image: a socket-only server for the set-up, so its "ready" line comes first and the
+    # real one second (waits written for that image count two).
+    pg_ctl -D "$PGDATA" -w -s -o "-c listen_addresses='' -c unix_socket_directories=$sockets" start
     if [ "$db" != postgres ]; then
-        pg_ctl -D "$PGDATA" -w -s -o "-c listen_addresses='' -c unix_socket_directories=$sockets" start
         psql -q -v ON_ERROR_STOP=1 -h "$sockets" -U "$user" -d postgres -c "CREATE DATABASE \"$db\""
-        pg_ctl -D "$PGDATA" -w -s -m fast stop
     fi
+    pg_ctl -D "$PGDATA" -w -s -m fast stop
     echo "docker-entrypoint: initialised $PGDATA (user $user, database $db)"
 fi
 

@@ -86,7 +86,8 @@ public sealed class DockerBackend : IContainerBackend, INetworkBackend
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         ContainerSpecValidator.Validate(spec);
         var client = await GetClientAsync(cancellationToken).ConfigureAwait(false);
-        var image = await _images!.EnsureAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
+        var image = await _images!.EnsureAsync(spec, cancellationToken).ConfigureAwait(false);
+        (spec, var healthcheck) = await _images.ApplyDefaultsAsync(spec, image, cancellationToken).ConfigureAwait(false);
         var name = spec.Name ?? DockerSpecMapper.NewName();
         var local = DockerEndpoint.IsLocal(Endpoint);
         var networks = spec.Networks;
@@ -106,7 +107,7 @@ public sealed class DockerBackend : IContainerBackend, INetworkBackend
             throw new ContainerStartException(null, $"Docker could not create container '{name}' from image {image}: {DockerErrors.Message(e)}.{hint}", inner: e);
         }
 
-        var container = new DockerContainer(client, this, spec, created.ID, name, DockerEndpoint.PublishedHost(Endpoint), _options.TimeProvider);
+        var container = new DockerContainer(client, this, spec, created.ID, name, DockerEndpoint.PublishedHost(Endpoint), _options.TimeProvider, healthcheck);
         _containers[created.ID] = container;
         try
         {

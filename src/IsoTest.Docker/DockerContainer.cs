@@ -10,7 +10,7 @@ using IsoTest.Waits;
 namespace IsoTest.Docker;
 
 /// <summary>One container on a Docker daemon, behind <see cref="IContainer"/>.</summary>
-internal sealed class DockerContainer : IContainer, IContainerProbes
+internal sealed class DockerContainer : IContainer, IContainerProbes, IContainerHealth
 {
     private const int LogCapacity = 10_000;
 
@@ -31,9 +31,10 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
     private ContainerStats? _lastStats;
     private int _disposed;
 
-    internal DockerContainer(IDockerClient client, DockerBackend backend, ContainerSpec spec, string id, string name, string publishedHost, TimeProvider timeProvider)
+    internal DockerContainer(IDockerClient client, DockerBackend backend, ContainerSpec spec, string id, string name, string publishedHost, TimeProvider timeProvider, ContainerHealthcheck? healthcheck = null)
     {
         _client = client;
+        Healthcheck = healthcheck;
         _backend = backend;
         Spec = spec;
         Id = id;
@@ -44,6 +45,33 @@ internal sealed class DockerContainer : IContainer, IContainerProbes
     }
 
     public string Id { get; }
+
+    public ContainerHealthcheck? Healthcheck { get; }
+
+    /// <summary>The daemon's own health status (it runs the image's healthcheck).</summary>
+    public async Task<ContainerHealth> GetHealthAsync(CancellationToken cancellationToken = default)
+    {
+        if (Healthcheck is null)
+        {
+            return ContainerHealth.None;
+        }
+
+        var health = (await _client.Containers.InspectContainerAsync(Id, cancellationToken).ConfigureAwait(false)).State?.Health;
+        if (health is null)
+        {
+            return new ContainerHealth(HealthStatus.Starting);
+        }
+
+        var last = health.Log?.LastOrDefault()?.Output?.Trim();
+        var status = health.Status switch
+        {
+            "healthy" => HealthStatus.Healthy,
+            "unhealthy" => HealthStatus.Unhealthy,
+            "none" => HealthStatus.None,
+            _ => HealthStatus.Starting,
+        };
+        return new ContainerHealth(status, (int)Math.Min(health.FailingStreak, int.MaxValue), string.IsNullOrEmpty(last) ? null : last);
+    }
 
     public string Name { get; }
 

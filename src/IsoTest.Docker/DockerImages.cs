@@ -14,13 +14,18 @@ internal sealed class DockerImages(IDockerClient client, ImagePullPolicy pullPol
 
     private readonly SemaphoreSlim _gate = new(1, 1);
 
-    internal async Task<string> EnsureAsync(RootFileSystem root, CancellationToken cancellationToken)
+    private readonly Dictionary<(string Path, long Size, DateTime Mtime), string> _loaded = [];
+
+    internal async Task<string> EnsureAsync(ContainerSpec spec, CancellationToken cancellationToken)
     {
+        var root = spec.RootFileSystem;
         switch (root.Kind)
         {
             case RootFileSystemKind.Image:
-                await EnsurePulledAsync(root.Source!, cancellationToken).ConfigureAwait(false);
+                await EnsurePulledAsync(root.Source!, spec.PullPolicy ?? pullPolicy, spec.PullProgress, cancellationToken).ConfigureAwait(false);
                 return root.Source!;
+            case RootFileSystemKind.ImageArchive:
+                return await EnsureLoadedAsync(root.Source!, cancellationToken).ConfigureAwait(false);
             case RootFileSystemKind.Directory:
                 return await EnsureImportedAsync(root.Source!, cancellationToken).ConfigureAwait(false);
             default:
@@ -39,7 +44,101 @@ internal sealed class DockerImages(IDockerClient client, ImagePullPolicy pullPol
         return $"{DirectoryRepository}:{hash}";
     }
 
-    private async Task EnsurePulledAsync(string reference, CancellationToken cancellationToken)
+    /// <summary>
+    /// What the image adds to a container (its exposed TCP ports, published like the spec's; its labels,
+    /// under the spec's) and its healthcheck, from the daemon's inspect of <paramref name="image"/>.
+    /// </summary>
+    internal async Task<(ContainerSpec Spec, ContainerHealthcheck? Healthcheck)> ApplyDefaultsAsync(ContainerSpec spec, string image, CancellationToken cancellationToken)
+    {
+        var config = (await client.Images.InspectImageAsync(image, cancellationToken).ConfigureAwait(false)).Config;
+        if (config is null)
+        {
+            return (spec, null);
+        }
+
+        var exposed = (config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
+            .Select(k => k.Split('/', 2))
+            .Where(p => p.Length == 1 || p[1].Equals("tcp", StringComparison.OrdinalIgnoreCase))
+            .Select(p => int.TryParse(p[0], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n is > 0 and < 65536 ? n : 0)
+            .Where(n => n > 0 && !spec.Ports.Contains(n)).Distinct().Order().ToList();
+        var labels = new Dictionary<string, string>(config.Labels ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        foreach (var (key, value) in spec.Labels)
+        {
+            labels[key] = value;
+        }
+
+        var h = config.Healthcheck;
+        ContainerHealthcheck? healthcheck;
+        try
+        {
+            healthcheck = h is null ? null : ContainerHealthcheck.FromImageConfig(h.Test?.ToList(), (h.Interval?.Ticks ?? 0) * 100, (h.Timeout?.Ticks ?? 0) * 100, (h.StartPeriod?.Ticks ?? 0) * 100, (int)Math.Min(h.Retries ?? 0, int.MaxValue));
+        }
+        catch (FormatException e)
+        {
+            throw new ImagePullException(image, e.Message + ": the image config is malformed.", e);
+        }
+
+        // A spec the daemon's own merge agrees with: IContainer.Spec says what the container got.
+        var merged = exposed.Count == 0 && (config.Labels is null || config.Labels.Count == 0)
+            ? spec
+            : spec with { Labels = labels, Ports = [.. spec.Ports, .. exposed] };
+        return (merged, healthcheck);
+    }
+
+    /// <summary>Loads a docker save archive (or an OCI layout tar, on daemons that take them) once per file and change.</summary>
+    private async Task<string> EnsureLoadedAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ImagePullException(path, Directory.Exists(path)
+                ? "the Docker backend loads image archives as files (docker load): tar the OCI layout (tar -C DIR -cf FILE .) or use docker save -o FILE."
+                : "the image archive does not exist: give the path of a docker save archive.");
+        }
+
+        var key = (Path.GetFullPath(path), new FileInfo(path).Length, File.GetLastWriteTimeUtc(path));
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_loaded.TryGetValue(key, out var known) && await ExistsAsync(known, cancellationToken).ConfigureAwait(false))
+            {
+                return known;
+            }
+
+            var loaded = new List<string>();
+            var errors = new List<string>();
+            var stream = File.OpenRead(path);
+            await using (stream.ConfigureAwait(false))
+            {
+                try
+                {
+                    await client.Images.LoadImageAsync(new ImageLoadParameters { Quiet = true }, stream, new LoadProgress(loaded, errors), cancellationToken).ConfigureAwait(false);
+                }
+                catch (DockerApiException e)
+                {
+                    throw new ImagePullException(path, $"the daemon refused to load the archive: {DockerErrors.Message(e)}", e);
+                }
+            }
+
+            if (errors.Count > 0 || loaded.Count == 0)
+            {
+                throw new ImagePullException(path, errors.Count > 0 ? $"docker load failed: {string.Join("; ", errors)}" : "docker load reported no image: is it a docker save archive?");
+            }
+
+            if (loaded.Distinct().Count() > 1)
+            {
+                throw new ImagePullException(path, $"the archive holds {loaded.Distinct().Count()} images ({string.Join(", ", loaded.Distinct())}): FromImageArchive runs one; docker load it and use FromImage(name).");
+            }
+
+            _loaded[key] = loaded[0];
+            return loaded[0];
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async Task EnsurePulledAsync(string reference, ImagePullPolicy pullPolicy, IProgress<ImagePullProgress>? pullProgress, CancellationToken cancellationToken)
     {
         if (pullPolicy != ImagePullPolicy.Always && await ExistsAsync(reference, cancellationToken).ConfigureAwait(false))
         {
@@ -54,7 +153,7 @@ internal sealed class DockerImages(IDockerClient client, ImagePullPolicy pullPol
 
         var (name, tag) = SplitReference(reference);
         var errors = new List<string>();
-        var progress = new Progress(errors);
+        var progress = new Progress(errors, ImageReference.Parse(reference).ToString(), pullProgress);
         try
         {
             await client.Images.CreateImageAsync(new ImagesCreateParameters { FromImage = name, Tag = tag }, null, progress, cancellationToken)
@@ -155,8 +254,11 @@ internal sealed class DockerImages(IDockerClient client, ImagePullPolicy pullPol
         return (parsed.Name, parsed.ManifestReference);
     }
 
-    /// <summary>The pull/import stream reports failures as messages, not as HTTP errors.</summary>
-    private sealed class Progress(List<string> errors) : IProgress<JSONMessage>
+    /// <summary>
+    /// The pull/import stream reports failures as messages, not as HTTP errors; a pull's per-layer lines
+    /// ("Downloading", "Pull complete", ...) become <see cref="ImagePullProgress"/> as the engine reports them.
+    /// </summary>
+    private sealed class Progress(List<string> errors, string? image = null, IProgress<ImagePullProgress>? progress = null) : IProgress<JSONMessage>
     {
         public void Report(JSONMessage value)
         {
@@ -166,6 +268,63 @@ internal sealed class DockerImages(IDockerClient client, ImagePullPolicy pullPol
                 lock (errors)
                 {
                     errors.Add(error);
+                }
+
+                return;
+            }
+
+            if (progress is null || image is null)
+            {
+                return;
+            }
+
+            var status = value.Status ?? "";
+            if (status.StartsWith("Digest: ", StringComparison.Ordinal))
+            {
+                progress.Report(new ImagePullProgress(image, status["Digest: ".Length..].Trim(), ImagePullPhase.Resolved));
+                return;
+            }
+
+            if (string.IsNullOrEmpty(value.ID))
+            {
+                return;
+            }
+
+            ImagePullPhase? phase = status switch
+            {
+                "Already exists" => ImagePullPhase.AlreadyExists,
+                "Downloading" => ImagePullPhase.Downloading,
+                "Download complete" or "Verifying Checksum" => ImagePullPhase.Downloaded,
+                "Extracting" => ImagePullPhase.Extracting,
+                "Pull complete" => ImagePullPhase.Complete,
+                _ => null,
+            };
+            if (phase is { } p)
+            {
+                var total = value.Progress?.Total;
+                progress.Report(new ImagePullProgress(image, value.ID, p, value.Progress?.Current ?? 0, total is > 0 ? total : null));
+            }
+        }
+    }
+
+    /// <summary>docker load's stream: "Loaded image: NAME:TAG" (or "Loaded image ID: sha256:...") per image, and errors.</summary>
+    private sealed class LoadProgress(List<string> loaded, List<string> errors) : IProgress<JSONMessage>
+    {
+        public void Report(JSONMessage value)
+        {
+            if (value.Error?.Message is { Length: > 0 } error)
+            {
+                errors.Add(error);
+                return;
+            }
+
+            var text = (value.Stream ?? value.Status ?? "").Trim();
+            foreach (var prefix in (string[])["Loaded image ID: ", "Loaded image: "])
+            {
+                if (text.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    loaded.Add(text[prefix.Length..].Trim());
+                    return;
                 }
             }
         }

@@ -17,8 +17,15 @@ public sealed class PostgreSqlBuilder
     /// <summary>The port PostgreSQL listens on inside the container.</summary>
     public const int Port = 5432;
 
-    /// <summary>The image used on Docker unless <see cref="WithImage"/> names another.</summary>
+    /// <summary>The image used on Docker unless <see cref="WithImage"/> or <see cref="ImageVariable"/> names another.</summary>
     public const string DefaultImage = "postgres:16";
+
+    /// <summary>
+    /// <c>ISOTEST_POSTGRES_IMAGE</c>: the image the default root runs on Docker instead of <see cref="DefaultImage"/>, for
+    /// machines that have another PostgreSQL image but no registry (CI's <c>isotest/postgres:15-bookworm</c>, built from
+    /// Debian's packages by .ci/images.sh). Any image that follows the official image's conventions will do.
+    /// </summary>
+    public const string ImageVariable = "ISOTEST_POSTGRES_IMAGE";
 
     internal const string DataDirectory = "/var/lib/postgresql/data";
 
@@ -118,7 +125,7 @@ public sealed class PostgreSqlBuilder
     {
         ArgumentNullException.ThrowIfNull(builder);
         var backend = _backend ?? ContainerBackends.Default;
-        var configured = _root.Apply(builder, backend, DefaultImage);
+        var configured = _root.Apply(builder, backend, Environment.GetEnvironmentVariable(ImageVariable) is { Length: > 0 } image ? image : DefaultImage);
         if (_backend is not null)
         {
             configured = configured.WithBackend(_backend);

@@ -55,6 +55,35 @@ public sealed class ContainerBuilder
         return With(_state with { Root = RootFileSystem.FromImage(reference) });
     }
 
+    /// <summary>
+    /// Runs on the image in a file, without a registry: a <c>docker save</c> archive, or an OCI image layout
+    /// (a directory or its tar). The archive must hold one image; it is loaded once per file and change.
+    /// </summary>
+    /// <param name="path">Path of the archive or layout directory.</param>
+    public ContainerBuilder FromImageArchive(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return With(_state with { Root = RootFileSystem.FromImageArchive(path) });
+    }
+
+    /// <summary>When the image of <see cref="FromImage"/> is pulled (missing, always, never), instead of the backend's default.</summary>
+    public ContainerBuilder WithPullPolicy(ImagePullPolicy policy)
+    {
+        if (!Enum.IsDefined(policy))
+        {
+            throw new ArgumentOutOfRangeException(nameof(policy), policy, "Use ImagePullPolicy.Missing, Always or Never.");
+        }
+
+        return With(_state with { PullPolicy = policy });
+    }
+
+    /// <summary>Reports the progress of pulling the image, per layer (both backends).</summary>
+    public ContainerBuilder WithPullProgress(IProgress<ImagePullProgress> progress)
+    {
+        ArgumentNullException.ThrowIfNull(progress);
+        return With(_state with { PullProgress = progress });
+    }
+
     /// <summary>The command and its arguments (replaces any earlier command).</summary>
     public ContainerBuilder WithCommand(params string[] command)
     {
@@ -413,6 +442,10 @@ internal sealed record BuilderState
     public WaitStrategy? WaitStrategy { get; init; }
 
     public TimeSpan? StopTimeout { get; init; }
+
+    public ImagePullPolicy? PullPolicy { get; init; }
+
+    public IProgress<ImagePullProgress>? PullProgress { get; init; }
 
     public IContainerBackend? Backend { get; init; }
 

@@ -82,7 +82,17 @@ public sealed record ContainerSpec
     /// <summary>What "ready" means; null means ready as soon as the command started.</summary>
     public WaitStrategy? WaitStrategy { get; init; }
 
-    /// <summary>How long <c>StopAsync</c> waits after SIGTERM before SIGKILL.</summary>
+    /// <summary>
+    /// When an image named by <see cref="RootFileSystem"/> is pulled; null means the backend's default
+    /// (<c>ISOTEST_PULL_POLICY</c> on the engine, <c>DockerBackendOptions.PullPolicy</c> on Docker, both
+    /// <see cref="ImagePullPolicy.Missing"/> unless set).
+    /// </summary>
+    public ImagePullPolicy? PullPolicy { get; init; }
+
+    /// <summary>Where a pull of the image reports its progress, per layer; null means nowhere.</summary>
+    public IProgress<ImagePullProgress>? PullProgress { get; init; }
+
+    /// <summary>How long <c>StopAsync</c> waits after SIGTERM (or the image's <c>STOPSIGNAL</c>) before SIGKILL.</summary>
     public TimeSpan StopTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
     /// <summary>The <c>PATH</c> a container gets when its spec (or image) sets none: Docker's default.</summary>
@@ -103,11 +113,14 @@ public enum RootFileSystemKind
 
     /// <summary>An OCI or Docker image reference.</summary>
     Image,
+
+    /// <summary>An image in a file: a <c>docker save</c> archive or an OCI image layout (directory or tar), loaded without a registry.</summary>
+    ImageArchive,
 }
 
 /// <summary>The root filesystem of a container.</summary>
 /// <param name="Kind">Host, directory or image.</param>
-/// <param name="Source">The directory path (<see cref="RootFileSystemKind.Directory"/>) or image reference (<see cref="RootFileSystemKind.Image"/>); null for the host.</param>
+/// <param name="Source">The directory path (<see cref="RootFileSystemKind.Directory"/>), image reference (<see cref="RootFileSystemKind.Image"/>) or archive path (<see cref="RootFileSystemKind.ImageArchive"/>); null for the host.</param>
 public sealed record RootFileSystem(RootFileSystemKind Kind, string? Source)
 {
     /// <summary>The host's root filesystem.</summary>
@@ -119,11 +132,15 @@ public sealed record RootFileSystem(RootFileSystemKind Kind, string? Source)
     /// <summary>An image reference such as <c>busybox:latest</c>.</summary>
     public static RootFileSystem FromImage(string reference) => new(RootFileSystemKind.Image, reference);
 
+    /// <summary>The image in <paramref name="path"/>: a <c>docker save</c> archive or an OCI image layout (directory or tar).</summary>
+    public static RootFileSystem FromImageArchive(string path) => new(RootFileSystemKind.ImageArchive, path);
+
     /// <inheritdoc/>
     public override string ToString() => Kind switch
     {
         RootFileSystemKind.Host => "host",
         RootFileSystemKind.Directory => Source!,
+        RootFileSystemKind.ImageArchive => $"image archive {Source}",
         _ => $"image {Source}",
     };
 }

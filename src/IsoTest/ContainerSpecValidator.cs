@@ -75,6 +75,8 @@ public static partial class ContainerSpecValidator
             Seccomp = s.Seccomp,
             WaitStrategy = s.WaitStrategy,
             StopTimeout = s.StopTimeout ?? TimeSpan.FromSeconds(10),
+            PullPolicy = s.PullPolicy,
+            PullProgress = s.PullProgress,
         };
         var seccomp = Check(spec, errors);
         if (errors.Count > 0)
@@ -178,6 +180,13 @@ public static partial class ContainerSpecValidator
                 }
 
                 break;
+            case { Kind: RootFileSystemKind.ImageArchive, Source: var path }:
+                if (CheckHostPath($"FromImageArchive(\"{path}\")", path ?? "", errors) && !File.Exists(path) && !Directory.Exists(path))
+                {
+                    errors.Add($"FromImageArchive(\"{path}\"): no such file or directory: give a docker save archive (docker save -o FILE) or an OCI image layout (directory or tar).");
+                }
+
+                break;
             case { Kind: RootFileSystemKind.Image, Source: var reference }:
                 if (ImageReference.Validate(reference) is { } why)
                 {
@@ -193,7 +202,7 @@ public static partial class ContainerSpecValidator
         if (spec.Command.Count == 0 && spec.Entrypoint.Count == 0)
         {
             // Images carry a default command; a host or directory root has none to fall back on.
-            if (spec.RootFileSystem.Kind != RootFileSystemKind.Image)
+            if (spec.RootFileSystem.Kind is not (RootFileSystemKind.Image or RootFileSystemKind.ImageArchive))
             {
                 errors.Add("No command: call WithCommand(program, args...) (only images bring a default command).");
             }

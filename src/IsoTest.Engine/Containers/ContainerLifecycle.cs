@@ -25,6 +25,9 @@ internal sealed class ContainerLifecycle(EngineContext context, string id, Conta
 
     public ContainerState State { get; private set; } = ContainerState.Created;
 
+    /// <summary>When the command started (a <see cref="TimeProvider"/> timestamp), null before; healthchecks count from it.</summary>
+    public long? StartedAt { get; private set; }
+
     public int? ExitCode { get; private set; }
 
     public bool OomKilled { get; private set; }
@@ -164,6 +167,7 @@ internal sealed class ContainerLifecycle(EngineContext context, string id, Conta
             if (State == ContainerState.Created)
             {
                 State = ContainerState.Running;
+                StartedAt = context.Time.GetTimestamp();
             }
         }
 
@@ -213,7 +217,10 @@ internal sealed class ContainerLifecycle(EngineContext context, string id, Conta
     }
 
     /// <summary>SIGTERM, then after <paramref name="timeout"/> SIGKILL; returns once the state says exited.</summary>
-    public async Task StopAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    /// <param name="timeout">How long after <paramref name="signal"/> before SIGKILL.</param>
+    /// <param name="signal">The first signal: the image's STOPSIGNAL, else SIGTERM.</param>
+    /// <param name="cancellationToken">Ends the wait (the container is then left as it is).</param>
+    public async Task StopAsync(TimeSpan timeout, int signal, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -224,7 +231,7 @@ internal sealed class ContainerLifecycle(EngineContext context, string id, Conta
             }
 
             var exit = WaitForExitAsync(CancellationToken.None);
-            run.Agent.Signal(AgentErrors.StopSignal);
+            run.Agent.Signal(signal);
             try
             {
                 await exit.WaitAsync(timeout, context.Time, cancellationToken).ConfigureAwait(false);

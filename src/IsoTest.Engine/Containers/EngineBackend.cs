@@ -41,7 +41,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
             Fd.OpenDevNull(),
             cgroupDriver,
             network ?? new NamespaceNetworkDriver(isRoot, _state.Directory, () => new NetworkHolder(EngineLoop.Shared, AgentPath)),
-            new RootFsProviders([new HostRootFs(), new DirectoryRootFs(), new ImageRootFs(() => Images.Value, ImageRootFs.PolicyFromEnvironment())]),
+            new RootFsProviders([new HostRootFs(), new DirectoryRootFs(), new ImageRootFs(() => Images.Value, ImageRootFs.PolicyFromEnvironment()), new ImageArchiveRootFs(() => Images.Value)]),
             _state,
             new Containers.ContainerRegistry(),
             isRoot,
@@ -92,6 +92,21 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
         return Task.FromResult(_context.Network.CreateNetwork(spec, prefixLength));
+    }
+
+    /// <summary>
+    /// Loads the images in <paramref name="path"/> (a <c>docker save</c> archive, or an OCI image layout as a
+    /// directory or tar) into this engine's image store, as <c>isotest load -i</c> and <c>docker load</c> do, so
+    /// <see cref="ContainerBuilder.FromImage"/> finds them by the names the archive gives them without a registry.
+    /// Layers already in the store are not unpacked again.
+    /// </summary>
+    /// <returns>The references loaded, normalised (<c>docker.io/library/name:tag</c>).</returns>
+    /// <exception cref="ImagePullException">The archive is missing, malformed or incomplete; nothing of it is tagged.</exception>
+    public async Task<IReadOnlyList<string>> LoadImagesAsync(string path, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        var images = await Images.Value.ImportAsync(path, cancellationToken).ConfigureAwait(false);
+        return [.. images.Select(i => i.Reference.ToString())];
     }
 
     /// <inheritdoc/>

@@ -11,13 +11,16 @@ namespace IsoTest.Engine.Containers;
 /// <see cref="ContainerLifecycle"/> (state, start, stop, exit, remove), its <see cref="PublishedPorts"/>
 /// and the agent's typed verbs for exec and probes. Set-up lives in <see cref="ContainerSetup"/>.
 /// </summary>
-internal sealed class EngineContainer : IContainer, IContainerProbes
+internal sealed class EngineContainer : IContainer, IContainerProbes, IContainerHealth
 {
     private readonly EngineContext _context;
     private readonly ContainerLifecycle _lifecycle;
     private readonly PublishedPorts _ports;
     private readonly ResolvedUser _user;
     private readonly Payload _payload;
+    private readonly ImageConfig? _image;
+    private readonly Lock _healthLock = new();
+    private HealthMonitor? _health;
     private int _disposed;
     private Task? _disposal;
 
@@ -28,6 +31,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         Id = id;
         Name = name;
         _user = user;
+        _image = root.Config;
         var hostname = spec.Hostname ?? id[..12];
         _payload = Payload.For(spec, root, user, hostname);
         _ports = new PublishedPorts(spec.Ports, forwardPorts, ConnectInsideAsync);
@@ -64,7 +68,8 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
         ResolvedUser? user = null;
         if (spec.RootFileSystem.Kind != RootFileSystemKind.Directory || Directory.Exists(spec.RootFileSystem.Source))
         {
-            root = await provider.ResolveAsync(spec.RootFileSystem, cancellationToken).ConfigureAwait(false);
+            root = await provider.ResolveAsync(spec, cancellationToken).ConfigureAwait(false);
+            spec = root.Config?.ApplyTo(spec) ?? spec;
             try
             {
                 user = UserResolver.Resolve(spec.User ?? root.Config?.User, root);
@@ -120,7 +125,33 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
     public Task StartAsync(CancellationToken cancellationToken = default) => _lifecycle.StartAsync(cancellationToken);
 
     public Task StopAsync(TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        _lifecycle.StopAsync(timeout ?? Spec.StopTimeout, cancellationToken);
+        _lifecycle.StopAsync(timeout ?? Spec.StopTimeout, _image?.StopSignal ?? AgentErrors.StopSignal, cancellationToken);
+
+    public ContainerHealthcheck? Healthcheck => _image?.Healthcheck;
+
+    /// <summary>The engine runs the image's healthcheck itself (<see cref="HealthMonitor"/>), from the first question on.</summary>
+    public Task<ContainerHealth> GetHealthAsync(CancellationToken cancellationToken = default)
+    {
+        if (Healthcheck is not { } check)
+        {
+            return Task.FromResult(ContainerHealth.None);
+        }
+
+        lock (_healthLock)
+        {
+            if (_health is null)
+            {
+                if (State != ContainerState.Running || _lifecycle.StartedAt is not { } startedAt)
+                {
+                    return Task.FromResult(new ContainerHealth(HealthStatus.Starting));
+                }
+
+                _health = new HealthMonitor(check, (argv, ct) => ExecAsync(argv, ct), startedAt, _lifecycle.WaitForExitAsync(CancellationToken.None), _context.Time);
+            }
+
+            return Task.FromResult(_health.Health);
+        }
+    }
 
     public Task<int> WaitForExitAsync(CancellationToken cancellationToken = default) => _lifecycle.WaitForExitAsync(cancellationToken);
 
@@ -246,6 +277,11 @@ internal sealed class EngineContainer : IContainer, IContainerProbes
 
     private async Task DisposeCoreAsync()
     {
+        lock (_healthLock)
+        {
+            _health?.Dispose();
+        }
+
         await _lifecycle.RemoveAsync().ConfigureAwait(false);
         _context.Registry.Release(Id);
     }

@@ -7,10 +7,11 @@ internal interface IRootFsProvider
     RootFileSystemKind Kind { get; }
 
     /// <summary>
-    /// The lower directories (and image config) for <paramref name="root"/>. Asynchronous because an
-    /// image may have to be pulled or unpacked first; host and directory roots complete at once.
+    /// The lower directories (and image config) for <paramref name="spec"/>'s root. Asynchronous because an
+    /// image may have to be pulled or unpacked first (per the spec's pull policy, reporting to its progress);
+    /// host and directory roots complete at once.
     /// </summary>
-    ValueTask<ResolvedRoot> ResolveAsync(RootFileSystem root, CancellationToken cancellationToken);
+    ValueTask<ResolvedRoot> ResolveAsync(ContainerSpec spec, CancellationToken cancellationToken);
 }
 
 /// <summary>The host's <c>/</c>, read-only behind the container's private writable layer.</summary>
@@ -20,7 +21,7 @@ internal sealed class HostRootFs : IRootFsProvider
 
     public RootFileSystemKind Kind => RootFileSystemKind.Host;
 
-    public ValueTask<ResolvedRoot> ResolveAsync(RootFileSystem root, CancellationToken cancellationToken) => ValueTask.FromResult(Root);
+    public ValueTask<ResolvedRoot> ResolveAsync(ContainerSpec spec, CancellationToken cancellationToken) => ValueTask.FromResult(Root);
 }
 
 /// <summary>A host directory holding a root filesystem (e.g. busybox), read-only behind the container's private writable layer.</summary>
@@ -28,8 +29,8 @@ internal sealed class DirectoryRootFs : IRootFsProvider
 {
     public RootFileSystemKind Kind => RootFileSystemKind.Directory;
 
-    public ValueTask<ResolvedRoot> ResolveAsync(RootFileSystem root, CancellationToken cancellationToken) =>
-        ValueTask.FromResult(new ResolvedRoot(isHost: false, [Path.GetFullPath(root.Source!)]));
+    public ValueTask<ResolvedRoot> ResolveAsync(ContainerSpec spec, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(new ResolvedRoot(isHost: false, [Path.GetFullPath(spec.RootFileSystem.Source!)]));
 }
 
 /// <summary>The root filesystem kinds this engine can run, one provider each.</summary>
@@ -48,5 +49,5 @@ internal sealed class RootFsProviders
         _providers.TryGetValue(root.Kind, out var provider)
             ? provider
             : throw new BackendUnavailableException(
-                $"The built-in engine cannot run images yet ('{root.Source}'): use FromHost() or FromDirectory(), or the Docker backend (ISOTEST_BACKEND=docker).");
+                $"This engine was made without a provider for {root.Kind} roots ('{root.Source}'): use FromHost(), FromDirectory(), FromImage() or FromImageArchive() on the default engine, or the Docker backend (ISOTEST_BACKEND=docker).");
 }

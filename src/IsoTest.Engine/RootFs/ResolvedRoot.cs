@@ -2,14 +2,49 @@ namespace IsoTest.Engine.RootFs;
 
 /// <summary>
 /// What an image says about running it (the OCI image config's <c>Entrypoint</c>, <c>Cmd</c>, <c>Env</c>,
-/// <c>WorkingDir</c>, <c>User</c>): the defaults a spec falls back on, as <c>docker run</c> does.
+/// <c>WorkingDir</c>, <c>User</c>, <c>ExposedPorts</c>, <c>Labels</c>, <c>StopSignal</c>, <c>Healthcheck</c>):
+/// the defaults a spec falls back on, as <c>docker run</c> does.
 /// </summary>
 internal sealed record ImageConfig(
     IReadOnlyList<string> Entrypoint,
     IReadOnlyList<string> Command,
     IReadOnlyList<string> Environment,
     string? WorkingDirectory,
-    string? User);
+    string? User)
+{
+    /// <summary>The TCP ports the image exposes; published like the spec's own (Docker's <c>-P</c>, on loopback).</summary>
+    public IReadOnlyList<int> ExposedPorts { get; init; } = [];
+
+    /// <summary>The image's labels; the spec's own override them key by key.</summary>
+    public IReadOnlyDictionary<string, string> Labels { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>The signal a stop sends first (SIGTERM when the image names none).</summary>
+    public int? StopSignal { get; init; }
+
+    /// <summary>The image's healthcheck, null when it has none.</summary>
+    public ContainerHealthcheck? Healthcheck { get; init; }
+
+    /// <summary>
+    /// <paramref name="spec"/> with what the image adds to it: its labels under the spec's, and its exposed
+    /// TCP ports next to the spec's. Entrypoint, Cmd, Env, WorkingDir and User stay defaults the agent
+    /// applies (the spec keeps saying what the user asked).
+    /// </summary>
+    public ContainerSpec ApplyTo(ContainerSpec spec)
+    {
+        if (Labels.Count == 0 && ExposedPorts.All(spec.Ports.Contains))
+        {
+            return spec;
+        }
+
+        var labels = new Dictionary<string, string>(Labels, StringComparer.Ordinal);
+        foreach (var (key, value) in spec.Labels)
+        {
+            labels[key] = value;
+        }
+
+        return spec with { Labels = labels, Ports = [.. spec.Ports, .. ExposedPorts.Where(p => !spec.Ports.Contains(p))] };
+    }
+}
 
 /// <summary>
 /// One container's root filesystem, resolved: the read-only lower directories the agent stacks under the

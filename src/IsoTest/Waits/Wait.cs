@@ -60,6 +60,14 @@ public static class Wait
         return new CommandWaitStrategy([.. command]);
     }
 
+    /// <summary>
+    /// Ready when the image's <c>HEALTHCHECK</c> reports healthy, as <c>docker ps</c> would show it: on Docker the
+    /// daemon's own status; on the built-in engine the engine runs the check through its exec on the image's
+    /// interval, timeout, retries and start period. Fails at once when the check reports unhealthy, and with a
+    /// clear error when the image has no healthcheck.
+    /// </summary>
+    public static WaitStrategy ForHealthcheck() => new HealthcheckWaitStrategy();
+
     /// <summary>Ready when <paramref name="path"/> exists inside the container.</summary>
     /// <param name="path">An absolute path inside the container.</param>
     public static WaitStrategy ForFile(string path)

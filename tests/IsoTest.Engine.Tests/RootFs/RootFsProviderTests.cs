@@ -7,7 +7,7 @@ public sealed class RootFsProviderTests
     [Fact]
     public async Task Host_IsTheHostsRootAlone()
     {
-        var root = await RootFsProviders.Default.For(RootFileSystem.Host).ResolveAsync(RootFileSystem.Host, CancellationToken.None);
+        var root = await RootFsProviders.Default.For(RootFileSystem.Host).ResolveAsync(new ContainerSpec { RootFileSystem = RootFileSystem.Host }, CancellationToken.None);
 
         Assert.True(root.IsHost);
         Assert.Equal(["/"], root.LowerDirectories);
@@ -19,7 +19,7 @@ public sealed class RootFsProviderTests
     {
         var given = RootFileSystem.FromDirectory("/srv/rootfs/../rootfs");
 
-        var root = await RootFsProviders.Default.For(given).ResolveAsync(given, CancellationToken.None);
+        var root = await RootFsProviders.Default.For(given).ResolveAsync(new ContainerSpec { RootFileSystem = given }, CancellationToken.None);
 
         Assert.False(root.IsHost);
         Assert.Equal(["/srv/rootfs"], root.LowerDirectories);
