@@ -166,3 +166,72 @@ public sealed class RunEndToEndTests : IDisposable
         }
     }
 }
+
+/// <summary>
+/// <c>isotest run IMAGE [COMMAND]</c>, <c>--entrypoint</c>, <c>--pull</c> and the image commands against the real Debian
+/// image (.ci/images.sh), loaded into a store of the test's own.
+/// </summary>
+[Collection("CliImages")]
+public sealed class ImageCommandTests : IDisposable
+{
+    private readonly string _store = Directory.CreateTempSubdirectory("isotest-cli-images-").FullName;
+    private readonly string? _before = Environment.GetEnvironmentVariable("ISOTEST_IMAGE_STORE");
+
+    public ImageCommandTests()
+    {
+        IsoTest.TestSupport.DebianImages.EnsureBuilt();
+        Environment.SetEnvironmentVariable("ISOTEST_IMAGE_STORE", _store);
+    }
+
+    public void Dispose()
+    {
+        Environment.SetEnvironmentVariable("ISOTEST_IMAGE_STORE", _before);
+        // Unpacked layers hold read-only directories; rm copes with them as every user.
+        using var rm = System.Diagnostics.Process.Start("chmod", ["-R", "u+rwX", _store]);
+        rm?.WaitForExit();
+        Directory.Delete(_store, recursive: true);
+    }
+
+    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var exit = await Program.RunAsync(args, stdout, stderr);
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public async Task LoadImagesRunWithEntrypointAndPullNever()
+    {
+        // Nothing in the store yet: --pull never says so, and names the image.
+        var (missing, _, missingErr) = await RunAsync("run", "--pull", "never", IsoTest.TestSupport.DebianImages.Debian, "true");
+        Assert.Equal(125, missing);
+        Assert.Contains("isotest/debian:bookworm", missingErr, StringComparison.Ordinal);
+        Assert.Contains("Never", missingErr, StringComparison.Ordinal);
+
+        var (load, loadOut, loadErr) = await RunAsync("load", "-i", IsoTest.TestSupport.DebianImages.Layout);
+        Assert.True(load == 0, loadErr);
+        Assert.Contains("isotest/postgres:15-bookworm", loadOut, StringComparison.Ordinal);
+
+        var (images, imagesOut, _) = await RunAsync("images");
+        Assert.Equal(0, images);
+        Assert.Contains("isotest/debian", imagesOut, StringComparison.Ordinal);
+
+        // The image's CMD replaced by the command; then --entrypoint with its arguments.
+        var (run, runOut, runErr) = await RunAsync("run", "--rm", "--pull", "never", IsoTest.TestSupport.DebianImages.Debian, "cat", "/etc/debian_version");
+        Assert.True(run == 0, runErr);
+        Assert.StartsWith("12.", runOut, StringComparison.Ordinal);
+        var (entry, entryOut, entryErr) = await RunAsync("run", "--entrypoint", "/usr/bin/id", IsoTest.TestSupport.DebianImages.Postgres, "-un");
+        Assert.True(entry == 0, entryErr);
+        Assert.Equal("postgres\n", entryOut);
+
+        var (bad, _, badErr) = await RunAsync("run", "--pull", "sometimes", IsoTest.TestSupport.DebianImages.Debian);
+        Assert.Equal(125, bad);
+        Assert.Contains("sometimes", badErr, StringComparison.Ordinal);
+
+        var (rmi, _, rmiErr) = await RunAsync("rmi", IsoTest.TestSupport.DebianImages.Debian);
+        Assert.True(rmi == 0, rmiErr);
+        var (prune, _, pruneErr) = await RunAsync("image", "prune");
+        Assert.True(prune == 0, pruneErr);
+    }
+}

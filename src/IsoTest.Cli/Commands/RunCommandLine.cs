@@ -33,7 +33,9 @@ internal sealed class RunCommandLine
     private readonly Option<IReadOnlyList<string>> _networkAlias = DockerFlags.List("network-alias", null, "list", "A further name of the container on its networks (repeatable)", v => v);
     private readonly Option<IReadOnlyList<SeccompProfile?>> _securityOpt = DockerFlags.List("security-opt", null, "list", "Security options: seccomp=FILE|unconfined|default (a Docker-format profile); no-new-privileges is always on", ParseSecurityOpt);
     private readonly Option<int?> _stopTimeout = DockerFlags.Value<int?>("stop-timeout", null, "int", "Seconds to wait after SIGTERM before SIGKILL when stopping (default 10)", v => ParseStopTimeout(v));
-    private readonly Argument<string?> _rootFs = new("ROOTFS") { Arity = ArgumentArity.ZeroOrOne, Description = "host (the host's / read-only, behind a private writable layer) or a directory holding a root filesystem" };
+    private readonly Option<string?> _entrypoint = DockerFlags.Value<string?>("entrypoint", null, "string", "Overwrite the default ENTRYPOINT of the image (the image's CMD is dropped too, as in Docker)", v => v);
+    private readonly Option<ImagePullPolicy?> _pull = DockerFlags.Value<ImagePullPolicy?>("pull", null, "string", "Pull image before running (\"always\", \"missing\", \"never\"; default missing)", v => ParsePull(v));
+    private readonly Argument<string?> _rootFs = new("ROOTFS") { Arity = ArgumentArity.ZeroOrOne, Description = "host (the host's / read-only, behind a private writable layer), a directory holding a root filesystem, or an image (name[:tag] or name@digest)" };
     private readonly Argument<string[]> _command = new("COMMAND") { Arity = ArgumentArity.ZeroOrMore, Description = "The program to run and its arguments, verbatim" };
     private readonly Func<string, string?> _getEnvironmentVariable;
 
@@ -43,9 +45,9 @@ internal sealed class RunCommandLine
 
         // Flags and mounts keep the order of the command line: -v and --tmpfs both add to one list, so
         // they are read back in token order (see Mounts).
-        Command = new Command("run", "Create and run a new container from the host's or a directory's root filesystem")
+        Command = new Command("run", "Create and run a new container from an image, or the host's or a directory's root filesystem")
         {
-            _cpus, _cpuset, _env, _hostname, _memory, _name, _network, _networkAlias, _pids, _readOnly, _rm, _securityOpt, _stopTimeout, _tmpfs, _user, _volume, _workdir,
+            _cpus, _cpuset, _entrypoint, _env, _hostname, _memory, _name, _network, _networkAlias, _pids, _pull, _readOnly, _rm, _securityOpt, _stopTimeout, _tmpfs, _user, _volume, _workdir,
             DockerFlags.Unsupported("interactive", 'i', takesValue: false, "stdin is not forwarded to the container yet; pipe input through a file with -v instead"),
             DockerFlags.Unsupported("tty", 't', takesValue: false, "isotest does not allocate terminals yet; the container's output is streamed line by line"),
             DockerFlags.Unsupported("detach", 'd', takesValue: false, "isotest has no daemon yet, so a container lives only as long as the command; run it in the foreground"),
@@ -60,10 +62,11 @@ internal sealed class RunCommandLine
     }
 
     private const string RunNotes = """
-        Docker's form: isotest run [OPTIONS] ROOTFS COMMAND [ARG...]
+        Docker's form: isotest run [OPTIONS] ROOTFS|IMAGE [COMMAND] [ARG...]
 
         ROOTFS is 'host' (the host's / read-only, behind a private writable layer) or a directory holding a
-        root filesystem. The container's output is streamed; isotest exits with the command's exit code
+        root filesystem; anything else is an image (pulled into the engine's store per --pull), whose
+        ENTRYPOINT, CMD, ENV, WORKDIR and USER apply as in docker run. The container's output is streamed; isotest exits with the command's exit code
         (137 when the OOM killer ended it; 125 for isotest's own errors, 126 when the command cannot be
         invoked, 127 when it is not found, as docker run). Options end at ROOTFS: everything after it is
         the command. Ctrl-C stops the container (SIGTERM, then SIGKILL after the stop timeout); a second
@@ -101,7 +104,8 @@ internal sealed class RunCommandLine
             ?? throw new UsageException("\"isotest run\" requires at least 1 argument: ROOTFS (host or a directory), then the command.\nUsage:  isotest run [OPTIONS] ROOTFS COMMAND [ARG...]", DockerSyntax.HelpHint(Command));
         var rootFs = ParseRootFileSystem(rootFsText);
         var command = result.GetValue(_command) ?? [];
-        if (command.Length == 0)
+        var entrypoint = result.GetValue(_entrypoint);
+        if (command.Length == 0 && rootFs.Kind != RootFileSystemKind.Image && string.IsNullOrEmpty(entrypoint))
         {
             throw new UsageException($"no command given: isotest runs no images with a default command, so put the command after ROOTFS, e.g. isotest run {rootFsText} /bin/sh -c 'echo hi'", DockerSyntax.HelpHint(Command));
         }
@@ -109,7 +113,10 @@ internal sealed class RunCommandLine
         var spec = new ContainerSpec
         {
             RootFileSystem = rootFs,
+            // --entrypoint X: the program is X and the rest of the line its arguments (the image's CMD is dropped).
+            Entrypoint = string.IsNullOrEmpty(entrypoint) ? [] : [entrypoint],
             Command = command,
+            PullPolicy = result.GetValue(_pull),
             Environment = ToEnvironment(result.GetValue(_env)!),
             WorkingDirectory = result.GetValue(_workdir),
             User = result.GetValue(_user),
@@ -181,6 +188,14 @@ internal sealed class RunCommandLine
         return environment;
     }
 
+    private static ImagePullPolicy? ParsePull(string value) => value.Trim().ToLowerInvariant() switch
+    {
+        "missing" => ImagePullPolicy.Missing,
+        "always" => ImagePullPolicy.Always,
+        "never" => ImagePullPolicy.Never,
+        _ => throw new FormatException($"invalid pull option: '{value}': must be one of \"always\", \"missing\" or \"never\""),
+    };
+
     private RootFileSystem ParseRootFileSystem(string value)
     {
         if (value == "host")
@@ -189,6 +204,12 @@ internal sealed class RunCommandLine
         }
 
         var path = Path.GetFullPath(value);
+        // Docker's rule for what names an image, with a path's look (/, ./, ../) kept for directories.
+        if (!Directory.Exists(path) && !value.StartsWith('/') && !value.StartsWith('.') && ImageReference.TryParse(value, out _))
+        {
+            return RootFileSystem.FromImage(value);
+        }
+
         if (!Directory.Exists(path))
         {
             throw new UsageException($"root filesystem '{value}' is neither 'host' nor an existing directory: give host, or the path of a directory that holds a root filesystem (use ./host for a directory named host)", DockerSyntax.HelpHint(Command));

@@ -27,7 +27,18 @@ public sealed class DebianImageTests : IAsyncLifetime
     {
         DebianImages.EnsureBuilt();
         _registry = LocalRegistry.Start();
-        LocalRegistry.Run("skopeo", "copy", "--quiet", "--dest-tls-verify=false", $"oci:{DebianImages.Layout}:docker.io/{DebianImages.Debian}", $"docker://{_registry.Host}/debian:bookworm");
+        try
+        {
+            LocalRegistry.Run("skopeo", "copy", "--quiet", "--dest-tls-verify=false", $"oci:{DebianImages.Layout}:docker.io/{DebianImages.Debian}", $"docker://{_registry.Host}/debian:bookworm");
+        }
+        catch
+        {
+            // xunit skips DisposeAsync when InitializeAsync throws: the registry and the directory go here.
+            _registry.Dispose();
+            Directory.Delete(_dir, recursive: true);
+            throw;
+        }
+
         _engine = new EngineBackend();
         var store = new ImageStore(Path.Combine(_dir, "store"));
         _engine.Images = new Lazy<ImageService>(() => new ImageService(store, DockerCredentials.None, new RegistrySettings(new HashSet<string>(), [])));
