@@ -196,25 +196,7 @@ internal sealed class DockerNetwork : INetwork
                 throw;
             }
 
-            _ = AcceptAsync(hostPort);
-        }
-
-        private async Task AcceptAsync(int hostPort)
-        {
-            while (!_stop.IsCancellationRequested)
-            {
-                Socket client;
-                try
-                {
-                    client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-                {
-                    return;
-                }
-
-                _ = RelayAsync(client, hostPort);
-            }
+            _ = AcceptLoop.RunAsync(_listener, client => RelayAsync(client, hostPort), _stop.Token);
         }
 
         private async Task RelayAsync(Socket client, int hostPort)

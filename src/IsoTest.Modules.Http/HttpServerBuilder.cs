@@ -75,12 +75,7 @@ public sealed class HttpServerBuilder
     public ContainerBuilder Configure(ContainerBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var backend = _backend ?? ContainerBackends.Default;
-        var configured = _root.Apply(builder, backend, DefaultImage);
-        if (_backend is not null)
-        {
-            configured = configured.WithBackend(_backend);
-        }
+        var configured = _root.Apply(builder, _backend, DefaultImage);
 
         // httpd answers 404 for / without an index; readiness only needs an answer, so an empty index is there unless given.
         var files = _files.Any(f => f.Path == "/index.html") ? _files : _files.Add(("/index.html", [], false));

@@ -125,11 +125,7 @@ public sealed class PostgreSqlBuilder
     {
         ArgumentNullException.ThrowIfNull(builder);
         var backend = _backend ?? ContainerBackends.Default;
-        var configured = _root.Apply(builder, backend, Environment.GetEnvironmentVariable(ImageVariable) is { Length: > 0 } image ? image : DefaultImage);
-        if (_backend is not null)
-        {
-            configured = configured.WithBackend(_backend);
-        }
+        var configured = _root.Apply(builder, _backend, Environment.GetEnvironmentVariable(ImageVariable) is { Length: > 0 } image ? image : DefaultImage);
 
         if (_root.IsImage(backend))
         {

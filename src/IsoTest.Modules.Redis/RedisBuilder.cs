@@ -65,12 +65,7 @@ public sealed class RedisBuilder
     public ContainerBuilder Configure(ContainerBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var backend = _backend ?? ContainerBackends.Default;
-        var configured = _root.Apply(builder, backend, DefaultImage);
-        if (_backend is not null)
-        {
-            configured = configured.WithBackend(_backend);
-        }
+        var configured = _root.Apply(builder, _backend, DefaultImage);
 
         // 0.0.0.0 and no protected mode: Docker's port publishing reaches the server from outside its loopback. No
         // persistence: a test server's data ends with it.

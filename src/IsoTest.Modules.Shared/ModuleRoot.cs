@@ -25,14 +25,21 @@ internal readonly record struct ModuleRoot(ModuleRootKind Kind, string? Value)
     /// <summary>Whether this choice, on <paramref name="backend"/>, runs an image (else programs at the host's paths).</summary>
     public bool IsImage(IContainerBackend backend) => Kind == ModuleRootKind.Image || (Kind == ModuleRootKind.Auto && IsDocker(backend));
 
-    /// <summary>The root filesystem on <paramref name="builder"/>.</summary>
-    public ContainerBuilder Apply(ContainerBuilder builder, IContainerBackend backend, string defaultImage) => Kind switch
+    /// <summary>
+    /// The root filesystem on <paramref name="builder"/> for the backend the module was given with its
+    /// <c>WithBackend</c> (<paramref name="chosen"/>, which the builder then gets too) or, when none was, the default one.
+    /// </summary>
+    public ContainerBuilder Apply(ContainerBuilder builder, IContainerBackend? chosen, string defaultImage)
     {
-        ModuleRootKind.Host => builder.FromHost(),
-        ModuleRootKind.Image => builder.FromImage(Value!),
-        ModuleRootKind.Directory => builder.FromDirectory(Value!),
-        _ => IsDocker(backend) ? builder.FromImage(defaultImage) : builder.FromHost(),
-    };
+        var rooted = Kind switch
+        {
+            ModuleRootKind.Host => builder.FromHost(),
+            ModuleRootKind.Image => builder.FromImage(Value!),
+            ModuleRootKind.Directory => builder.FromDirectory(Value!),
+            _ => IsDocker(chosen ?? ContainerBackends.Default) ? builder.FromImage(defaultImage) : builder.FromHost(),
+        };
+        return chosen is null ? rooted : rooted.WithBackend(chosen);
+    }
 
     // By name: the Docker backend may live in its own package, and a module must not need it.
     private static bool IsDocker(IContainerBackend backend) => string.Equals(backend.Name, "docker", StringComparison.Ordinal);

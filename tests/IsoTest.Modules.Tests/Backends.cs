@@ -9,6 +9,10 @@ public sealed class Backends : IAsyncLifetime
     /// <summary>Built from busybox-static by .ci/docker-setup.sh (there is no registry to pull from here).</summary>
     public const string BusyboxImage = "isotest/busybox:latest";
 
+    private static int s_live;
+
+    public Backends() => Interlocked.Increment(ref s_live);
+
     public IContainerBackend Engine { get; } = EngineBackend.Create();
 
     public IContainerBackend Docker { get; } = DockerBackend.Create();
@@ -17,7 +21,14 @@ public sealed class Backends : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        IsoTest.Modules.PostgreSql.PostgreSqlTemplate.DeleteAll();
+        // The templates are shared by the whole process: only the last live class removes them, or a class that ends
+        // first would delete one another class is still copying (initdb saw its files vanish). The test host is
+        // ended without ProcessExit, so this is what removes them.
+        if (Interlocked.Decrement(ref s_live) == 0)
+        {
+            IsoTest.Modules.PostgreSql.PostgreSqlTemplate.DeleteAll();
+        }
+
         await Engine.DisposeAsync();
         await Docker.DisposeAsync();
     }

@@ -45,25 +45,7 @@ internal sealed class PortForwarder : IAsyncDisposable
 
     public int HostPort { get; }
 
-    public void Start() => _acceptLoop = AcceptLoopAsync();
-
-    private async Task AcceptLoopAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            Socket client;
-            try
-            {
-                client = await _listener.AcceptAsync(_stop.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
-            {
-                return;
-            }
-
-            _ = RelayAsync(client);
-        }
-    }
+    public void Start() => _acceptLoop = AcceptLoop.RunAsync(_listener, RelayAsync, _stop.Token);
 
     private async Task RelayAsync(Socket client)
     {
