@@ -2,7 +2,10 @@ using System.Net.Sockets;
 
 namespace IsoTest;
 
-/// <summary>The one accept loop of the TCP relays (the engine's published ports, the Docker backend's host-port relay).</summary>
+/// <summary>
+/// The one accept loop of the TCP relays (the engine's published ports, the Docker backend's host-port relay); its source
+/// is also compiled into IsoTest.Docker, which does not see the core's internals.
+/// </summary>
 internal static class AcceptLoop
 {
     /// <summary>
