@@ -23,6 +23,28 @@ public sealed class DockerCliTests(ServerFixture server) : IClassFixture<ServerF
     }
 
     [Fact]
+    public async Task Run_MissingProgram_Exits127WithRuncsWords()
+    {
+        // The docker CLI turns runc's "executable file not found" into exit 127, as against dockerd.
+        var (code, _, stderr) = await server.DockerAsync("run", "--rm", Image, "no-such-program-here");
+        Assert.Equal(127, code);
+        Assert.Contains("exec: \"no-such-program-here\": executable file not found in $PATH", stderr);
+
+        var name = $"x-{Guid.NewGuid():N}";
+        Assert.Equal(0, (await server.DockerAsync("run", "-d", "--name", name, Image, "sleep", "600")).ExitCode);
+        try
+        {
+            var (execCode, _, execErr) = await server.DockerAsync("exec", name, "no-such-program-here");
+            Assert.Equal(127, execCode);
+            Assert.Contains("executable file not found", execErr);
+        }
+        finally
+        {
+            await server.DockerAsync("rm", "-f", name);
+        }
+    }
+
+    [Fact]
     public async Task Run_WithRm_LeavesNoContainer()
     {
         var name = $"rm-{Guid.NewGuid():N}";

@@ -210,9 +210,24 @@ internal static class ContainerEndpoints
         var skip = options.Logs ? 0 : container.Inner.GetLogs().Count;
         return async (stream, ended) =>
         {
+            // The output also ends when the start fails (the command could not be executed), as on dockerd.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ended);
+            _ = container.StartFailed.ContinueWith(
+                _ =>
+                {
+                    try
+                    {
+                        stop.Cancel();
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        // the attach already ended
+                    }
+                },
+                CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
             try
             {
-                await foreach (var line in container.Inner.FollowLogsAsync(ended).ConfigureAwait(false))
+                await foreach (var line in container.Inner.FollowLogsAsync(stop.Token).ConfigureAwait(false))
                 {
                     if (skip-- > 0 || !(line.Stream == LogStream.Stdout ? options.Stdout : options.Stderr))
                     {
@@ -226,6 +241,10 @@ internal static class ContainerEndpoints
             catch (IOException)
             {
                 // The client closed the connection: nobody is left to read the output.
+            }
+            catch (OperationCanceledException) when (!ended.IsCancellationRequested)
+            {
+                // The start failed: there will be no output.
             }
         };
     }

@@ -109,7 +109,7 @@ internal static class ExecEndpoints
         {
             // dockerd reports a command it cannot start on the stream, and the exit code as 126/127.
             exec.ExitCode = e.Reason == ExecFailure.NotFound ? 127 : 126;
-            await StreamFrames.WriteAsync(stream, LogStream.Stderr, Encoding.UTF8.GetBytes($"OCI runtime exec failed: {e.Message}\n"), ended).ConfigureAwait(false);
+            await StreamFrames.WriteAsync(stream, LogStream.Stderr, Encoding.UTF8.GetBytes(RuncWords.For(e, "exec") + "\n"), ended).ConfigureAwait(false);
         }
         catch (IOException)
         {

@@ -33,7 +33,7 @@ internal static class ContainerViews
                 ["OOMKilled"] = c.Inner.OomKilled,
                 ["Dead"] = false,
                 ["Pid"] = 0,
-                ["ExitCode"] = c.Inner.ExitCode ?? 0,
+                ["ExitCode"] = c.Inner.ExitCode ?? c.StartFailureExitCode ?? 0,
                 ["Error"] = "",
                 ["StartedAt"] = Time(c.StartedAt),
                 ["FinishedAt"] = Time(c.FinishedAt),
@@ -130,7 +130,7 @@ internal static class ContainerViews
     private static string HumanStatus(ServerContainer c) => c.Status switch
     {
         "running" => $"Up {Ago(c.StartedAt)}",
-        "exited" => $"Exited ({c.Inner.ExitCode ?? 0}) {Ago(c.FinishedAt)} ago",
+        "exited" => $"Exited ({c.Inner.ExitCode ?? c.StartFailureExitCode ?? 0}) {Ago(c.FinishedAt)} ago",
         "created" => "Created",
         var s => s,
     };

@@ -13,6 +13,7 @@ internal sealed class ServerContainer
     private readonly Lock _lock = new();
     private TaskCompletionSource<int> _nextExit = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _removed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _startFailed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public ServerContainer(string id, string name, CreateContainerRequest request, ResolvedImage image, IContainer container, DateTimeOffset created)
     {
@@ -59,6 +60,12 @@ internal sealed class ServerContainer
 
     public Task Removed => _removed.Task;
 
+    /// <summary>Completes when a start failed because the command could not be executed.</summary>
+    public Task StartFailed => _startFailed.Task;
+
+    /// <summary>dockerd's exit code for the last start that could not execute its command (127 or 126), else null.</summary>
+    public int? StartFailureExitCode { get; private set; }
+
     /// <summary>Docker's status word.</summary>
     public string Status => Removing ? "removing" : Inner.State switch
     {
@@ -73,7 +80,29 @@ internal sealed class ServerContainer
     /// <summary>Starts the engine container and watches this run's exit; <paramref name="exited"/> runs once it exited.</summary>
     public async Task StartAsync(Func<ServerContainer, Task> exited, TimeProvider clock, CancellationToken cancellationToken)
     {
-        await Inner.StartAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Inner.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (ExecFailedException e)
+        {
+            // dockerd: a command that cannot be executed ends the run at once with 127 (not found) or 126, so
+            // waits return, attaches close and --rm removes the container; the client gets the error from start.
+            TaskCompletionSource<int> failed;
+            lock (_lock)
+            {
+                FinishedAt = clock.GetUtcNow();
+                StartFailureExitCode = e.Reason == ExecFailure.NotFound ? 127 : 126;
+                failed = _nextExit;
+                _nextExit = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+
+            failed.TrySetResult(StartFailureExitCode.Value);
+            _startFailed.TrySetResult();
+            _ = exited(this);
+            throw;
+        }
+
         TaskCompletionSource<int> run;
         lock (_lock)
         {

@@ -36,6 +36,22 @@ internal sealed class DockerApiException(int status, string message) : Exception
     public static DockerApiException Conflict(string message) => new(StatusCodes.Status409Conflict, message);
 }
 
+/// <summary>
+/// A command the engine could not execute, in the words runc gives dockerd (<c>exec: "x": executable file not found
+/// in $PATH</c>, ...): Docker clients, IsoTest's own Docker backend among them, recognise failures by these words.
+/// </summary>
+internal static class RuncWords
+{
+    public static string For(ExecFailedException e, string stage) => $"OCI runtime {stage} failed: " + e.Reason switch
+    {
+        ExecFailure.NotFound => $"unable to start container process: exec: \"{e.Path}\": executable file not found in $PATH: unknown",
+        ExecFailure.NotExecutable => $"unable to start container process: exec: \"{e.Path}\": permission denied: unknown",
+        ExecFailure.BadWorkingDirectory => $"unable to start container process: chdir to cwd (\"{e.Path}\") set in config.json failed: no such file or directory: unknown",
+        ExecFailure.BadUser => $"unable to find user {e.Path}: no matching entries in passwd file",
+        _ => e.Message,
+    } + $" ({e.Message})";
+}
+
 /// <summary>The one place an exception becomes a response; a bad request never takes the server down.</summary>
 internal static class ErrorHandling
 {
@@ -53,6 +69,7 @@ internal static class ErrorHandling
                 JsonException j => (StatusCodes.Status400BadRequest, $"invalid JSON: {j.Message}"),
                 BadHttpRequestException b => (b.StatusCode, b.Message),
                 InvalidContainerSpecException s => (StatusCodes.Status400BadRequest, s.Message),
+                ExecFailedException x => (StatusCodes.Status400BadRequest, RuncWords.For(x, "create")),
                 ImagePullException p => (StatusCodes.Status404NotFound, p.Message),
                 IsoTestException i => (StatusCodes.Status500InternalServerError, i.Message),
                 _ => (StatusCodes.Status500InternalServerError, $"{e.GetType().Name}: {e.Message}"),
