@@ -17,8 +17,6 @@ namespace IsoTest.Engine.Networking;
 /// </summary>
 internal sealed class NetworkHolder : IAgentListener, IDisposable
 {
-    private const int ETIMEDOUT = 110;
-    private const int EPROTO = 71;
     private readonly SemaphoreSlim _one = new(1, 1);
     private readonly AgentSocket _control;
     private readonly Task _spawned;
@@ -67,7 +65,7 @@ internal sealed class NetworkHolder : IAgentListener, IDisposable
             _spawned.GetAwaiter().GetResult();
             if (!_ready.Task.Wait(TimeSpan.FromSeconds(30)))
             {
-                throw Errors.Native("the rootless network holder did not start", ETIMEDOUT);
+                throw Errors.TimedOut("the rootless network holder did not start");
             }
 
             _ready.Task.GetAwaiter().GetResult();
@@ -76,7 +74,7 @@ internal sealed class NetworkHolder : IAgentListener, IDisposable
             {
                 if (_closed)
                 {
-                    throw Errors.Native("the rootless network holder exited", Libc.ESRCH);
+                    throw Errors.ProcessGone("the rootless network holder exited");
                 }
 
                 _reply = reply;
@@ -91,7 +89,7 @@ internal sealed class NetworkHolder : IAgentListener, IDisposable
                     fd.Dispose();
                 }
 
-                throw Errors.Native($"the rootless network holder answered '{fields[0]}' with {fds.Length} descriptors, not {expected}", EPROTO);
+                throw Errors.ProtocolError($"the rootless network holder answered '{fields[0]}' with {fds.Length} descriptors, not {expected}");
             }
 
             return fds;
@@ -145,7 +143,7 @@ internal sealed class NetworkHolder : IAgentListener, IDisposable
             _reply = null;
         }
 
-        var gone = Errors.Native("the rootless network holder exited", Libc.ESRCH);
+        var gone = Errors.ProcessGone("the rootless network holder exited");
         _ready.TrySetException(gone);
         reply?.TrySetException(gone);
         _control.Dispose();
