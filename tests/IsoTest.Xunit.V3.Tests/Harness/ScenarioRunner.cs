@@ -1,109 +1,78 @@
 using System.Collections.Concurrent;
+using System.Reflection;
 using IsoTest.Xunit.Scenarios;
 using Xunit.Sdk;
 using Xunit.v3;
 
 namespace IsoTest.Xunit.Tests.Harness;
 
-/// <summary>One test's outcome in a scenario run.</summary>
-internal sealed record ScenarioResult(string Class, string Method, string Outcome, string Output, string Failure, string DisplayName = "");
-
-/// <summary>Everything a scenario run produced.</summary>
-internal sealed record ScenarioRun(Type Framework, IReadOnlyList<ScenarioResult> Results, IReadOnlyList<string> CleanupFailures, IReadOnlyList<Recorder.Event> Events)
-{
-    public ScenarioResult Result(string method, string? @class = null) =>
-        Results.Single(r => r.Method == method && (@class is null || r.Class.EndsWith("." + @class, StringComparison.Ordinal)));
-
-    public IEnumerable<Recorder.Event> Of(string definition, string kind) => Events.Where(e => e.Definition == definition && e.Kind == kind);
-}
-
 /// <summary>
 /// Runs scenario test classes (the IsoTest.Xunit.V3.Scenarios assembly) in-process the way a v3 runner does: the
 /// framework the assembly selects, its discoverer, its executor, with a message sink that collects the results.
 /// The same API as the v2 harness, so the same test files run against both.
 /// </summary>
-internal static class ScenarioRunner
+internal static partial class ScenarioRunner
 {
-    // Scenario runs share the Recorder: one at a time.
-    private static readonly SemaphoreSlim s_oneAtATime = new(1, 1);
-
-    private static readonly ConcurrentDictionary<string, Lazy<Task<ScenarioRun>>> s_shared = new();
-
-    /// <summary>One run of <paramref name="classPrefix"/> shared by every test that only reads its results (some scenarios take seconds).</summary>
-    public static Task<ScenarioRun> RunOnceAsync(string classPrefix) =>
-        s_shared.GetOrAdd(classPrefix, p => new Lazy<Task<ScenarioRun>>(() => RunAsync(p))).Value;
-
-    public static async Task<ScenarioRun> RunAsync(string classPrefix, bool serialize = false, bool preEnumerateTheories = true)
+    private static async Task<(Type Framework, List<ScenarioResult> Results, List<string> Cleanup)> RunCoreAsync(
+        Assembly assembly, string classPrefix, bool serialize, bool preEnumerateTheories)
     {
-        await s_oneAtATime.WaitAsync();
-        try
-        {
-            Recorder.Reset();
-            Rendezvous.Reset();
-            var assembly = typeof(Recorder).Assembly;
-
-            // As xunit does: the assembly's ITestFrameworkAttribute names the framework.
-            var framework = RegisteredEngineConfig.GetTestFramework(assembly, configFileName: null);
-            var options = new Options();
-            options.SetValue(TestOptionsNames.Discovery.PreEnumerateTheories, preEnumerateTheories);
-            var prefix = "IsoTest.Xunit.Scenarios." + classPrefix;
-            var testCases = new List<ITestCase>();
-            var discoverer = framework.GetDiscoverer(assembly);
-            await discoverer.Find(
-                testCase =>
-                {
-                    if (testCase.TestClassName?.StartsWith(prefix, StringComparison.Ordinal) == true)
-                    {
-                        testCases.Add(testCase);
-                    }
-
-                    return new(true);
-                },
-                options,
-                types: null,
-                CancellationToken.None);
-            if (testCases.Count == 0)
+        // As xunit does: the assembly's ITestFrameworkAttribute names the framework.
+        var framework = RegisteredEngineConfig.GetTestFramework(assembly, configFileName: null);
+        var options = new Options();
+        options.SetValue(TestOptionsNames.Discovery.PreEnumerateTheories, preEnumerateTheories);
+        var prefix = "IsoTest.Xunit.Scenarios." + classPrefix;
+        var testCases = new List<ITestCase>();
+        var discoverer = framework.GetDiscoverer(assembly);
+        await discoverer.Find(
+            testCase =>
             {
-                throw new InvalidOperationException($"No scenario test matches {prefix}.");
-            }
-
-            if (serialize)
-            {
-                // What runners do when they run a selection: test cases travel as strings.
-                testCases = [.. testCases.Select(tc => (ITestCase)SerializationHelper.Instance.Deserialize(SerializationHelper.Instance.Serialize(tc))!)];
-            }
-
-            var byId = testCases.ToDictionary(tc => tc.UniqueID);
-            var execution = new CollectingSink();
-            var executor = framework.GetExecutor(assembly);
-            await executor.RunTestCases(testCases, execution, options, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromMinutes(2));
-
-            var names = execution.Messages.OfType<ITestStarting>().ToDictionary(m => m.TestUniqueID, m => m.TestDisplayName);
-            var results = execution.Messages.OfType<ITestResultMessage>()
-                .Where(m => m is ITestPassed or ITestFailed or ITestSkipped)
-                .Select(m =>
+                if (testCase.TestClassName?.StartsWith(prefix, StringComparison.Ordinal) == true)
                 {
-                    var testCase = byId[m.TestCaseUniqueID];
-                    var args = (testCase as XunitTestCase)?.TestMethodArguments;
-                    return new ScenarioResult(
-                        testCase.TestClassName!,
-                        testCase.TestMethodName + (args is { Length: > 0 } ? "(" + string.Join(",", args) + ")" : ""),
-                        m switch { ITestPassed => "passed", ITestFailed => "failed", _ => "skipped" },
-                        m.Output ?? "",
-                        m is ITestFailed f ? string.Join("\n", f.ExceptionTypes.Zip(f.Messages, (t, msg) => $"{t}: {msg}")) : "",
-                        names.GetValueOrDefault(m.TestUniqueID, ""));
-                })
-                .ToList();
-            var cleanup = execution.Messages.OfType<IErrorMetadata>()
-                .Where(m => m is not ITestFailed)
-                .Select(m => m.GetType().Name + ": " + string.Join("\n", m.Messages))
-                .ToList();
-            return new ScenarioRun(framework.GetType(), results, cleanup, [.. Recorder.Events.OrderBy(e => e.Sequence)]);
-        }
-        finally
+                    testCases.Add(testCase);
+                }
+
+                return new(true);
+            },
+            options,
+            types: null,
+            CancellationToken.None);
+        if (testCases.Count == 0)
         {
-            s_oneAtATime.Release();
+            throw new InvalidOperationException($"No scenario test matches {prefix}.");
         }
+
+        if (serialize)
+        {
+            // What runners do when they run a selection: test cases travel as strings.
+            testCases = [.. testCases.Select(tc => (ITestCase)SerializationHelper.Instance.Deserialize(SerializationHelper.Instance.Serialize(tc))!)];
+        }
+
+        var byId = testCases.ToDictionary(tc => tc.UniqueID);
+        var execution = new CollectingSink();
+        var executor = framework.GetExecutor(assembly);
+        await executor.RunTestCases(testCases, execution, options, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromMinutes(2));
+
+        var names = execution.Messages.OfType<ITestStarting>().ToDictionary(m => m.TestUniqueID, m => m.TestDisplayName);
+        var results = execution.Messages.OfType<ITestResultMessage>()
+            .Where(m => m is ITestPassed or ITestFailed or ITestSkipped)
+            .Select(m =>
+            {
+                var testCase = byId[m.TestCaseUniqueID];
+                var args = (testCase as XunitTestCase)?.TestMethodArguments;
+                return new ScenarioResult(
+                    testCase.TestClassName!,
+                    testCase.TestMethodName + (args is { Length: > 0 } ? "(" + string.Join(",", args) + ")" : ""),
+                    m switch { ITestPassed => "passed", ITestFailed => "failed", _ => "skipped" },
+                    m.Output ?? "",
+                    m is ITestFailed f ? string.Join("\n", f.ExceptionTypes.Zip(f.Messages, (t, msg) => $"{t}: {msg}")) : "",
+                    names.GetValueOrDefault(m.TestUniqueID, ""));
+            })
+            .ToList();
+        var cleanup = execution.Messages.OfType<IErrorMetadata>()
+            .Where(m => m is not ITestFailed)
+            .Select(m => m.GetType().Name + ": " + string.Join("\n", m.Messages))
+            .ToList();
+        return (framework.GetType(), results, cleanup);
     }
 
     private sealed class CollectingSink : IMessageSink
