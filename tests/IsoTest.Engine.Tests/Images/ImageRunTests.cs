@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using IsoTest.Engine.Images;
 using IsoTest.Engine.Tests.Support;
-
 using IsoTest.TestSupport;
 
 namespace IsoTest.Engine.Tests.Images;

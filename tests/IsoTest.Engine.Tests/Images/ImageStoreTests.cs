@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using IsoTest.Engine.Images;
-
 using IsoTest.TestSupport;
 
 namespace IsoTest.Engine.Tests.Images;

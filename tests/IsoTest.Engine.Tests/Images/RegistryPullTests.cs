@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using IsoTest.Engine.Images;
-
 using IsoTest.TestSupport;
 
 namespace IsoTest.Engine.Tests.Images;
