@@ -92,9 +92,14 @@ public sealed class DockerApiServer : IAsyncDisposable
         if (backend is null)
         {
             owned = backend = ContainerBackends.Create(BackendKind.Engine);
-            if (options.ImageStore is { } root && backend is IsoTest.Engine.EngineBackend own)
+            if (backend is IsoTest.Engine.EngineBackend own)
             {
-                own.Images = new(() => new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(root)));
+                // dockerd's PID 1 semantics: a command without a SIGTERM handler outlives `docker stop`'s SIGTERM (137 after the grace period).
+                own.CommandIsPid1 = true;
+                if (options.ImageStore is { } root)
+                {
+                    own.Images = new(() => new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(root)));
+                }
             }
         }
 
@@ -112,7 +117,7 @@ public sealed class DockerApiServer : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = 1L << 30;      // archive uploads; JSON bodies are read bounded by the serializer
+            kestrel.Limits.MaxRequestBodySize = ArchiveEndpoints.MaxUpload;   // archive uploads; JSON bodies are read bounded by the serializer
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(10);
             foreach (var listener in listeners)
             {
@@ -144,6 +149,7 @@ public sealed class DockerApiServer : IAsyncDisposable
         app.UseRouting();   // after the version prefix is stripped, so /v1.44/containers/json finds its route
         SystemEndpoints.Map(app, containers, images, events);
         ContainerEndpoints.Map(app, containers);
+        ArchiveEndpoints.Map(app, containers);
         ExecEndpoints.Map(app, containers, execs);
         ImageEndpoints.Map(app, images, containers);
         NetworkEndpoints.Map(app, networks, containers);

@@ -67,6 +67,9 @@ internal sealed class ContainerLifecycle(EngineContext context, string id, Conta
             ? run.Agent
             : throw new InvalidOperationException($"Container {id} is not running (state {State}).");
 
+    /// <summary>The agent while the container is set up (created, or running), else null: its root exists only then.</summary>
+    public AgentClient? AgentIfSetUp => _run is { } run && State is ContainerState.Created or ContainerState.Running && !run.Agent.Gone.Task.IsCompleted ? run.Agent : null;
+
     /// <summary>The agent when running, else null (probes and forwarders ask without failing).</summary>
     public AgentClient? AgentIfRunning => _run is { } run && State == ContainerState.Running ? run.Agent : null;
 

@@ -79,6 +79,13 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
     internal int LiveContainers => _context.Registry.Count;
 
+    /// <summary>Commands run as PID 1 of their own PID namespace, as under dockerd (the API server's engine); containers made afterwards.</summary>
+    internal bool CommandIsPid1
+    {
+        get => _context.CommandIsPid1;
+        set => _context.CommandIsPid1 = value;
+    }
+
     /// <summary>The container with this id, unique id prefix or name (the Docker API's lookup).</summary>
     internal IContainer? Find(string idOrName) => _context.Registry.TryFind(idOrName, out var container) ? container : null;
 

@@ -230,6 +230,18 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         return Encoding.UTF8.GetString(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
+    /// <summary>
+    /// The container's root as its processes see it, for copying files in and out (<see cref="ContainerFiles"/>);
+    /// only while it is created or running: the writable layer lives in init's mount namespace and goes with it.
+    /// </summary>
+    /// <exception cref="ContainerFileException">The container is not set up (exited or removed).</exception>
+    internal LayerTree OpenRoot() =>
+        _lifecycle.AgentIfSetUp?.OpenRoot()
+        ?? throw new ContainerFileException(ContainerFileProblem.NotRunning, $"Container {Id} is {State.ToString().ToLowerInvariant()}: its files exist only while it is created or running (IsoTest keeps no writable layer after exit)");
+
+    /// <summary>Whether the engine runs as root (archives keep their owners only then).</summary>
+    internal bool EngineIsRoot => _context.IsRoot;
+
     /// <summary>A socket connected to 127.0.0.1:port inside the container, or null when nothing listens (or it is not running).</summary>
     internal async Task<Socket?> ConnectInsideAsync(int port, CancellationToken cancellationToken) =>
         _lifecycle.AgentIfRunning is { } agent && await agent.ConnectAsync(port, cancellationToken).ConfigureAwait(false) is { } handle

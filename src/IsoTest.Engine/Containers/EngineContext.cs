@@ -22,4 +22,12 @@ internal sealed record EngineContext(
     ContainerRegistry Registry,
     bool IsRoot,
     TimeProvider Time,
-    Action<string> Log);
+    Action<string> Log)
+{
+    /// <summary>
+    /// Each command runs as PID 1 of a PID namespace of its own (dockerd's semantics without <c>--init</c>), not as
+    /// init's child: the API server sets it, so Docker clients see dockerd's signal behaviour (native/PROTOCOL.md, <c>pid1</c>).
+    /// Root only: rootless, the kernel refuses the command's own /proc (native/mounts.c, own_proc), so there it stays init's child.
+    /// </summary>
+    public bool CommandIsPid1 { get; set; }
+}

@@ -40,11 +40,28 @@ internal static class LayerUnpacker
         using var decompressed = Decompress(file);
         using var hashing = new HashingReadStream(decompressed);
         using var tree = LayerTree.Open(targetDirectory);
+        var skippedDevices = Extract(hashing, tree, "", options, layer: true, cancellationToken);
+
+        // The tar ends at two zero blocks; the digest covers every byte of the stream.
+        hashing.CopyTo(Stream.Null);
+        return new UnpackResult("sha256:" + Convert.ToHexStringLower(hashing.Hash()), hashing.Length, skippedDevices);
+    }
+
+    /// <summary>
+    /// Writes the tar's entries into <paramref name="tree"/> under <paramref name="directory"/> (relative to the
+    /// tree's root, "" for the root): as a layer (<paramref name="layer"/>: whiteouts and opaque markers in
+    /// overlayfs form) or as plain files (<c>docker cp</c>, where a <c>.wh.</c> name is just a name). Entry names
+    /// and hard link targets may not climb above <paramref name="directory"/>. Returns the device nodes skipped.
+    /// </summary>
+    /// <exception cref="LayerFormatException">The archive is malformed, climbs out, or the tree refused an entry.</exception>
+    internal static int Extract(Stream tar, LayerTree tree, string directory, UnpackOptions options, bool layer, CancellationToken cancellationToken)
+    {
         var directories = new Dictionary<string, (int Mode, DateTimeOffset Modified)>(StringComparer.Ordinal);
         var skippedDevices = 0;
+        string Under(string path) => directory.Length == 0 ? path : path.Length == 0 ? directory : directory + "/" + path;
         try
         {
-            using var reader = new TarReader(hashing, leaveOpen: true);
+            using var reader = new TarReader(tar, leaveOpen: true);
             while (reader.GetNextEntry(copyData: false) is { } entry)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -56,24 +73,21 @@ internal static class LayerUnpacker
                 var path = Clean(entry.Name);
                 if (path.Length == 0)
                 {
-                    continue; // "./": the layer root itself, which the store made
+                    continue; // "./": the root itself, which exists already
                 }
 
                 var name = path[(path.LastIndexOf('/') + 1)..];
-                if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+                if (layer && name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
                 {
                     Whiteout(tree, path, name, options);
                     continue;
                 }
 
-                if (!Write(tree, entry, path, options, directories))
+                if (!Write(tree, entry, Under(path), entry.EntryType == TarEntryType.HardLink ? Under(Clean(entry.LinkName)) : null, options, directories))
                 {
                     skippedDevices++;
                 }
             }
-
-            // The tar ends at two zero blocks; the digest covers every byte of the stream.
-            hashing.CopyTo(Stream.Null);
 
             // Modes and mtimes of directories last, deepest first: writing a child changes its parent's
             // mtime, and a read-only directory (0555) would refuse its own children to an unprivileged
@@ -105,10 +119,10 @@ internal static class LayerUnpacker
         }
         catch (LayerTreeException e)
         {
-            throw new LayerFormatException(e.Escapes ? $"an entry leaves the layer root: {e.Message}" : e.Message, e);
+            throw new LayerFormatException(e.Escapes ? $"an entry leaves the layer root: {e.Message}" : e.Message, e) { ReadOnly = e.ReadOnly };
         }
 
-        return new UnpackResult("sha256:" + Convert.ToHexStringLower(hashing.Hash()), hashing.Length, skippedDevices);
+        return skippedDevices;
     }
 
     /// <summary>
@@ -187,7 +201,7 @@ internal static class LayerUnpacker
     }
 
     /// <summary>Writes one entry; false when it is a device node this user may not make.</summary>
-    private static bool Write(LayerTree tree, TarEntry entry, string path, UnpackOptions options, Dictionary<string, (int, DateTimeOffset)> directories)
+    private static bool Write(LayerTree tree, TarEntry entry, string path, string? linkTarget, UnpackOptions options, Dictionary<string, (int, DateTimeOffset)> directories)
     {
         var mode = (int)entry.Mode & 0xFFF; // UnixFileMode carries setuid (04000), setgid, sticky too
         tree.MakeParents(path);
@@ -230,7 +244,7 @@ internal static class LayerUnpacker
             case TarEntryType.HardLink:
                 // The link shares the target's inode; its header's owner and mode then apply to both, as
                 // Docker's extractor does (real tars repeat the target's).
-                tree.Hardlink(path, Clean(entry.LinkName));
+                tree.Hardlink(path, linkTarget!);
                 break;
             case TarEntryType.CharacterDevice or TarEntryType.BlockDevice:
                 if (!options.Privileged)
@@ -356,7 +370,11 @@ internal static class LayerUnpacker
 }
 
 /// <summary>A layer archive that is not a valid tar, or holds an entry the unpacker refuses.</summary>
-internal sealed class LayerFormatException(string message, Exception? inner = null) : Exception(message, inner);
+internal sealed class LayerFormatException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>True when the target refused a write because it is read-only (EROFS).</summary>
+    public bool ReadOnly { get; init; }
+}
 
 /// <summary>Hashes everything read through it (sha256), for digests verified while streaming.</summary>
 internal sealed class HashingReadStream(Stream inner) : Stream

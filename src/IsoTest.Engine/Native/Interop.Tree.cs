@@ -48,6 +48,8 @@ internal static unsafe partial class Libc
     public const int EINVAL = 22;
     public const uint STATX_TYPE = 0x1;
     public const uint STATX_MODE = 0x2;
+    public const uint STATX_BASIC_STATS = 0x7ff;
+    public const int EROFS = 30;
 
     /// <summary>O_DIRECTORY and O_NOFOLLOW on <paramref name="architecture"/> (the engine ships for x64 and arm64).</summary>
     public static (int Directory, int NoFollow) OpenFlagsFor(Architecture architecture) => architecture switch
@@ -83,6 +85,8 @@ internal static unsafe partial class Libc
         [FieldOffset(28)] public ushort Mode;
         [FieldOffset(32)] public ulong Ino;
         [FieldOffset(40)] public ulong Size;
+        [FieldOffset(112)] public long MtimeSeconds;
+        [FieldOffset(120)] public uint MtimeNanoseconds;
         [FieldOffset(128)] public uint RdevMajor;
         [FieldOffset(132)] public uint RdevMinor;
     }

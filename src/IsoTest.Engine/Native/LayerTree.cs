@@ -13,9 +13,32 @@ internal enum TreeNodeKind
     Other,
 }
 
-/// <summary>A failed operation inside a layer tree, worded with the path inside the layer and the kernel's words.</summary>
-internal sealed class LayerTreeException(string message, bool escapes = false) : Exception(message)
+/// <summary>One object inside a <see cref="LayerTree"/>, as lstat sees it (a symlink is not followed).</summary>
+/// <param name="Kind">Directory, file, symlink or other.</param>
+/// <param name="Mode">The permission bits with setuid, setgid and sticky (07777).</param>
+/// <param name="FileType">The S_IFMT bits, for archive headers of special files.</param>
+/// <param name="Size">Bytes (of a regular file).</param>
+/// <param name="Uid">The owner, as the host sees it.</param>
+/// <param name="Gid">The group, as the host sees it.</param>
+/// <param name="Modified">The mtime.</param>
+/// <param name="LinkTarget">A symlink's target as written; null for anything else.</param>
+/// <param name="DeviceMajor">A device node's major number.</param>
+/// <param name="DeviceMinor">A device node's minor number.</param>
+internal sealed record TreeEntry(TreeNodeKind Kind, int Mode, int FileType, long Size, int Uid, int Gid, DateTimeOffset Modified, string? LinkTarget, int DeviceMajor, int DeviceMinor)
 {
+    public bool IsFifo => FileType == Libc.S_IFIFO;
+
+    public bool IsCharacterDevice => FileType == Libc.S_IFCHR;
+
+    public bool IsBlockDevice => FileType == Libc.S_IFBLK;
+}
+
+/// <summary>A failed operation inside a layer tree, worded with the path inside the layer and the kernel's words.</summary>
+internal sealed class LayerTreeException(string message, bool escapes = false, bool readOnly = false) : Exception(message)
+{
+    /// <summary>True when the kernel refused a write because the filesystem is read-only (EROFS).</summary>
+    public bool ReadOnly { get; } = readOnly;
+
     /// <summary>True when the kernel refused because the path would leave the layer root (EXDEV from RESOLVE_IN_ROOT, ELOOP).</summary>
     public bool Escapes { get; } = escapes;
 }
@@ -38,6 +61,30 @@ internal sealed unsafe class LayerTree : IDisposable
     }
 
     public string Path { get; }
+
+    /// <summary>
+    /// The root a process sees (<c>/proc/PID/root</c>: its mount namespace, every mount in it), for writing into
+    /// and reading from a running container. <paramref name="stillThatProcess"/> is asked after the open: true means
+    /// the pid was not reused meanwhile, so the descriptor is that process's root and nobody else's.
+    /// </summary>
+    public static LayerTree OpenRootOf(int pid, Func<bool> stillThatProcess)
+    {
+        var path = $"/proc/{pid}/root/.";
+        var fd = Libc.open(path, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
+        if (fd < 0)
+        {
+            throw Fail("open", path, Libc.Errno);
+        }
+
+        var tree = new LayerTree(new SafeFileHandle(fd, ownsHandle: true), path);
+        if (!stillThatProcess())
+        {
+            tree.Dispose();
+            throw new LayerTreeException($"process {pid} exited while its root was opened");
+        }
+
+        return tree;
+    }
 
     public static LayerTree Open(string path)
     {
@@ -246,6 +293,83 @@ internal sealed unsafe class LayerTree : IDisposable
         }
     }
 
+    /// <summary>What is at <paramref name="path"/> ("" for the root itself), not following a last symlink; null when nothing is.</summary>
+    public TreeEntry? Stat(string path)
+    {
+        SafeFileHandle? parent;
+        string name;
+        if (path.Length == 0)
+        {
+            (parent, name) = (OpenInRoot(".", Libc.O_PATH | Libc.O_DIRECTORY), ".");
+        }
+        else
+        {
+            parent = OpenParentOf(path, out name, mustExist: false);
+        }
+
+        using (parent)
+        {
+            if (parent is null)
+            {
+                return null;
+            }
+
+            Libc.Statx st;
+            if (Libc.statx(Fd(parent), name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st) < 0)
+            {
+                var errno = Libc.Errno;
+                return errno == Libc.ENOENT || errno == Libc.ENOTDIR ? null : throw Fail("stat", path, errno);
+            }
+
+            var type = st.Mode & Libc.S_IFMT;
+            var kind = type switch
+            {
+                Libc.S_IFDIR => TreeNodeKind.Directory,
+                Libc.S_IFREG => TreeNodeKind.File,
+                Libc.S_IFLNK => TreeNodeKind.Symlink,
+                _ => TreeNodeKind.Other,
+            };
+            var modified = DateTimeOffset.FromUnixTimeSeconds(st.MtimeSeconds).AddTicks(st.MtimeNanoseconds / 100);
+            var link = kind == TreeNodeKind.Symlink ? ReadLink(Fd(parent), name) : null;
+            return new TreeEntry(kind, st.Mode & 0xFFF, type, (long)st.Size, (int)st.Uid, (int)st.Gid, modified, link, (int)st.RdevMajor, (int)st.RdevMinor);
+        }
+    }
+
+    /// <summary>True when <paramref name="path"/> is a directory, following symlinks inside the root.</summary>
+    public bool IsDirectory(string path)
+    {
+        if (!TryOpenInRoot(path.Length == 0 ? "." : path, Libc.O_PATH | Libc.O_DIRECTORY, out var handle, out _))
+        {
+            return false;
+        }
+
+        handle!.Dispose();
+        return true;
+    }
+
+    /// <summary>The names in directory <paramref name="path"/> ("" for the root), read through a descriptor opened inside the root.</summary>
+    public IReadOnlyList<string> List(string path)
+    {
+        using var dir = OpenInRoot(path.Length == 0 ? "." : path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW);
+        // The descriptor pins the directory: listing it through /proc/self/fd cannot be redirected elsewhere.
+        return [.. Directory.EnumerateFileSystemEntries($"/proc/self/fd/{Fd(dir)}").Select(System.IO.Path.GetFileName).Order(StringComparer.Ordinal)!];
+    }
+
+    /// <summary>A regular file at <paramref name="path"/> open for reading (a last symlink is not followed).</summary>
+    public FileStream OpenRead(string path)
+    {
+        using var parent = OpenParentOf(path, out var name);
+        var fd = Libc.openat(Fd(parent), name, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK, 0);
+        return fd < 0 ? throw Fail("open", path, Libc.Errno) : new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1 << 16);
+    }
+
+    private static string? ReadLink(int dirFd, string name)
+    {
+        byte* buffer = stackalloc byte[4096];
+        nint n = Libc.readlinkat(dirFd, name, buffer, 4096);
+        return n < 0 ? null : Encoding.UTF8.GetString(buffer, (int)n);
+    }
+
     public void Dispose() => _root.Dispose();
 
     private static int Fd(SafeFileHandle handle) => (int)handle.DangerousGetHandle();
@@ -305,7 +429,7 @@ internal sealed unsafe class LayerTree : IDisposable
     }
 
     private static LayerTreeException Fail(string operation, string path, int errno) =>
-        new($"{operation} '{path}': {Libc.ErrnoText(errno)} (errno {errno})", errno is Libc.EXDEV or Libc.ELOOP);
+        new($"{operation} '{path}': {Libc.ErrnoText(errno)} (errno {errno})", errno is Libc.EXDEV or Libc.ELOOP, errno == Libc.EROFS);
 }
 
 /// <summary>The special files a layer may hold (the file type bits stay in Native/).</summary>

@@ -60,6 +60,24 @@ internal sealed class AgentClient : IAgentListener
         return init.IsAlive ? cpu : null;
     }
 
+    /// <summary>The root init sees (its mount namespace, every mount in it), opened from the host; null once init is gone.</summary>
+    public LayerTree? OpenRoot()
+    {
+        if (Volatile.Read(ref _init) is not { } init)
+        {
+            return null;
+        }
+
+        try
+        {
+            return LayerTree.OpenRootOf(InitPid, () => init.IsAlive);
+        }
+        catch (LayerTreeException)
+        {
+            return null; // init exited meanwhile
+        }
+    }
+
     /// <summary>`start`: run the payload.</summary>
     /// <returns>False when the agent is already gone.</returns>
     public bool Start(Payload payload) => TrySend(AgentProtocol.Start(payload));

@@ -21,7 +21,8 @@ internal sealed record AgentSetup(
     IdMaps? IdMaps,
     CgroupJoin? Cgroup,
     IReadOnlyList<StagedFile> Files,
-    NetnsMode Netns);
+    NetnsMode Netns,
+    bool CommandIsPid1 = false);
 
 /// <summary>
 /// The agent's wire format (native/PROTOCOL.md), in one place: every message the engine sends is made
@@ -80,6 +81,10 @@ internal static class AgentProtocol
         }
 
         Add("readonly", spec.ReadOnlyRootFileSystem ? "1" : "0");
+        if (setup.CommandIsPid1)
+        {
+            Add("pid1", "1");
+        }
         if (setup.IdMaps is { } maps)
         {
             Add("userns", maps.UidMap, maps.GidMap);

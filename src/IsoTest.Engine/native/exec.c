@@ -100,9 +100,11 @@ static _Noreturn void child_exec(struct execerr *err, uid_t uid, gid_t gid, cons
 /* Starts a child that execs; returns its pid, or -1 with the failed step and errno in *err. The child
  * is a vfork (CLONE_VM | CLONE_VFORK, on a stack of its own): no page tables to copy and no
  * copy-on-write faults afterwards, and we resume only once it has exec'd or failed, so its report
- * is in place when we look. The stdio fds are dup'ed to 0-2 when given. */
+ * is in place when we look. The stdio fds are dup'ed to 0-2 when given. With newpid the child is
+ * PID 1 of a new PID namespace (nested in the container's), still our child for reaping. */
 static struct spawn_args {
     const int *stdio;
+    int newpid;
     uid_t uid;
     gid_t gid;
     const char *cwd;
@@ -116,17 +118,19 @@ static int spawn_child(void *arg)
     for (int i = 0; a->stdio && i < 3; i++)
         if (dup2(a->stdio[i], i) < 0)
             exec_fail(a->err, "exec");
+    if (a->newpid && own_proc() < 0)
+        exec_fail(a->err, "proc");
     child_exec(a->err, a->uid, a->gid, a->cwd, a->argv, a->envp);
 }
 
-pid_t spawn(const int *stdio, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp,
+pid_t spawn(const int *stdio, int newpid, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp,
                    struct execerr *err)
 {
     /* one child at a time uses it: we are suspended until it execs or exits */
     static char stack[64 * 1024] __attribute__((aligned(16)));
     *err = (struct execerr){ "", 0 };
-    spawn_args = (struct spawn_args){ stdio, uid, gid, cwd, argv, envp, err };
-    pid_t pid = clone(spawn_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &spawn_args);
+    spawn_args = (struct spawn_args){ stdio, newpid, uid, gid, cwd, argv, envp, err };
+    pid_t pid = clone(spawn_child, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD | (newpid ? CLONE_NEWPID : 0), &spawn_args);
     if (pid < 0) {
         *err = (struct execerr){ "exec", errno };
         return -1;

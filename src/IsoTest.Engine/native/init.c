@@ -68,7 +68,9 @@ static void handle_start(struct msg *m)
         send_msg(-1, "execfail", "exec", num(EINVAL), "", NULL);
         return;
     }
-    pid_t pid = spawn(NULL, S.uid, S.gid, cwd, argv, env, &e);
+    /* pid1: the payload is PID 1 of a PID namespace of its own, as a command is under dockerd without --init:
+     * the kernel then drops the signals it has no handler for (a `sleep` outlives SIGTERM until SIGKILL) */
+    pid_t pid = spawn(NULL, S.pid1, S.uid, S.gid, cwd, argv, env, &e);
     if (pid < 0) {
         send_msg(-1, "execfail", e.stage, num(e.err), failed_path(&e, cwd, S.uid, argv), NULL);
         return;
@@ -93,7 +95,7 @@ static void handle_exec(struct msg *m)
         slot++;
     pid_t pid = -1;
     if (m->nfds == 3 && m->n > 4 && parse_command(m, 4, &cwd, &env, &argv) == 0 && slot < MAXEXECS)
-        pid = spawn(m->fds, strtoul(m->f[2], NULL, 10), strtoul(m->f[3], NULL, 10), cwd, argv, env, &e);
+        pid = spawn(m->fds, 0, strtoul(m->f[2], NULL, 10), strtoul(m->f[3], NULL, 10), cwd, argv, env, &e);
     for (int i = 0; i < m->nfds; i++)
         close(m->fds[i]);
     if (pid < 0) {

@@ -67,7 +67,7 @@ struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcf
 
 struct spec {
     const char *root, *uid_map, *gid_map, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER];
-    int readonly, netns, nmnts, nfiles, ncg1, nlower;
+    int readonly, netns, nmnts, nfiles, ncg1, nlower, pid1;
     uid_t uid;
     gid_t gid;
     struct mnt mnts[MAXMNTS];
@@ -104,6 +104,10 @@ const char *fdpath(char buf[32], int fd);
 const char *tmpfs_opts(char buf[64], const char *mode, unsigned long long size);
 int open_in_root(const char *path, int flags);
 int target(const char *path, int dir);
+int mask_paths(const char *prefix);
+int use_root(int fd);
+int try_make_ro(int fd);                   /* make_ro without dying: 0, or -1 with errno */
+int own_proc(void);
 int mount_in(const char *src, const char *dst, int dir, const char *type, unsigned long flags, const char *data);
 void make_ro(int fd, const char *what);
 int overlay(const char *lower, const char *target_path);
@@ -128,7 +132,7 @@ int install_seccomp(void);
 
 struct execerr { char stage[8]; int err; };
 
-pid_t spawn(const int *stdio, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp, struct execerr *err);
+pid_t spawn(const int *stdio, int newpid, uid_t uid, gid_t gid, const char *cwd, char **argv, char **envp, struct execerr *err);
 const char *failed_path(const struct execerr *e, const char *cwd, uid_t uid, char **argv);
 int parse_command(struct msg *m, int at, const char **cwd, char ***env, char ***argv);
 

@@ -1,6 +1,7 @@
 /* What goes onto the new root: /proc, /dev, /sys, /tmp, /run and Docker's masked and read-only
  * paths (mount_system), then the spec's bind, tmpfs and cow mounts and file copies (mount_user). */
 #include "isotest-init.h"
+#include <sched.h>
 #include <stdio.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -127,32 +128,67 @@ void mount_system(void)
         close(mount_in("tmpfs", "tmp", 1, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "1777", S.tmp_size)));
         close(mount_in("tmpfs", "run", 1, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.run_size)));
     }
+    if (mask_paths("") < 0)
+        die("mount", "masked paths");
+}
+
+/* Docker's masked and read-only paths over /proc and /sys (those starting with prefix: "" for all),
+ * inside the root (open_in_root). 0, or -1 with errno: the caller decides whether that is fatal. */
+int mask_paths(const char *prefix)
+{
+    char p[32];
+    int fd;
+    size_t n = strlen(prefix);
     static const char *masked[] = { "proc/acpi", "proc/asound", "proc/interrupts", "proc/kcore", "proc/keys",
         "proc/latency_stats", "proc/timer_list", "proc/timer_stats", "proc/sched_debug", "proc/scsi",
         "sys/firmware", "sys/devices/virtual/powercap" };
     for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
         struct stat st;
-        if ((fd = open_in_root(masked[i], O_PATH)) < 0)
+        if (strncmp(masked[i], prefix, n) || (fd = open_in_root(masked[i], O_PATH)) < 0)
             continue;                           /* absent on this kernel: nothing to hide */
-        if (fstat(fd, &st) < 0)
-            die("mount", masked[i]);
+        int r = fstat(fd, &st);
+        if (r == 0 && S_ISDIR(st.st_mode))
+            r = mount("tmpfs", fdpath(p, fd), "tmpfs", MS_RDONLY, "size=0");
+        else if (r == 0)
+            r = mount("/dev/null", fdpath(p, fd), NULL, MS_BIND, NULL);
         close(fd);
-        if (S_ISDIR(st.st_mode))
-            close(mount_in("tmpfs", masked[i], 1, "tmpfs", MS_RDONLY, "size=0"));
-        else
-            close(mount_in("/dev/null", masked[i], 0, NULL, MS_BIND, NULL));
+        if (r < 0)
+            return -1;
     }
     static const char *ro[] = { "proc/bus", "proc/fs", "proc/irq", "proc/sys", "proc/sysrq-trigger" };
     for (size_t i = 0; i < sizeof ro / sizeof ro[0]; i++) {
-        if ((fd = open_in_root(ro[i], O_PATH)) < 0)
+        if (strncmp(ro[i], prefix, n) || (fd = open_in_root(ro[i], O_PATH)) < 0)
             continue;
-        if (mount(fdpath(p, fd), p, NULL, MS_BIND | MS_REC, NULL) < 0)
-            die("mount", ro[i]);
+        int r = mount(fdpath(p, fd), p, NULL, MS_BIND | MS_REC, NULL);
         close(fd);
-        fd = open_in_root(ro[i], O_PATH);
-        make_ro(fd, ro[i]);
+        if (r < 0 || (fd = open_in_root(ro[i], O_PATH)) < 0)
+            return -1;
+        r = try_make_ro(fd);
         close(fd);
+        if (r < 0)
+            return -1;
     }
+    return 0;
+}
+
+/* For a payload that is PID 1 of its own PID namespace (spec `pid1`): a mount namespace of its own
+ * with a /proc of that PID namespace over the container's (so $$ and /proc/self agree, as under
+ * dockerd), masked as the first. Root only: a user namespace may not mount a procfs while every
+ * one it sees has paths masked (the kernel's mount_too_revealing). */
+int own_proc(void)
+{
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return -1;
+    /* we share init's memory (a vfork child): its root variable is put back before we return */
+    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0)
+        return -1;
+    int old = use_root(root);
+    int r = mask_paths("proc/");
+    use_root(old);
+    close(root);
+    return r;
 }
 
 /* Copies a host file into the container. Rootless, the container's root cannot create files in

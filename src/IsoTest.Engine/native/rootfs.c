@@ -35,6 +35,14 @@ const char *fdpath(char buf[32], int fd)
 
 /* Opens path (relative to the new root) with RESOLVE_IN_ROOT, so an absolute symlink inside an image
  * (var/run -> /run) resolves inside the container instead of sending a mount onto the host. */
+/* Points open_in_root at another root (a payload's "/" after pivot_root); returns the previous one. */
+int use_root(int fd)
+{
+    int old = rootfd;
+    rootfd = fd;
+    return old;
+}
+
 int open_in_root(const char *path, int flags)
 {
     struct open_how how = { .flags = flags | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT };
@@ -86,17 +94,17 @@ int mount_in(const char *src, const char *dst, int dir, const char *type, unsign
 /* Makes a mount (and everything below it) read-only. mount_setattr only sets the flag; the old
  * remount path must repeat the source's locked flags (nosuid, nodev, noexec, atime), or a user
  * namespace gets EPERM for trying to clear them. */
-void make_ro(int fd, const char *what)
+int try_make_ro(int fd)
 {
     struct mount_attr a = { .attr_set = MOUNT_ATTR_RDONLY };
     if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) == 0)
-        return;
+        return 0;
     if (errno != ENOSYS)
-        die("mount", what);
+        return -1;
     char p[32];
     struct statvfs sv;
     if (statvfs(fdpath(p, fd), &sv) < 0)
-        die("mount", what);
+        return -1;
     unsigned long keep = 0;
     static const unsigned long map[][2] = { { ST_NOSUID, MS_NOSUID }, { ST_NODEV, MS_NODEV },
         { ST_NOEXEC, MS_NOEXEC }, { ST_NOATIME, MS_NOATIME }, { ST_NODIRATIME, MS_NODIRATIME },
@@ -104,7 +112,12 @@ void make_ro(int fd, const char *what)
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (sv.f_flag & map[i][0])
             keep |= map[i][1];
-    if (mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL) < 0)
+    return mount(NULL, p, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | keep, NULL);
+}
+
+void make_ro(int fd, const char *what)
+{
+    if (try_make_ro(fd) < 0)
         die("mount", what);
 }
 

@@ -81,6 +81,7 @@ static int rec_lower(const char *k, char **v)
 }
 
 static int rec_readonly(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.readonly); }
+static int rec_pid1(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.pid1); }
 
 static int rec_userns(const char *k, char **v)
 {
@@ -212,6 +213,7 @@ static const struct record {
     { "netns", 1, rec_netns }, { "hostname", 1, rec_hostname }, { "uid", 1, rec_uid }, { "gid", 1, rec_uid },
     { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
     { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
+    { "pid1", 1, rec_pid1 },
 };
 
 /* Parses a received `spec` into S: 0, or -1 with errno set and *why saying what was wrong. */

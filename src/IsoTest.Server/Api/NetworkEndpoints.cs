@@ -107,7 +107,12 @@ internal static class NetworkEndpoints
         ["Internal"] = view.Network is not null,   // no outbound traffic from user-defined networks (the engine's default)
         ["Attachable"] = false,
         ["Ingress"] = false,
-        ["IPAM"] = new Dictionary<string, object?> { ["Driver"] = "default", ["Config"] = Array.Empty<object>() },
+        ["IPAM"] = new Dictionary<string, object?>
+        {
+            ["Driver"] = "default",
+            ["Options"] = new Dictionary<string, string>(),
+            ["Config"] = view.Network?.Addresses is { } a ? new[] { new Dictionary<string, string> { ["Subnet"] = a.Subnet, ["Gateway"] = a.Gateway } } : [],
+        },
         ["Containers"] = view.Network is null ? new Dictionary<string, object?>()
             : Members(view.Name, containers).ToDictionary(c => c.Id, c => (object?)new Dictionary<string, object?> { ["Name"] = c.Name, ["EndpointID"] = c.Id }),
         ["Options"] = new Dictionary<string, string>(),

@@ -5,7 +5,13 @@ using IsoTest.Server.Http;
 namespace IsoTest.Server.Networks;
 
 /// <summary>A user-defined network the server made (docker network create), backed by the backend's own.</summary>
-internal sealed record ServerNetwork(string Id, string Name, INetwork Inner, DateTimeOffset Created, IReadOnlyDictionary<string, string> Labels);
+internal sealed record ServerNetwork(string Id, string Name, INetwork Inner, DateTimeOffset Created, IReadOnlyDictionary<string, string> Labels)
+{
+    /// <summary>The network's IPv4 subnet and gateway (CIDR, address) as the engine gave them; null on a backend that does not say.</summary>
+    public (string Subnet, string Gateway)? Addresses => Inner is IsoTest.Engine.Networking.EngineNetwork engine
+        ? (engine.Subnet.ToString(), engine.Subnet.Gateway.ToString())
+        : null;
+}
 
 /// <summary>
 /// The server's networks: dockerd's three predefined ones (<c>bridge</c>, <c>host</c>, <c>none</c>: the
