@@ -76,13 +76,21 @@ internal sealed class DockerNetwork : INetwork
         }
     }
 
-    public Task ExposeHostPortsAsync(int port, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// The pseudo-container IsoTest's own API server (<c>isotest serve</c>) takes in <c>POST /networks/{id}/connect</c> as
+    /// "expose this host port to the network": there the gateway lives in the engine's network namespace, not on
+    /// this host, so the server relays it. No real container can have the name ('/' is not allowed in one).
+    /// </summary>
+    internal static string HostPortPseudoContainer(int port) => $"isotest.host-port/{port}";
+
+    public async Task ExposeHostPortsAsync(int port, CancellationToken cancellationToken = default)
     {
         if (port is < 1 or > 65535)
         {
             throw new NetworkException(Name, $"ExposeHostPortsAsync({port}) on network '{Name}': a TCP port is between 1 and 65535.");
         }
 
+        SocketException? notHere;
         lock (_relays)
         {
             if (Disposed)
@@ -90,21 +98,38 @@ internal sealed class DockerNetwork : INetwork
                 throw new NetworkException(Name, $"Network '{Name}' was disposed: expose host ports on a live network (create a new one with NetworkBuilder).");
             }
 
-            if (!_relays.ContainsKey(port))
+            if (_relays.ContainsKey(port))
             {
-                try
-                {
-                    _relays[port] = new HostRelay(new IPEndPoint(Gateway, port), port);
-                }
-                catch (SocketException e)
-                {
-                    throw new NetworkException(Name, $"ExposeHostPortsAsync({port}) on network '{Name}': cannot listen on the network's gateway {Gateway}:{port} ({e.Message}); the Docker daemon must run on this machine for host ports to be exposed.", e);
-                }
+                return;
+            }
+
+            try
+            {
+                _relays[port] = new HostRelay(new IPEndPoint(Gateway, port), port);
+                return;
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressNotAvailable)
+            {
+                notHere = e;   // the gateway is not on this host: perhaps the daemon is IsoTest's server, below
+            }
+            catch (SocketException e)
+            {
+                throw NotExposed(port, e);
             }
         }
 
-        return Task.CompletedTask;
+        try
+        {
+            await _client.Networks.ConnectNetworkAsync(Id, new NetworkConnectParameters { Container = HostPortPseudoContainer(port) }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DockerApiException)
+        {
+            throw NotExposed(port, notHere);   // dockerd: no such container
+        }
     }
+
+    private NetworkException NotExposed(int port, SocketException e) =>
+        new(Name, $"ExposeHostPortsAsync({port}) on network '{Name}': cannot listen on the network's gateway {Gateway}:{port} ({e.Message}); the Docker daemon must run on this machine for host ports to be exposed.", e);
 
     /// <summary>Disconnects what is still attached (a network with endpoints cannot be removed), then removes it.</summary>
     public async ValueTask DisposeAsync()

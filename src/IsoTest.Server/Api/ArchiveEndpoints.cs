@@ -65,6 +65,7 @@ internal static class ArchiveEndpoints
                 using var root = OpenRoot(container);
                 try
                 {
+                    container.FilesCopiedIn = true;
                     ContainerFiles.Extract(root, wanted, spool, container.Inner is EngineContainer { EngineIsRoot: true }, context.RequestAborted);
                 }
                 catch (ContainerFileException e)

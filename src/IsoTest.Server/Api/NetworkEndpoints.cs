@@ -45,12 +45,51 @@ internal static class NetworkEndpoints
             return Results.NoContent();
         });
 
-        // A container joins its networks when it is created (the engine builds its namespace then); dockerd's later
-        // connect and disconnect are refused with that fix.
-        app.MapPost("/networks/{id}/connect", IResult (string id) =>
-            throw DockerApiException.BadRequest($"connecting a container to {id} after it was created is not supported by IsoTest's server: give the network at create (docker run --network {id} --network-alias ALIAS)"));
-        app.MapPost("/networks/{id}/disconnect", IResult (string id) =>
-            throw DockerApiException.BadRequest($"disconnecting a container from {id} is not supported by IsoTest's server: remove the container instead"));
+        app.MapPost("/networks/{id}/connect", async (string id, HttpContext context) =>
+        {
+            var request = await ServerJson.ReadAsync(context.Request, new ConnectRequest(), context.RequestAborted).ConfigureAwait(false);
+            var network = UserDefined(Find(networks, id), "connect to");
+            if (HostPort(request.Container) is { } port)
+            {
+                await network.Inner.ExposeHostPortsAsync(port, context.RequestAborted).ConfigureAwait(false);
+                return Results.Ok();
+            }
+
+            var container = Changeable(containers.Find(request.Container ?? ""), network, "connecting");
+            if (SpecMapper.UserNetworks(container.Request).Contains(network.Name))
+            {
+                throw new DockerApiException(StatusCodes.Status403Forbidden, $"endpoint with name {container.Name} already exists in network {network.Name}");
+            }
+
+            var changed = Copy(container.Request);
+            changed.NetworkingConfig ??= new NetworkingConfigRequest();
+            changed.NetworkingConfig.EndpointsConfig ??= [];
+            changed.NetworkingConfig.EndpointsConfig[network.Name] = new EndpointSettingsRequest { Aliases = request.EndpointConfig?.Aliases };
+            await containers.RecreateAsync(container, changed, context.RequestAborted).ConfigureAwait(false);
+            return Results.Ok();
+        });
+
+        app.MapPost("/networks/{id}/disconnect", async (string id, HttpContext context) =>
+        {
+            var request = await ServerJson.ReadAsync(context.Request, new ConnectRequest(), context.RequestAborted).ConfigureAwait(false);
+            var network = UserDefined(Find(networks, id), "disconnect from");
+            var container = containers.Find(request.Container ?? "");
+            if (!SpecMapper.UserNetworks(container.Request).Contains(network.Name))
+            {
+                throw new DockerApiException(StatusCodes.Status403Forbidden, $"container {container.Id} is not connected to network {network.Name}");
+            }
+
+            Changeable(container, network, "disconnecting");
+            var changed = Copy(container.Request);
+            changed.NetworkingConfig?.EndpointsConfig?.Remove(network.Name);
+            if (changed.HostConfig?.NetworkMode == network.Name)
+            {
+                changed.HostConfig.NetworkMode = "default";
+            }
+
+            await containers.RecreateAsync(container, changed, context.RequestAborted).ConfigureAwait(false);
+            return Results.Ok();
+        });
 
         app.MapPost("/networks/prune", async () =>
         {
@@ -93,6 +132,40 @@ internal static class NetworkEndpoints
             : throw new DockerApiException(StatusCodes.Status404NotFound, $"network {id} not found");
     }
 
+    private static ServerNetwork UserDefined(NetworkView view, string verb) =>
+        view.Network ?? throw new DockerApiException(StatusCodes.Status403Forbidden, $"cannot {verb} the pre-defined network {view.Name}: IsoTest's server keeps bridge, host and none as a container's create left them");
+
+    /// <summary>
+    /// The engine joins a container's networks when it makes it, so a connect or disconnect makes a created container
+    /// again: refused, with the fix, once it ran or had files copied in (which making it again would lose).
+    /// </summary>
+    private static ServerContainer Changeable(ServerContainer container, ServerNetwork network, string verb)
+    {
+        if (container.Inner.State != ContainerState.Created || container.StartedAt is not null)
+        {
+            throw DockerApiException.BadRequest($"{verb} container {container.Name} and network {network.Name} after it started is not supported by IsoTest's server: connect before docker start (docker create, docker network connect, docker start), or give --network {network.Name} at create");
+        }
+
+        if (container.FilesCopiedIn)
+        {
+            throw DockerApiException.BadRequest($"{verb} container {container.Name} and network {network.Name} after files were copied into it is not supported by IsoTest's server: connect first, then docker cp");
+        }
+
+        return container;
+    }
+
+    /// <summary>The port of the Docker backend's pseudo-container for exposing a host port (DockerNetwork.HostPortPseudoContainer), else null.</summary>
+    private static int? HostPort(string? container) =>
+        container is { } c && c.StartsWith(HostPortPrefix, StringComparison.Ordinal)
+            && int.TryParse(c.AsSpan(HostPortPrefix.Length), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var port)
+            ? port
+            : null;
+
+    private const string HostPortPrefix = "isotest.host-port/";
+
+    private static CreateContainerRequest Copy(CreateContainerRequest request) =>
+        System.Text.Json.JsonSerializer.Deserialize<CreateContainerRequest>(System.Text.Json.JsonSerializer.Serialize(request, ServerJson.Options), ServerJson.Options)!;
+
     private static IEnumerable<ServerContainer> Members(string network, ContainerTable containers) =>
         containers.All.Where(c => SpecMapper.UserNetworks(c.Request).Contains(network));
 
@@ -120,6 +193,13 @@ internal static class NetworkEndpoints
     };
 
     private sealed record NetworkView(string Name, string Id, ServerNetwork? Network);
+
+    private sealed class ConnectRequest
+    {
+        public string? Container { get; set; }
+
+        public EndpointSettingsRequest? EndpointConfig { get; set; }
+    }
 
     private sealed class NetworkCreateRequest
     {

@@ -59,6 +59,25 @@ internal sealed partial class ContainerTable(IContainerBackend backend, ImageCat
         }
     }
 
+    /// <summary>
+    /// Makes a created (never started) container again for <paramref name="changed"/>, the engine's networks being
+    /// joined when a container is made: dockerd's connect and disconnect before start. The old one goes first
+    /// (its names on the networks are the new one's); if the new one cannot be made, the old request is made again.
+    /// </summary>
+    public async Task RecreateAsync(ServerContainer container, CreateContainerRequest changed, CancellationToken cancellationToken)
+    {
+        await container.Inner.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            container.Replace(changed, await backend.CreateAsync(SpecMapper.ToBuilder(changed, container.Image, container.Id, container.Name, networks).Build(), cancellationToken).ConfigureAwait(false));
+        }
+        catch
+        {
+            container.Replace(container.Request, await backend.CreateAsync(SpecMapper.ToBuilder(container.Request, container.Image, container.Id, container.Name, networks).Build(), CancellationToken.None).ConfigureAwait(false));
+            throw;
+        }
+    }
+
     /// <summary>By full id, unique id prefix, or name (with or without the leading slash), as dockerd resolves them.</summary>
     public ServerContainer Find(string idOrName)
     {

@@ -30,11 +30,22 @@ internal sealed class ServerContainer
     /// <summary>Without Docker's leading slash.</summary>
     public string Name { get; set; }
 
-    public CreateContainerRequest Request { get; }
+    /// <summary>The create request, as changed by network connects and disconnects since.</summary>
+    public CreateContainerRequest Request { get; private set; }
 
     public ResolvedImage Image { get; }
 
-    public IContainer Inner { get; }
+    public IContainer Inner { get; private set; }
+
+    /// <summary>True once files were copied in (docker cp): a container made again would lose them.</summary>
+    public bool FilesCopiedIn { get; set; }
+
+    /// <summary>Swaps in the engine container made again for a changed request (a network connect before start).</summary>
+    public void Replace(CreateContainerRequest request, IContainer inner)
+    {
+        Request = request;
+        Inner = inner;
+    }
 
     public DateTimeOffset Created { get; }
 
