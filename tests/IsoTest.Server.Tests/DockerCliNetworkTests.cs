@@ -66,6 +66,71 @@ public sealed class DockerCliNetworkTests(ServerFixture server) : IClassFixture<
     }
 
     [Fact]
+    public async Task NetworkConnect_BeforeStart_JoinsWithTheAlias_AndAfterStartIsRefusedWithTheFix()
+    {
+        var network = $"srv-nw-{Guid.NewGuid():N}"[..20];
+        Assert.Equal(0, (await server.DockerAsync("network", "create", network)).ExitCode);
+        var db = $"db-{Guid.NewGuid():N}"[..15];
+        try
+        {
+            var (code, _, stderr) = await server.DockerAsync("create", "--name", db, Image, "sh", "-c", "while true; do echo pong | busybox nc -l -p 7000; done");
+            Assert.True(code == 0, stderr);
+            (code, _, stderr) = await server.DockerAsync("network", "connect", "--alias", "late-db", network, db);
+            Assert.True(code == 0, stderr);
+            var (_, networks, _) = await server.DockerAsync("inspect", "--format", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", db);
+            Assert.Contains(network, networks);
+            (code, _, stderr) = await server.DockerAsync("network", "connect", network, db);
+            Assert.NotEqual(0, code);
+            Assert.Contains("already exists in network", stderr);
+
+            Assert.Equal(0, (await server.DockerAsync("start", db)).ExitCode);
+            var output = "";
+            for (var i = 0; i < 100 && output != "pong\n"; i++)
+            {
+                (_, output, stderr) = await server.DockerAsync("run", "--rm", "--network", network, Image, "bash", "-c", Fetch, "late-db");
+                await Task.Delay(50);
+            }
+
+            Assert.True(output == "pong\n", $"by late-db: '{output}' {stderr}");
+
+            (code, _, stderr) = await server.DockerAsync("network", "disconnect", network, db);
+            Assert.NotEqual(0, code);
+            Assert.Contains("after it started is not supported", stderr);
+            Assert.Contains("docker network connect", stderr);
+        }
+        finally
+        {
+            await server.DockerAsync("rm", "-f", db);
+            await server.DockerAsync("network", "rm", network);
+        }
+    }
+
+    [Fact]
+    public async Task NetworkDisconnect_BeforeStart_LeavesTheNetwork()
+    {
+        var network = $"srv-nw-{Guid.NewGuid():N}"[..20];
+        Assert.Equal(0, (await server.DockerAsync("network", "create", network)).ExitCode);
+        var name = $"dc-{Guid.NewGuid():N}"[..15];
+        try
+        {
+            Assert.Equal(0, (await server.DockerAsync("create", "--name", name, "--network", network, Image, "true")).ExitCode);
+            var (code, _, stderr) = await server.DockerAsync("network", "disconnect", network, name);
+            Assert.True(code == 0, stderr);
+            var (_, members, _) = await server.DockerAsync("network", "inspect", "--format", "{{range .Containers}}{{.Name}}{{end}}", network);
+            Assert.Equal("", members.Trim());
+            (code, _, stderr) = await server.DockerAsync("network", "disconnect", network, name);
+            Assert.NotEqual(0, code);
+            Assert.Contains("is not connected to network", stderr);
+            Assert.Equal(0, (await server.DockerAsync("network", "rm", network)).ExitCode);
+        }
+        finally
+        {
+            await server.DockerAsync("rm", "-f", name);
+            await server.DockerAsync("network", "rm", network);
+        }
+    }
+
+    [Fact]
     public async Task Run_OnAMissingNetwork_SaysSoAndLeavesNoContainer()
     {
         var name = $"nn-{Guid.NewGuid():N}"[..15];

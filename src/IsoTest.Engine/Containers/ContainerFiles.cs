@@ -16,6 +16,9 @@ internal enum ContainerFileProblem
     /// <summary>An upload's target is not a directory.</summary>
     NotADirectory,
 
+    /// <summary>An entry's owner cannot exist inside (rootless: only the container user does).</summary>
+    BadOwner,
+
     /// <summary>The archive is malformed, or an entry would leave the target directory.</summary>
     BadArchive,
 
@@ -81,8 +84,9 @@ internal static class ContainerFiles
     /// <summary>
     /// Unpacks <paramref name="tar"/> (plain or compressed) into directory <paramref name="directory"/> inside the
     /// container, with the archive's owners when <paramref name="privileged"/> (the engine runs as root).
+    /// <paramref name="owner"/> (entry name, uid, gid) says why an owner cannot be had, or null when it can.
     /// </summary>
-    public static void Extract(LayerTree root, string directory, Stream tar, bool privileged, CancellationToken cancellationToken)
+    public static void Extract(LayerTree root, string directory, Stream tar, bool privileged, Func<string, int, int, string?>? owner, CancellationToken cancellationToken)
     {
         var target = Relative(directory);
         if (!root.IsDirectory(target))
@@ -96,7 +100,7 @@ internal static class ContainerFiles
         {
             if (tar.CanSeek)
             {
-                Check(tar, cancellationToken);
+                Check(tar, owner, cancellationToken);
                 tar.Position = 0;
             }
 
@@ -110,7 +114,7 @@ internal static class ContainerFiles
     }
 
     /// <summary>Reads every header once before anything is written: a malformed archive, or one whose names climb out, writes nothing.</summary>
-    private static void Check(Stream tar, CancellationToken cancellationToken)
+    private static void Check(Stream tar, Func<string, int, int, string?>? owner, CancellationToken cancellationToken)
     {
         try
         {
@@ -119,7 +123,12 @@ internal static class ContainerFiles
             while (reader.GetNextEntry(copyData: false) is { } entry)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                LayerUnpacker.Clean(entry.Name);
+                var name = LayerUnpacker.Clean(entry.Name);
+                if (owner?.Invoke(name, entry.Uid, entry.Gid) is { } problem)
+                {
+                    throw new ContainerFileException(ContainerFileProblem.BadOwner, problem);
+                }
+
                 switch (entry.EntryType)
                 {
                     case TarEntryType.HardLink:

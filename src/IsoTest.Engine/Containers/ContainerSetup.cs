@@ -113,7 +113,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             var idMaps = context.IsRoot || network.Mode == NetnsMode.JoinWithUser ? null : IdMaps.ForCaller(user, Credentials.EffectiveUid, Credentials.EffectiveGid);
             // A member of user-defined networks gets the driver's /etc/hosts and /etc/resolv.conf, under the user's mounts.
             var built = network.Mounts.Count > 0 ? spec with { Mounts = [.. network.Mounts, .. spec.Mounts] } : spec;
-            var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode, context.CommandIsPid1 && context.IsRoot)) };
+            var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode, context.CommandIsPid1)) };
             if (startWith is not null)
             {
                 messages.Add(AgentProtocol.Start(startWith));

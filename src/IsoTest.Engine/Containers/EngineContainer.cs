@@ -103,8 +103,11 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
     private static IEnumerable<string> RootlessOwnerProblems(ContainerSpec spec, ResolvedUser user) =>
         spec.Files
             .Where(f => f.Uid != user.Uid || f.Gid != user.Gid)
-            .Select(f => $"file {f.Target} is to be owned by {f.Uid}:{f.Gid}, but rootless containers have only " +
-                         $"uid {user.Uid} and gid {user.Gid} (the container user, mapped to you): give the file that owner, or run the tests as root");
+            .Select(f => RootlessOwnerProblem(f.Target, f.Uid, f.Gid, user));
+
+    internal static string RootlessOwnerProblem(string target, long uid, long gid, ResolvedUser user) =>
+        $"file {target} is to be owned by {uid}:{gid}, but rootless containers have only " +
+        $"uid {user.Uid} and gid {user.Gid} (the container user, mapped to you): give the file that owner, or run the tests as root";
 
     /// <summary>Sets the container up; with <paramref name="start"/> its command starts too. A failure removes what was made and frees the name.</summary>
     internal async Task CreateAsync(bool start, CancellationToken cancellationToken)
@@ -239,8 +242,21 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         _lifecycle.AgentIfSetUp?.OpenRoot()
         ?? throw new ContainerFileException(ContainerFileProblem.NotRunning, $"Container {Id} is {State.ToString().ToLowerInvariant()}: its files exist only while it is created or running (IsoTest keeps no writable layer after exit)");
 
-    /// <summary>Whether the engine runs as root (archives keep their owners only then).</summary>
-    internal bool EngineIsRoot => _context.IsRoot;
+    /// <summary>
+    /// Unpacks a tar into <paramref name="directory"/> inside (<c>docker cp</c> in). As root the archive's owners are kept;
+    /// rootless only the container user exists inside, so an entry owned by anyone else (but the caller, who is that
+    /// user inside) is refused before anything is written, in the words <see cref="PrepareAsync"/> uses for files.
+    /// </summary>
+    /// <exception cref="ContainerFileException">Not set up, no such directory, a bad archive or owner, or a read-only target.</exception>
+    internal void CopyIn(string directory, Stream tar, CancellationToken cancellationToken)
+    {
+        using var root = OpenRoot();
+        Func<string, int, int, string?>? owners = _context.IsRoot ? null : (name, uid, gid) =>
+            (uid == _user.Uid && gid == _user.Gid) || (uid == Credentials.EffectiveUid && gid == Credentials.EffectiveGid)
+                ? null
+                : RootlessOwnerProblem("/" + ContainerFiles.Relative(directory + "/" + name), uid, gid, _user);
+        ContainerFiles.Extract(root, directory, tar, _context.IsRoot, owners, cancellationToken);
+    }
 
     /// <summary>A socket connected to 127.0.0.1:port inside the container, or null when nothing listens (or it is not running).</summary>
     internal async Task<Socket?> ConnectInsideAsync(int port, CancellationToken cancellationToken) =>

@@ -27,7 +27,6 @@ internal sealed record EngineContext(
     /// <summary>
     /// Each command runs as PID 1 of a PID namespace of its own (dockerd's semantics without <c>--init</c>), not as
     /// init's child: the API server sets it, so Docker clients see dockerd's signal behaviour (native/PROTOCOL.md, <c>pid1</c>).
-    /// Root only: rootless, the kernel refuses the command's own /proc (native/mounts.c, own_proc), so there it stays init's child.
     /// </summary>
     public bool CommandIsPid1 { get; set; }
 }

@@ -173,8 +173,8 @@ int mask_paths(const char *prefix)
 
 /* For a payload that is PID 1 of its own PID namespace (spec `pid1`): a mount namespace of its own
  * with a /proc of that PID namespace over the container's (so $$ and /proc/self agree, as under
- * dockerd), masked as the first. Root only: a user namespace may not mount a procfs while every
- * one it sees has paths masked (the kernel's mount_too_revealing). */
+ * dockerd), masked as the first. Rootless too: the masks over the first procfs were made in our own
+ * user namespace, so they are not locked and the kernel's mount_too_revealing lets the new one be. */
 int own_proc(void)
 {
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||

@@ -62,16 +62,18 @@ internal static class ArchiveEndpoints
             {
                 await context.Request.Body.CopyToAsync(spool, context.RequestAborted).ConfigureAwait(false);
                 spool.Position = 0;
-                using var root = OpenRoot(container);
+                var engine = Engine(container);
                 try
                 {
                     container.FilesCopiedIn = true;
-                    ContainerFiles.Extract(root, wanted, spool, container.Inner is EngineContainer { EngineIsRoot: true }, context.RequestAborted);
+                    engine.CopyIn(wanted, spool, context.RequestAborted);
                 }
                 catch (ContainerFileException e)
                 {
                     throw e.Problem switch
                     {
+                        ContainerFileProblem.NotRunning => DockerApiException.Conflict(e.Message),
+                        ContainerFileProblem.BadOwner => DockerApiException.BadRequest(e.Message),
                         ContainerFileProblem.NotFound => NotFound(container, wanted),
                         ContainerFileProblem.NotADirectory => DockerApiException.BadRequest("extraction point is not a directory"),
                         ContainerFileProblem.ReadOnly => new DockerApiException(StatusCodes.Status403Forbidden, $"the filesystem at {wanted} is read-only: {e.Message}"),
@@ -88,16 +90,15 @@ internal static class ArchiveEndpoints
         string.IsNullOrEmpty(path) ? throw DockerApiException.BadRequest("path cannot be empty: give ?path=/absolute/path/in/container") : path;
 
     /// <summary>The container's root, or dockerd-shaped errors: another backend, or a container that is not set up.</summary>
+    private static EngineContainer Engine(ServerContainer container) =>
+        container.Inner as EngineContainer
+        ?? throw new DockerApiException(StatusCodes.Status501NotImplemented, $"copying files is served only for containers of the built-in engine; {container.Name} runs on another backend");
+
     private static LayerTree OpenRoot(ServerContainer container)
     {
-        if (container.Inner is not EngineContainer engine)
-        {
-            throw new DockerApiException(StatusCodes.Status501NotImplemented, $"copying files is served only for containers of the built-in engine; {container.Name} runs on another backend");
-        }
-
         try
         {
-            return engine.OpenRoot();
+            return Engine(container).OpenRoot();
         }
         catch (ContainerFileException e)
         {

@@ -59,6 +59,8 @@ public sealed class ServerConformanceTests(ServerConformanceFixture fixture)
 
     protected override bool IsDocker => true;
 
+    protected override bool EngineUnderneath => true;
+
     protected override async Task<int> LiveNetworksAsync()
     {
         var mine = await fixture.Client.Networks.ListNetworksAsync(new NetworksListParameters
