@@ -106,6 +106,89 @@ public sealed class DockerCliTests(ServerFixture server) : IClassFixture<ServerF
     }
 
     [Fact]
+    public async Task Exec_WithEnvUserAndWorkdir_RunsAsAsked()
+    {
+        var name = $"x-{Guid.NewGuid():N}";
+        Assert.Equal(0, (await server.DockerAsync("run", "-d", "--name", name, "-e", "KEPT=from-run", "-e", "OVER=old", Image, "sleep", "600")).ExitCode);
+        try
+        {
+            // Rootless only the container user exists inside, so there -u names that user (root) by number.
+            var user = Environment.UserName == "root" ? "nobody" : "0:0";
+            var (code, stdout, stderr) = await server.DockerAsync("exec", "-e", "OVER=new", "-e", "ADDED=yes", "-u", user, "-w", "/tmp", name,
+                "sh", "-c", "echo $KEPT $OVER $ADDED $(pwd) $(id -u)");
+            Assert.True(code == 0, stderr);
+            Assert.Equal($"from-run new yes /tmp {(user == "nobody" ? "65534" : "0")}\n", stdout);
+
+            (code, _, stderr) = await server.DockerAsync("exec", "-u", "no-such-user", name, "true");
+            Assert.NotEqual(0, code);
+            Assert.Contains("unable to find user no-such-user", stderr);
+            (code, _, stderr) = await server.DockerAsync("exec", "-w", "/no/such/dir", name, "true");
+            Assert.NotEqual(0, code);
+            Assert.Contains("/no/such/dir", stderr);
+        }
+        finally
+        {
+            Assert.Equal(0, (await server.DockerAsync("rm", "-f", name)).ExitCode);
+        }
+    }
+
+    [Fact]
+    public async Task Top_ListsTheCommandAndItsChildren()
+    {
+        var name = $"top-{Guid.NewGuid():N}";
+        Assert.Equal(0, (await server.DockerAsync("run", "-d", "--name", name, Image, "sh", "-c", "sleep 601 & exec sleep 600")).ExitCode);
+        try
+        {
+            var listed = "";
+            for (var i = 0; i < 100 && !(listed.Contains("sleep 600") && listed.Contains("sleep 601")); i++)
+            {
+                (_, listed, _) = await server.DockerAsync("top", name);
+                await Task.Delay(50);
+            }
+
+            Assert.StartsWith("UID", listed);
+            Assert.Contains("sleep 600", listed);
+            Assert.Contains("sleep 601", listed);
+            Assert.DoesNotContain("isotest-init", listed);
+            Assert.Equal(0, (await server.DockerAsync("stop", "-t", "0", name)).ExitCode);
+            var (code, _, stderr) = await server.DockerAsync("top", name);
+            Assert.NotEqual(0, code);
+            Assert.Contains("is not running", stderr);
+        }
+        finally
+        {
+            await server.DockerAsync("rm", "-f", name);
+        }
+    }
+
+    [Fact]
+    public async Task ContainerPrune_RemovesTheStoppedOnesWithTheLabel_AndSystemDfCountsWhatIsLeft()
+    {
+        var label = $"prune={Guid.NewGuid():N}";
+        var stopped = $"stopped-{Guid.NewGuid():N}";
+        var running = $"running-{Guid.NewGuid():N}";
+        Assert.Equal(0, (await server.DockerAsync("run", "--name", stopped, "--label", label, Image, "true")).ExitCode);
+        Assert.Equal(0, (await server.DockerAsync("run", "-d", "--name", running, "--label", label, Image, "sleep", "600")).ExitCode);
+        try
+        {
+            var (code, stdout, stderr) = await server.DockerAsync("container", "prune", "-f", "--filter", $"label={label}");
+            Assert.True(code == 0, stderr);
+            var (_, left, _) = await server.DockerAsync("ps", "-a", "--filter", $"label={label}", "--format", "{{.Names}}");
+            Assert.Equal(running, left.Trim());
+            Assert.Contains("Deleted Containers", stdout);
+
+            (code, var df, stderr) = await server.DockerAsync("system", "df", "--format", "{{.Type}} {{.TotalCount}} {{.Active}}");
+            Assert.True(code == 0, stderr);
+            Assert.Matches("(?m)^Containers [1-9][0-9]* [1-9]", df);
+            Assert.Contains("Images ", df);
+        }
+        finally
+        {
+            await server.DockerAsync("rm", "-f", stopped, running);
+        }
+    }
+
+    [Fact]
     public async Task Rm_OfARunningContainer_IsRefusedWithDockersWords()
     {
         var name = $"busy-{Guid.NewGuid():N}";

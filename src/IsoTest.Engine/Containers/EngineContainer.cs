@@ -17,6 +17,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
     private readonly ContainerLifecycle _lifecycle;
     private readonly PublishedPorts _ports;
     private readonly ResolvedUser _user;
+    private readonly ResolvedRoot _root;
     private readonly Payload _payload;
     private readonly ImageConfig? _image;
     private readonly Lock _healthLock = new();
@@ -31,6 +32,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         Id = id;
         Name = name;
         _user = user;
+        _root = root;
         _image = root.Config;
         var hostname = spec.Hostname ?? id[..12];
         _payload = Payload.For(spec, root, user, hostname);
@@ -180,7 +182,36 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         }
     }
 
-    public async Task<ExecResult> ExecAsync(IReadOnlyList<string> command, CancellationToken cancellationToken = default)
+    public Task<ExecResult> ExecAsync(IReadOnlyList<string> command, CancellationToken cancellationToken = default) =>
+        ExecAsync(command, _user, _payload, cancellationToken);
+
+    /// <summary>
+    /// <c>docker exec -e -u -w</c>: the command with further <c>KEY=VALUE</c> variables over the container's, as another
+    /// user (a name from the root's /etc/passwd or uid[:gid]), in another directory; null keeps the container's.
+    /// </summary>
+    /// <exception cref="ExecFailedException">The user is unknown, or the command could not be executed.</exception>
+    internal Task<ExecResult> ExecAsync(IReadOnlyList<string> command, IReadOnlyList<string> environment, string? user, string? workingDirectory, CancellationToken cancellationToken)
+    {
+        ResolvedUser resolved;
+        try
+        {
+            resolved = string.IsNullOrEmpty(user) ? _user : UserResolver.Resolve(user, _root);
+        }
+        catch (UnknownUserException e)
+        {
+            throw new ExecFailedException(Id, ExecFailure.BadUser, user!, 0, e.Message);
+        }
+
+        var keys = environment.Select(v => v.Split('=', 2)[0]).ToHashSet(StringComparer.Ordinal);
+        var payload = _payload with
+        {
+            Environment = [.. _payload.Environment.Where(v => !keys.Contains(v.Split('=', 2)[0])), .. environment.Where(v => v.Contains('=', StringComparison.Ordinal))],
+            WorkingDirectory = string.IsNullOrEmpty(workingDirectory) ? _payload.WorkingDirectory : workingDirectory,
+        };
+        return ExecAsync(command, resolved, payload, cancellationToken);
+    }
+
+    private async Task<ExecResult> ExecAsync(IReadOnlyList<string> command, ResolvedUser user, Payload payload, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(command);
         if (command.Count == 0)
@@ -196,7 +227,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         Task<int> exit;
         try
         {
-            exit = await agent.ExecAsync(_user, _payload, command, [_context.DevNull, outAgent, errAgent], cancellationToken).ConfigureAwait(false);
+            exit = await agent.ExecAsync(user, payload, command, [_context.DevNull, outAgent, errAgent], cancellationToken).ConfigureAwait(false);
         }
         catch (Process.AgentGoneException)
         {
@@ -257,6 +288,9 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
                 : RootlessOwnerProblem("/" + ContainerFiles.Relative(directory + "/" + name), uid, gid, _user);
         ContainerFiles.Extract(root, directory, tar, _context.IsRoot, owners, cancellationToken);
     }
+
+    /// <summary>The container's processes as the host sees them (docker top); empty when it is not running.</summary>
+    internal IReadOnlyList<ProcessTreeCpu.Entry> Processes() => _lifecycle.AgentIfRunning?.Processes() ?? [];
 
     /// <summary>A socket connected to 127.0.0.1:port inside the container, or null when nothing listens (or it is not running).</summary>
     internal async Task<Socket?> ConnectInsideAsync(int port, CancellationToken cancellationToken) =>

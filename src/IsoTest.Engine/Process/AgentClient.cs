@@ -78,6 +78,18 @@ internal sealed class AgentClient : IAgentListener
         }
     }
 
+    /// <summary>The processes under init (docker top), or empty once init is gone; read first, checked after, as above.</summary>
+    public IReadOnlyList<ProcessTreeCpu.Entry> Processes()
+    {
+        if (Volatile.Read(ref _init) is not { } init)
+        {
+            return [];
+        }
+
+        var list = ProcessTreeCpu.List(InitPid);
+        return init.IsAlive ? list : [];
+    }
+
     /// <summary>`start`: run the payload.</summary>
     /// <returns>False when the agent is already gone.</returns>
     public bool Start(Payload payload) => TrySend(AgentProtocol.Start(payload));

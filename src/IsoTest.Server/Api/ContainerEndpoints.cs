@@ -178,6 +178,44 @@ internal static class ContainerEndpoints
             await handler(await Hijack.StartPlainAsync(context).ConfigureAwait(false), context.RequestAborted).ConfigureAwait(false);
         });
 
+        // dockerd runs ps -ef on the host for the container's pids; these are the same columns from /proc.
+        app.MapGet("/containers/{id}/top", (string id) =>
+        {
+            var container = table.Find(id);
+            if (!container.Running)
+            {
+                throw DockerApiException.Conflict($"Container {container.Id} is not running");
+            }
+
+            var engine = container.Inner as IsoTest.Engine.Containers.EngineContainer
+                ?? throw new DockerApiException(StatusCodes.Status501NotImplemented, $"top is served only for containers of the built-in engine; {container.Name} runs on another backend");
+            var boot = BootTime();
+            var processes = engine.Processes().Select(p => new[]
+            {
+                p.Uid.ToString(CultureInfo.InvariantCulture), p.Pid.ToString(CultureInfo.InvariantCulture), p.ParentPid.ToString(CultureInfo.InvariantCulture), "0",
+                boot.AddSeconds(p.StartedAfterBoot).ToLocalTime().ToString("HH:mm", CultureInfo.InvariantCulture), "?",
+                p.CpuTime.ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture), p.Command,
+            }).ToList();
+            return Results.Json(new Dictionary<string, object?> { ["Titles"] = new[] { "UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD" }, ["Processes"] = processes }, ServerJson.Options);
+        });
+
+        app.MapPost("/containers/prune", async (string? filters) =>
+        {
+            var labels = QueryFilters.Parse(filters, ["label", "until"]);
+            var until = labels.GetValueOrDefault("until")?.FirstOrDefault() is { } u && long.TryParse(u, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
+                ? DateTimeOffset.FromUnixTimeSeconds(seconds) : (DateTimeOffset?)null;
+            var doomed = table.All
+                .Where(c => !c.Running && (until is null || c.Created < until))
+                .Where(c => !labels.TryGetValue("label", out var wanted) || QueryFilters.MatchesLabels(wanted, c.Inner.Spec.Labels))
+                .ToList();
+            foreach (var container in doomed)
+            {
+                await table.RemoveAsync(container).ConfigureAwait(false);
+            }
+
+            return Results.Json(new Dictionary<string, object?> { ["ContainersDeleted"] = doomed.Count == 0 ? null : doomed.Select(c => c.Id).ToList(), ["SpaceReclaimed"] = 0 }, ServerJson.Options);
+        });
+
         app.MapGet("/containers/{id}/stats", async (string id, HttpContext context) =>
         {
             var container = table.Find(id);
@@ -248,6 +286,10 @@ internal static class ContainerEndpoints
             }
         };
     }
+
+    /// <summary>When the host booted: /proc/stat's btime (seconds since the epoch).</summary>
+    private static DateTimeOffset BootTime() =>
+        DateTimeOffset.FromUnixTimeSeconds(long.Parse(File.ReadLines("/proc/stat").First(l => l.StartsWith("btime ", StringComparison.Ordinal))[6..], CultureInfo.InvariantCulture));
 
     public static bool IsTrue(string? value) => value is "1" or "true" or "True" or "yes";
 

@@ -93,7 +93,10 @@ internal static class ExecEndpoints
 
         try
         {
-            var result = await exec.Container.Inner.ExecAsync(exec.Request.Cmd!, ended).ConfigureAwait(false);
+            var request = exec.Request;
+            var result = exec.Container.Inner is IsoTest.Engine.Containers.EngineContainer engine
+                ? await engine.ExecAsync(request.Cmd!, request.Env ?? [], request.User, request.WorkingDir, ended).ConfigureAwait(false)
+                : await exec.Container.Inner.ExecAsync(request.Cmd!, ended).ConfigureAwait(false);
             exec.ExitCode = result.ExitCode;
             if (exec.Request.AttachStdout && result.Stdout.Length > 0)
             {
@@ -139,9 +142,14 @@ internal static class ExecEndpoints
                 throw DockerApiException.Conflict($"Container {container.Id} is not running");
             }
 
-            if (request.AttachStdin || request.Tty || request.Env is { Count: > 0 } || !string.IsNullOrEmpty(request.WorkingDir) || !string.IsNullOrEmpty(request.User))
+            if (request.AttachStdin || request.Tty)
             {
-                throw DockerApiException.BadRequest("exec with stdin, a TTY, Env, WorkingDir or User is not supported by IsoTest's server yet: run the command plainly (e.g. wrap it in sh -c)");
+                throw DockerApiException.BadRequest("exec with stdin (-i) or a TTY (-t) is not supported by IsoTest's server yet: pass input as a file (docker cp) or an argument");
+            }
+
+            if (container.Inner is not IsoTest.Engine.Containers.EngineContainer && (request.Env is { Count: > 0 } || !string.IsNullOrEmpty(request.WorkingDir) || !string.IsNullOrEmpty(request.User)))
+            {
+                throw DockerApiException.BadRequest("exec with Env, WorkingDir or User is served only for containers of the built-in engine: wrap the command in sh -c");
             }
 
             var exec = execs.Add(container, request);

@@ -214,7 +214,7 @@ internal static class ImageEndpoints
         await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
     }
 
-    private static Dictionary<string, object?> Summary(ResolvedImage image, ContainerTable containers) => new()
+    internal static Dictionary<string, object?> Summary(ResolvedImage image, ContainerTable containers) => new()
     {
         ["Id"] = image.Id,
         ["ParentId"] = "",

@@ -39,6 +39,27 @@ internal static class SystemEndpoints
             ["BuildTime"] = "",
         }, ServerJson.Options));
 
+        // What docker system df reads: images (sizes in the store), containers (no writable layer on disk: it lives in
+        // memory, in each container's own tmpfs), volumes; no build cache.
+        app.MapGet("/system/df", () =>
+        {
+            var list = images.List().ToList();
+            return Results.Json(new Dictionary<string, object?>
+            {
+                ["LayersSize"] = list.Sum(i => i.Size),
+                ["Images"] = list.Select(i => ImageEndpoints.Summary(i, table)).ToList(),
+                ["Containers"] = table.All.Select(c =>
+                {
+                    var summary = ContainerViews.Summary(c);
+                    summary["SizeRw"] = 0L;
+                    summary["SizeRootFs"] = c.Image.Size;
+                    return summary;
+                }).ToList(),
+                ["Volumes"] = Array.Empty<object>(),
+                ["BuildCache"] = Array.Empty<object>(),
+            }, ServerJson.Options);
+        });
+
         app.MapGet("/info", () =>
         {
             var all = table.All.ToList();

@@ -55,9 +55,18 @@ public sealed class DockerConformanceTests(DockerDaemonFixture daemon, DockerRoo
 
     protected override bool IsDocker => true;
 
-    protected override async Task<int> LiveNetworksAsync()
+    protected override Task<int> LiveNetworksAsync() => DockerLeakChecks.LiveNetworksAsync(daemon.Client);
+
+    protected override Task AssertNothingLeftAsync(string testId) => DockerLeakChecks.AssertNothingLeftAsync(daemon.Client, TestLabel, testId);
+}
+
+/// <summary>The leak checks of the suite's targets that speak Docker's API (dockerd, IsoTest's server).</summary>
+internal static class DockerLeakChecks
+{
+    /// <summary>Networks this process made and left on the daemon.</summary>
+    public static async Task<int> LiveNetworksAsync(IDockerClient client)
     {
-        var mine = await daemon.Client.Networks.ListNetworksAsync(new NetworksListParameters
+        var mine = await client.Networks.ListNetworksAsync(new NetworksListParameters
         {
             Filters = new Dictionary<string, IDictionary<string, bool>>
             {
@@ -67,14 +76,15 @@ public sealed class DockerConformanceTests(DockerDaemonFixture daemon, DockerRoo
         return mine.Count;
     }
 
-    protected override async Task AssertNothingLeftAsync(string testId)
+    /// <summary>Fails when a container labelled with the test's id is left.</summary>
+    public static async Task AssertNothingLeftAsync(IDockerClient client, string label, string testId)
     {
-        var left = await daemon.Client.Containers.ListContainersAsync(new ContainersListParameters
+        var left = await client.Containers.ListContainersAsync(new ContainersListParameters
         {
             All = true,
             Filters = new Dictionary<string, IDictionary<string, bool>>
             {
-                ["label"] = new Dictionary<string, bool> { [$"{TestLabel}={testId}"] = true },
+                ["label"] = new Dictionary<string, bool> { [$"{label}={testId}"] = true },
             },
         });
         Assert.Empty(left.SelectMany(c => c.Names));

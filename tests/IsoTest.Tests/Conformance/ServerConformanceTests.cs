@@ -1,5 +1,4 @@
 using Docker.DotNet;
-using Docker.DotNet.Models;
 using IsoTest.Docker;
 using IsoTest.Server;
 using Xunit;
@@ -61,28 +60,7 @@ public sealed class ServerConformanceTests(ServerConformanceFixture fixture)
 
     protected override bool EngineUnderneath => true;
 
-    protected override async Task<int> LiveNetworksAsync()
-    {
-        var mine = await fixture.Client.Networks.ListNetworksAsync(new NetworksListParameters
-        {
-            Filters = new Dictionary<string, IDictionary<string, bool>>
-            {
-                ["label"] = new Dictionary<string, bool> { [$"{DockerOwner.PidLabel}={Environment.ProcessId}"] = true },
-            },
-        });
-        return mine.Count;
-    }
+    protected override Task<int> LiveNetworksAsync() => DockerLeakChecks.LiveNetworksAsync(fixture.Client);
 
-    protected override async Task AssertNothingLeftAsync(string testId)
-    {
-        var left = await fixture.Client.Containers.ListContainersAsync(new ContainersListParameters
-        {
-            All = true,
-            Filters = new Dictionary<string, IDictionary<string, bool>>
-            {
-                ["label"] = new Dictionary<string, bool> { [$"{TestLabel}={testId}"] = true },
-            },
-        });
-        Assert.Empty(left.SelectMany(c => c.Names));
-    }
+    protected override Task AssertNothingLeftAsync(string testId) => DockerLeakChecks.AssertNothingLeftAsync(fixture.Client, TestLabel, testId);
 }
