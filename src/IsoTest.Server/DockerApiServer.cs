@@ -107,7 +107,9 @@ public sealed class DockerApiServer : IAsyncDisposable
         var images = new ImageCatalog(backend is IsoTest.Engine.EngineBackend engine ? engine.Images.Value : new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(IsoTest.Engine.Images.ImageStore.DefaultRoot())));
         var events = new ServerEvents(options.TimeProvider);
         var networks = new Networks.NetworkTable(backend, options.TimeProvider);
-        var containers = new ContainerTable(backend, images, networks, events, options.TimeProvider);
+        // Volumes beside the images, in the server's data root (dockerd's --data-root keeps both).
+        var volumes = new Volumes.VolumeTable(Path.Combine(images.Store.Store.Root, "volumes"), options.TimeProvider);
+        var containers = new ContainerTable(backend, images, networks, volumes, events, options.TimeProvider);
         var execs = new ExecTable();
         var stopping = new CancellationTokenSource();
         var hijack = new RawHijack(r => HijackRoute(r, containers, execs), stopping.Token);
@@ -147,12 +149,13 @@ public sealed class DockerApiServer : IAsyncDisposable
         app.Use(ErrorHandling.InvokeAsync);
         app.Use(ApiVersioning.InvokeAsync);
         app.UseRouting();   // after the version prefix is stripped, so /v1.44/containers/json finds its route
-        SystemEndpoints.Map(app, containers, images, events);
+        SystemEndpoints.Map(app, containers, images, volumes, events);
         ContainerEndpoints.Map(app, containers);
         ArchiveEndpoints.Map(app, containers);
         ExecEndpoints.Map(app, containers, execs);
         ImageEndpoints.Map(app, images, containers);
         NetworkEndpoints.Map(app, networks, containers);
+        VolumeEndpoints.Map(app, volumes, containers);
         app.MapFallback((HttpContext context) => DockerError.WriteAsync(context, StatusCodes.Status404NotFound, "page not found"));
 
         await app.StartAsync(cancellationToken).ConfigureAwait(false);

@@ -288,3 +288,51 @@ public sealed class ReaperTests(ServerFixture server) : IClassFixture<ServerFixt
         Assert.Equal(0, (await server.DockerAsync("rm", "-f", kept.Trim())).ExitCode);
     }
 }
+
+/// <summary>Named volumes through `isotest serve` with the real docker CLI: a directory per volume that outlives its containers.</summary>
+public sealed class DockerCliVolumeTests(ServerFixture server) : IClassFixture<ServerFixture>
+{
+    private const string Image = "isotest/host";
+
+    [Fact]
+    public async Task Volume_CreateMountInspectRm_KeepsDataAcrossContainers()
+    {
+        var volume = $"vol-{Guid.NewGuid():N}"[..16];
+        var (code, _, stderr) = await server.DockerAsync("volume", "create", "--label", "suite=server", volume);
+        Assert.True(code == 0, stderr);
+        try
+        {
+            (code, _, stderr) = await server.DockerAsync("run", "--rm", "-v", $"{volume}:/data", Image, "sh", "-c", "echo kept > /data/file");
+            Assert.True(code == 0, stderr);
+            var (_, read, readErr) = await server.DockerAsync("run", "--rm", "-v", $"{volume}:/data:ro", Image, "sh", "-c", "cat /data/file; touch /data/x 2>/dev/null || echo read-only");
+            Assert.True(read == "kept\nread-only\n", readErr);
+
+            var (_, inspected, _) = await server.DockerAsync("volume", "inspect", "--format", "{{.Name}} {{.Driver}} {{index .Labels \"suite\"}} {{.Mountpoint}}", volume);
+            var fields = inspected.Trim().Split(' ');
+            Assert.Equal([volume, "local", "server"], fields[..3]);
+            Assert.StartsWith(server.ImageStore, fields[3]);
+            Assert.Equal("kept\n", await File.ReadAllTextAsync(Path.Combine(fields[3], "file")));
+            var (_, listed, _) = await server.DockerAsync("volume", "ls", "--filter", "label=suite=server", "--format", "{{.Name}}");
+            Assert.Equal(volume, listed.Trim());
+
+            var user = $"vu-{Guid.NewGuid():N}"[..15];
+            Assert.Equal(0, (await server.DockerAsync("create", "--name", user, "-v", $"{volume}:/data", Image, "true")).ExitCode);
+            (code, _, stderr) = await server.DockerAsync("volume", "rm", volume);
+            Assert.NotEqual(0, code);
+            Assert.Contains("volume is in use", stderr);
+            Assert.Equal(0, (await server.DockerAsync("rm", user)).ExitCode);
+        }
+        finally
+        {
+            (code, _, stderr) = await server.DockerAsync("volume", "rm", volume);
+        }
+
+        Assert.True(code == 0, stderr);
+        var (missingCode, _, missing) = await server.DockerAsync("volume", "inspect", volume);
+        Assert.NotEqual(0, missingCode);
+        Assert.Contains("no such volume", missing);
+        (code, _, stderr) = await server.DockerAsync("volume", "create", "bad/name");
+        Assert.NotEqual(0, code);
+        Assert.Contains("includes invalid characters", stderr);
+    }
+}

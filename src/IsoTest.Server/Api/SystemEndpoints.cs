@@ -11,7 +11,7 @@ namespace IsoTest.Server.Api;
 /// <summary>/_ping, /version, /info, /events: what clients ask before anything else.</summary>
 internal static class SystemEndpoints
 {
-    public static void Map(IEndpointRouteBuilder app, ContainerTable table, ImageCatalog images, ServerEvents events)
+    public static void Map(IEndpointRouteBuilder app, ContainerTable table, ImageCatalog images, Volumes.VolumeTable volumes, ServerEvents events)
     {
         // Clients negotiate the API version from these headers; dockerd answers HEAD and GET alike.
         app.MapMethods("/_ping", ["GET", "HEAD"], (HttpContext context) =>
@@ -55,7 +55,7 @@ internal static class SystemEndpoints
                     summary["SizeRootFs"] = c.Image.Size;
                     return summary;
                 }).ToList(),
-                ["Volumes"] = Array.Empty<object>(),
+                ["Volumes"] = volumes.All.Select(v => VolumeEndpoints.View(v, table)).ToList(),
                 ["BuildCache"] = Array.Empty<object>(),
             }, ServerJson.Options);
         });

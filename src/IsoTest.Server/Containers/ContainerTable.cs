@@ -11,7 +11,7 @@ namespace IsoTest.Server.Containers;
 /// The server's containers: Docker ids and names (reserved atomically, so two creates with one name
 /// cannot both win), lookup by id, unique id prefix or name as dockerd does, and removal.
 /// </summary>
-internal sealed partial class ContainerTable(IContainerBackend backend, ImageCatalog images, Networks.NetworkTable networks, ServerEvents events, TimeProvider clock) : IAsyncDisposable
+internal sealed partial class ContainerTable(IContainerBackend backend, ImageCatalog images, Networks.NetworkTable networks, Volumes.VolumeTable volumes, ServerEvents events, TimeProvider clock) : IAsyncDisposable
 {
     private readonly ConcurrentDictionary<string, ServerContainer> _byId = new();
     private readonly ConcurrentDictionary<string, string> _names = new();   // name -> id ("" while being created)
@@ -45,7 +45,7 @@ internal sealed partial class ContainerTable(IContainerBackend backend, ImageCat
             var image = images.Resolve(request.Image);
             var inner = ReaperContainer.IsReaperImage(request.Image)
                 ? Reaper(id, request)
-                : await backend.CreateAsync(SpecMapper.ToBuilder(request, image, id, name, networks).Build(), cancellationToken).ConfigureAwait(false);
+                : await backend.CreateAsync(Spec(request, image, id, name), cancellationToken).ConfigureAwait(false);
             var container = new ServerContainer(id, name, request, image, inner, clock.GetUtcNow());
             _byId[id] = container;
             _names[name] = id;
@@ -69,14 +69,17 @@ internal sealed partial class ContainerTable(IContainerBackend backend, ImageCat
         await container.Inner.DisposeAsync().ConfigureAwait(false);
         try
         {
-            container.Replace(changed, await backend.CreateAsync(SpecMapper.ToBuilder(changed, container.Image, container.Id, container.Name, networks).Build(), cancellationToken).ConfigureAwait(false));
+            container.Replace(changed, await backend.CreateAsync(Spec(changed, container.Image, container.Id, container.Name), cancellationToken).ConfigureAwait(false));
         }
         catch
         {
-            container.Replace(container.Request, await backend.CreateAsync(SpecMapper.ToBuilder(container.Request, container.Image, container.Id, container.Name, networks).Build(), CancellationToken.None).ConfigureAwait(false));
+            container.Replace(container.Request, await backend.CreateAsync(Spec(container.Request, container.Image, container.Id, container.Name), CancellationToken.None).ConfigureAwait(false));
             throw;
         }
     }
+
+    private ContainerSpec Spec(CreateContainerRequest request, ResolvedImage image, string id, string name) =>
+        SpecMapper.ToBuilder(request, image, id, name, networks, volumes).Build();
 
     /// <summary>By full id, unique id prefix, or name (with or without the leading slash), as dockerd resolves them.</summary>
     public ServerContainer Find(string idOrName)

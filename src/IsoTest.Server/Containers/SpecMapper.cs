@@ -12,7 +12,7 @@ namespace IsoTest.Server.Containers;
 /// </summary>
 internal static class SpecMapper
 {
-    public static ContainerBuilder ToBuilder(CreateContainerRequest request, ResolvedImage image, string id, string name, Networks.NetworkTable networks)
+    public static ContainerBuilder ToBuilder(CreateContainerRequest request, ResolvedImage image, string id, string name, Networks.NetworkTable networks, Volumes.VolumeTable volumes)
     {
         var host = request.HostConfig ?? new HostConfigRequest();
         Refuse(request, host);
@@ -56,7 +56,7 @@ internal static class SpecMapper
         }
 
         builder = Limits(builder, host);
-        builder = Mounts(builder, host);
+        builder = Mounts(builder, host, volumes);
         foreach (var port in ContainerPorts(request, host))
         {
             builder = builder.WithPort(port);
@@ -163,19 +163,27 @@ internal static class SpecMapper
         return string.IsNullOrEmpty(host.CpusetCpus) ? builder : builder.WithCpuset(host.CpusetCpus);
     }
 
-    private static ContainerBuilder Mounts(ContainerBuilder builder, HostConfigRequest host)
+    /// <summary>The named volumes a request mounts (<c>-v NAME:/path</c>, or a Mount of type volume).</summary>
+    public static IEnumerable<string> VolumeNames(CreateContainerRequest request) =>
+        (request.HostConfig?.Binds ?? []).Select(b => b.Split(':')[0]).Where(IsVolumeName)
+            .Concat((request.HostConfig?.Mounts ?? []).Where(m => m.Type == "volume" && !string.IsNullOrEmpty(m.Source)).Select(m => m.Source!));
+
+    private static bool IsVolumeName(string source) => source.Length > 0 && !source.Contains('/', StringComparison.Ordinal);
+
+    private static ContainerBuilder Mounts(ContainerBuilder builder, HostConfigRequest host, Volumes.VolumeTable volumes)
     {
         foreach (var bind in host.Binds ?? [])
         {
-            // SRC:DST[:OPTIONS]; a SRC without a slash is a named volume, which this server does not keep yet.
+            // SRC:DST[:OPTIONS]; a SRC without a slash is a named volume, made on first use as dockerd does.
             var parts = bind.Split(':');
-            if (parts.Length is < 2 or > 3 || !parts[0].StartsWith('/'))
+            if (parts.Length is < 2 or > 3 || !(parts[0].StartsWith('/') || IsVolumeName(parts[0])))
             {
-                throw DockerApiException.BadRequest($"invalid bind '{bind}': give HOST_PATH:CONTAINER_PATH[:ro] with an absolute host path (named volumes are not supported yet)");
+                throw DockerApiException.BadRequest($"invalid bind '{bind}': give HOST_PATH:CONTAINER_PATH[:ro] with an absolute host path, or VOLUME_NAME:CONTAINER_PATH[:ro]");
             }
 
             var options = parts.Length == 3 ? parts[2].Split(',') : [];
-            builder = builder.WithBindMount(parts[0], parts[1], readOnly: options.Contains("ro"));
+            var source = parts[0].StartsWith('/') ? parts[0] : volumes.Create(parts[0], null).Mountpoint;
+            builder = builder.WithBindMount(source, parts[1], readOnly: options.Contains("ro"));
         }
 
         foreach (var mount in host.Mounts ?? [])
@@ -183,8 +191,9 @@ internal static class SpecMapper
             builder = mount.Type switch
             {
                 "bind" => builder.WithBindMount(mount.Source ?? "", mount.Target ?? "", mount.ReadOnly),
+                "volume" => builder.WithBindMount(volumes.Create(mount.Source, null).Mountpoint, mount.Target ?? "", mount.ReadOnly),
                 "tmpfs" => builder.WithTmpfsMount(mount.Target ?? "", mount.TmpfsOptions is { SizeBytes: > 0 } t ? t.SizeBytes.ToString(CultureInfo.InvariantCulture) : null),
-                var other => throw DockerApiException.BadRequest($"mount type '{other}' for {mount.Target} is not supported: use bind or tmpfs"),
+                var other => throw DockerApiException.BadRequest($"mount type '{other}' for {mount.Target} is not supported: use bind, volume or tmpfs"),
             };
         }
 
