@@ -21,7 +21,8 @@ internal static class Program
         Usage: dotnet run -c Release --project bench/IsoTest.Bench -- BENCHMARK [OPTIONS]
 
         Benchmarks:
-          cycle    create + start + wait + remove a capped /bin/true container: IsoTest engine, the kernel
+          cycle    create + start + wait + remove a capped /bin/true container: IsoTest engine (host root,
+                   busybox directory root, seccomp off, and both roots rootless as user isotest), the kernel
                    floor (bench/floor), crun,
                    IsoTest Docker backend, docker run --rm, Testcontainers
           server   busybox httpd fixture: start, wait until it answers on the published port, 1 request, remove
@@ -49,6 +50,11 @@ internal static class Program
         {
             Console.WriteLine(Usage);
             return args.Length == 0 ? 2 : 0;
+        }
+
+        if (args[0] == Peers.RootlessPeer.DriverCommand && args.Length == 2)
+        {
+            return await Peers.RootlessPeer.DriveAsync(args[1]); // not a benchmark: the rootless rows' child
         }
 
         int? count = null;
