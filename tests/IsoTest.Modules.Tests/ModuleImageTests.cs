@@ -30,7 +30,7 @@ public sealed class ModuleImageTests
         AssertNamesTheFixes(PostgreSqlBuilder.Image.Hint("postgres:16", given: false), "postgres:16", "ISOTEST_POSTGRES_IMAGE");
 
     /// <summary>What a user without the image must read: which image, and the two ways out (the variable, the host's programs).</summary>
-    public static void AssertNamesTheFixes(string message, string image, string variable)
+    internal static void AssertNamesTheFixes(string message, string image, string variable)
     {
         Assert.Contains(image, message, StringComparison.Ordinal);
         Assert.Contains(variable, message, StringComparison.Ordinal);
