@@ -29,4 +29,6 @@ internal sealed record EngineContext(
     /// init's child: the API server sets it, so Docker clients see dockerd's signal behaviour (native/PROTOCOL.md, <c>pid1</c>).
     /// </summary>
     public bool CommandIsPid1 { get; set; }
+    /// <summary>Rootless: the caller's subordinate id ranges, which the containers' user namespaces map (null: the caller's ids only).</summary>
+    public SubordinateIds? Ranges { get; init; }
 }
