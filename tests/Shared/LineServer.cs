@@ -4,14 +4,15 @@ using System.Text;
 
 namespace IsoTest.TestSupport;
 
-/// <summary>A server on the host's loopback that answers every connection with one line, then closes it.</summary>
+/// <summary>A server on the host's loopback (or on <c>address</c>) that answers every connection with one line, then closes it.</summary>
 internal sealed class LineServer : IDisposable
 {
-    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly TcpListener _listener;
     private readonly CancellationTokenSource _stop = new();
 
-    public LineServer(string line)
+    public LineServer(string line, IPAddress? address = null)
     {
+        _listener = new TcpListener(address ?? IPAddress.Loopback, 0);
         _listener.Start();
         Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
         _ = ServeAsync(Encoding.ASCII.GetBytes(line + "\n"));

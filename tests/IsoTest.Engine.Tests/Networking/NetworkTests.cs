@@ -245,11 +245,17 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
 public sealed class NetworkLeakTests
 {
     [Fact]
-    public async Task OwnerKilledWithSigkill_LeavesNoNamespaceBridgeVethOrAddress()
+    public Task OwnerKilledWithSigkill_LeavesNoNamespaceBridgeVethOrAddress() => KillOwnerAsync(outbound: false);
+
+    /// <summary>An outbound network's slirp4netns is not the engine's descendant in any way the kernel would kill: it exits because its exit descriptor closed.</summary>
+    [Fact]
+    public Task OwnerOfAnOutboundNetworkKilledWithSigkill_LeavesNoSlirp4netnsEither() => KillOwnerAsync(outbound: true);
+
+    private static async Task KillOwnerAsync(bool outbound)
     {
         var hostLinks = HostLinks();
         var ownerDll = Path.Combine(AppContext.BaseDirectory.Replace("IsoTest.Engine.Tests", "IsoTest.Engine.Tests.Owner", StringComparison.Ordinal), "IsoTest.Engine.Tests.Owner.dll");
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [ownerDll, "network", "3"]) { RedirectStandardOutput = true };
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", outbound ? [ownerDll, "network", "3", "outbound"] : [ownerDll, "network", "3"]) { RedirectStandardOutput = true };
         using var owner = System.Diagnostics.Process.Start(start)!;
         var ready = await owner.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(90));
         Assert.StartsWith("ready ", ready);
@@ -258,22 +264,32 @@ public sealed class NetworkLeakTests
         var namespaces = fields[2..];
         Assert.Equal(4, namespaces.Distinct().Count()); // the network's and three members'
         Assert.All(namespaces, ns => Assert.NotEmpty(Holders(ns)));
+        int slirp = 0;
+        if (outbound)
+        {
+            var line = await owner.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.StartsWith("slirp4netns ", line);
+            slirp = int.Parse(line!["slirp4netns ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(OutboundNetworkTests.Alive(slirp));
+        }
 
         owner.Kill(); // SIGKILL: no managed clean-up runs
         await owner.WaitForExitAsync();
 
-        // The namespaces were held only by the engine's descriptors and the members' processes (which die
-        // with their shim): once nothing in /proc refers to one, the kernel frees it with its bridge, veths and addresses.
+        // The namespaces were held only by the engine's descriptors, the members' processes (which die with their
+        // shim) and slirp4netns (which exits once its exit descriptor, held by the engine, closes): once nothing in
+        // /proc refers to one, the kernel frees it with its bridge, veths, tap and addresses.
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (namespaces.Any(ns => Holders(ns).Count > 0) && DateTime.UtcNow < deadline)
+        while ((namespaces.Any(ns => Holders(ns).Count > 0) || (slirp > 0 && OutboundNetworkTests.Alive(slirp))) && DateTime.UtcNow < deadline)
         {
             await Task.Delay(50);
         }
 
         Assert.All(namespaces, ns => Assert.Empty(Holders(ns)));
+        Assert.False(slirp > 0 && OutboundNetworkTests.Alive(slirp), $"slirp4netns {slirp} outlived its engine");
         // Nothing was ever made in the host's namespace. Only links named as the engine names its own count: other
         // programs on a shared machine (dockerd's veths) come and go meanwhile.
-        Assert.DoesNotContain(HostLinks().Except(hostLinks), name => System.Text.RegularExpressions.Regex.IsMatch(name, "^(v[0-9a-f]+|br0|eth[0-9]+)$"));
+        Assert.DoesNotContain(HostLinks().Except(hostLinks), name => System.Text.RegularExpressions.Regex.IsMatch(name, "^(v[0-9a-f]+|br0|eth[0-9]+|tap[0-9]+)$"));
 
         // The members' hosts files lived in the engine's state directory: the next engine sweeps it.
         await using var next = new EngineBackend();

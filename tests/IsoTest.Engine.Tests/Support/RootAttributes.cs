@@ -4,11 +4,12 @@ namespace IsoTest.Engine.Tests.Support;
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class RootOnlyFactAttribute : FactAttribute
 {
-    public RootOnlyFactAttribute()
+    /// <param name="reason">Why it needs root; by default the network namespace pool's reason.</param>
+    public RootOnlyFactAttribute(string? reason = null)
     {
         if (!Specs.IsRoot)
         {
-            Skip = "Needs root: rootless, a container's network namespace must belong to its own user namespace, which exists only once the container does, so there is no pool to test.";
+            Skip = "Needs root: " + (reason ?? "rootless, a container's network namespace must belong to its own user namespace, which exists only once the container does, so there is no pool to test.");
         }
     }
 }

@@ -1,0 +1,222 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using IsoTest.Engine.Networking;
+using IsoTest.Engine.Tests.Support;
+using IsoTest.TestSupport;
+
+namespace IsoTest.Engine.Tests.Networking;
+
+/// <summary>
+/// Outbound networks (<see cref="NetworkBuilder.WithOutboundAccess"/>) on the real kernel, root and rootless: their
+/// members reach past the network (through slirp4netns) where a plain network's cannot, never the host's loopback,
+/// and their way out goes with the network. No internet is needed: the targets are a server on the host's own
+/// non-loopback address, and as root a network namespace the test puts beyond the host.
+/// </summary>
+public sealed class OutboundNetworkTests : IClassFixture<EngineFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private readonly EngineBackend _engine;
+
+    public OutboundNetworkTests(EngineFixture fixture) => _engine = fixture.Engine;
+
+    [Fact]
+    public async Task OutboundMember_ReachesAHostAddress_APlainMemberDoesNot()
+    {
+        using var outside = new LineServer("outside", HostAddress());
+        await using var outbound = await new NetworkBuilder().WithOutboundAccess().WithBackend(_engine).BuildAsync();
+        await using var plain = await new NetworkBuilder().WithBackend(_engine).BuildAsync();
+        string target = $"{HostAddress()} {outside.Port}";
+
+        var fromOutbound = await RunAsync($"busybox nc -w 5 {target} </dev/null || echo unreachable; ip route show default | cut -d' ' -f1-3", outbound);
+        var fromPlain = await RunAsync($"busybox nc -w 2 {target} </dev/null || echo unreachable; ip route show default | wc -l", plain);
+        // On both, it goes out through the outbound one (whichever comes first); the plain one stays a dead end on its own.
+        var fromBoth = await RunAsync($"busybox nc -w 5 {target} </dev/null || echo unreachable", plain, outbound);
+
+        Assert.Equal(["outside", $"default via {((EngineNetwork)outbound).Subnet.Gateway}"], Lines(fromOutbound));
+        Assert.Equal(["unreachable", "0"], Lines(fromPlain));
+        Assert.Equal(["outside"], Lines(fromBoth));
+    }
+
+    [Fact]
+    public async Task OutboundMember_HasNoPathToTheHostsLoopback_AndStillReachesOnlyExposedHostPorts()
+    {
+        using var exposed = new LineServer("exposed");
+        using var hidden = new LineServer("hidden");
+        await using var network = await new NetworkBuilder().WithOutboundAccess().WithBackend(_engine).BuildAsync();
+        await network.ExposeHostPortsAsync(exposed.Port);
+
+        // 10.0.2.2 is slirp4netns's name for the host, which --disable-host-loopback refuses; 127.0.0.1 is the container's own.
+        var result = await RunAsync(
+            $"{NetworkTests.Fetch("host.isotest.internal", exposed.Port)}; " +
+            $"{NetworkTests.Fetch("host.isotest.internal", hidden.Port)} >/dev/null 2>&1 || echo refused; " +
+            $"busybox nc -w 2 10.0.2.2 {hidden.Port} </dev/null || echo no-host-loopback; " +
+            $"busybox nc -w 2 127.0.0.1 {hidden.Port} </dev/null || echo own-loopback", network);
+
+        Assert.Equal(["exposed", "refused", "no-host-loopback", "own-loopback"], Lines(result));
+    }
+
+    [Fact]
+    public async Task OutboundMembers_ReachEachOtherByAlias_AndAPlainNetworkStaysApart()
+    {
+        await using var outbound = await new NetworkBuilder().WithOutboundAccess().WithBackend(_engine).BuildAsync();
+        await using var plain = await new NetworkBuilder().WithBackend(_engine).BuildAsync();
+        await using var server = await StartAsync(NetworkTests.Server(outbound, Unique("srv"), 7201, "pong-7201", "db"));
+        var address = ((EngineNetwork)outbound).Subnet.Member(0);
+        await WaitListeningAsync(server, 7201);
+
+        var onOutbound = await RunAsync(NetworkTests.Fetch("db", 7201), outbound);
+        var onPlain = await RunAsync($"getent hosts db || echo no-name; busybox nc -w 2 {address} 7201 </dev/null || echo no-path", plain);
+
+        Assert.Equal(["pong-7201"], Lines(onOutbound));
+        Assert.Equal(["no-name", "no-path"], Lines(onPlain));
+    }
+
+    [RootOnlyFact("an unprivileged test cannot make an interface in the host's network namespace; rootless, the host's own address is the target (the test above).")]
+    public async Task OutboundMember_ReachesANamespaceBeyondTheHost_APlainMemberDoesNot()
+    {
+        await using var beyond = await Beyond.StartAsync("beyond");
+        await using var outbound = await new NetworkBuilder().WithOutboundAccess().WithBackend(_engine).BuildAsync();
+        await using var plain = await new NetworkBuilder().WithBackend(_engine).BuildAsync();
+        var ask = $"r=; for i in $(seq 50); do r=$(busybox nc -w 2 {beyond.Address} {Beyond.Port} </dev/null 2>/dev/null) && [ -n \"$r\" ] && break; sleep 0.1; done; echo ${{r:-unreachable}}";
+
+        Assert.Equal(["beyond"], Lines(await RunAsync(ask, outbound)));
+        Assert.Equal(["unreachable"], Lines(await RunAsync($"busybox nc -w 2 {beyond.Address} {Beyond.Port} </dev/null || echo unreachable", plain)));
+    }
+
+    [Fact]
+    public async Task DisposingAnOutboundNetwork_StopsItsSlirp4netns()
+    {
+        var network = (EngineNetwork)await new NetworkBuilder().WithOutboundAccess().WithBackend(_engine).BuildAsync();
+        int pid = network.Outbound!.Pid;
+        Assert.True(Alive(pid));
+
+        await network.DisposeAsync();
+
+        Assert.False(Alive(pid));
+    }
+
+    [Fact]
+    public void OutboundWithoutSlirp4netns_FailsNamingThePackageAndTheFix_AndMakesNothing()
+    {
+        var state = Directory.CreateTempSubdirectory("isotest-outbound-");
+        try
+        {
+            var networks = new EngineNetworks(state.FullName, holder: null, findSlirp: () => null);
+
+            var e = Assert.Throws<NetworkException>(() => networks.Create(new NetworkSpec("needs-out", Outbound: true)));
+
+            Assert.Equal("Network 'needs-out': outbound access on the built-in engine goes through slirp4netns, which is not installed (not on PATH, nor in /usr/bin): install Debian's package (apt-get install slirp4netns), or drop WithOutboundAccess().", e.Message);
+            Assert.Equal(0, networks.Count);
+            Assert.Empty(state.EnumerateFileSystemInfos());
+        }
+        finally
+        {
+            state.Delete(recursive: true);
+        }
+    }
+
+    /// <summary>Whether a process runs (a zombie waiting for its reaper counts as gone).</summary>
+    internal static bool Alive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..][0] != 'Z';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+    }
+
+    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+
+    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+
+    private async Task<string> RunAsync(string script, params INetwork[] networks)
+    {
+        var result = await _engine.RunAsync(Specs.Shell(script) with { Networks = [.. networks.Select(n => Network.Join(n))] });
+        Assert.True(result.ExitCode == 0, result.Stderr);
+        return result.Stdout;
+    }
+
+    private async Task<IContainer> StartAsync(ContainerSpec spec)
+    {
+        using var cts = new CancellationTokenSource(Patience);
+        var container = await _engine.CreateAsync(spec, cts.Token);
+        await container.StartAsync(cts.Token);
+        return container;
+    }
+
+    private static async Task WaitListeningAsync(IContainer container, int port)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (!await ((IContainerProbes)container).IsPortOpenAsync(port, CancellationToken.None))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"nothing listened on {port} in {container.Name}");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>The host's first IPv4 address on a non-loopback interface: what the host's own stack reaches without loopback.</summary>
+    private static IPAddress HostAddress() =>
+        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(i => i.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback && i.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up)
+            .SelectMany(i => i.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .First(a => a.AddressFamily == AddressFamily.InterNetwork);
+
+    /// <summary>
+    /// A network namespace beyond the host (root): a veth from the host's namespace with 198.51.100.0/30 (TEST-NET-2)
+    /// and a server on the far end, made with the ip command and removed with everything it made.
+    /// </summary>
+    private sealed class Beyond : IAsyncDisposable
+    {
+        public const int Port = 7299;
+        private readonly string _name;
+        private readonly System.Diagnostics.Process _server;
+
+        private Beyond(string name, System.Diagnostics.Process server) => (_name, _server) = (name, server);
+
+        public string Address => "198.51.100.2";
+
+        public static async Task<Beyond> StartAsync(string reply)
+        {
+            var name = "isoout-" + Guid.NewGuid().ToString("N")[..8];
+            Ip($"netns add {name}");
+            try
+            {
+                Ip($"link add {name} type veth peer name eth0 netns {name}");
+                Ip($"addr add 198.51.100.1/30 dev {name}");
+                Ip($"link set {name} up");
+                Ip($"-n {name} addr add 198.51.100.2/30 dev eth0");
+                Ip($"-n {name} link set eth0 up");
+                var server = System.Diagnostics.Process.Start("ip", ["netns", "exec", name, "busybox", "nc", "-ll", "-p", Port.ToString(CultureInfo.InvariantCulture), "-e", "/bin/echo", reply])!;
+                await Task.Delay(100);
+                return new Beyond(name, server);
+            }
+            catch
+            {
+                Ip($"netns del {name}");
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _server.Kill();
+            await _server.WaitForExitAsync();
+            _server.Dispose();
+            Ip($"netns del {_name}"); // takes the veth pair with it
+        }
+
+        private static void Ip(string arguments)
+        {
+            using var ip = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ip", arguments) { RedirectStandardError = true })!;
+            var error = ip.StandardError.ReadToEnd();
+            ip.WaitForExit();
+            Assert.True(ip.ExitCode == 0, $"ip {arguments}: {error}");
+        }
+    }
+}
