@@ -20,6 +20,14 @@ internal sealed class LineServer : IDisposable
 
     public int Port { get; }
 
+    /// <summary>The host's first IPv4 address on a non-loopback interface that is up: reached without the host's loopback.</summary>
+    public static IPAddress HostAddress() =>
+        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
+            .Where(i => i.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback && i.OperationalStatus == System.Net.NetworkInformation.OperationalStatus.Up)
+            .SelectMany(i => i.GetIPProperties().UnicastAddresses)
+            .Select(a => a.Address)
+            .First(a => a.AddressFamily == AddressFamily.InterNetwork);
+
     private async Task ServeAsync(byte[] reply)
     {
         while (!_stop.IsCancellationRequested)

@@ -94,7 +94,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         using var hidden = new LineServer("hidden");
         await using var network = await NewNetworkAsync();
         await network.ExposeHostPortsAsync(exposed.Port);
-        var hostAddress = HostAddress();
+        var hostAddress = LineServer.HostAddress();
 
         var result = await _engine.RunAsync(Specs.Shell(
             $"{Fetch("host.isotest.internal", exposed.Port)}; {Fetch("host.docker.internal", exposed.Port)}; " +
@@ -230,14 +230,6 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
     /// <summary>Veth ends in the network's namespace, as the kernel lists them (everything but lo and the bridge).</summary>
     internal static int BridgePorts(Engine.Networking.EngineNetwork network) =>
         network.Netlink.LinkNames().Count(n => n is not "lo" and not "br0");
-
-    /// <summary>An address of the host other than loopback (the first one on a non-loopback interface).</summary>
-    private static IPAddress HostAddress() =>
-        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
-            .Where(i => i.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
-            .SelectMany(i => i.GetIPProperties().UnicastAddresses)
-            .Select(a => a.Address)
-            .First(a => a.AddressFamily == AddressFamily.InterNetwork);
 }
 
 /// <summary>kill -9 of an engine that owns a network leaves no namespace, bridge, veth or hosts file behind.</summary>
