@@ -37,6 +37,7 @@ internal sealed unsafe partial class Netlink : IDisposable
     private const ushort RTM_GETROUTE = 26;
 
     private const ushort IFLA_IFNAME = 3;
+    private const ushort IFLA_MTU = 4;
     private const ushort IFLA_MASTER = 10;
     private const ushort IFLA_LINKINFO = 18;
     private const ushort IFLA_AF_SPEC = 26;
@@ -162,9 +163,9 @@ internal sealed unsafe partial class Netlink : IDisposable
 
     /// <summary>
     /// Creates a veth pair: <paramref name="name"/> here, <paramref name="peerName"/> in the network
-    /// namespace <paramref name="peerNetns"/> (both down). Returns the index of the end here.
+    /// namespace <paramref name="peerNetns"/> (both down, both with <paramref name="mtu"/>). Returns the index of the end here.
     /// </summary>
-    public int CreateVethPair(string name, string peerName, SafeFileHandle peerNetns)
+    public int CreateVethPair(string name, string peerName, SafeFileHandle peerNetns, int mtu)
     {
         bool held = false;
         peerNetns.DangerousAddRef(ref held);
@@ -173,12 +174,14 @@ internal sealed unsafe partial class Netlink : IDisposable
             var m = new Message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
             m.IfInfo(0, 0, 0, 0);
             m.AttrString(IFLA_IFNAME, name);
+            m.AttrU32(IFLA_MTU, (uint)mtu);
             int info = m.Begin(IFLA_LINKINFO);
             m.AttrString(IFLA_INFO_KIND, "veth");
             int data = m.Begin(IFLA_INFO_DATA);
             int peer = m.Begin(VETH_INFO_PEER);
             m.IfInfo(0, 0, 0, 0); // the peer's own ifinfomsg comes first inside VETH_INFO_PEER
             m.AttrString(IFLA_IFNAME, peerName);
+            m.AttrU32(IFLA_MTU, (uint)mtu);
             m.AttrU32(IFLA_NET_NS_FD, (uint)peerNetns.DangerousGetHandle());
             m.End(peer);
             m.End(data);

@@ -60,7 +60,7 @@ internal sealed class OutboundLink : IDisposable
         // Descriptors 3-6 in the child, named to slirp4netns by number: it opens the namespaces through /proc/self/fd.
         var arguments = new List<string>
         {
-            "--configure", "--mtu=65520", "--disable-host-loopback", "--enable-seccomp",
+            "--configure", $"--mtu={EngineNetworks.Mtu.ToString(CultureInfo.InvariantCulture)}", "--disable-host-loopback", "--enable-seccomp",
             "--exit-fd=3", "--ready-fd=4", "--netns-type=path",
         };
         if (userns is not null)
