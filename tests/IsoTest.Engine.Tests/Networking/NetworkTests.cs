@@ -201,23 +201,25 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.Contains("'-bad name' is not a valid network name", invalid.Message);
     }
 
-    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+    internal static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
 
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    internal static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     private Task<INetwork> NewNetworkAsync() => new NetworkBuilder().WithBackend(_engine).BuildAsync();
 
-    private async Task<IContainer> StartAsync(ContainerSpec spec)
+    private Task<IContainer> StartAsync(ContainerSpec spec) => StartAsync(_engine, spec);
+
+    internal static async Task<IContainer> StartAsync(EngineBackend engine, ContainerSpec spec)
     {
         using var cts = new CancellationTokenSource(Patience);
-        var container = await _engine.CreateAsync(spec, cts.Token);
+        var container = await engine.CreateAsync(spec, cts.Token);
         await container.StartAsync(cts.Token);
         return container;
     }
 
     private static async Task<string> HostsAsync(IContainer container) => (await container.ExecAsync(["cat", "/etc/hosts"])).Stdout;
 
-    private static async Task WaitListeningAsync(IContainer container, int port)
+    internal static async Task WaitListeningAsync(IContainer container, int port)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (!await ((IContainerProbes)container).IsPortOpenAsync(port, CancellationToken.None))

@@ -15,7 +15,6 @@ namespace IsoTest.Engine.Tests.Networking;
 /// </summary>
 public sealed class OutboundNetworkTests : IClassFixture<EngineFixture>
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
     private readonly EngineBackend _engine;
 
     public OutboundNetworkTests(EngineFixture fixture) => _engine = fixture.Engine;
@@ -33,9 +32,9 @@ public sealed class OutboundNetworkTests : IClassFixture<EngineFixture>
         // On both, it goes out through the outbound one (whichever comes first); the plain one stays a dead end on its own.
         var fromBoth = await RunAsync($"busybox nc -w 5 {target} </dev/null || echo unreachable", plain, outbound);
 
-        Assert.Equal(["outside", $"default via {((EngineNetwork)outbound).Subnet.Gateway}"], Lines(fromOutbound));
-        Assert.Equal(["unreachable", "0"], Lines(fromPlain));
-        Assert.Equal(["outside"], Lines(fromBoth));
+        Assert.Equal(["outside", $"default via {((EngineNetwork)outbound).Subnet.Gateway}"], NetworkTests.Lines(fromOutbound));
+        Assert.Equal(["unreachable", "0"], NetworkTests.Lines(fromPlain));
+        Assert.Equal(["outside"], NetworkTests.Lines(fromBoth));
     }
 
     [Fact]
@@ -53,7 +52,7 @@ public sealed class OutboundNetworkTests : IClassFixture<EngineFixture>
             $"busybox nc -w 2 10.0.2.2 {hidden.Port} </dev/null || echo no-host-loopback; " +
             $"busybox nc -w 2 127.0.0.1 {hidden.Port} </dev/null || echo own-loopback", network);
 
-        Assert.Equal(["exposed", "refused", "no-host-loopback", "own-loopback"], Lines(result));
+        Assert.Equal(["exposed", "refused", "no-host-loopback", "own-loopback"], NetworkTests.Lines(result));
     }
 
     [Fact]
@@ -61,15 +60,15 @@ public sealed class OutboundNetworkTests : IClassFixture<EngineFixture>
     {
         await using var outbound = await new NetworkBuilder().WithOutboundAccess().WithBackend(_engine).BuildAsync();
         await using var plain = await new NetworkBuilder().WithBackend(_engine).BuildAsync();
-        await using var server = await StartAsync(NetworkTests.Server(outbound, Unique("srv"), 7201, "pong-7201", "db"));
+        await using var server = await NetworkTests.StartAsync(_engine, NetworkTests.Server(outbound, NetworkTests.Unique("srv"), 7201, "pong-7201", "db"));
         var address = ((EngineNetwork)outbound).Subnet.Member(0);
-        await WaitListeningAsync(server, 7201);
+        await NetworkTests.WaitListeningAsync(server, 7201);
 
         var onOutbound = await RunAsync(NetworkTests.Fetch("db", 7201), outbound);
         var onPlain = await RunAsync($"getent hosts db || echo no-name; busybox nc -w 2 {address} 7201 </dev/null || echo no-path", plain);
 
-        Assert.Equal(["pong-7201"], Lines(onOutbound));
-        Assert.Equal(["no-name", "no-path"], Lines(onPlain));
+        Assert.Equal(["pong-7201"], NetworkTests.Lines(onOutbound));
+        Assert.Equal(["no-name", "no-path"], NetworkTests.Lines(onPlain));
     }
 
     [Fact]
@@ -118,32 +117,10 @@ public sealed class OutboundNetworkTests : IClassFixture<EngineFixture>
         }
     }
 
-    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
-
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
-
     private async Task<string> RunAsync(string script, params INetwork[] networks)
     {
         var result = await _engine.RunAsync(Specs.Shell(script) with { Networks = [.. networks.Select(n => Network.Join(n))] });
         Assert.True(result.ExitCode == 0, result.Stderr);
         return result.Stdout;
-    }
-
-    private async Task<IContainer> StartAsync(ContainerSpec spec)
-    {
-        using var cts = new CancellationTokenSource(Patience);
-        var container = await _engine.CreateAsync(spec, cts.Token);
-        await container.StartAsync(cts.Token);
-        return container;
-    }
-
-    private static async Task WaitListeningAsync(IContainer container, int port)
-    {
-        var deadline = DateTime.UtcNow + Patience;
-        while (!await ((IContainerProbes)container).IsPortOpenAsync(port, CancellationToken.None))
-        {
-            Assert.True(DateTime.UtcNow < deadline, $"nothing listened on {port} in {container.Name}");
-            await Task.Delay(10);
-        }
     }
 }
