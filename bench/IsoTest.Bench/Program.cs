@@ -60,6 +60,11 @@ internal static class Program
             return await Peers.RootlessPeer.DriveAsync(args[1]); // not a benchmark: the rootless rows' child
         }
 
+        if (args[0] == ScaleBenchmark.DriverCommand && args.Length == 2 && int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out var share))
+        {
+            return await ScaleBenchmark.DriveAsync(share); // not a benchmark: one engine process of a split scale run
+        }
+
         int? count = null;
         var quick = false;
         string? output = null;
