@@ -20,7 +20,9 @@ internal static class NetworkEndpoints
                 throw DockerApiException.BadRequest($"driver {request.Driver} is not supported: IsoTest's networks are bridges (leave --driver out)");
             }
 
-            var network = await networks.CreateAsync(request.Name, request.Labels ?? [], context.RequestAborted).ConfigureAwait(false);
+            // Only an explicit "Internal": false asks for a way out (IsoTest's Docker backend for WithOutboundAccess): the
+            // engine's networks stay without one otherwise, its fast and private default.
+            var network = await networks.CreateAsync(request.Name, request.Labels ?? [], outbound: request.Internal == false, context.RequestAborted).ConfigureAwait(false);
             return Results.Json(new Dictionary<string, object?> { ["Id"] = network.Id, ["Warning"] = "" }, ServerJson.Options, statusCode: StatusCodes.Status201Created);
         });
 
@@ -177,7 +179,7 @@ internal static class NetworkEndpoints
         ["Scope"] = "local",
         ["Driver"] = view.Name switch { "host" => "host", "none" => "null", _ => "bridge" },
         ["EnableIPv6"] = false,
-        ["Internal"] = view.Network is not null,   // no outbound traffic from user-defined networks (the engine's default)
+        ["Internal"] = view.Network is { Outbound: false },   // no traffic beyond the host unless asked for at create
         ["Attachable"] = false,
         ["Ingress"] = false,
         ["IPAM"] = new Dictionary<string, object?>

@@ -5,7 +5,7 @@ using IsoTest.Server.Http;
 namespace IsoTest.Server.Networks;
 
 /// <summary>A user-defined network the server made (docker network create), backed by the backend's own.</summary>
-internal sealed record ServerNetwork(string Id, string Name, INetwork Inner, DateTimeOffset Created, IReadOnlyDictionary<string, string> Labels)
+internal sealed record ServerNetwork(string Id, string Name, INetwork Inner, DateTimeOffset Created, IReadOnlyDictionary<string, string> Labels, bool Outbound)
 {
     /// <summary>The network's IPv4 subnet and gateway (CIDR, address) as the engine gave them; null on a backend that does not say.</summary>
     public (string Subnet, string Gateway)? Addresses => Inner is IsoTest.Engine.Networking.EngineNetwork engine
@@ -31,7 +31,8 @@ internal sealed class NetworkTable(IContainerBackend backend, TimeProvider clock
 
     public static string PredefinedId(string name) => Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes("isotest-network-" + name)));
 
-    public async Task<ServerNetwork> CreateAsync(string? name, IReadOnlyDictionary<string, string> labels, CancellationToken cancellationToken)
+    /// <summary>Makes a user-defined network; with <paramref name="outbound"/> its members reach beyond the host.</summary>
+    public async Task<ServerNetwork> CreateAsync(string? name, IReadOnlyDictionary<string, string> labels, bool outbound, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(name))
         {
@@ -53,14 +54,14 @@ internal sealed class NetworkTable(IContainerBackend backend, TimeProvider clock
             INetwork inner;
             try
             {
-                inner = await new NetworkBuilder().WithName(name).WithBackend(backend).BuildAsync(cancellationToken).ConfigureAwait(false);
+                inner = await new NetworkBuilder().WithName(name).WithOutboundAccess(outbound).WithBackend(backend).BuildAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (NetworkException e)
             {
                 throw DockerApiException.BadRequest(e.Message);
             }
 
-            var network = new ServerNetwork(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)), name, inner, clock.GetUtcNow(), labels);
+            var network = new ServerNetwork(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32)), name, inner, clock.GetUtcNow(), labels, outbound);
             _byId[network.Id] = network;
             _names[name] = network.Id;
             return network;
