@@ -140,7 +140,17 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await Task.WhenAll(_context.Registry.All.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
         await _context.Network.RemoveNetworksAsync().ConfigureAwait(false);
-        Cgroups.RemoveEngineGroup(_state.EngineId);
+        try
+        {
+            Cgroups.RemoveEngineGroup(_state.EngineId);
+        }
+        catch (IOException e)
+        {
+            // Processes that would not leave for half a minute; the state directory still goes. The group is
+            // then nobody's: a later engine's sweep removes it once it is empty (Sweep, RemoveIfUnowned).
+            _context.Log($"could not remove this engine's cgroups: {e.Message}");
+        }
+
         _context.Network.Dispose();
         if (Images.IsValueCreated)
         {
@@ -164,9 +174,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     }
 
     /// <summary>
-    /// At every engine start: remove what dead engines left behind (cheap when there is nothing). Only an
-    /// engine proven dead — its state directory in our state root with its lock free — is swept: cgroups
-    /// with no state directory here may belong to a live engine of another user, whose state lives elsewhere.
+    /// At every engine start: remove what dead engines left behind (cheap when there is nothing). An engine proven
+    /// dead — its state directory in our state root with its lock free — is swept whole, its processes killed. An
+    /// engine group with no state directory here may be a live engine's whose state lives elsewhere (another user's,
+    /// another ISOTEST_STATE_DIR), or one whose owner ended while a group was still busy (its rmdir gave up, its
+    /// state went): it is removed only when no engine holds it and no process is in it (RemoveIfUnowned).
     /// Best effort: a leftover that cannot be removed must not stop this engine from starting.
     /// </summary>
     private static void Sweep(string root, ICgroupDriver cgroups)
@@ -184,6 +196,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
                 {
                     Console.Error.WriteLine($"isotest: could not sweep the leftovers of dead engine {dead}: {e.Message}");
                 }
+            }
+
+            foreach (var engineId in cgroups.ListEngineGroups())
+            {
+                cgroups.RemoveIfUnowned(engineId);
             }
         }
     }
