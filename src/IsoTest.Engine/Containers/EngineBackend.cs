@@ -14,6 +14,7 @@ namespace IsoTest.Engine;
 public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, INetworkBackend
 {
     private static readonly Lock SweepLock = new();
+    private static int s_kernelNoted;
     private readonly Containers.EngineState _state;
     private readonly Containers.EngineContext _context;
     private int _disposed;
@@ -47,6 +48,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
             isRoot,
             TimeProvider.System,
             message => Console.Error.WriteLine($"isotest: {message}"));
+
+        if (EngineRequirements.RootlessKernelNote(isRoot, Environment.OSVersion.Version) is { } note && Interlocked.Exchange(ref s_kernelNoted, 1) == 0)
+        {
+            _context.Log(note);
+        }
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
