@@ -28,7 +28,13 @@ internal static class CycleBenchmark
     {
         var engine = new IsoTestPeer();
         var floor = new FloorPeer(options.RepositoryRoot, netnsAhead: false);
-        IPeer[] all = [engine, floor, new FloorPeer(options.RepositoryRoot, netnsAhead: true), new CrunPeer(), new IsoTestDockerPeer(), new DockerPeer(), new TestcontainersPeer()];
+        var directory = new IsoTestPeer(EngineRoot.BusyboxDirectory);
+        IPeer rootless = new RootlessPeer(EngineRoot.Host), rootlessDirectory = new RootlessPeer(EngineRoot.BusyboxDirectory);
+        IPeer[] all =
+        [
+            engine, floor, new FloorPeer(options.RepositoryRoot, netnsAhead: true), new IsoTestPeer(seccomp: false), directory, rootless, rootlessDirectory,
+            new CrunPeer(), new IsoTestDockerPeer(), new DockerPeer(), new TestcontainersPeer(),
+        ];
         var peers = all.Where(p => options.Includes(p.Name)).ToArray();
         // Docker-based cycles take ~0.5 s each: fewer of them keep a full run within minutes.
         int Count(IPeer p) => p is IsoTestPeer or CrunPeer or FloorPeer ? options.Count : Math.Min(options.Count, options.SlowCount);
@@ -59,7 +65,8 @@ internal static class CycleBenchmark
         s.AppendLine();
         s.AppendLine("Back to back (each peer's cycles one after another, as a test suite starts containers):");
         s.AppendLine();
-        PeerRow.AppendTable(s, rows, r => r.BackToBack, rows.First(r => r.Peer == floor), "vs floor", Reference, TargetFor);
+        // --only may leave the floor out: the first row is the baseline then.
+        PeerRow.AppendTable(s, rows, r => r.BackToBack, rows.FirstOrDefault(r => r.Peer == floor) ?? rows[0], "vs floor", Reference, TargetFor);
         s.AppendLine();
         s.AppendLine("Interleaved (peers take turns, one cycle each per round; ratios paired within a round):");
         s.AppendLine();
@@ -69,11 +76,24 @@ internal static class CycleBenchmark
         PeerRow.AppendPhases(s, "Where the engine's cycle goes (Stopwatch around each engine call, the interleaved cycles):", "engine call", engine.Phases);
         return new Section("cycle", s.ToString(), PeerRow.PlotPoints(rows, r => r.BackToBack));
 
-        // The engine's target is relative to the floor measured in the same run, back to back.
+        // The engine's target is relative to the floor measured in the same run, back to back; a rootless row's to the
+        // root row on the same root filesystem.
         string? TargetFor(PeerRow row)
         {
-            var floorRow = rows.First(r => r.Peer == floor);
-            if (row.Peer != engine || row.BackToBack.Count == 0 || floorRow.BackToBack.Count == 0)
+            if (row.Peer == rootless || row.Peer == rootlessDirectory)
+            {
+                var rootRow = rows.FirstOrDefault(r => r.Peer == (row.Peer == rootless ? engine : directory));
+                if (rootRow is null || row.BackToBack.Count == 0 || rootRow.BackToBack.Count == 0)
+                {
+                    return null;
+                }
+
+                var (l, r) = (Summary.Of(row.BackToBack), Summary.Of(rootRow.BackToBack));
+                return $"median {Stats.Num(l.Median / r.Median)}× root {Stats.Mark(l.Median <= 1.5 * r.Median)}";
+            }
+
+            var floorRow = rows.FirstOrDefault(r => r.Peer == floor);
+            if (row.Peer != engine || floorRow is null || row.BackToBack.Count == 0 || floorRow.BackToBack.Count == 0)
             {
                 return null;
             }

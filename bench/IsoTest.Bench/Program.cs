@@ -21,7 +21,8 @@ internal static class Program
         Usage: dotnet run -c Release --project bench/IsoTest.Bench -- BENCHMARK [OPTIONS]
 
         Benchmarks:
-          cycle    create + start + wait + remove a capped /bin/true container: IsoTest engine, the kernel
+          cycle    create + start + wait + remove a capped /bin/true container: IsoTest engine (host root,
+                   busybox directory root, seccomp off, and both roots rootless as user isotest), the kernel
                    floor (bench/floor), crun,
                    IsoTest Docker backend, docker run --rm, Testcontainers
           server   busybox httpd fixture: start, wait until it answers on the published port, 1 request, remove
@@ -39,6 +40,8 @@ internal static class Program
           --quick      short runs (all of them together in a few minutes); results go to bench/results/quick/
           --out DIR    where results.md, latency.png and sections/ go (default bench/results)
           --only NAME  cycle/server: only the peers whose name starts with NAME (for profiling; use with --out)
+          --containers N  scale: how many engine containers (default 1,000); 10,000 needs raised limits, which
+                       the benchmark checks first and names (ulimit -n, kernel.pid_max)
 
         Root is needed (the engine in root mode, crun, dockerd). Ctrl-C tears down everything started.
         """;
@@ -51,10 +54,16 @@ internal static class Program
             return args.Length == 0 ? 2 : 0;
         }
 
+        if (args[0] == Peers.RootlessPeer.DriverCommand && args.Length == 2)
+        {
+            return await Peers.RootlessPeer.DriveAsync(args[1]); // not a benchmark: the rootless rows' child
+        }
+
         int? count = null;
         var quick = false;
         string? output = null;
         string? only = null;
+        int? containers = null;
         for (var i = 1; i < args.Length; i++)
         {
             switch (args[i])
@@ -64,6 +73,10 @@ internal static class Program
                     break;
                 case "--count" when i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0:
                     count = n;
+                    i++;
+                    break;
+                case "--containers" when i + 1 < args.Length && int.TryParse(args[i + 1], NumberStyles.None, CultureInfo.InvariantCulture, out var c) && c > 0:
+                    containers = c;
                     i++;
                     break;
                 case "--only" when i + 1 < args.Length:
@@ -82,7 +95,7 @@ internal static class Program
         var options = quick
             ? new Options(true, count ?? 30, 10, 2, 200, 20, output ?? Path.Combine(root, "bench", "results", "quick"), root)
             : new Options(false, count ?? 200, 60, 10, 1000, 100, output ?? Path.Combine(root, "bench", "results"), root);
-        options = options with { Only = only };
+        options = options with { Only = only, ScaleCount = containers ?? options.ScaleCount };
 
         using var cancel = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
@@ -132,6 +145,12 @@ internal static class Program
             {
                 Console.Error.WriteLine("bench: cancelled; nothing written for the benchmark that was running.");
                 return 130;
+            }
+            catch (InvalidOperationException e)
+            {
+                // A benchmark that cannot run here says why and how to fix it; nothing is written for it.
+                Console.Error.WriteLine($"bench: {e.Message}");
+                return 1;
             }
         }
 

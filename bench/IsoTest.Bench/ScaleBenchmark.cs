@@ -27,6 +27,7 @@ internal static class ScaleBenchmark
         var stealBefore = Steal.Mark();
         var started = DateTimeOffset.UtcNow;
         Console.Error.WriteLine($"scale: {limits.Trim()} (the .NET runtime raises the soft limit to the hard one at start)");
+        var raised = CheckLimits(options.ScaleCount);
         var engine = await EngineAsync(options.ScaleCount, cancellationToken);
         Figures? docker = null;
         string? dockerError = null;
@@ -45,7 +46,7 @@ internal static class ScaleBenchmark
         s.AppendLine(CultureInfo.InvariantCulture,
             $"The engine starts {engine.Count:N0} containers running `sleep 600` (host root, no caps) from one process, {Parallelism} starts in flight at a time; all are alive together, then all are disposed ({Parallelism} at a time). Docker: {options.DockerScaleCount} × `docker run -d --network none isotest/busybox sleep 600` ({Parallelism} CLI calls in flight), then one `docker rm -f` of all.");
         s.AppendLine("Memory per container: PSS (proportional set size, /proc/<pid>/smaps_rollup) added by the runtime's own processes while the containers live, divided by the count (engine: the bench process's growth + every isotest-init; Docker: dockerd + containerd + every containerd-shim), and the host's MemAvailable drop divided by the count (includes kernel memory: namespaces, cgroups, mounts, the payload's own pages).");
-        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}. {limits.Trim()}: the engine holds ~3 fds per container in the bench process.");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}. {limits.Trim()}: the engine holds ~3 fds per container in the bench process. Limits this count needs: {raised}.");
         s.AppendLine();
         s.AppendLine("| runtime | containers | start all, s | start rate /s | PSS per container | MemAvailable drop per container | teardown all, s | target |");
         s.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
@@ -60,6 +61,50 @@ internal static class ScaleBenchmark
         }
 
         return new Section("scale", s.ToString());
+    }
+
+    /// <summary>
+    /// What <paramref name="count"/> containers need of the machine's limits, checked before the first start so a large
+    /// run fails at once with the command that raises the limit, not halfway with EMFILE or EAGAIN. Each container holds
+    /// ~3 descriptors in this process (its agent socket, init's pidfd, the log pipe), two processes (init and the
+    /// payload), and one namespace of each kind (a network namespace from the pool among them).
+    /// </summary>
+    private static string CheckLimits(int count)
+    {
+        long Read(string path) => long.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture);
+        var nofile = (File.ReadAllLines("/proc/self/limits").First(l => l.StartsWith("Max open files", StringComparison.Ordinal)))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[3];
+        var fds = nofile == "unlimited" ? long.MaxValue : long.Parse(nofile, CultureInfo.InvariantCulture);
+        var (needFds, needPids) = (3L * count + 2000, 2L * count + 4000);
+        var problems = new List<string>();
+        if (fds < needFds)
+        {
+            problems.Add($"open files {fds} < {needFds}: run the bench under `ulimit -n {Math.Max(needFds, 65536)}` (as root)");
+        }
+
+        foreach (var (path, fix) in new[] { ("/proc/sys/kernel/pid_max", "kernel.pid_max"), ("/proc/sys/kernel/threads-max", "kernel.threads-max") })
+        {
+            if (Read(path) < needPids + 10_000)
+            {
+                problems.Add($"{fix} {Read(path)} < {needPids + 10_000}: `sysctl -w {fix}={Math.Max(needPids * 2, 4_194_304)}` (restore it afterwards)");
+            }
+        }
+
+        foreach (var kind in new[] { "net", "mnt", "pid", "uts", "ipc", "cgroup" })
+        {
+            if (Read($"/proc/sys/user/max_{kind}_namespaces") < count + 1000)
+            {
+                problems.Add($"user.max_{kind}_namespaces < {count + 1000}: `sysctl -w user.max_{kind}_namespaces={count * 2}`");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new InvalidOperationException($"scale: {count:N0} containers need higher limits: {string.Join("; ", problems)}");
+        }
+
+        return $"{needFds:N0} descriptors (have {(fds == long.MaxValue ? "unlimited" : fds.ToString("N0", CultureInfo.InvariantCulture))}), " +
+            $"~{needPids:N0} pids (pid_max {Read("/proc/sys/kernel/pid_max"):N0}), {count:N0} namespaces of each kind (max_net_namespaces {Read("/proc/sys/user/max_net_namespaces"):N0})";
     }
 
     private static void Row(StringBuilder s, string name, Figures f, string target) =>
@@ -82,7 +127,7 @@ internal static class ScaleBenchmark
             await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (i, token) =>
             {
                 containers.Add(await builder.StartAsync(token));
-                if ((i + 1) % 200 == 0)
+                if ((i + 1) % Math.Max(200, count / 20) == 0)
                 {
                     Console.Error.WriteLine($"  scale: {i + 1} engine containers");
                 }

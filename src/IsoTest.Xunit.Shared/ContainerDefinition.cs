@@ -40,4 +40,16 @@ public abstract class ContainerDefinition
     /// before the tests that need the container fail (default 2 minutes). Readiness waits keep their own, usually shorter, timeouts.
     /// </summary>
     public virtual TimeSpan StartTimeout => TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// For a per-test fixture: how many containers IsoTest may start ahead, while earlier tests run, for the tests of
+    /// this run that will ask for this definition. Each is still fresh and used by one test only; it just starts
+    /// sooner, so the test does not wait for it. Default: the machine's cores, at most 4 (xunit runs that many tests at
+    /// once). 0 starts each container when its test begins. Shared lifetimes (class, collection, assembly) start once
+    /// anyway and ignore it.
+    /// </summary>
+    public virtual int Prestart => DefaultPrestart;
+
+    /// <summary>The default of <see cref="Prestart"/>: the number of cores, at most 4.</summary>
+    public static int DefaultPrestart { get; } = Math.Min(Environment.ProcessorCount, 4);
 }

@@ -9,7 +9,17 @@ using Xunit.Abstractions;
 
 namespace IsoTest.Xunit.Analyzers.Tests;
 
-/// <summary>Compiles a test source against the real IsoTest.Xunit and xunit, runs xunit's analyzers with ours, and returns xunit's diagnostics.</summary>
+/// <summary>Which IsoTest package and xunit a sample compiles against.</summary>
+internal enum XunitVersion
+{
+    /// <summary>IsoTest.Xunit and xunit 2.9 (the assemblies this test project itself references).</summary>
+    V2,
+
+    /// <summary>IsoTest.Xunit.V3 and xunit v3 4.x, as files in xunit-v3/ (they cannot be loaded next to v2).</summary>
+    V3,
+}
+
+/// <summary>Compiles a test source against the real IsoTest.Xunit (or IsoTest.Xunit.V3) and xunit, runs xunit's analyzers with ours, and returns xunit's diagnostics.</summary>
 internal static class Harness
 {
     private const string Usings = """
@@ -39,31 +49,39 @@ internal static class Harness
     private static readonly Lazy<ImmutableArray<DiagnosticAnalyzer>> s_xunitAnalyzers = new(LoadXunitAnalyzers);
 
     private static readonly Lazy<ImmutableArray<MetadataReference>> s_references = new(() =>
+        ReferencesTo(new[] { typeof(ContainerFixtureAttribute), typeof(FactAttribute), typeof(ITestOutputHelper) }.Select(t => t.Assembly.Location)));
+
+    private static readonly Lazy<ImmutableArray<MetadataReference>> s_v3References = new(() =>
+        ReferencesTo(new[] { "IsoTest.Xunit.V3.dll", "xunit.v3.core.dll", "xunit.v3.common.dll" }.Select(f => Path.Combine(AppContext.BaseDirectory, "xunit-v3", f))));
+
+    // The platform and this process's other assemblies (IsoTest itself among them), without any xunit or IsoTest.Xunit
+    // assembly of this test process (xunit v2's): then one xunit version's, with IsoTest's package for it.
+    private static ImmutableArray<MetadataReference> ReferencesTo(IEnumerable<string> xunitAssemblies)
     {
-        var platform = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator);
-        var ours = new[] { typeof(IContainer), typeof(ContainerFixtureAttribute), typeof(FactAttribute), typeof(ITestOutputHelper) }
-            .Select(t => t.Assembly.Location);
-        return [.. platform.Concat(ours).Distinct().Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];
-    });
+        var loaded = ((string)AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES")!).Split(Path.PathSeparator)
+            .Where(p => !Path.GetFileName(p).StartsWith("xunit", StringComparison.OrdinalIgnoreCase)
+                && !Path.GetFileName(p).StartsWith("IsoTest.Xunit", StringComparison.Ordinal));
+        return [.. loaded.Concat(xunitAssemblies).Distinct().Select(p => (MetadataReference)MetadataReference.CreateFromFile(p))];
+    }
 
     /// <summary>xunit's diagnostics for <paramref name="source"/>; suppressed ones come back with <see cref="Diagnostic.IsSuppressed"/> set.</summary>
-    public static async Task<ImmutableArray<Diagnostic>> XunitDiagnosticsAsync(string source) =>
-        [.. (await AllDiagnosticsAsync(source)).Where(d => d.Id.StartsWith("xUnit", StringComparison.Ordinal))];
+    public static async Task<ImmutableArray<Diagnostic>> XunitDiagnosticsAsync(string source, XunitVersion version = XunitVersion.V2) =>
+        [.. (await AllDiagnosticsAsync(source, version)).Where(d => d.Id.StartsWith("xUnit", StringComparison.Ordinal))];
 
     /// <summary>IsoTest's own diagnostics (ISOTEST...) for <paramref name="source"/>.</summary>
-    public static async Task<ImmutableArray<Diagnostic>> IsoTestDiagnosticsAsync(string source) =>
-        [.. (await AllDiagnosticsAsync(source)).Where(d => d.Id.StartsWith("ISOTEST", StringComparison.Ordinal))];
+    public static async Task<ImmutableArray<Diagnostic>> IsoTestDiagnosticsAsync(string source, XunitVersion version = XunitVersion.V2) =>
+        [.. (await AllDiagnosticsAsync(source, version)).Where(d => d.Id.StartsWith("ISOTEST", StringComparison.Ordinal))];
 
     /// <summary>The sample's full text as the harness compiles it: usings, <paramref name="source"/>, the definitions.</summary>
     public static string FullSource(string source) => Usings + source + Definitions;
 
-    /// <summary>The sample compiled against the real IsoTest.Xunit and xunit, with IsoTest's generator run.</summary>
-    public static Compilation Compile(string fullSource)
+    /// <summary>The sample compiled against the real IsoTest.Xunit (or .V3) and xunit, with IsoTest's generator run.</summary>
+    public static Compilation Compile(string fullSource, XunitVersion version = XunitVersion.V2)
     {
         var compilation = CSharpCompilation.Create(
             "Sample",
             [CSharpSyntaxTree.ParseText(fullSource, new CSharpParseOptions(LanguageVersion.Latest), path: "Sample.cs")],
-            References,
+            ReferencesFor(version),
             new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
 
         CSharpGeneratorDriver.Create(new SuppressionGenerator().AsSourceGenerator())
@@ -74,8 +92,12 @@ internal static class Harness
         return withGenerated;
     }
 
-    /// <summary>What the samples compile against.</summary>
+    /// <summary>What the xunit v2 samples compile against.</summary>
     public static ImmutableArray<MetadataReference> References => s_references.Value;
+
+    /// <summary>What the samples of <paramref name="version"/> compile against.</summary>
+    public static ImmutableArray<MetadataReference> ReferencesFor(XunitVersion version) =>
+        version == XunitVersion.V3 ? s_v3References.Value : s_references.Value;
 
     /// <summary>Every analyzer diagnostic (xunit's and IsoTest's) for the compiled sample.</summary>
     public static async Task<ImmutableArray<Diagnostic>> AnalyzeAsync(Compilation withGenerated)
@@ -89,7 +111,7 @@ internal static class Harness
         return diagnostics;
     }
 
-    private static Task<ImmutableArray<Diagnostic>> AllDiagnosticsAsync(string source) => AnalyzeAsync(Compile(FullSource(source)));
+    private static Task<ImmutableArray<Diagnostic>> AllDiagnosticsAsync(string source, XunitVersion version) => AnalyzeAsync(Compile(FullSource(source), version));
 
     /// <summary>Where <paramref name="id"/> was reported and not suppressed, as the source text at each location, in source order.</summary>
     public static string[] Reported(this ImmutableArray<Diagnostic> diagnostics, string id) =>

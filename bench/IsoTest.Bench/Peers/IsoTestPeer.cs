@@ -2,22 +2,50 @@ using System.Diagnostics;
 
 namespace IsoTest.Bench.Peers;
 
+/// <summary>Which root filesystem an engine peer's container runs on.</summary>
+internal enum EngineRoot
+{
+    /// <summary>The host's <c>/</c>, read-only behind a private overlay (<see cref="ContainerBuilder.FromHost"/>).</summary>
+    Host,
+
+    /// <summary>A busybox root filesystem in a directory (<see cref="ContainerBuilder.FromDirectory"/>), built for the run.</summary>
+    BusyboxDirectory,
+}
+
 /// <summary>
 /// IsoTest's built-in engine, in process, the path a test takes: <see cref="ContainerBuilder.StartAsync"/>
-/// (which creates and starts in one step on this engine), wait for the exit, dispose.
+/// (which creates and starts in one step on this engine), wait for the exit, dispose. Variants run the same cycle on a
+/// directory root, or without the seccomp filter (what the default filter costs a start).
 /// </summary>
-internal sealed class IsoTestPeer : IPeer
+internal sealed class IsoTestPeer(EngineRoot root = EngineRoot.Host, bool seccomp = true) : IPeer
 {
     private IContainerBackend? _backend;
+    private BusyboxRootFs? _rootfs;      // built by this peer (root)
+    private string? _directory;          // or given to it (the rootless driver runs on its parent's)
 
-    public string Name => "IsoTest engine";
+    public string Name => "IsoTest engine" + (root == EngineRoot.BusyboxDirectory ? ", busybox dir" : "") + (seccomp ? "" : ", seccomp off");
 
-    public string Notes => "ContainerBuilder.StartAsync on the in-process EngineBackend; host / read-only behind a private overlay, private network (lo only)";
+    public string Notes => "ContainerBuilder.StartAsync on the in-process EngineBackend; "
+        + (root == EngineRoot.Host ? "host / read-only behind a private overlay" : "a busybox directory root behind a private overlay")
+        + ", private network (lo only)"
+        + (seccomp ? "" : "; WithSeccompProfile(Unconfined): the default filter's cost is the difference to the row with it");
 
-    public Task PrepareAsync(CancellationToken cancellationToken)
+    public async Task PrepareAsync(CancellationToken cancellationToken)
     {
+        if (root == EngineRoot.BusyboxDirectory)
+        {
+            _rootfs = await BusyboxRootFs.CreateAsync(cancellationToken);
+        }
+
         _backend = IsoTest.Engine.EngineBackend.Create();
-        return Task.CompletedTask;
+    }
+
+    /// <summary>Prepares on an existing directory root (the rootless driver gets the one its parent built as root).</summary>
+    public void PrepareOn(string? directory)
+    {
+        _rootfs = null;
+        _directory = directory;
+        _backend = IsoTest.Engine.EngineBackend.Create();
     }
 
     /// <summary>Milliseconds per engine call of each measured cycle, to see where a cycle's time goes.</summary>
@@ -32,8 +60,14 @@ internal sealed class IsoTestPeer : IPeer
     {
         var backend = _backend ?? throw new InvalidOperationException("not prepared");
         var t0 = Stopwatch.GetTimestamp();
-        var container = await new ContainerBuilder()
-            .FromHost()
+        var builder = new ContainerBuilder();
+        builder = (_rootfs?.Path ?? _directory) is { } directory ? builder.FromDirectory(directory) : builder.FromHost();
+        if (!seccomp)
+        {
+            builder = builder.WithSeccompProfile(SeccompProfile.Unconfined);
+        }
+
+        var container = await builder
             .WithCommand("/bin/true")
             .WithMemoryLimit(64L << 20)
             .WithCpuLimit(0.5)
@@ -71,5 +105,8 @@ internal sealed class IsoTestPeer : IPeer
             await _backend.DisposeAsync();
             _backend = null;
         }
+
+        _rootfs?.Dispose();
+        _rootfs = null;
     }
 }

@@ -17,8 +17,14 @@ internal sealed class ContainerScope(Lifetime lifetime, string description) : IA
     /// <summary>E.g. "class CacheTests"; for messages.</summary>
     public string Description { get; } = description;
 
-    /// <summary>The container for <paramref name="declaration"/>, starting it if this scope has none yet.</summary>
-    public Task<IContainer> GetOrStartAsync(FixtureDeclaration declaration)
+    /// <summary>The assembly scope's pool of per-test containers started ahead; removed with this scope.</summary>
+    public FixturePrestarts? Prestarts { get; init; }
+
+    /// <summary>
+    /// The container for <paramref name="declaration"/>, starting it if this scope has none yet, or taking one started
+    /// ahead from <paramref name="prestarts"/> (a per-test scope).
+    /// </summary>
+    public Task<IContainer> GetOrStartAsync(FixtureDeclaration declaration, FixturePrestarts? prestarts = null)
     {
         lock (_gate)
         {
@@ -31,7 +37,7 @@ internal sealed class ContainerScope(Lifetime lifetime, string description) : IA
             if (!_containers.TryGetValue(declaration.Key, out var start))
             {
                 // Not awaited under the lock: the start runs on its own; callers await the shared task.
-                start = FixtureStarter.StartAsync(declaration, _ending.Token);
+                start = prestarts?.TakeAsync(declaration, _ending.Token) ?? FixtureStarter.StartAsync(declaration, _ending.Token);
                 _containers[declaration.Key] = start;
             }
 
@@ -59,6 +65,11 @@ internal sealed class ContainerScope(Lifetime lifetime, string description) : IA
         await _ending.CancelAsync().ConfigureAwait(false);
         var removals = starts.Select(RemoveAsync).ToArray();
         var failures = (await Task.WhenAll(removals).ConfigureAwait(false)).OfType<Exception>().ToArray();
+        if (Prestarts is not null)
+        {
+            await Prestarts.DisposeAsync().ConfigureAwait(false);
+        }
+
         _ending.Dispose();
         if (failures.Length > 0)
         {

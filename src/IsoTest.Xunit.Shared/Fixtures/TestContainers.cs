@@ -120,7 +120,9 @@ internal sealed class TestContainers
         }
 
         var problems = new List<Exception>();
-        var starts = _declarations.Select(d => (Declaration: d, Task: scopes.For(d.Lifetime, _testScope).GetOrStartAsync(d))).ToArray();
+        var starts = _declarations.Select(d => (Declaration: d, Task: scopes.For(d.Lifetime, _testScope) is var scope && scope == _testScope
+            ? scope.GetOrStartAsync(d, scopes.Assembly.Prestarts)
+            : scope.GetOrStartAsync(d))).ToArray();
         try
         {
             await Task.WhenAll(starts.Select(s => s.Task)).WaitAsync(cancellationToken).ConfigureAwait(false);

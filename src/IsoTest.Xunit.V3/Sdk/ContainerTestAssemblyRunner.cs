@@ -7,12 +7,28 @@ namespace IsoTest.Xunit.Sdk;
 /// <summary>Owns the assembly-lifetime containers of one run: removed when the last collection has run.</summary>
 internal sealed class ContainerTestAssemblyRunner(IXunitTestAssembly testAssembly) : XunitTestAssemblyRunner
 {
-    private readonly ContainerScope _scope = new(Lifetime.Assembly, $"assembly {testAssembly.AssemblyName}");
+    // Made when the run starts: only then are the test cases known, which the pool of per-test containers counts.
+    private ContainerScope? _scope;
+
+    private ContainerScope Scope => _scope ?? throw new InvalidOperationException("the assembly scope is made when the run starts");
+
+    protected override async ValueTask<bool> OnTestAssemblyStarting(XunitTestAssemblyRunnerContext ctxt)
+    {
+        ArgumentNullException.ThrowIfNull(ctxt);
+        // Per-test containers started ahead, for the tests this run will run (known only once the run starts).
+        _scope = new ContainerScope(Lifetime.Assembly, $"assembly {testAssembly.AssemblyName}")
+        {
+            Prestarts = FixturePrestarts.For(ctxt.TestCases
+                .Where(c => string.IsNullOrEmpty(c.SkipReason))
+                .Select(c => (c.TestMethod.TestClass.Class, c.TestMethod.Method, c.TestCollection.CollectionDefinition))),
+        };
+        return await base.OnTestAssemblyStarting(ctxt);
+    }
 
     protected override ValueTask<RunSummary> RunTestCollection(XunitTestAssemblyRunnerContext ctxt, IXunitTestCollection testCollection, IReadOnlyCollection<IXunitTestCase> testCases)
     {
         ArgumentNullException.ThrowIfNull(ctxt);
-        return new ContainerTestCollectionRunner(_scope, testCollection).Run(
+        return new ContainerTestCollectionRunner(Scope, testCollection).Run(
             testCollection, testCases, ctxt.ExplicitOption, ctxt.MessageBus, ctxt.Aggregator.Clone(), ctxt.CancellationTokenSource,
             ctxt.ParallelMode, ctxt.Scheduler, ctxt.AssemblyFixtureMappings);
     }

@@ -13,7 +13,14 @@ internal sealed class ContainerTestAssemblyRunner(
     ITestFrameworkExecutionOptions executionOptions)
     : XunitTestAssemblyRunner(testAssembly, testCases, diagnosticMessageSink, executionMessageSink, executionOptions)
 {
-    private readonly ContainerScope _scope = new(Lifetime.Assembly, $"assembly {Path.GetFileNameWithoutExtension(testAssembly.Assembly.AssemblyPath)}");
+    private readonly ContainerScope _scope = new(Lifetime.Assembly, $"assembly {Path.GetFileNameWithoutExtension(testAssembly.Assembly.AssemblyPath)}")
+    {
+        // Per-test containers started ahead, for the tests this run will run.
+        Prestarts = FixturePrestarts.For(testCases
+            .Where(c => string.IsNullOrEmpty(c.SkipReason))
+            .Select(c => (c.TestMethod.TestClass.Class.ToRuntimeType(), c.TestMethod.Method.ToRuntimeMethod(),
+                (c.TestMethod.TestClass.TestCollection.CollectionDefinition as IReflectionTypeInfo)?.Type))),
+    };
 
     protected override Task<RunSummary> RunTestCollectionAsync(IMessageBus messageBus, ITestCollection testCollection, IEnumerable<IXunitTestCase> testCases, CancellationTokenSource cancellationTokenSource) =>
         new ContainerTestCollectionRunner(

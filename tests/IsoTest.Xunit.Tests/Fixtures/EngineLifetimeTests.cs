@@ -30,6 +30,20 @@ public class EngineLifetimeTests
     }
 
     [Fact]
+    public async Task PerTest_Prestarted_EachTestClaimsAFreshContainer_AllGoneAfterTheRun()
+    {
+        var run = await RunAsync("RealEngine.PrestartOnEngine");
+
+        Assert.All(run.Results, r => Assert.True(r.Outcome == "passed", r.Failure));
+        var used = run.Of("AheadSleeper", "used").ToList();
+        Assert.Equal(4, used.Count);
+        Assert.Equal(4, used.Select(u => u.ContainerId).Distinct().Count());
+        Assert.All(used, u => Assert.Equal("0", u.Detail)); // no container had been claimed before its test
+        // The pool is drained with the run: nothing started ahead outlives it.
+        Assert.Empty(Sleeper.LiveMarks());
+    }
+
+    [Fact]
     public async Task Class_TestsShareOneContainer_GoneAfterTheClass()
     {
         var run = await RunAsync("RealEngine.ClassOnEngine");

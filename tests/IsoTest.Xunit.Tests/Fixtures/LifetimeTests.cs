@@ -147,6 +147,25 @@ public class LifetimeTests
         Assert.Contains(used, u => u.Test == "Two:replica");
     }
 
+    [Fact]
+    public async Task PerTest_Prestarted_EachTestGetsAFreshContainerNobodyUsed_NoneLeftOver()
+    {
+        var run = await ScenarioRunner.RunAsync("Prestart.");
+
+        Assert.Equal("skipped", run.Result("Skipped").Outcome);
+        Assert.All(run.Results.Where(r => r.Method != "Skipped"), r => Assert.True(r.Outcome == "passed", $"{r.Method}: {r.Failure}"));
+        var used = run.Of("AheadService", "used").ToList();
+        Assert.Equal(["A", "B", "C", "D", "E"], used.Select(u => u.Test).Order());
+        // Never handed out twice: five tests, five containers.
+        Assert.Equal(5, used.Select(u => u.ContainerId).Distinct().Count());
+        // One container per test that ran: none for the skipped test, none started ahead and left unused.
+        Assert.Equal(5, run.Of("AheadService", "created").Count());
+        AssertEachRemovedOnceAfterUse(run, "AheadService");
+        // A waited (it passed) until the pool had started containers for the tests after it: they were made before A's was removed.
+        var aRemoved = run.Of("AheadService", "disposed").Single(d => d.ContainerId == used.Single(u => u.Test == "A").ContainerId).Sequence;
+        Assert.True(run.Of("AheadService", "started").Count(s => s.Sequence < aRemoved) >= 3, "no container was started ahead while A ran");
+    }
+
     /// <summary>No leak: every container the run created was removed exactly once, after every test that used it.</summary>
     internal static void AssertEachRemovedOnceAfterUse(ScenarioRun run, string definition)
     {

@@ -5,6 +5,9 @@ namespace IsoTest.Xunit.Scenarios.RealEngine;
 /// <summary>A real container on the default backend (the built-in engine here) that sleeps, marked so the harness can find its processes.</summary>
 public sealed class Sleeper : ContainerDefinition
 {
+    // Started when its test begins: PerTestOnEngine checks that no other Sleeper of the class is alive meanwhile.
+    public override int Prestart => 0;
+
     /// <summary>Set by the harness per run; each container gets this plus its own suffix.</summary>
     public static string RunMark { get; set; } = "unset";
 
@@ -48,6 +51,37 @@ public sealed class Sleeper : ContainerDefinition
 
     public static void Record(string test, IContainer sleeper) =>
         Recorder.Used(test, sleeper, detail: sleeper.Spec.Environment[MarkVariable] + "|" + string.Join(",", LiveMarks().Distinct()));
+}
+
+/// <summary>The same sleeper, per test, started ahead by the pool.</summary>
+public sealed class AheadSleeper : ContainerDefinition
+{
+    public override int Prestart => 2;
+
+    public override ContainerBuilder Configure(ContainerBuilder builder) => new Sleeper().Configure(builder);
+}
+
+/// <summary>Each test claims its container with a file only a used container has: a prestarted one must not have it.</summary>
+public class PrestartOnEngine
+{
+    [Fact, ContainerFixture(typeof(AheadSleeper))]
+    public Task A(IContainer aheadSleeper) => ClaimAsync("A", aheadSleeper);
+
+    [Fact, ContainerFixture(typeof(AheadSleeper))]
+    public Task B(IContainer aheadSleeper) => ClaimAsync("B", aheadSleeper);
+
+    [Fact, ContainerFixture(typeof(AheadSleeper))]
+    public Task C(IContainer aheadSleeper) => ClaimAsync("C", aheadSleeper);
+
+    [Fact, ContainerFixture(typeof(AheadSleeper))]
+    public Task D(IContainer aheadSleeper) => ClaimAsync("D", aheadSleeper);
+
+    private static async Task ClaimAsync(string test, IContainer sleeper)
+    {
+        var claim = await sleeper.ExecAsync(["sh", "-c", "test ! -e /tmp/claimed && echo " + test + " > /tmp/claimed"]);
+        Recorder.Used(test, sleeper, detail: claim.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(0, claim.ExitCode);
+    }
 }
 
 public class PerTestOnEngine

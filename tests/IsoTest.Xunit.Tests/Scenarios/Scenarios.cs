@@ -204,3 +204,41 @@ namespace IsoTest.Xunit.Scenarios.Output
         public void PassesAndShows(IContainer fakeService) => ((ScenarioContainer)fakeService).Write("shown on request");
     }
 }
+
+namespace IsoTest.Xunit.Scenarios.Prestart
+{
+    /// <summary>
+    /// Five tests of one class (they run one after another) with a per-test service the pool starts ahead. The first
+    /// waits until the pool has made the next tests' containers: it passes only if they were started while it ran.
+    /// </summary>
+    public class PrestartScenario
+    {
+        [Fact, ContainerFixture(typeof(AheadService))]
+        public async Task A(IContainer aheadService)
+        {
+            Recorder.Used(nameof(A), aheadService);
+            var deadline = DateTime.UtcNow.AddSeconds(30);
+            while (Recorder.Events.Count(e => e.Kind == "started" && e.Definition == nameof(AheadService)) < 3 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.True(Recorder.Events.Count(e => e.Kind == "started" && e.Definition == nameof(AheadService)) >= 3, "the pool did not start the next tests' containers while this test ran");
+        }
+
+        [Fact, ContainerFixture(typeof(AheadService))]
+        public void B(IContainer aheadService) => Recorder.Used(nameof(B), aheadService);
+
+        [Fact, ContainerFixture(typeof(AheadService))]
+        public void C(IContainer aheadService) => Recorder.Used(nameof(C), aheadService);
+
+        [Fact, ContainerFixture(typeof(AheadService))]
+        public void D(IContainer aheadService) => Recorder.Used(nameof(D), aheadService);
+
+        [Fact(Skip = "counted out: a skipped test takes no container, so the pool starts none for it"), ContainerFixture(typeof(AheadService))]
+        public void Skipped(IContainer aheadService) => Recorder.Used(nameof(Skipped), aheadService);
+
+        [Fact, ContainerFixture(typeof(AheadService))]
+        public void E(IContainer aheadService) => Recorder.Used(nameof(E), aheadService);
+    }
+}
