@@ -7,7 +7,8 @@
 #   - dockerd in the background and the local image isotest/busybox:latest (.ci/docker-setup.sh)
 #   - isotest/debian:bookworm and isotest/postgres:15-bookworm from Debian's mirror, in dockerd and as an
 #     OCI layout in /var/cache/isotest/images (.ci/images.sh; cached, ~1 min the first time)
-#   - a non-root user `isotest` for the rootless runs, with a delegated cgroup parent `isotest-rootless`
+#   - a non-root user `isotest` for the rootless runs, with a delegated cgroup parent `isotest-rootless`,
+#     subordinate id ranges (100000-165535) and a supplementary group `isotest-probe`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,6 +65,13 @@ fi
 
 # The rootless user and its delegated cgroups (what a systemd user session gives on a v2 host).
 id isotest >/dev/null 2>&1 || useradd --create-home --shell /bin/bash isotest
+# Subordinate id ranges, so its containers map an image's owners as rootless Docker does (README "Rootless"; useradd
+# adds them where login.defs says so, usermod where it did not), and a supplementary group the tests see dropped
+# inside a container (issue 8, finding 9).
+grep -q '^isotest:' /etc/subuid 2>/dev/null || usermod --add-subuids 100000-165535 isotest
+grep -q '^isotest:' /etc/subgid 2>/dev/null || usermod --add-subgids 100000-165535 isotest
+getent group isotest-probe >/dev/null || groupadd isotest-probe
+id -nG isotest | grep -qw isotest-probe || usermod -a -G isotest-probe isotest
 if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
     dir=/sys/fs/cgroup/isotest-rootless
     mkdir -p "$dir"

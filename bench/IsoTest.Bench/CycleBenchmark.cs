@@ -24,6 +24,9 @@ internal static class CycleBenchmark
         ["Testcontainers"] = "≈ 500 ms (issue)",
     };
 
+    // Issue 11: Testcontainers against isotest serve at least 10× faster than against dockerd, in the same run.
+    private const double ServeTarget = 10;
+
     public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
     {
         var engine = new IsoTestPeer();
@@ -33,11 +36,11 @@ internal static class CycleBenchmark
         IPeer[] all =
         [
             engine, floor, new FloorPeer(options.RepositoryRoot, netnsAhead: true), new IsoTestPeer(seccomp: false), directory, rootless, rootlessDirectory,
-            new CrunPeer(), new IsoTestDockerPeer(), new DockerPeer(), new TestcontainersPeer(),
+            new CrunPeer(), new IsoTestDockerPeer(), new DockerPeer(), new DockerServePeer(), new TestcontainersPeer(), new TestcontainersServePeer(),
         ];
         var peers = all.Where(p => options.Includes(p.Name)).ToArray();
         // Docker-based cycles take ~0.5 s each: fewer of them keep a full run within minutes.
-        int Count(IPeer p) => p is IsoTestPeer or CrunPeer or FloorPeer ? options.Count : Math.Min(options.Count, options.SlowCount);
+        int Count(IPeer p) => p is IsoTestPeer or RootlessPeer or CrunPeer or FloorPeer or TestcontainersServePeer ? options.Count : Math.Min(options.Count, options.SlowCount);
         var rows = peers.Select(p => new PeerRow(p)).ToList();
         var loadBefore = Load.Now();
         var stealBefore = Steal.Mark();
@@ -80,6 +83,18 @@ internal static class CycleBenchmark
         // root row on the same root filesystem.
         string? TargetFor(PeerRow row)
         {
+            if (row.Peer is TestcontainersServePeer or DockerServePeer)
+            {
+                var dockerd = rows.FirstOrDefault(r => r.Peer is TestcontainersPeer && row.Peer is TestcontainersServePeer || r.Peer is DockerPeer && row.Peer is DockerServePeer);
+                if (dockerd is null || row.BackToBack.Count == 0 || dockerd.BackToBack.Count == 0)
+                {
+                    return null;
+                }
+
+                var speedup = Summary.Of(dockerd.BackToBack).Median / Summary.Of(row.BackToBack).Median;
+                return $"{Stats.Num(speedup)}× faster than against dockerd" + (row.Peer is TestcontainersServePeer ? $" (≥ {ServeTarget}× {Stats.Mark(speedup >= ServeTarget)})" : "");
+            }
+
             if (row.Peer == rootless || row.Peer == rootlessDirectory)
             {
                 var rootRow = rows.FirstOrDefault(r => r.Peer == (row.Peer == rootless ? engine : directory));

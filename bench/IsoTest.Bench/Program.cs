@@ -30,6 +30,7 @@ internal static class Program
           portfwd  throughput (256 MiB) and 1-byte round trips through a published port vs direct loopback
           suite    200 xunit tests, each with a fresh PostgreSQL (bench/PgSuite), vs one shared server
           network  create + start + exit + remove of /bin/true on the private default vs joined to a network
+          api      the Docker API, dockerd and isotest serve: inspect requests/s and concurrent creates/s
           readiness  how soon each wait (log, file, command, port, http) notices its condition on the engine: medians
           all      every benchmark above, in that order
           diag-pg  not a benchmark: one PostgreSQL fixture step by step (explains the suite's figure)
@@ -57,6 +58,11 @@ internal static class Program
         if (args[0] == Peers.RootlessPeer.DriverCommand && args.Length == 2)
         {
             return await Peers.RootlessPeer.DriveAsync(args[1]); // not a benchmark: the rootless rows' child
+        }
+
+        if (args[0] == ScaleBenchmark.DriverCommand && args.Length == 2 && int.TryParse(args[1], NumberStyles.None, CultureInfo.InvariantCulture, out var share))
+        {
+            return await ScaleBenchmark.DriveAsync(share); // not a benchmark: one engine process of a split scale run
         }
 
         int? count = null;
@@ -115,6 +121,7 @@ internal static class Program
             "suite" => [SuiteBenchmark.RunAsync],
             "readiness" => [ReadinessBenchmark.RunAsync],
             "network" => [NetworkBenchmark.RunAsync],
+            "api" => [ApiBenchmark.RunAsync],
             "diag-pg" => [PgFixtureDiagnostics.RunAsync],
             "all" => [CycleBenchmark.RunAsync, ServerBenchmark.RunAsync, ScaleBenchmark.RunAsync, PortForwardBenchmark.RunAsync, SuiteBenchmark.RunAsync],
             _ => [],

@@ -23,6 +23,7 @@ internal static class ScaleBenchmark
         var nofile = (File.ReadAllLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal)) ?? "")
             .Split(' ', StringSplitOptions.RemoveEmptyEntries);
         var limits = nofile.Length >= 5 ? $"RLIMIT_NOFILE soft {nofile[3]}, hard {nofile[4]}" : "RLIMIT_NOFILE ?";
+        // The engine processes of a split run count in PSS as a whole (their runtime included), so the figure is an upper bound.
         var loadBefore = Load.Now();
         var stealBefore = Steal.Mark();
         var started = DateTimeOffset.UtcNow;
@@ -44,7 +45,7 @@ internal static class ScaleBenchmark
         s.AppendLine("## scale: many containers alive at once");
         s.AppendLine();
         s.AppendLine(CultureInfo.InvariantCulture,
-            $"The engine starts {engine.Count:N0} containers running `sleep 600` (host root, no caps) from one process, {Parallelism} starts in flight at a time; all are alive together, then all are disposed ({Parallelism} at a time). Docker: {options.DockerScaleCount} × `docker run -d --network none isotest/busybox sleep 600` ({Parallelism} CLI calls in flight), then one `docker rm -f` of all.");
+            $"The engine starts {engine.Count:N0} containers running `sleep 600` (host root, no caps) {(Processes(engine.Count, OpenFilesLimit()) is var n && n > 1 ? $"from {n} engine processes at once (one process may hold {OpenFilesLimit():N0} descriptors, a hard limit only CAP_SYS_RESOURCE raises; the engine holds ~3 per container), {Parallelism / 2} starts in flight in each" : $"from one process, {Parallelism} starts in flight at a time")}; all are alive together, then all are disposed ({Parallelism} at a time). Docker: {options.DockerScaleCount} × `docker run -d --network none isotest/busybox sleep 600` ({Parallelism} CLI calls in flight), then one `docker rm -f` of all.");
         s.AppendLine("Memory per container: PSS (proportional set size, /proc/<pid>/smaps_rollup) added by the runtime's own processes while the containers live, divided by the count (engine: the bench process's growth + every isotest-init; Docker: dockerd + containerd + every containerd-shim), and the host's MemAvailable drop divided by the count (includes kernel memory: namespaces, cgroups, mounts, the payload's own pages).");
         s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}. {limits.Trim()}: the engine holds ~3 fds per container in the bench process. Limits this count needs: {raised}.");
         s.AppendLine();
@@ -66,8 +67,8 @@ internal static class ScaleBenchmark
     /// <summary>
     /// What <paramref name="count"/> containers need of the machine's limits, checked before the first start so a large
     /// run fails at once with the command that raises the limit, not halfway with EMFILE or EAGAIN. Each container holds
-    /// ~3 descriptors in this process (its agent socket, init's pidfd, the log pipe), two processes (init and the
-    /// payload), and one namespace of each kind (a network namespace from the pool among them).
+    /// ~3 descriptors in its engine's process (its agent socket, init's pidfd, the log pipe), three processes (init, its
+    /// helper and the payload), and one namespace of each kind (a network namespace from the pool among them).
     /// </summary>
     private static string CheckLimits(int count)
     {
@@ -75,12 +76,9 @@ internal static class ScaleBenchmark
         var nofile = (File.ReadAllLines("/proc/self/limits").First(l => l.StartsWith("Max open files", StringComparison.Ordinal)))
             .Split(' ', StringSplitOptions.RemoveEmptyEntries)[3];
         var fds = nofile == "unlimited" ? long.MaxValue : long.Parse(nofile, CultureInfo.InvariantCulture);
-        var (needFds, needPids) = (3L * count + 2000, 2L * count + 4000);
+        // Descriptors are per process: a count beyond one process's limit runs in several engine processes (EngineAsync).
+        var (needFds, needPids) = (3L * PerProcess(count, fds) + 2000, 3L * count + 4000);
         var problems = new List<string>();
-        if (fds < needFds)
-        {
-            problems.Add($"open files {fds} < {needFds}: run the bench under `ulimit -n {Math.Max(needFds, 65536)}` (as root)");
-        }
 
         foreach (var (path, fix) in new[] { ("/proc/sys/kernel/pid_max", "kernel.pid_max"), ("/proc/sys/kernel/threads-max", "kernel.threads-max") })
         {
@@ -103,15 +101,35 @@ internal static class ScaleBenchmark
             throw new InvalidOperationException($"scale: {count:N0} containers need higher limits: {string.Join("; ", problems)}");
         }
 
-        return $"{needFds:N0} descriptors (have {(fds == long.MaxValue ? "unlimited" : fds.ToString("N0", CultureInfo.InvariantCulture))}), " +
+        return $"{needFds:N0} descriptors per engine process (have {(fds == long.MaxValue ? "unlimited" : fds.ToString("N0", CultureInfo.InvariantCulture))}; {Processes(count, fds)} process(es)), " +
             $"~{needPids:N0} pids (pid_max {Read("/proc/sys/kernel/pid_max"):N0}), {count:N0} namespaces of each kind (max_net_namespaces {Read("/proc/sys/user/max_net_namespaces"):N0})";
+    }
+
+    /// <summary>How many engine processes <paramref name="count"/> containers need under a descriptor limit of <paramref name="fds"/>.</summary>
+    private static int Processes(int count, long fds) => (int)Math.Max(1, Math.Ceiling(3.0 * count / Math.Max(1000, fds - 2000)));
+
+    private static int PerProcess(int count, long fds) => (int)Math.Ceiling((double)count / Processes(count, fds));
+
+    private static long OpenFilesLimit()
+    {
+        var soft = File.ReadAllLines("/proc/self/limits").First(l => l.StartsWith("Max open files", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[3];
+        return soft == "unlimited" ? long.MaxValue : long.Parse(soft, CultureInfo.InvariantCulture);
     }
 
     private static void Row(StringBuilder s, string name, Figures f, string target) =>
         s.AppendLine(CultureInfo.InvariantCulture,
             $"| {name} | {f.Count:N0} | {Stats.Num(f.StartSeconds)} | {Stats.Num(f.Count / f.StartSeconds)} | {Stats.Num(f.PssKiBEach)} KiB | {Stats.Num(f.MemAvailableKiBEach)} KiB | {Stats.Num(f.TeardownSeconds)} | {target} |");
 
-    private static async Task<Figures> EngineAsync(int count, CancellationToken cancellationToken)
+    /// <summary>
+    /// The engine's figures: in this process, or, when one process's descriptor limit cannot hold <paramref name="count"/>
+    /// containers (a hard limit only CAP_SYS_RESOURCE may raise), in several engine processes of this program at once,
+    /// as parallel test processes would run them, each starting its share.
+    /// </summary>
+    private static Task<Figures> EngineAsync(int count, CancellationToken cancellationToken) =>
+        Processes(count, OpenFilesLimit()) is var n && n > 1 ? EngineProcessesAsync(count, n, cancellationToken) : InProcessAsync(count, cancellationToken);
+
+    private static async Task<Figures> InProcessAsync(int count, CancellationToken cancellationToken)
     {
         await using var backend = IsoTest.Engine.EngineBackend.Create();
         var builder = new ContainerBuilder().FromHost().WithCommand("sleep", "600").WithBackend(backend);
@@ -148,6 +166,131 @@ internal static class ScaleBenchmark
             // On failure or Ctrl-C: whatever was started goes too (PDEATHSIG would take the processes, not the cgroups).
             await DisposeAllAsync(containers);
         }
+    }
+
+    /// <summary>The hidden subcommand an engine process of a split run executes: <c>scale-driver COUNT</c>.</summary>
+    public const string DriverCommand = "scale-driver";
+
+    private static async Task<Figures> EngineProcessesAsync(int count, int processes, CancellationToken cancellationToken)
+    {
+        var program = typeof(ScaleBenchmark).Assembly.Location;
+        var shares = Enumerable.Range(0, processes).Select(i => count / processes + (i < count % processes ? 1 : 0)).ToArray();
+        Console.Error.WriteLine($"  scale: {count:N0} containers need more descriptors than one process may hold: {processes} engine processes ({string.Join(" + ", shares)})");
+        Settle();
+        var availableBefore = MemAvailableKiB();
+        var drivers = new List<Process>();
+        try
+        {
+            var sw = Stopwatch.StartNew();
+            foreach (var share in shares)
+            {
+                var info = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+                foreach (var arg in new[] { "exec", program, DriverCommand, share.ToString(CultureInfo.InvariantCulture) })
+                {
+                    info.ArgumentList.Add(arg);
+                }
+
+                drivers.Add(Process.Start(info) ?? throw new InvalidOperationException("could not start an engine process"));
+            }
+
+            // Each says "ready" (engine up, warmed) and then "started" once its share is alive.
+            foreach (var driver in drivers)
+            {
+                Expect(await driver.StandardOutput.ReadLineAsync(cancellationToken), "ready");
+            }
+
+            var startBase = sw.Elapsed.TotalSeconds; // engine processes' own start-up, not counted
+            foreach (var driver in drivers)
+            {
+                await driver.StandardInput.WriteLineAsync("start".AsMemory(), cancellationToken);
+                await driver.StandardInput.FlushAsync(cancellationToken);
+            }
+
+            foreach (var driver in drivers)
+            {
+                Expect(await driver.StandardOutput.ReadLineAsync(cancellationToken), "started");
+            }
+
+            var startSeconds = sw.Elapsed.TotalSeconds - startBase;
+            await Task.Delay(1000, cancellationToken);
+            var inits = Processes("isotest-init");
+            var pss = drivers.Sum(d => Pss(d.Id)) + inits.Sum(Pss);
+            var available = availableBefore - MemAvailableKiB();
+            Console.Error.WriteLine($"  scale: {count:N0} alive in {processes} processes, {inits.Count} isotest-init processes");
+            sw.Restart();
+            foreach (var driver in drivers)
+            {
+                driver.StandardInput.Close(); // end of input: dispose everything and exit
+            }
+
+            foreach (var driver in drivers)
+            {
+                await driver.WaitForExitAsync(cancellationToken);
+            }
+
+            return new Figures(count, startSeconds, pss / count, available / count, sw.Elapsed.TotalSeconds,
+                $"{processes} engine processes + isotest-init (the engine processes' own ~30 MiB each counted in)");
+        }
+        finally
+        {
+            foreach (var driver in drivers)
+            {
+                if (!driver.HasExited)
+                {
+                    driver.StandardInput.Close();
+                    using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+                    try
+                    {
+                        await driver.WaitForExitAsync(timeout.Token);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        driver.Kill(entireProcessTree: true); // its containers die with it; the next engine's sweep takes their cgroups
+                    }
+                }
+
+                driver.Dispose();
+            }
+        }
+
+        static void Expect(string? line, string expected)
+        {
+            if (line != expected)
+            {
+                throw new InvalidOperationException($"an engine process of the scale run said '{line ?? "(it exited)"}' instead of '{expected}'");
+            }
+        }
+    }
+
+    /// <summary>An engine process of a split run: "ready", then on "start" its containers and "started"; on end of input it removes them and exits.</summary>
+    public static async Task<int> DriveAsync(int count)
+    {
+        await using var backend = IsoTest.Engine.EngineBackend.Create();
+        var builder = new ContainerBuilder().FromHost().WithCommand("sleep", "600").WithBackend(backend);
+        await (await builder.StartAsync()).DisposeAsync();
+        Console.WriteLine("ready");
+        if (await Console.In.ReadLineAsync() != "start")
+        {
+            return 1;
+        }
+
+        var containers = new ConcurrentBag<IContainer>();
+        try
+        {
+            // Fewer in flight per process: the processes start theirs at the same time on the same cores.
+            await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Parallelism / 2) }, async (_, token) =>
+                containers.Add(await builder.StartAsync(token)));
+            Console.WriteLine("started");
+            while (await Console.In.ReadLineAsync() is not null)
+            {
+            }
+        }
+        finally
+        {
+            await DisposeAllAsync(containers);
+        }
+
+        return 0;
     }
 
     private static async Task DisposeAllAsync(ConcurrentBag<IContainer> containers)

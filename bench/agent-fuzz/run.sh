@@ -10,7 +10,7 @@ cc=$(command -v clang-14 || command -v clang)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu11 -Wall -Wextra -Werror \
-    -o "$work/fuzz_spec" "$here/fuzz_spec.c" "$native/spec.c" "$native/proto.c" "$native/netholder.c" "$native/exec.c" "$native/harden.c"
+    -o "$work/fuzz_spec" "$here/fuzz_spec.c" "$native/spec.c" "$native/proto.c" "$native/netholder.c" "$native/idmap.c" "$native/exec.c" "$native/harden.c"
 mkdir "$work/corpus"
 # Seeds: a real spec as the engine sends it, and a start command (first byte: 0 = spec, 1 = command);
 # written with | for NUL.

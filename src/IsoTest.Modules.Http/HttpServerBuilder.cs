@@ -13,8 +13,17 @@ public sealed class HttpServerBuilder
     /// <summary>The port httpd listens on inside the container.</summary>
     public const int Port = 8080;
 
-    /// <summary>The image used on Docker unless <see cref="WithImage"/> names another (any image with <c>busybox</c> on its PATH).</summary>
+    /// <summary>The image run on either backend unless <see cref="WithImage"/> or <see cref="ImageVariable"/> names another.</summary>
     public const string DefaultImage = "busybox:1.36";
+
+    /// <summary>
+    /// <c>ISOTEST_HTTP_IMAGE</c>: the image the default root runs instead of <see cref="DefaultImage"/>, for machines that
+    /// have another busybox image but no registry (CI's <c>isotest/busybox:latest</c>, made from Debian's busybox-static).
+    /// Any image with <c>busybox</c> on its PATH will do.
+    /// </summary>
+    public const string ImageVariable = "ISOTEST_HTTP_IMAGE";
+
+    private static readonly ModuleImage Image = new("HTTP", DefaultImage, ImageVariable, "the host's installed busybox");
 
     private const string Root = "/www";
     private const UnixFileMode Executable = (UnixFileMode)0b111_101_101; // 0755: httpd runs CGI scripts as any user
@@ -61,7 +70,7 @@ public sealed class HttpServerBuilder
     /// <summary>Runs <paramref name="image"/> (any image with <c>busybox</c> on its PATH).</summary>
     public HttpServerBuilder WithImage(string image) => new(new ModuleRoot(ModuleRootKind.Image, image), _files, _backend, _customize);
 
-    /// <summary>Runs the host's installed <c>busybox</c> (the built-in engine only).</summary>
+    /// <summary>Runs the host's installed <c>busybox</c> instead of an image (the built-in engine only): no image needed.</summary>
     public HttpServerBuilder FromHost() => new(new ModuleRoot(ModuleRootKind.Host, null), _files, _backend, _customize);
 
     /// <summary>Runs on <paramref name="backend"/> instead of the default (<c>ISOTEST_BACKEND</c>).</summary>
@@ -75,7 +84,7 @@ public sealed class HttpServerBuilder
     public ContainerBuilder Configure(ContainerBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var configured = _root.Apply(builder, _backend, DefaultImage);
+        var configured = _root.Apply(builder, _backend, Image);
 
         // httpd answers 404 for / without an index; readiness only needs an answer, so an empty index is there unless given.
         var files = _files.Any(f => f.Path == "/index.html") ? _files : _files.Add(("/index.html", [], false));

@@ -7,25 +7,30 @@ namespace IsoTest.Modules.PostgreSql;
 /// <see cref="PostgreSqlContainer.GetConnectionString"/>. Immutable; readiness built in.
 /// </summary>
 /// <remarks>
-/// With the host's programs (the built-in engine's default) <c>initdb</c> runs once per process and set of credentials, into a
-/// template; every server starts on a private copy-on-write view of it, so each test gets a fresh database in well under a
-/// second and no write reaches the template. With an image (Docker's default, <see cref="DefaultImage"/>), the image's
-/// entrypoint creates the database from <c>POSTGRES_USER</c>, <c>POSTGRES_PASSWORD</c> and <c>POSTGRES_DB</c>.
+/// By default it runs <see cref="DefaultImage"/> (or <see cref="ImageVariable"/>'s image) on either backend. On the built-in
+/// engine <c>initdb</c> runs once per process, root and set of credentials, into a template; every server starts on a
+/// private copy-on-write view of it, so each test gets a fresh database in well under a second and no write reaches the
+/// template. That holds for an image (its <c>postgres</c> run directly, not its entrypoint) and for the host's programs
+/// (<see cref="FromHost"/>). On Docker, which has no copy-on-write mounts, the image's entrypoint creates the database from
+/// <c>POSTGRES_USER</c>, <c>POSTGRES_PASSWORD</c> and <c>POSTGRES_DB</c>.
 /// </remarks>
 public sealed class PostgreSqlBuilder
 {
     /// <summary>The port PostgreSQL listens on inside the container.</summary>
     public const int Port = 5432;
 
-    /// <summary>The image used on Docker unless <see cref="WithImage"/> or <see cref="ImageVariable"/> names another.</summary>
+    /// <summary>The image run on either backend unless <see cref="WithImage"/> or <see cref="ImageVariable"/> names another.</summary>
     public const string DefaultImage = "postgres:16";
 
     /// <summary>
-    /// <c>ISOTEST_POSTGRES_IMAGE</c>: the image the default root runs on Docker instead of <see cref="DefaultImage"/>, for
-    /// machines that have another PostgreSQL image but no registry (CI's <c>isotest/postgres:15-bookworm</c>, built from
-    /// Debian's packages by .ci/images.sh). Any image that follows the official image's conventions will do.
+    /// <c>ISOTEST_POSTGRES_IMAGE</c>: the image the default root runs instead of <see cref="DefaultImage"/>, for machines that
+    /// have another PostgreSQL image but no registry (CI's <c>isotest/postgres:15-bookworm</c>, built from Debian's packages
+    /// by .ci/images.sh). Any image that follows the official image's conventions will do (a <c>postgres</c> user, the
+    /// server programs on its PATH, the <c>POSTGRES_*</c> variables on Docker).
     /// </summary>
     public const string ImageVariable = "ISOTEST_POSTGRES_IMAGE";
+
+    internal static readonly ModuleImage Image = new("PostgreSQL", DefaultImage, ImageVariable, "the host's installed PostgreSQL");
 
     internal const string DataDirectory = "/var/lib/postgresql/data";
 
@@ -72,10 +77,10 @@ public sealed class PostgreSqlBuilder
         return new(_root, Database, Username, password, _backend, _customize);
     }
 
-    /// <summary>Runs <paramref name="image"/> (the official postgres image's conventions).</summary>
+    /// <summary>Runs <paramref name="image"/> (the official postgres image's conventions) instead of <see cref="DefaultImage"/>.</summary>
     public PostgreSqlBuilder WithImage(string image) => new(new ModuleRoot(ModuleRootKind.Image, image), Database, Username, Password, _backend, _customize);
 
-    /// <summary>Runs the host's installed PostgreSQL (PATH, else /usr/lib/postgresql/VERSION/bin), from a copy-on-write template.</summary>
+    /// <summary>Runs the host's installed PostgreSQL (PATH, else /usr/lib/postgresql/VERSION/bin) instead of an image, from a copy-on-write template (the built-in engine only).</summary>
     public PostgreSqlBuilder FromHost() => new(new ModuleRoot(ModuleRootKind.Host, null), Database, Username, Password, _backend, _customize);
 
     /// <summary>Runs PostgreSQL from a directory holding a root filesystem with the server at the host's paths (template as for the host).</summary>
@@ -89,14 +94,14 @@ public sealed class PostgreSqlBuilder
         new(_root, Database, Username, Password, _backend, customize ?? throw new ArgumentNullException(nameof(customize)));
 
     /// <summary>
-    /// Configures <paramref name="builder"/> as this server (for an IsoTest.Xunit <c>ContainerDefinition</c>). With the host's
-    /// programs the first call per process and credentials runs initdb (a few seconds); later ones reuse the template.
+    /// Configures <paramref name="builder"/> as this server (for an IsoTest.Xunit <c>ContainerDefinition</c>). On the built-in
+    /// engine the first call per process, root and credentials runs initdb (a few seconds); later ones reuse the template.
     /// </summary>
     public ContainerBuilder Configure(ContainerBuilder builder) =>
         // Configure is synchronous (ContainerDefinition's); the template is made off any synchronization context.
         Task.Run(() => ConfigureAsync(builder, CancellationToken.None)).GetAwaiter().GetResult();
 
-    /// <summary>The container, not started yet (with the host's programs the template is made here).</summary>
+    /// <summary>The container, not started yet (on the built-in engine the template is made here).</summary>
     public async Task<PostgreSqlContainer> BuildAsync(CancellationToken cancellationToken = default) =>
         new(await ConfigureAsync(new ContainerBuilder(), cancellationToken).ConfigureAwait(false), Database, Username, Password);
 
@@ -125,9 +130,9 @@ public sealed class PostgreSqlBuilder
     {
         ArgumentNullException.ThrowIfNull(builder);
         var backend = _backend ?? ContainerBackends.Default;
-        var configured = _root.Apply(builder, _backend, Environment.GetEnvironmentVariable(ImageVariable) is { Length: > 0 } image ? image : DefaultImage);
+        var configured = _root.Apply(builder, _backend, Image);
 
-        if (_root.IsImage(backend))
+        if (_root.IsImage && ModuleRoot.IsDocker(backend))
         {
             // The official image's entrypoint runs initdb and a temporary server first, so "ready" appears twice.
             configured = configured
@@ -143,8 +148,10 @@ public sealed class PostgreSqlBuilder
             configured = configured
                 .WithUser(template.OsUser)
                 .WithCopyOnWriteMount(template.DataDirectory, DataDirectory)
-                .WithCommand(Path.Combine(template.BinDirectory, "postgres"),
-                    "-D", DataDirectory, "-k", "/tmp", "-p", $"{Port}", "-c", "listen_addresses=*",
+                // The template is open to everyone (so whoever owns its files, its maker can delete it); PostgreSQL wants
+                // its data directory to be its own alone, and this server's view of it is (chmod changes only the upper dir).
+                .WithEntrypoint("/bin/sh", "-c", $"chmod 0700 {DataDirectory} && exec \"$0\" \"$@\"", template.Server)
+                .WithCommand("-D", DataDirectory, "-k", "/tmp", "-p", $"{Port}", "-c", "listen_addresses=*",
                     // A test database never needs to survive a crash: skip what makes writes durable.
                     "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
                 .WithPort(Port)

@@ -5,29 +5,66 @@ using IsoTest.Modules;
 namespace IsoTest.Modules.PostgreSql;
 
 /// <summary>
-/// A data directory made once by <c>initdb</c> (in a container, as the PostgreSQL user) per process, root and credentials:
-/// servers start on copy-on-write views of it, so none pays for initdb and none sees another's writes. Removed when the
-/// process exits.
+/// A data directory made once by <c>initdb</c> (in a container, as the PostgreSQL user) per process, root (an image, the
+/// host's programs, a directory) and credentials: servers start on copy-on-write views of it, so none pays for initdb and
+/// none sees another's writes. Removed when the process exits.
 /// </summary>
+/// <remarks>
+/// Its files belong to the PostgreSQL user of the container that made it, which is a host uid of its own as root and, in a
+/// rootless user namespace with subordinate ids, one of the caller's subordinate uids: a user its maker is not. So initdb's
+/// container opens the tree to everyone (inside this process's 0700 directory), and its maker deletes it as any user can.
+/// </remarks>
 internal sealed class PostgreSqlTemplate
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<PostgreSqlTemplate>>> s_templates = new(StringComparer.Ordinal);
-    private static readonly ConcurrentBag<string> s_directories = [];
+    private static readonly ConcurrentDictionary<string, bool> s_directories = new(StringComparer.Ordinal);
 
     /// <summary>Template directories are named after the process that made them, so a later process can sweep a killed one's.</summary>
     private static readonly string s_prefix = "isotest-postgresql-template-";
 
-    static PostgreSqlTemplate() => AppDomain.CurrentDomain.ProcessExit += (_, _) => DeleteAll();
+    static PostgreSqlTemplate() => AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+    {
+        try
+        {
+            DeleteAll();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Nobody is left to tell at exit; the next process's sweep tries again.
+        }
+    };
 
-    /// <summary>Removes this process's templates (at exit; tests call it when done).</summary>
+    /// <summary>Removes this process's templates (at exit; tests call it when done, and learn of one left behind).</summary>
+    /// <exception cref="IOException">A template could not be removed.</exception>
+    /// <exception cref="UnauthorizedAccessException">A template could not be removed.</exception>
     internal static void DeleteAll()
     {
-        foreach (var directory in s_directories)
+        s_templates.Clear();
+        foreach (var directory in s_directories.Keys)
         {
-            TryDelete(directory);
+            DeleteDirectory(directory);
+        }
+    }
+
+    /// <summary>Removes this template: later starts make a new one.</summary>
+    internal void Delete()
+    {
+        foreach (var entry in s_templates.Where(e => e.Value.IsValueCreated && e.Value.Value.IsCompletedSuccessfully && e.Value.Value.Result == this))
+        {
+            s_templates.TryRemove(entry);
         }
 
-        s_templates.Clear();
+        DeleteDirectory(Path.GetDirectoryName(DataDirectory)!);
+    }
+
+    private static void DeleteDirectory(string directory)
+    {
+        if (Directory.Exists(directory))
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+
+        s_directories.TryRemove(directory, out _);
     }
 
     /// <summary>Removes the templates of processes that are gone (killed before their exit handler ran).</summary>
@@ -61,25 +98,27 @@ internal sealed class PostgreSqlTemplate
         }
     }
 
-    private PostgreSqlTemplate(string osUser, string binDirectory, string dataDirectory)
+    private PostgreSqlTemplate(string osUser, string server, string dataDirectory)
     {
         OsUser = osUser;
-        BinDirectory = binDirectory;
+        Server = server;
         DataDirectory = dataDirectory;
     }
 
     /// <summary>The user initdb and postgres run as: both refuse to run as root.</summary>
     public string OsUser { get; }
 
-    /// <summary>Where <c>postgres</c> and <c>initdb</c> are (a host path, or the same path inside the directory root).</summary>
-    public string BinDirectory { get; }
+    /// <summary>The <c>postgres</c> program: a path (the host's, the same inside a directory root), or the name an image has on its PATH.</summary>
+    public string Server { get; }
 
-    /// <summary>The initialised data directory on the host (owned by <see cref="OsUser"/>, mode 0700); never written after initdb.</summary>
+    /// <summary>The initialised data directory on the host (owned by <see cref="OsUser"/>, open to all); never written after initdb.</summary>
     public string DataDirectory { get; }
 
+    /// <summary>The template for <paramref name="root"/> as given (<see cref="ModuleRootKind.Auto"/> stands for the module's current image), made on first use.</summary>
     public static async Task<PostgreSqlTemplate> GetAsync(ModuleRoot root, IContainerBackend backend, string username, string password, string database, CancellationToken cancellationToken)
     {
-        var key = string.Join('\0', root.Kind, root.Value, username, password, database);
+        var resolved = root.Resolve(PostgreSqlBuilder.Image);
+        var key = string.Join('\0', resolved.Kind, resolved.Value, username, password, database);
         var lazy = s_templates.GetOrAdd(key, _ => new Lazy<Task<PostgreSqlTemplate>>(() => CreateAsync(root, backend, username, password, database)));
         try
         {
@@ -94,47 +133,73 @@ internal sealed class PostgreSqlTemplate
 
     private static async Task<PostgreSqlTemplate> CreateAsync(ModuleRoot root, IContainerBackend backend, string username, string password, string database)
     {
-        var rootPath = root.Kind == ModuleRootKind.Directory ? root.Value! : "/";
-        var bin = FindBinDirectory(rootPath);
-        var osUser = File.Exists(Path.Combine(rootPath, "etc/passwd"))
-            && File.ReadLines(Path.Combine(rootPath, "etc/passwd")).Any(line => line.StartsWith("postgres:", StringComparison.Ordinal))
-            ? "postgres"
-            : "nobody";
+        string osUser, initdb, server;
+        if (root.IsImage)
+        {
+            // The official image and images like it: a postgres user, the server programs on the image's PATH.
+            (osUser, initdb, server) = ("postgres", "initdb", "postgres");
+        }
+        else
+        {
+            var rootPath = root.Kind == ModuleRootKind.Directory ? root.Value! : "/";
+            var bin = FindBinDirectory(rootPath);
+            osUser = File.Exists(Path.Combine(rootPath, "etc/passwd"))
+                && File.ReadLines(Path.Combine(rootPath, "etc/passwd")).Any(line => line.StartsWith("postgres:", StringComparison.Ordinal))
+                ? "postgres"
+                : "nobody";
+            (initdb, server) = ($"{bin}/initdb", $"{bin}/postgres");
+        }
 
         SweepOrphans();
         var work = Directory.CreateTempSubdirectory($"{s_prefix}{Environment.ProcessId}-");
-        s_directories.Add(work.FullName);
-        // initdb creates data/ in here as osUser; as root osUser does not own this directory, so it may write as in /tmp.
+        s_directories[work.FullName] = true;
+        try
+        {
+            return await InitDbAsync(root, backend, work, osUser, initdb, server, username, password, database).ConfigureAwait(false);
+        }
+        catch
+        {
+            DeleteDirectory(work.FullName);
+            throw;
+        }
+    }
+
+    private static async Task<PostgreSqlTemplate> InitDbAsync(
+        ModuleRoot root, IContainerBackend backend, DirectoryInfo work, string osUser, string initdb, string server, string username, string password, string database)
+    {
+        // initdb creates data/ in here as osUser, who is not this directory's owner (as root, or with subordinate ids): it
+        // may write as in /tmp.
         work.UnixFileMode = (UnixFileMode)Convert.ToInt32("1777", 8);
         await File.WriteAllTextAsync(Path.Combine(work.FullName, "pw"), password).ConfigureAwait(false);
         File.SetUnixFileMode(Path.Combine(work.FullName, "pw"), (UnixFileMode)Convert.ToInt32("644", 8));
 
         var script = string.Join('\n',
             "set -e",
-            $"'{bin}/initdb' -D /template/data --username='{username}' --pwfile=/template/pw --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C --no-sync >/dev/null",
+            // Deletable by its maker whoever owns it (see remarks), also when initdb fails half-way; each server makes its
+            // own view of data/ 0700 again.
+            "trap 'chmod -R a+rwX /template/data 2>/dev/null || true' EXIT",
+            $"'{initdb}' -D /template/data --username='{username}' --pwfile=/template/pw --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C --no-sync >/dev/null",
             // Any client address: Docker's port publishing connects from its bridge, not from loopback.
             "echo 'host all all all scram-sha-256' >> /template/data/pg_hba.conf",
-            database == "postgres" ? "true" : $"echo 'CREATE DATABASE \"{database}\"' | '{bin}/postgres' --single -D /template/data -c fsync=off postgres >/dev/null");
-        var builder = root.Kind == ModuleRootKind.Directory ? new ContainerBuilder().FromDirectory(rootPath) : new ContainerBuilder().FromHost();
-        var initdb = await builder
-            .WithBackend(backend)
+            database == "postgres" ? "true" : $"echo 'CREATE DATABASE \"{database}\"' | '{server}' --single -D /template/data -c fsync=off postgres >/dev/null");
+        var initdbContainer = await root.Apply(new ContainerBuilder(), backend, PostgreSqlBuilder.Image)
             .WithUser(osUser)
             .WithBindMount(work.FullName, "/template")
-            .WithCommand("/bin/sh", "-c", script)
+            .WithEntrypoint("/bin/sh", "-c", script)
             .StartAsync().ConfigureAwait(false);
-        await using (initdb.ConfigureAwait(false))
+        await using (initdbContainer.ConfigureAwait(false))
         {
-            var exitCode = await initdb.WaitForExitAsync().ConfigureAwait(false);
+            var exitCode = await initdbContainer.WaitForExitAsync().ConfigureAwait(false);
             File.Delete(Path.Combine(work.FullName, "pw"));
             if (exitCode != 0)
             {
                 throw new InvalidOperationException(
-                    $"PostgreSQL's initdb for the template (user {username}, database {database}) failed with exit code {exitCode}:\n{string.Join('\n', initdb.GetLogs())}");
+                    $"PostgreSQL's initdb for the template (user {username}, database {database}) failed with exit code {exitCode}:\n{string.Join('\n', initdbContainer.GetLogs())}");
             }
         }
 
         work.UnixFileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
-        return new PostgreSqlTemplate(osUser, bin, Path.Combine(work.FullName, "data"));
+        return new PostgreSqlTemplate(osUser, server, Path.Combine(work.FullName, "data"));
     }
 
     /// <summary>PATH first (a source build, the machine image), then Debian's /usr/lib/postgresql/VERSION/bin, newest first; under <paramref name="root"/>.</summary>

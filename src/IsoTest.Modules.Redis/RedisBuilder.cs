@@ -11,15 +11,24 @@ public sealed class RedisBuilder
     /// <summary>The port Redis listens on inside the container.</summary>
     public const int Port = 6379;
 
-    /// <summary>The image used on Docker unless <see cref="WithImage"/> names another.</summary>
+    /// <summary>The image run on either backend unless <see cref="WithImage"/> or <see cref="ImageVariable"/> names another.</summary>
     public const string DefaultImage = "redis:7";
+
+    /// <summary>
+    /// <c>ISOTEST_REDIS_IMAGE</c>: the image the default root runs instead of <see cref="DefaultImage"/>, for machines that
+    /// have another Redis image but no registry (CI's <c>isotest/redis:7-bookworm</c>, Debian's redis-server built by
+    /// .ci/images.sh). Any image with <c>redis-server</c> on its PATH will do.
+    /// </summary>
+    public const string ImageVariable = "ISOTEST_REDIS_IMAGE";
+
+    private static readonly ModuleImage Image = new("Redis", DefaultImage, ImageVariable, "the host's installed redis-server");
 
     private readonly ModuleRoot _root;
     private readonly string? _password;
     private readonly IContainerBackend? _backend;
     private readonly Func<ContainerBuilder, ContainerBuilder>? _customize;
 
-    /// <summary>A Redis on the default backend: <see cref="DefaultImage"/> on Docker, the host's <c>redis-server</c> on the built-in engine.</summary>
+    /// <summary>A Redis from <see cref="DefaultImage"/> (or <see cref="ImageVariable"/>'s image) on the default backend.</summary>
     public RedisBuilder()
     {
     }
@@ -35,7 +44,7 @@ public sealed class RedisBuilder
     /// <summary>Runs <paramref name="image"/> (any image with <c>redis-server</c> on its PATH), on either backend that has images.</summary>
     public RedisBuilder WithImage(string image) => new(new ModuleRoot(ModuleRootKind.Image, image), _password, _backend, _customize);
 
-    /// <summary>Runs the host's installed <c>redis-server</c> (the built-in engine only).</summary>
+    /// <summary>Runs the host's installed <c>redis-server</c> instead of an image (the built-in engine only): no image needed.</summary>
     public RedisBuilder FromHost() => new(new ModuleRoot(ModuleRootKind.Host, null), _password, _backend, _customize);
 
     /// <summary>Runs <c>redis-server</c> from a directory holding a root filesystem.</summary>
@@ -65,7 +74,7 @@ public sealed class RedisBuilder
     public ContainerBuilder Configure(ContainerBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var configured = _root.Apply(builder, _backend, DefaultImage);
+        var configured = _root.Apply(builder, _backend, Image);
 
         // 0.0.0.0 and no protected mode: Docker's port publishing reaches the server from outside its loopback. No
         // persistence: a test server's data ends with it.

@@ -77,6 +77,17 @@ public sealed class ContainerBuilder
         return With(_state with { PullPolicy = policy });
     }
 
+    /// <summary>
+    /// What to do instead when the image cannot be had (not stored and not pullable, e.g. offline): added to the
+    /// <see cref="ImagePullException"/>'s message. For definitions that pick an image a user did not name, such as the
+    /// modules (which name their image variable and <c>FromHost()</c>).
+    /// </summary>
+    public ContainerBuilder WithImageHint(string hint)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(hint);
+        return With(_state with { ImageHint = hint });
+    }
+
     /// <summary>Reports the progress of pulling the image, per layer (both backends).</summary>
     public ContainerBuilder WithPullProgress(IProgress<ImagePullProgress> progress)
     {
@@ -340,10 +351,8 @@ public sealed class ContainerBuilder
                 ? await oneStep.CreateStartedAsync(spec, cancellationToken).ConfigureAwait(false)
                 : await backend.CreateAsync(spec, cancellationToken).ConfigureAwait(false);
         }
-        catch (IsoTestException e) when (ContainerBackends.FallbackReason(backend) is { } reason)
+        catch (IsoTestException e) when (Explain(e, backend))
         {
-            // A test author sees this exception, not stderr: say that the engine was passed over, and why.
-            e.AddBackendNote(reason);
             throw;
         }
 
@@ -355,9 +364,8 @@ public sealed class ContainerBuilder
                 {
                     await container.StartAsync(cancellationToken).ConfigureAwait(false);
                 }
-                catch (IsoTestException e) when (ContainerBackends.FallbackReason(backend) is { } reason)
+                catch (IsoTestException e) when (Explain(e, backend))
                 {
-                    e.AddBackendNote(reason);
                     throw;
                 }
             }
@@ -387,6 +395,23 @@ public sealed class ContainerBuilder
 
             throw;
         }
+    }
+
+    /// <summary>Adds to <paramref name="e"/> what its reader needs to fix it; never catches (a filter that returns false).</summary>
+    private bool Explain(IsoTestException e, IContainerBackend backend)
+    {
+        if (e is ImagePullException && _state.ImageHint is { } hint)
+        {
+            e.AddNote(hint);
+        }
+
+        // A test author sees this exception, not stderr: say that the engine was passed over, and why.
+        if (ContainerBackends.FallbackReason(backend) is { } reason)
+        {
+            e.AddNote(reason);
+        }
+
+        return false;
     }
 
     private ContainerBuilder With(BuilderState state) => new(state);
@@ -446,6 +471,8 @@ internal sealed record BuilderState
     public ImagePullPolicy? PullPolicy { get; init; }
 
     public IProgress<ImagePullProgress>? PullProgress { get; init; }
+
+    public string? ImageHint { get; init; }
 
     public IContainerBackend? Backend { get; init; }
 

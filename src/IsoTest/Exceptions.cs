@@ -3,7 +3,7 @@ namespace IsoTest;
 /// <summary>Base of every error IsoTest reports. Users catch these; IsoTest and its backends create them.</summary>
 public abstract class IsoTestException : Exception
 {
-    private string? _backendNote;
+    private readonly List<string> _notes = [];
 
     private protected IsoTestException(string message, Exception? inner = null)
         : base(message, inner)
@@ -11,10 +11,31 @@ public abstract class IsoTestException : Exception
     }
 
     /// <inheritdoc/>
-    public override string Message => _backendNote is null ? base.Message : base.Message + "\n" + _backendNote;
+    public override string Message
+    {
+        get
+        {
+            lock (_notes)
+            {
+                return _notes.Count == 0 ? base.Message : base.Message + "\n" + string.Join('\n', _notes);
+            }
+        }
+    }
 
-    /// <summary>Adds how the backend was chosen (the <c>auto</c> fallback's reason) to the message, once.</summary>
-    internal void AddBackendNote(string note) => _backendNote ??= note;
+    /// <summary>
+    /// Adds a line the reader needs to the message, once per text: how the backend was chosen (the <c>auto</c>
+    /// fallback's reason), what to use when an image cannot be had.
+    /// </summary>
+    internal void AddNote(string note)
+    {
+        lock (_notes)
+        {
+            if (!_notes.Contains(note))
+            {
+                _notes.Add(note);
+            }
+        }
+    }
 
     /// <summary>The container concerned, if any.</summary>
     public string? ContainerId { get; private protected init; }

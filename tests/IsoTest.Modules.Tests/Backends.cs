@@ -1,15 +1,36 @@
 using IsoTest.Docker;
 using IsoTest.Engine;
+using IsoTest.Modules.Http;
+using IsoTest.Modules.PostgreSql;
+using IsoTest.Modules.Redis;
+using IsoTest.TestSupport;
 
 namespace IsoTest.Modules.Tests;
 
-/// <summary>The two real backends, one of each per test class: the built-in engine and the local Docker daemon.</summary>
+/// <summary>
+/// The two real backends, one of each per test class: the built-in engine and the local Docker daemon. Both have the
+/// modules' images: there is no registry here to pull postgres:16, redis:7 or busybox:1.36 from, so the module image
+/// variables name the images .ci/images.sh made (Docker has them by name; the engine loads them from the layout).
+/// </summary>
 public sealed class Backends : IAsyncLifetime
 {
-    /// <summary>Built from busybox-static by .ci/docker-setup.sh (there is no registry to pull from here).</summary>
-    public const string BusyboxImage = "isotest/busybox:latest";
-
     private static int s_live;
+
+    static Backends()
+    {
+        foreach (var (variable, image) in new[]
+        {
+            (PostgreSqlBuilder.ImageVariable, DebianImages.Postgres),
+            (RedisBuilder.ImageVariable, DebianImages.Redis),
+            (HttpServerBuilder.ImageVariable, DebianImages.Busybox),
+        })
+        {
+            if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(variable)))
+            {
+                Environment.SetEnvironmentVariable(variable, image);
+            }
+        }
+    }
 
     public Backends() => Interlocked.Increment(ref s_live);
 
@@ -17,7 +38,7 @@ public sealed class Backends : IAsyncLifetime
 
     public IContainerBackend Docker { get; } = DockerBackend.Create();
 
-    public Task InitializeAsync() => Task.CompletedTask;
+    public Task InitializeAsync() => DebianImages.MakeAvailableAsync(Engine);
 
     public async Task DisposeAsync()
     {
@@ -26,7 +47,7 @@ public sealed class Backends : IAsyncLifetime
         // ended without ProcessExit, so this is what removes them.
         if (Interlocked.Decrement(ref s_live) == 0)
         {
-            IsoTest.Modules.PostgreSql.PostgreSqlTemplate.DeleteAll();
+            PostgreSqlTemplate.DeleteAll();
         }
 
         await Engine.DisposeAsync();

@@ -32,23 +32,6 @@ public sealed class DebianImageTests(Backends backends) : IClassFixture<Backends
     [Fact]
     public Task Docker_PostgreSqlModule_WithTheDebianImage() => ModuleAsync(backends.Docker);
 
-    [Fact]
-    public void Docker_ModuleDefaultImage_FollowsIsoTestPostgresImage()
-    {
-        // Where only the Debian image exists (no registry), ISOTEST_POSTGRES_IMAGE points the module's default at it.
-        var before = Environment.GetEnvironmentVariable(PostgreSqlBuilder.ImageVariable);
-        try
-        {
-            Environment.SetEnvironmentVariable(PostgreSqlBuilder.ImageVariable, DebianImages.Postgres);
-            var declared = new PostgreSqlBuilder().WithBackend(backends.Docker).Configure(new ContainerBuilder()).Build();
-            Assert.Equal(RootFileSystem.FromImage(DebianImages.Postgres), declared.RootFileSystem);
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(PostgreSqlBuilder.ImageVariable, before);
-        }
-    }
-
     private static async Task ServesNpgsqlAsync(IContainerBackend backend)
     {
         await DebianImages.MakeAvailableAsync(backend);

@@ -1,9 +1,13 @@
 using System.Net;
 using IsoTest.Modules.Http;
+using IsoTest.TestSupport;
 
 namespace IsoTest.Modules.Tests;
 
-/// <summary>The HTTP fake against real busybox httpd, on the engine (host busybox) and on Docker (a busybox image).</summary>
+/// <summary>
+/// The HTTP fake against real busybox httpd: its image by default on both backends (the busybox image that
+/// ISOTEST_HTTP_IMAGE names), the host's busybox with FromHost() on the engine.
+/// </summary>
 public sealed class HttpModuleTests(Backends backends) : IClassFixture<Backends>
 {
     private static HttpServerBuilder Site() => new HttpServerBuilder()
@@ -11,9 +15,18 @@ public sealed class HttpModuleTests(Backends backends) : IClassFixture<Backends>
         .WithScript("echo", "printf 'Content-Type: text/plain\\r\\n\\r\\n%s %s' \"$REQUEST_METHOD\" \"$QUERY_STRING\"");
 
     [Fact]
-    public async Task Engine_ServesFilesScriptsAnd404()
+    public async Task Engine_Image_ServesFilesScriptsAnd404()
     {
         await using var server = await Site().WithBackend(backends.Engine).StartAsync();
+
+        Assert.Equal(RootFileSystem.FromImage(DebianImages.Busybox), server.Container.Spec.RootFileSystem);
+        await AssertServesAsync(server.GetBaseAddress());
+    }
+
+    [Fact]
+    public async Task Engine_Host_ServesFilesScriptsAnd404()
+    {
+        await using var server = await Site().FromHost().WithBackend(backends.Engine).StartAsync();
 
         Assert.Equal(RootFileSystem.Host, server.Container.Spec.RootFileSystem);
         await AssertServesAsync(server.GetBaseAddress());
@@ -22,9 +35,19 @@ public sealed class HttpModuleTests(Backends backends) : IClassFixture<Backends>
     [Fact]
     public async Task Docker_Image_ServesFilesScriptsAnd404()
     {
-        await using var server = await Site().WithImage(Backends.BusyboxImage).WithBackend(backends.Docker).StartAsync();
+        await using var server = await Site().WithBackend(backends.Docker).StartAsync();
 
+        Assert.Equal(RootFileSystem.FromImage(DebianImages.Busybox), server.Container.Spec.RootFileSystem);
         await AssertServesAsync(server.GetBaseAddress());
+    }
+
+    [Fact]
+    public async Task Docker_MissingImage_NamesTheImageTheVariableAndFromHost()
+    {
+        // Docker's own pull fails (nothing listens on port 1); the module's words come with its error.
+        var e = await Assert.ThrowsAsync<ImagePullException>(() => Site().WithImage("localhost:1/busybox:1.36").WithBackend(backends.Docker).StartAsync());
+
+        ModuleImageTests.AssertNamesTheFixes(e.Message, "localhost:1/busybox:1.36", HttpServerBuilder.ImageVariable);
     }
 
     [Fact]

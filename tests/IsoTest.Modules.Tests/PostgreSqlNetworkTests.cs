@@ -1,36 +1,34 @@
 using IsoTest.Modules.PostgreSql;
+using IsoTest.TestSupport;
 using Npgsql;
 
 namespace IsoTest.Modules.Tests;
 
 /// <summary>
 /// App → PostgreSQL by alias, the same definitions on both backends: a server on a user-defined network as <c>db</c>,
-/// and an app container on that network that queries it with <c>psql -h db</c> (no port published for it). The host's
-/// PostgreSQL on the engine (root and rootless), the same programs in a directory root on Docker.
+/// and an app container on that network that queries it with <c>psql -h db</c> (no port published for it). From the
+/// Debian PostgreSQL image on both backends (the app too: it has psql), and from the host's programs on the engine
+/// (root and rootless).
 /// </summary>
-[Collection(DirectoryImageTests.Name)]
-public sealed class PostgreSqlNetworkTests(Backends backends) : IClassFixture<Backends>, IDisposable
+public sealed class PostgreSqlNetworkTests(Backends backends) : IClassFixture<Backends>
 {
     private static readonly string Version = Directory.GetDirectories("/usr/lib/postgresql").Select(Path.GetFileName).OrderDescending().First()!;
     private static readonly string Psql = $"/usr/lib/postgresql/{Version}/bin/psql";
-    private readonly string _rootfs = Directory.CreateTempSubdirectory("isotest-modules-postgres-nw-").FullName;
-
-    public void Dispose() => Directory.Delete(_rootfs, recursive: true);
 
     [Fact]
-    public async Task Engine_AppOnTheNetwork_QueriesPostgresByAlias() =>
-        await AppQueriesByAliasAsync(backends.Engine, postgres => postgres.FromHost(), app => app.FromHost());
+    public async Task Engine_Image_AppOnTheNetwork_QueriesPostgresByAlias() =>
+        await AppQueriesByAliasAsync(backends.Engine, postgres => postgres, ImageApp, "psql");
 
     [Fact]
-    public async Task Docker_AppOnTheNetwork_QueriesPostgresByAlias()
-    {
-        await using var images = await DirectoryImages.SnapshotAsync();
-        await HostProgramsRootFs.BuildAsync(
-            _rootfs,
-            [$"/usr/lib/postgresql/{Version}/bin/postgres", $"/usr/lib/postgresql/{Version}/bin/initdb", Psql],
-            [$"/usr/share/postgresql/{Version}", $"/usr/lib/postgresql/{Version}/lib"]);
-        await AppQueriesByAliasAsync(backends.Docker, postgres => postgres.FromDirectory(_rootfs), app => app.FromDirectory(_rootfs));
-    }
+    public async Task Engine_Host_AppOnTheNetwork_QueriesPostgresByAlias() =>
+        await AppQueriesByAliasAsync(backends.Engine, postgres => postgres.FromHost(), app => app.FromHost().WithCommand("/bin/busybox", "sleep", "600"), Psql);
+
+    [Fact]
+    public async Task Docker_Image_AppOnTheNetwork_QueriesPostgresByAlias() =>
+        await AppQueriesByAliasAsync(backends.Docker, postgres => postgres, ImageApp, "psql");
+
+    /// <summary>The Debian PostgreSQL image as the app: its psql on PATH, a sleep instead of the server.</summary>
+    private static ContainerBuilder ImageApp(ContainerBuilder app) => app.FromImage(DebianImages.Postgres).WithEntrypoint("sleep", "600");
 
     [Fact]
     public async Task Engine_AppOnAnotherNetwork_CannotReachPostgres()
@@ -38,7 +36,7 @@ public sealed class PostgreSqlNetworkTests(Backends backends) : IClassFixture<Ba
         await using var network = await new NetworkBuilder().WithName("nw-pg-" + Guid.NewGuid().ToString("N")[..8]).WithBackend(backends.Engine).BuildAsync();
         await using var other = await new NetworkBuilder().WithBackend(backends.Engine).BuildAsync();
         await using var postgres = await Server(backends.Engine, network).FromHost().StartAsync();
-        await using var app = await App(backends.Engine, other).FromHost().StartAsync();
+        await using var app = await App(backends.Engine, other).FromHost().WithCommand("/bin/busybox", "sleep", "600").StartAsync();
 
         var result = await app.ExecAsync(["/bin/busybox", "sh", "-c", $"PGCONNECT_TIMEOUT=2 {Psql} -h db -U tester -d app -tAc 'SELECT 1' 2>&1; echo exit=$?"]);
 
@@ -50,13 +48,13 @@ public sealed class PostgreSqlNetworkTests(Backends backends) : IClassFixture<Ba
         new PostgreSqlBuilder().WithDatabase("app").WithUsername("tester").WithPassword("s3cret").WithBackend(backend)
             .WithContainer(c => c.WithNetwork(network).WithNetworkAliases("db"));
 
-    /// <summary>The app: a shell that waits to be told what to run; psql finds its password in the environment.</summary>
+    /// <summary>The app: a container that waits to be told what to run (its root adds the sleep); psql finds its password in the environment.</summary>
     private static ContainerBuilder App(IContainerBackend backend, INetwork network) =>
         new ContainerBuilder().WithBackend(backend).WithNetwork(network).WithNetworkAliases("app")
-            .WithEnvironment("PGPASSWORD", "s3cret")
-            .WithCommand("/bin/busybox", "sleep", "600");
+            .WithEnvironment("PGPASSWORD", "s3cret");
 
-    private static async Task AppQueriesByAliasAsync(IContainerBackend backend, Func<PostgreSqlBuilder, PostgreSqlBuilder> postgresRoot, Func<ContainerBuilder, ContainerBuilder> appRoot)
+    private static async Task AppQueriesByAliasAsync(
+        IContainerBackend backend, Func<PostgreSqlBuilder, PostgreSqlBuilder> postgresRoot, Func<ContainerBuilder, ContainerBuilder> appRoot, string psql)
     {
         await using var network = await new NetworkBuilder().WithName("nw-pg-" + Guid.NewGuid().ToString("N")[..8]).WithBackend(backend).BuildAsync();
         await using var postgres = await postgresRoot(Server(backend, network)).StartAsync();
@@ -70,7 +68,7 @@ public sealed class PostgreSqlNetworkTests(Backends backends) : IClassFixture<Ba
             await create.ExecuteNonQueryAsync();
         }
 
-        var result = await app.ExecAsync([Psql, "-h", "db", "-p", $"{PostgreSqlBuilder.Port}", "-U", "tester", "-d", "app", "-tAc",
+        var result = await app.ExecAsync([psql, "-h", "db", "-p", $"{PostgreSqlBuilder.Port}", "-U", "tester", "-d", "app", "-tAc",
             "SELECT string_agg(item, ',' ORDER BY id) || ' ' || inet_server_addr()::text FROM orders"]);
 
         Assert.True(result.ExitCode == 0, $"psql -h db failed ({result.ExitCode}): {result.Stdout}{result.Stderr}");

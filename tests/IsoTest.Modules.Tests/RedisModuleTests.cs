@@ -1,9 +1,13 @@
 using IsoTest.Modules.Redis;
+using IsoTest.TestSupport;
 using StackExchange.Redis;
 
 namespace IsoTest.Modules.Tests;
 
-/// <summary>The Redis module against real redis-server processes, on the engine (host programs) and on Docker (a directory root).</summary>
+/// <summary>
+/// The Redis module against real redis-server processes: its image by default on both backends (the Debian image that
+/// ISOTEST_REDIS_IMAGE names), the host's redis-server with FromHost() on the engine, a directory root on Docker.
+/// </summary>
 [Collection(DirectoryImageTests.Name)]
 public sealed class RedisModuleTests(Backends backends) : IClassFixture<Backends>, IDisposable
 {
@@ -11,19 +15,24 @@ public sealed class RedisModuleTests(Backends backends) : IClassFixture<Backends
 
     public void Dispose() => Directory.Delete(_rootfs, recursive: true);
 
-    [Fact]
-    public async Task Engine_DefaultRoot_IsTheHostsRedis_SetThenGet()
-    {
-        await using var redis = await new RedisBuilder().WithBackend(backends.Engine).StartAsync();
+    /// <summary>The module's two roots on the engine: its image (the default) and the host's programs.</summary>
+    public static TheoryData<string> EngineRoots => ["image", "host"];
 
-        Assert.Equal(RootFileSystem.Host, redis.Container.Spec.RootFileSystem);
+    private static RedisBuilder On(string root, RedisBuilder redis) => root == "host" ? redis.FromHost() : redis;
+
+    [Theory, MemberData(nameof(EngineRoots))]
+    public async Task Engine_SetThenGet(string root)
+    {
+        await using var redis = await On(root, new RedisBuilder()).WithBackend(backends.Engine).StartAsync();
+
+        Assert.Equal(root == "host" ? RootFileSystem.Host : RootFileSystem.FromImage(DebianImages.Redis), redis.Container.Spec.RootFileSystem);
         await AssertStoresAsync(redis.GetConnectionString());
     }
 
-    [Fact]
-    public async Task Engine_WithPassword_RefusesClientsWithoutIt()
+    [Theory, MemberData(nameof(EngineRoots))]
+    public async Task Engine_WithPassword_RefusesClientsWithoutIt(string root)
     {
-        await using var redis = await new RedisBuilder().FromHost().WithPassword("s3cret").WithBackend(backends.Engine).StartAsync();
+        await using var redis = await On(root, new RedisBuilder()).WithPassword("s3cret").WithBackend(backends.Engine).StartAsync();
 
         Assert.EndsWith(",password=s3cret", redis.GetConnectionString(), StringComparison.Ordinal);
         await AssertStoresAsync(redis.GetConnectionString());
@@ -38,17 +47,36 @@ public sealed class RedisModuleTests(Backends backends) : IClassFixture<Backends
         Assert.StartsWith("-NOAUTH", System.Text.Encoding.ASCII.GetString(buffer, 0, read), StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Engine_EveryContainer_StartsEmpty()
+    [Theory, MemberData(nameof(EngineRoots))]
+    public async Task Engine_EveryContainer_StartsEmpty(string root)
     {
-        await using (var first = await new RedisBuilder().WithBackend(backends.Engine).StartAsync())
+        await using (var first = await On(root, new RedisBuilder()).WithBackend(backends.Engine).StartAsync())
         {
             await AssertStoresAsync(first.GetConnectionString());
         }
 
-        await using var second = await new RedisBuilder().WithBackend(backends.Engine).StartAsync();
+        await using var second = await On(root, new RedisBuilder()).WithBackend(backends.Engine).StartAsync();
         await using var connection = await ConnectionMultiplexer.ConnectAsync(second.GetConnectionString());
         Assert.False(await connection.GetDatabase().KeyExistsAsync("k"));
+    }
+
+    [Fact]
+    public async Task Engine_MissingImage_NamesTheImageTheVariableAndFromHost()
+    {
+        // Through Configure, as an IsoTest.Xunit definition uses it: the builder's StartAsync carries the module's hint.
+        var definition = new RedisBuilder().WithImage("localhost:1/redis:7").WithBackend(backends.Engine).Configure(new ContainerBuilder());
+        var e = await Assert.ThrowsAsync<ImagePullException>(() => definition.StartAsync());
+
+        ModuleImageTests.AssertNamesTheFixes(e.Message, "localhost:1/redis:7", RedisBuilder.ImageVariable);
+    }
+
+    [Fact]
+    public async Task Docker_Image_SetThenGet()
+    {
+        await using var redis = await new RedisBuilder().WithPassword("pw").WithBackend(backends.Docker).StartAsync();
+
+        Assert.Equal(RootFileSystem.FromImage(DebianImages.Redis), redis.Container.Spec.RootFileSystem);
+        await AssertStoresAsync(redis.GetConnectionString());
     }
 
     [Fact]
@@ -59,15 +87,6 @@ public sealed class RedisModuleTests(Backends backends) : IClassFixture<Backends
         await using var redis = await new RedisBuilder().FromDirectory(_rootfs).WithPassword("pw").WithBackend(backends.Docker).StartAsync();
 
         await AssertStoresAsync(redis.GetConnectionString());
-    }
-
-    [Fact]
-    public async Task Docker_DefaultRoot_IsTheRedisImage()
-    {
-        // Nothing is started: what the module asks Docker for is the spec (there is no registry here to pull redis:7 from).
-        var spec = new RedisBuilder().WithBackend(backends.Docker).Configure(new ContainerBuilder()).Build();
-        Assert.Equal(RootFileSystem.FromImage(RedisBuilder.DefaultImage), spec.RootFileSystem);
-        Assert.Equal("redis-server", spec.Command[0]);
     }
 
     private static async Task AssertStoresAsync(string connectionString)

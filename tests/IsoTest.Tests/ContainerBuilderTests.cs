@@ -262,6 +262,28 @@ public sealed class ContainerBuilderTests : IDisposable
         Assert.Contains("could not be removed", e.Message);
     }
 
+    [Fact]
+    public async Task StartAsync_ImageCannotBeHad_TheMessageCarriesTheImageHint()
+    {
+        var backend = new FakeBackend { OnCreate = _ => throw new ImagePullException("postgres:16", "the registry docker.io cannot be reached.") };
+        var definition = new ContainerBuilder().FromImage("postgres:16").WithImageHint("Set ISOTEST_POSTGRES_IMAGE, or use FromHost().").WithBackend(backend);
+
+        var e = await Assert.ThrowsAsync<ImagePullException>(() => definition.StartAsync());
+
+        Assert.Equal("Image 'postgres:16': the registry docker.io cannot be reached.\nSet ISOTEST_POSTGRES_IMAGE, or use FromHost().", e.Message);
+        Assert.Throws<ArgumentException>(() => Valid.WithImageHint(""));
+    }
+
+    [Fact]
+    public async Task StartAsync_AnotherFailure_GetsNoImageHint()
+    {
+        var backend = new FakeBackend { OnCreate = c => c.StartFailure = new ContainerStartException(null, "no such program") };
+
+        var e = await Assert.ThrowsAsync<ContainerStartException>(() => Valid.WithImageHint("Set ISOTEST_POSTGRES_IMAGE.").WithBackend(backend).StartAsync());
+
+        Assert.DoesNotContain("ISOTEST_POSTGRES_IMAGE", e.Message, StringComparison.Ordinal);
+    }
+
     private static string Describe(ContainerSpec s) => string.Join(
         "\n",
         s.RootFileSystem,

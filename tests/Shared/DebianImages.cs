@@ -3,9 +3,10 @@ using System.Diagnostics;
 namespace IsoTest.TestSupport;
 
 /// <summary>
-/// The real Debian images .ci/images.sh builds from Debian's mirror (bookworm minbase, and PostgreSQL 15 on it):
-/// in the local dockerd under their names, and as one OCI layout the engine loads. Built once per machine; a
-/// test run as root builds them when the cache is missing, a rootless one is told to run the script.
+/// The real Debian images .ci/images.sh builds from Debian's mirror (bookworm minbase, and PostgreSQL 15 and Redis 7
+/// on it), and busybox from busybox-static: in the local dockerd under their names, and as one OCI layout the engine
+/// loads. Built once per machine; a test run as root builds them when the cache is missing, a rootless one is told to
+/// run the script.
 /// </summary>
 public static class DebianImages
 {
@@ -13,11 +14,16 @@ public static class DebianImages
 
     public const string Postgres = "isotest/postgres:15-bookworm";
 
+    public const string Redis = "isotest/redis:7-bookworm";
+
+    /// <summary>Made by .ci/docker-setup.sh from busybox-static; .ci/images.sh puts it into the layout too.</summary>
+    public const string Busybox = "isotest/busybox:latest";
+
     private static readonly SemaphoreSlim Gate = new(1, 1);
 
     public static string Cache => Environment.GetEnvironmentVariable("ISOTEST_IMAGE_CACHE") is { Length: > 0 } c ? c : "/var/cache/isotest/images";
 
-    /// <summary>The OCI layout holding both (docker.io/isotest/debian:bookworm, docker.io/isotest/postgres:15-bookworm).</summary>
+    /// <summary>The OCI layout holding them all (docker.io/isotest/debian:bookworm, docker.io/isotest/postgres:15-bookworm, ...).</summary>
     public static string Layout => Path.Combine(Cache, "oci");
 
     /// <summary>Makes sure the images exist (in dockerd and as the layout), running .ci/images.sh as root when needed.</summary>

@@ -71,7 +71,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
     {
         try
         {
-            var network = context.Network.Attach(spec, id, [name, hostname], user.Uid, user.Gid);
+            var network = context.Network.Attach(spec, id, [name, hostname], context.IsRoot ? null : IdMaps.InHolder(user, root.Config is not null, context.Ranges));
             _joinedNetworks = network.Joined;
             return network;
         }
@@ -110,7 +110,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             var files = StageFiles(staged);
             network = AttachNetwork();
             // Rootless on networks the user namespace is the network holder's, mapped already (NetnsMode.JoinWithUser).
-            var idMaps = context.IsRoot || network.Mode == NetnsMode.JoinWithUser ? null : IdMaps.ForCaller(user, Credentials.EffectiveUid, Credentials.EffectiveGid);
+            var idMaps = context.IsRoot || network.Mode == NetnsMode.JoinWithUser ? null : IdMaps.ForContainer(user, root.Config is not null, Credentials.EffectiveUid, Credentials.EffectiveGid, context.Ranges);
             // A member of user-defined networks gets the driver's /etc/hosts and /etc/resolv.conf, under the user's mounts.
             var built = network.Mounts.Count > 0 ? spec with { Mounts = [.. network.Mounts, .. spec.Mounts] } : spec;
             var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode)) };

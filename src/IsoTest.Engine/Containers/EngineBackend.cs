@@ -26,12 +26,27 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     {
     }
 
-    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups, INetworkDriver? network = null)
+    /// <param name="agentPath">The init agent (default: <see cref="AgentLocator"/>'s).</param>
+    /// <param name="stateRoot">The state root (default: <see cref="Containers.EngineState.DefaultRoot"/>).</param>
+    /// <param name="cgroups">The cgroup driver (default: detected).</param>
+    /// <param name="network">The network driver (default: namespaces).</param>
+    /// <param name="subordinateIdFiles">Rootless: where the ranges are read (default: /etc/subuid, /etc/subgid); tests name empty files to run without.</param>
+    internal EngineBackend(string? agentPath, string? stateRoot, ICgroupDriver? cgroups, INetworkDriver? network = null, (string SubUid, string SubGid)? subordinateIdFiles = null)
     {
         EngineRequirements.Check();
         AgentPath = agentPath ?? AgentLocator.Find();
         var cgroupDriver = cgroups ?? CgroupDriver.Detect() ?? new UnavailableCgroupDriver(CgroupDriver.DefaultRoot);
         var isRoot = Credentials.IsRoot;
+        Action<string> log = message => Console.Error.WriteLine($"isotest: {message}");
+        SubordinateIdLookup? lookup = null;
+        if (!isRoot)
+        {
+            lookup = subordinateIdFiles is { } files ? SubordinateIds.Find(files.SubUid, files.SubGid) : SubordinateIds.ForThisProcess();
+            SubordinateIds.SayOnce(lookup, log);
+            SubordinateIdsMissing = lookup.Missing;
+        }
+
+        var ranges = lookup?.Ids;
         // Checked before the sweep: a planted root (a symlink, another user's directory) must not be swept.
         var root = Containers.EngineState.EnsureRoot(stateRoot ?? Containers.EngineState.DefaultRoot());
         Sweep(root, cgroupDriver);
@@ -41,13 +56,17 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
             AgentPath,
             Fd.OpenDevNull(),
             cgroupDriver,
-            network ?? new NamespaceNetworkDriver(isRoot, _state.Directory, () => new NetworkHolder(EngineLoop.Shared, AgentPath)),
+            network ?? new NamespaceNetworkDriver(isRoot, _state.Directory,
+                () => new NetworkHolder(EngineLoop.Shared, AgentPath, ranges is null ? null : IdMaps.ForHolder(Credentials.EffectiveUid, Credentials.EffectiveGid, ranges))),
             new RootFsProviders([new HostRootFs(), new DirectoryRootFs(), new ImageRootFs(() => Images.Value, ImageRootFs.PolicyFromEnvironment()), new ImageArchiveRootFs(() => Images.Value)]),
             _state,
             new Containers.ContainerRegistry(),
             isRoot,
             TimeProvider.System,
-            message => Console.Error.WriteLine($"isotest: {message}"));
+            log)
+        {
+            Ranges = ranges,
+        };
 
         if (EngineRequirements.RootlessKernelNote(isRoot, Environment.OSVersion.Version) is { } note && Interlocked.Exchange(ref s_kernelNoted, 1) == 0)
         {
@@ -69,6 +88,9 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     internal ICgroupDriver Cgroups => _context.Cgroups;
 
     internal bool IsRoot => _context.IsRoot;
+
+    /// <summary>Rootless without subordinate ranges: the line that said so (and how to add them); null otherwise.</summary>
+    internal string? SubordinateIdsMissing { get; }
 
     internal INetworkDriver Network => _context.Network;
 

@@ -22,4 +22,8 @@ internal sealed record EngineContext(
     ContainerRegistry Registry,
     bool IsRoot,
     TimeProvider Time,
-    Action<string> Log);
+    Action<string> Log)
+{
+    /// <summary>Rootless: the caller's subordinate id ranges, which the containers' user namespaces map (null: the caller's ids only).</summary>
+    public SubordinateIds? Ranges { get; init; }
+}

@@ -49,9 +49,12 @@ internal sealed class ImageStore
 
     private string BlobDirectory => Path.Combine(Root, "blobs", "sha256");
 
-    private string LayerDirectory => Path.Combine(Root, "layers");
+    /// <summary>Where layers are unpacked: <c>layers</c>, or rootless with subordinate ranges <c>layers-KEY</c> (owners shifted for those ranges: another tree than the caller-owned one).</summary>
+    internal string LayerDirectory => Path.Combine(Root, "layers" + FlavorSuffix);
 
-    private string LinkDirectory => Path.Combine(Root, "l");
+    private string FlavorSuffix => Unpack.Owners is { } owners ? "-" + owners.Key : "";
+
+    private string LinkDirectory => Path.Combine(Root, "l" + FlavorSuffix);
 
     private string RefDirectory => Path.Combine(Root, "refs");
 
@@ -187,7 +190,7 @@ internal sealed class ImageStore
         {
             try
             {
-                File.CreateSymbolicLink(link, Path.Combine("..", "layers", hex));
+                File.CreateSymbolicLink(link, Path.Combine("..", "layers" + FlavorSuffix, hex));
             }
             catch (IOException) when (Path.Exists(link))
             {
@@ -417,7 +420,10 @@ internal sealed class ImageStore
         }
     }
 
-    /// <summary>Removes a tree this user wrote, including directories it made read-only (an image's 0555 dirs).</summary>
+    /// <summary>
+    /// Removes a tree this user wrote, including directories it made read-only (an image's 0555 dirs) and, with
+    /// subordinate ranges, files owned by them (<see cref="LayerOwners.Disown"/> first).
+    /// </summary>
     internal static void RemoveTree(string path)
     {
         if (File.Exists(path) || (Path.Exists(path) && new FileInfo(path).LinkTarget is not null))
@@ -433,6 +439,11 @@ internal sealed class ImageStore
 
         try
         {
+            Directory.Delete(path, recursive: true);
+        }
+        catch (UnauthorizedAccessException) when (LayerOwners.ForThisProcess is { } owners)
+        {
+            owners.Disown(path);
             Directory.Delete(path, recursive: true);
         }
         catch (UnauthorizedAccessException)

@@ -10,7 +10,12 @@ namespace IsoTest.Engine.Images;
 /// <param name="Privileged">Root: owners are set, device nodes made, opaque dirs marked with trusted.overlay.opaque.</param>
 internal sealed record UnpackOptions(bool Privileged)
 {
-    public static UnpackOptions ForThisProcess { get; } = new(Credentials.IsRoot);
+    private static readonly Lazy<UnpackOptions> s_thisProcess = new(() => new(Credentials.IsRoot) { Owners = LayerOwners.ForThisProcess });
+
+    public static UnpackOptions ForThisProcess => s_thisProcess.Value;
+
+    /// <summary>Unprivileged with subordinate ranges: gives the files the tar's owners under the ranges; null: every file stays the caller's.</summary>
+    public LayerOwners? Owners { get; init; }
 
     /// <summary>The xattr namespace overlayfs reads: trusted.* as root, user.* when mounted with userxattr (rootless).</summary>
     public string OverlayXattrPrefix => Privileged ? "trusted.overlay." : "user.overlay.";
@@ -41,6 +46,7 @@ internal static class LayerUnpacker
         using var hashing = new HashingReadStream(decompressed);
         using var tree = LayerTree.Open(targetDirectory);
         var directories = new Dictionary<string, (int Mode, DateTimeOffset Modified)>(StringComparer.Ordinal);
+        var owners = new Dictionary<string, LayerOwner>(StringComparer.Ordinal);
         var skippedDevices = 0;
         try
         {
@@ -66,7 +72,7 @@ internal static class LayerUnpacker
                     continue;
                 }
 
-                if (!Write(tree, entry, path, options, directories))
+                if (!Write(tree, entry, path, options, directories, owners))
                 {
                     skippedDevices++;
                 }
@@ -86,6 +92,9 @@ internal static class LayerUnpacker
                     tree.SetTimes(path, modified);
                 }
             }
+
+            // Last: files owned by subordinate ids are no longer the caller's to write.
+            options.Owners?.Own(targetDirectory, owners.Values);
         }
         catch (InvalidDataException e)
         {
@@ -187,8 +196,15 @@ internal static class LayerUnpacker
     }
 
     /// <summary>Writes one entry; false when it is a device node this user may not make.</summary>
-    private static bool Write(LayerTree tree, TarEntry entry, string path, UnpackOptions options, Dictionary<string, (int, DateTimeOffset)> directories)
+    private static bool Write(LayerTree tree, TarEntry entry, string path, UnpackOptions options, Dictionary<string, (int, DateTimeOffset)> directories, Dictionary<string, LayerOwner> owners)
     {
+        // The last entry for a path says its owner (tar semantics), whichever kind it is.
+        owners.Remove(path);
+        if (options.Owners is not null && (entry.Uid != 0 || entry.Gid != 0) && entry.EntryType is not (TarEntryType.CharacterDevice or TarEntryType.BlockDevice))
+        {
+            owners[path] = new LayerOwner(path, entry.Uid, entry.Gid, entry.EntryType == TarEntryType.SymbolicLink ? null : (int)entry.Mode & 0xFFF);
+        }
+
         var mode = (int)entry.Mode & 0xFFF; // UnixFileMode carries setuid (04000), setgid, sticky too
         tree.MakeParents(path);
         var existing = tree.Kind(path);
@@ -258,8 +274,8 @@ internal static class LayerUnpacker
 
     private static void Own(LayerTree tree, TarEntry entry, string path, UnpackOptions options)
     {
-        // Unprivileged, every file stays the caller's: the user namespace maps the caller to the
-        // container's user, so the image's owners cannot be kept without subordinate id ranges.
+        // Unprivileged, every file stays the caller's here: with subordinate ranges options.Owners gives them
+        // their owners at the end; without, the user namespace maps the caller to the container's user.
         if (options.Privileged && !tree.TryChown(path, entry.Uid, entry.Gid))
         {
             throw new LayerFormatException($"cannot give '{path}' owner {entry.Uid}:{entry.Gid}");

@@ -40,6 +40,7 @@ internal static class AgentErrors
         {
             ("cgroup", Libc.EACCES) when cgroupJoinRefused is not null => cgroupJoinRefused(),
             ("cgroup", _) => "the container could not join its cgroup; check that the cgroup exists and is writable",
+            ("idmap", _) => "newuidmap/newgidmap refused the subordinate id maps (the detail is what they said): check this user's ranges in /etc/subuid and /etc/subgid (README, \"Rootless\")",
             ("uidmap" or "gidmap", _) => "the user namespace id maps were refused; check /proc/sys/user/max_user_namespaces and that unprivileged user namespaces are allowed",
             ("clone", Libc.EACCES or Libc.EPERM) => "creating namespaces was refused; rootless containers need unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)",
             (_, Libc.ENOSYS) => $"this kernel (Linux {kernel}) lacks a system call the engine needs here; it needs Linux 5.6 or newer (openat2; README, \"Kernel features\")",

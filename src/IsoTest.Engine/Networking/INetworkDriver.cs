@@ -73,9 +73,8 @@ internal interface INetworkDriver : IDisposable
     /// <param name="spec">The container.</param>
     /// <param name="containerId">Its id.</param>
     /// <param name="names">Its name and hostname: what the other members resolve to it, with its aliases.</param>
-    /// <param name="uid">The container user's uid (rootless, the member's user namespace maps it to the engine's).</param>
-    /// <param name="gid">Its gid, likewise.</param>
-    NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names, long uid, long gid);
+    /// <param name="memberMaps">Rootless: the maps of the member's user namespace, as ids of the network holder's (<see cref="RootFs.IdMaps.InHolder"/>); null as root.</param>
+    NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names, RootFs.IdMaps? memberMaps);
 
     /// <summary>Takes a container off its user-defined networks (after <see cref="Attach"/> said it joined some).</summary>
     void Detach(string containerId);

@@ -37,7 +37,7 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
 
     public IDisposable? BeginCreate(ContainerSpec spec) => spec.Network.Kind != NetworkKind.Host ? Pool?.Hold() : null;
 
-    public NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names, long uid, long gid)
+    public NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names, RootFs.IdMaps? memberMaps)
     {
         if (spec.Network.Kind == NetworkKind.Host)
         {
@@ -58,7 +58,7 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
         {
             try
             {
-                (netns, inside, userns) = _holder.Value.Member(uid, gid);
+                (netns, inside, userns) = _holder.Value.Member(memberMaps ?? throw new ArgumentNullException(nameof(memberMaps), "rootless members need their maps"));
             }
             catch (NativeException e)
             {

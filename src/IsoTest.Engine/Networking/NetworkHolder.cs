@@ -25,12 +25,16 @@ internal sealed class NetworkHolder : IAgentListener, IDisposable
     private TaskCompletionSource<SafeFileHandle[]>? _reply;
     private bool _closed;
 
-    public NetworkHolder(EngineLoop loop, string agentPath)
+    /// <param name="loop">Spawns it and reads its replies.</param>
+    /// <param name="agentPath">The agent binary, which is the holder in its netholder mode.</param>
+    /// <param name="maps">With subordinate ranges, the holder's own maps (written by newuidmap/newgidmap); null maps the engine's ids only.</param>
+    public NetworkHolder(EngineLoop loop, string agentPath, RootFs.IdMaps? maps = null)
     {
         var (engineEnd, holderEnd) = Fd.SeqPacketPair();
         _control = new AgentSocket(engineEnd);
+        string[] first = maps?.Helpers is { } ranges ? ["netholder", ranges.NewUidMap, ranges.NewGidMap, maps.UidMap, maps.GidMap] : ["netholder"];
         // Its stdout and stderr are /dev/null: it reports on the control socket only.
-        _spawned = loop.SpawnAsync(agentPath, Fd.OpenDevNull(), [Fd.OpenDevNull(), Fd.OpenDevNull(), holderEnd], _control, this, [AgentProtocol.Encode(["netholder"])]);
+        _spawned = loop.SpawnAsync(agentPath, Fd.OpenDevNull(), [Fd.OpenDevNull(), Fd.OpenDevNull(), holderEnd], _control, this, [AgentProtocol.Encode(first)]);
     }
 
     /// <summary>A network namespace for a network's bridge, and a netlink socket acting there.</summary>
@@ -41,12 +45,13 @@ internal sealed class NetworkHolder : IAgentListener, IDisposable
     }
 
     /// <summary>
-    /// A member's namespaces: a user namespace mapping <paramref name="uid"/>/<paramref name="gid"/> (the container
-    /// user) to the engine's ids, a network namespace it owns (lo up), and a netlink socket acting there.
+    /// A member's namespaces: a user namespace with <paramref name="maps"/> (ids of the holder's namespace: the
+    /// container's user or root as the engine's uid, with ranges the rest), a network namespace it owns (lo up), and
+    /// a netlink socket acting there.
     /// </summary>
-    public (SafeFileHandle Namespace, Netlink Netlink, SafeFileHandle UserNamespace) Member(long uid, long gid)
+    public (SafeFileHandle Namespace, Netlink Netlink, SafeFileHandle UserNamespace) Member(RootFs.IdMaps maps)
     {
-        var fds = Request(["member", uid.ToString(CultureInfo.InvariantCulture), gid.ToString(CultureInfo.InvariantCulture)], [], expected: 3);
+        var fds = Request(["member", maps.UidMap, maps.GidMap], [], expected: 3);
         return (fds[0], Netlink.FromSocket(fds[1]), fds[2]);
     }
 

@@ -83,6 +83,10 @@ internal static class AgentProtocol
         if (setup.IdMaps is { } maps)
         {
             Add("userns", maps.UidMap, maps.GidMap);
+            if (maps.Helpers is { } ranges)
+            {
+                Add("idmap", ranges.NewUidMap, ranges.NewGidMap);
+            }
         }
 
         Add("netns", Num((int)setup.Netns));

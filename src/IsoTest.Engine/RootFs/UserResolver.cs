@@ -6,15 +6,36 @@ namespace IsoTest.Engine.RootFs;
 internal sealed record ResolvedUser(long Uid, long Gid, string Home);
 
 /// <summary>User-namespace maps for rootless containers, in /proc/pid/uid_map syntax.</summary>
-internal sealed record IdMaps(string UidMap, string GidMap)
+/// <param name="UidMap">Container uids to outside ones: <c>inside outside count</c> lines.</param>
+/// <param name="GidMap">Likewise for gids.</param>
+/// <param name="Helpers">The ranges these maps use: newuidmap/newgidmap must write them (null: the caller's own ids only, written by the shim).</param>
+internal sealed record IdMaps(string UidMap, string GidMap, SubordinateIds? Helpers = null)
 {
     /// <summary>
-    /// Rootless: the caller is mapped to the container's user, so files the caller owns are that user's
-    /// inside, and servers that refuse to run as root (PostgreSQL) run. One id each: mapping more needs
-    /// newuidmap and /etc/subuid, which most CI users lack.
+    /// Rootless: with subordinate ranges, rootless Docker's maps (container 0 the caller, the rest the ranges; see
+    /// <see cref="SubordinateIds.UidMap"/> for which container id is the caller). Without, the caller is mapped to the
+    /// container's user, so files the caller owns are that user's inside, and servers that refuse to run as root
+    /// (PostgreSQL) run; one id each.
     /// </summary>
-    public static IdMaps ForCaller(ResolvedUser user, uint hostUid, uint hostGid) =>
-        new($"{user.Uid} {hostUid} 1", $"{user.Gid} {hostGid} 1");
+    /// <param name="user">The container's user.</param>
+    /// <param name="image">The root is an image, whose layers were unpacked with container 0 as the caller.</param>
+    /// <param name="hostUid">The caller's uid.</param>
+    /// <param name="hostGid">The caller's gid.</param>
+    /// <param name="ranges">The caller's subordinate ranges, or null.</param>
+    public static IdMaps ForContainer(ResolvedUser user, bool image, uint hostUid, uint hostGid, SubordinateIds? ranges) =>
+        ranges is null
+            ? new($"{user.Uid} {hostUid} 1", $"{user.Gid} {hostGid} 1")
+            : new(ranges.UidMap(image ? 0 : user.Uid, hostUid), ranges.GidMap(image ? 0 : user.Gid, hostGid), ranges);
+
+    /// <summary>The same maps for a member of rootless networks, whose user namespace is a child of the network holder's (0 the caller, 1.. the ranges).</summary>
+    public static IdMaps InHolder(ResolvedUser user, bool image, SubordinateIds? ranges) =>
+        ranges is null
+            ? new($"{user.Uid} 0 1", $"{user.Gid} 0 1")
+            : new(ranges.HolderUidMap(image ? 0 : user.Uid), ranges.HolderGidMap(image ? 0 : user.Gid));
+
+    /// <summary>The network holder's own namespace: 0 the caller, 1.. the ranges (written by newuidmap/newgidmap).</summary>
+    public static IdMaps ForHolder(uint hostUid, uint hostGid, SubordinateIds ranges) =>
+        new(ranges.UidMap(0, hostUid), ranges.GidMap(0, hostGid), ranges);
 }
 
 /// <summary>

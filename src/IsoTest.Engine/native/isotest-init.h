@@ -14,6 +14,8 @@
  *   proto.c   datagrams on the control socket: send, receive, report an error and exit
  *   spec.c    the `spec` message: a table of record kinds, each with its arity, parser and limit
  *   shim.c    main: spec, cgroup files, clone of init, id maps, wait and `reaped`
+ *   idmap.c   subordinate id ranges: newuidmap/newgidmap for a waiting process, or for ourselves
+ *   owners.c  the `own`/`disown` tool: a layer's file owners under subordinate ids, and back
  *   init.c    PID 1: setup order, then the request loop (start, exec, connect, stat, signal, kill)
  *   rootfs.c  the root: staging tmpfs, overlays, the rootless host mirror, read-only seal, pivot_root
  *   mounts.c  what goes on the root: /proc, /dev, /sys, /tmp, /run, masked paths, user mounts, files
@@ -66,7 +68,7 @@ struct mnt { char kind; const char *src, *dst, *opt; int ro, srcfd; };   /* kind
 struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcfd; };
 
 struct spec {
-    const char *root, *uid_map, *gid_map, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER];
+    const char *root, *uid_map, *gid_map, *newuidmap, *newgidmap, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER];
     int readonly, netns, nmnts, nfiles, ncg1, nlower, cg2_write;
     uid_t uid;
     gid_t gid;
@@ -94,9 +96,24 @@ _Noreturn void init_main(int syncfd, struct cgroup_fds *cg);
 /* Rootless: a user namespace maps the container's ids (made by the clone, or joined with netns 3). */
 #define ROOTLESS (S.uid_map || S.netns == 3)
 
+/* ---------------------------------------------------------------- idmap.c */
+
+/* newuidmap and newgidmap (absolute paths) and the maps they write, in /proc/PID/uid_map syntax. */
+struct idhelpers { const char *newuidmap, *newgidmap, *uid_map, *gid_map; };
+
+/* Has the helpers map pid's user namespace: 0, or -1 with errno and what they said in why. */
+int map_ids(pid_t pid, const struct idhelpers *h, char *why, size_t whylen);
+/* Unshares a user namespace and has the helpers map it (from a child left outside): 0, or -1 as above. */
+int unshare_mapped(const struct idhelpers *h, char *why, size_t whylen);
+
 /* ---------------------------------------------------------------- netholder.c */
 
-_Noreturn void holder_main(void);
+_Noreturn void holder_main(struct msg *first);
+
+/* ---------------------------------------------------------------- owners.c */
+
+/* `isotest-init own|disown ...`: a layer's owners under subordinate ids (PROTOCOL.md "Owners"). */
+int owners_main(int argc, char **argv);
 
 /* ---------------------------------------------------------------- rootfs.c */
 

@@ -1,10 +1,11 @@
 /* The network holder (PROTOCOL.md "Network holder"): rootless, the engine's user namespace and the maker of
- * every namespace its networks need. It unshares a user namespace (the engine's uid and gid as 0), then
+ * every namespace its networks need. It unshares a user namespace (the engine's uid and gid as 0; with
+ * subordinate ranges, mapped by newuidmap/newgidmap with the ranges from 1), then
  * serves one request at a time; each is done by a short-lived child, so the holder itself never leaves
  * its namespaces:
  *   bridge          -> a network namespace owned by the holder's user namespace (a network's bridge lives there)
- *   member uid gid  -> a user namespace, child of the holder's, mapping the container user to the holder's 0,
- *                      and a network namespace owned by it (the container joins both; see shim.c)
+ *   member uid_map gid_map -> a user namespace, child of the holder's, with these maps (ids of the holder's
+ *                      namespace), and a network namespace owned by it (the container joins both; see shim.c)
  *   listen addr port + fd (a network namespace) -> a TCP socket listening there
  *   exit            -> exits (the engine is being disposed; EOF does the same)
  * Replies: `made` + fds, or `failed` stage errno. The engine holds what it gets; the holder dies with the
@@ -70,7 +71,7 @@ static _Noreturn void send_made(int member)
     _exit(0);
 }
 
-static void make(int member, const char *uid, const char *gid)
+static void make(int member, const char *uid_map, const char *gid_map)
 {
     int ready[2], go[2];
     if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) {
@@ -90,15 +91,15 @@ static void make(int member, const char *uid, const char *gid)
         send_made(member);
     }
     close(ready[1]), close(go[0]);
-    char c, map[64], path[64];
+    char c, path[64];
     int ok = pid > 0 && read(ready[0], &c, 1) == 1;
     if (ok && member) {
-        /* from the holder, the parent user namespace: its uid 0 is the engine's uid on the host */
-        const char *ids[][2] = { { "uid_map", uid }, { "gid_map", gid } };
+        /* from the holder, the parent user namespace, where it holds CAP_SETUID and CAP_SETGID: any of its
+         * ids may be mapped, and setgroups stays as the holder's own (allowed with subordinate ranges) */
+        const char *maps[][2] = { { "uid_map", uid_map }, { "gid_map", gid_map } };
         for (int i = 0; i < 2 && ok; i++) {
-            snprintf(map, sizeof map, "%s 0 1", ids[i][1]);
-            snprintf(path, sizeof path, "/proc/%d/%s", pid, ids[i][0]);
-            if (write_file(path, map) < 0) {
+            snprintf(path, sizeof path, "/proc/%d/%s", pid, maps[i][0]);
+            if (write_file(path, maps[i][1]) < 0) {
                 send_msg(-1, "failed", "uidmap", num(errno), NULL);
                 ok = 0;
             }
@@ -138,24 +139,34 @@ static void listen_in(int netns, const char *addr, const char *port)
             continue;
 }
 
-_Noreturn void holder_main(void)
+_Noreturn void holder_main(struct msg *first)
 {
     static struct msg m;
     char map[64];
     uid_t uid = geteuid();
     gid_t gid = getegid();
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    /* an unprivileged process maps only its own ids, and only once setgroups is denied */
-    if (unshare(CLONE_NEWUSER) < 0)
-        die("userns", "unshare");
-    if (write_file("/proc/self/setgroups", "deny") < 0)
-        die("uidmap", "setgroups");
-    snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
-    if (write_file("/proc/self/uid_map", map) < 0)
-        die("uidmap", map);
-    snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
-    if (write_file("/proc/self/gid_map", map) < 0)
-        die("uidmap", map);
+    if (first->n == 5) {
+        /* subordinate ranges: newuidmap/newgidmap map U (the engine's uid and gid as 0, the ranges from 1) */
+        struct idhelpers h = { first->f[1], first->f[2], first->f[3], first->f[4] };
+        char why[256];
+        if (unshare_mapped(&h, why, sizeof why) < 0)
+            die("idmap", why);
+    } else {
+        /* an unprivileged process maps only its own ids, and only once setgroups is denied */
+        if (first->n != 1)
+            errno = EINVAL, die("spec", "netholder: 0 or 4 values (newuidmap newgidmap uid_map gid_map)");
+        if (unshare(CLONE_NEWUSER) < 0)
+            die("userns", "unshare");
+        if (write_file("/proc/self/setgroups", "deny") < 0)
+            die("uidmap", "setgroups");
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)uid);
+        if (write_file("/proc/self/uid_map", map) < 0)
+            die("uidmap", map);
+        snprintf(map, sizeof map, "0 %u 1", (unsigned)gid);
+        if (write_file("/proc/self/gid_map", map) < 0)
+            die("uidmap", map);
+    }
     send_msg(-1, "ready", NULL);
     while (recv_msg(&m)) {
         if (m.n == 1 && !strcmp(m.f[0], "exit"))

@@ -1,6 +1,7 @@
 /* The shim: the process the engine spawned. It reads the spec, opens the cgroup files as the host
- * sees them, clones init into the new namespaces, writes init's id maps (rootless), and then only
- * waits for init, to report `reaped` with its rusage. */
+ * sees them, clones init into the new namespaces, writes init's id maps (rootless; through
+ * newuidmap/newgidmap with subordinate ranges), and then only waits for init, to report `reaped`
+ * with its rusage. With arguments it is the owners tool instead (owners.c). */
 #include "isotest-init.h"
 #include <sched.h>
 #include <signal.h>
@@ -64,8 +65,10 @@ static int write_maps(pid_t pid)
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1)
+        return owners_main(argc, argv);         /* not an agent: the layer owners tool (owners.c) */
     prctl(PR_SET_PDEATHSIG, SIGKILL);           /* the engine's spawning thread dies -> so do we */
     /* Only the descriptors PROTOCOL.md lists: whatever started the engine may have left others open
      * without CLOEXEC (a shell's `exec 7<file`), and the engine's posix_spawn passes them on. */
@@ -97,11 +100,16 @@ int main(void)
     }
     close(sync[0]);
     send_msg(-1, "pid", num(pid), NULL);
-    if (S.uid_map && write_maps(pid) < 0) {
+    /* with subordinate ranges (an idmap record) newuidmap/newgidmap write the maps, setgroups stays allowed */
+    char why[256];
+    struct idhelpers helpers = { S.newuidmap, S.newgidmap, S.uid_map, S.gid_map };
+    if (S.uid_map && (S.newuidmap ? map_ids(pid, &helpers, why, sizeof why) : write_maps(pid)) < 0) {
         int e = errno;
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
         errno = e;
+        if (S.newuidmap)
+            die("idmap", why);
         die("uidmap", S.uid_map);
     }
     (void)!write(sync[1], "1", 1);

@@ -90,6 +90,15 @@ static int rec_userns(const char *k, char **v)
     return 0;
 }
 
+/* newuidmap and newgidmap write the userns record's maps (subordinate ranges); absent, the shim does. */
+static int rec_idmap(const char *k, char **v)
+{
+    if (absolute(k, v[0]) < 0 || absolute(k, v[1]) < 0)
+        return -1;
+    S.newuidmap = v[0], S.newgidmap = v[1];
+    return 0;
+}
+
 static int rec_netns(const char *k, char **v)
 {
     if (strcmp(v[0], "0") && strcmp(v[0], "1") && strcmp(v[0], "2") && strcmp(v[0], "3"))
@@ -213,6 +222,7 @@ static const struct record {
     int (*parse)(const char *key, char **values);
 } records[] = {
     { "root", 1, rec_root }, { "lower", 1, rec_lower }, { "readonly", 1, rec_readonly }, { "userns", 2, rec_userns },
+    { "idmap", 2, rec_idmap },
     { "netns", 1, rec_netns }, { "hostname", 1, rec_hostname }, { "uid", 1, rec_uid }, { "gid", 1, rec_uid },
     { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
     { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "cg2join", 1, rec_cg2join }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
@@ -262,8 +272,8 @@ void read_spec(void)
     const char *why;
     if (!recv_msg(&spec_msg))
         _exit(1);
-    if (spec_msg.n == 1 && !strcmp(spec_msg.f[0], "netholder"))
-        holder_main();                          /* not a container: the rootless network holder */
+    if (spec_msg.n >= 1 && !strcmp(spec_msg.f[0], "netholder"))
+        holder_main(&spec_msg);                          /* not a container: the rootless network holder */
     if (parse_spec(&spec_msg, &why) < 0)
         die("spec", why);
 }

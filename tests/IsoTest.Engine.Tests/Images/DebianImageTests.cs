@@ -19,6 +19,11 @@ public sealed class DebianImageTests : IAsyncLifetime
         // A directory's link count is the overlay's business (Docker's merged /etc says 1), not the image's.
         "\\( -type d -exec stat -c '%n %a %u %g %F' {} + \\) -o \\( ! -type d -exec stat -c '%n %a %u %g %F %h %s %N' {} + \\) \\); } | sort";
 
+    private static readonly string[] OwnerRoots = ["/etc", "/usr/bin", "/usr/sbin", "/var"];
+    private static readonly string[] RuntimeFiles = ["hosts", "hostname", "resolv.conf", "mtab"];
+    private static readonly string OwnerListing =
+        $"find {string.Join(' ', OwnerRoots)} -xdev {string.Join(' ', RuntimeFiles.Select(n => $"! -name {n}"))} -exec stat -c '%u %g %n' {{}} +";
+
     private readonly string _dir = Directory.CreateTempSubdirectory("isotest-debian-").FullName;
     private LocalRegistry _registry = null!;
     private EngineBackend _engine = null!;
@@ -78,7 +83,18 @@ public sealed class DebianImageTests : IAsyncLifetime
 
         if (!Specs.IsRoot)
         {
-            return; // rootless without subordinate ids, every owner is the caller; the daemon's socket is root's
+            // The daemon's socket is root's: rootless, the owners are compared with the layer's own, which the root
+            // half of this test proves are what docker run shows. With subordinate ranges they are all there.
+            var owners = await _engine.RunAsync(new ContainerSpec
+            {
+                RootFileSystem = RootFileSystem.FromImage(reference),
+                PullPolicy = ImagePullPolicy.Never,
+                Command = ["bash", "-c", OwnerListing],
+            });
+            Assert.True(owners.ExitCode == 0, owners.Stderr);
+            var seen = AssertOwnersAreTheLayers(DebianImages.Debian, owners.Stdout);
+            Assert.True(seen.Select(l => l.Split(' ')[1]).Distinct().Count() >= 3, "the image has files of several groups (root, shadow, utmp, mail, staff)");
+            return;
         }
 
         var docker = System.Diagnostics.Process.Start(new ProcessStartInfo("docker", ["run", "--rm", "--entrypoint", "bash", DebianImages.Debian, "-c", Listing]) { RedirectStandardOutput = true })!;
@@ -89,6 +105,75 @@ public sealed class DebianImageTests : IAsyncLifetime
         var want = expected.Split('\n');
         Assert.Equal(want.Except(listing).Take(20), listing.Except(want).Take(20));
         Assert.Equal(want, listing);
+    }
+
+    /// <summary>`uid gid /path` of every entry of <paramref name="image"/>'s layers in the OCI layout under <see cref="OwnerRoots"/>, as the tars record them (upper layers win).</summary>
+    private static IEnumerable<string> LayerOwnerListing(string image)
+    {
+        var blobs = Path.Combine(DebianImages.Layout, "blobs", "sha256");
+        string Blob(string digest) => Path.Combine(blobs, digest["sha256:".Length..]);
+        var index = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(DebianImages.Layout, "index.json")))!;
+        var manifest = index["manifests"]!.AsArray().Single(m => (string?)m!["annotations"]?["org.opencontainers.image.ref.name"] == $"docker.io/{image}")!;
+        var layers = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Blob((string)manifest["digest"]!)))!["layers"]!.AsArray();
+        var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var layer in layers)
+        {
+            using var file = File.OpenRead(Blob((string)layer!["digest"]!));
+            using var tar = new System.Formats.Tar.TarReader(LayerUnpacker.Decompress(file));
+            while (tar.GetNextEntry() is { } entry)
+            {
+                var path = "/" + LayerUnpacker.Clean(entry.Name);
+                var name = Path.GetFileName(path);
+                if (name.StartsWith(".wh.", StringComparison.Ordinal))
+                {
+                    owners.Remove(Path.Combine(Path.GetDirectoryName(path)!, name[4..]));
+                }
+                else if (OwnerRoots.Any(r => path == r || path.StartsWith(r + "/", StringComparison.Ordinal)) && !RuntimeFiles.Contains(name))
+                {
+                    owners[path] = $"{entry.Uid} {entry.Gid} {path}";
+                }
+            }
+        }
+
+        return owners.Values;
+    }
+
+    [Fact]
+    public async Task FromImage_PostgresFromTheLayout_FilesHaveTheLayersOwners()
+    {
+        // Three layers with several owners (postgres's data and run directories, messagebus, _apt) and whiteouts;
+        // rootless these are subordinate ids, so the server's own user owns its directories as in Docker.
+        await _engine.LoadImagesAsync(DebianImages.Layout);
+        var run = await _engine.RunAsync(new ContainerSpec
+        {
+            RootFileSystem = RootFileSystem.FromImage(DebianImages.Postgres),
+            PullPolicy = ImagePullPolicy.Never,
+            User = "0",
+            Command = ["bash", "-c", OwnerListing],
+        }, TimeSpan.FromMinutes(3));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var seen = AssertOwnersAreTheLayers(DebianImages.Postgres, run.Stdout);
+        Assert.True(seen.Select(l => l.Split(' ')[0]).Distinct().Count() >= 3, "the image has files of several owners (root, postgres, _apt)");
+
+        // The server's user writes where the image lets it, as itself (the entrypoint's initdb needs exactly this).
+        var postgres = await _engine.RunAsync(new ContainerSpec
+        {
+            RootFileSystem = RootFileSystem.FromImage(DebianImages.Postgres),
+            PullPolicy = ImagePullPolicy.Never,
+            Command = ["sh", "-c", "id -un; touch /var/lib/postgresql/probe /var/run/postgresql/probe && stat -c '%U %G' /var/lib/postgresql/probe"],
+        });
+        Assert.True(postgres.ExitCode == 0, postgres.Stderr);
+        Assert.Equal("postgres\npostgres postgres\n", postgres.Stdout);
+    }
+
+    /// <summary>The container's `uid gid /path` lines equal the layers' (the same set, in any order); returns them.</summary>
+    private static List<string> AssertOwnersAreTheLayers(string image, string listing)
+    {
+        var seen = listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal).ToList();
+        var layers = LayerOwnerListing(image).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(layers.Except(seen).Take(20), seen.Except(layers).Take(20));
+        Assert.Equal(layers, seen);
+        return seen;
     }
 
     private sealed class SyncProgress(Action<ImagePullProgress> report) : IProgress<ImagePullProgress>

@@ -81,7 +81,7 @@ public sealed class ImageStoreTests : IDisposable
         var after = new ImageStore(store);
         Assert.Null(after.Find(reference));
         Assert.Empty(after.List());
-        Assert.Empty(Directory.EnumerateDirectories(Path.Combine(store, "layers")));
+        Assert.Empty(Directory.EnumerateDirectories(after.LayerDirectory));
         Assert.NotEmpty(Directory.EnumerateFileSystemEntries(Path.Combine(store, "tmp"))); // the partial download, under no final name
 
         // The dead puller's lock went with it: a new pull is not blocked and completes.

@@ -62,20 +62,36 @@ public sealed class LayerUnpackerTests : IDisposable
     }
 
     [Fact]
-    public void Unpack_Owners_AreTheArchivesAsRoot_TheCallersRootless()
+    public void Unpack_Owners_AreTheArchivesAsRoot_ShiftedIntoTheRangesRootless_ElseTheCallers()
     {
-        var (t, _) = Unpack(new LayerBuilder().Dir("home", 0x1ED).File("home/app", "a", 0x1A4, uid: 999, gid: 998).Symlink("home/l", "app", 1234, 4321));
+        var (t, _) = Unpack(new LayerBuilder().Dir("home", 0x1ED).File("home/app", "a", 0x9ED, uid: 999, gid: 998).Symlink("home/l", "app", 1234, 4321)
+            .Dir("home/secret", 0x1C0, uid: 999, gid: 998).File("home/secret/key", "k", 0x180, uid: 999, gid: 998).File("home/root", "r"));
         var (uid, gid) = FsProbe.Owner(Path.Combine(t, "home/app"));
         var (luid, lgid) = FsProbe.Owner(Path.Combine(t, "home/l"));
+        var ranges = Engine.RootFs.SubordinateIds.ForThisProcess().Ids;
         if (Root)
         {
             Assert.Equal((999, 998), (uid, gid));
             Assert.Equal((1234, 4321), (luid, lgid));
         }
+        else if (ranges is not null)
+        {
+            // Container 0 is the caller, container n the range's n-th id: what the containers' user namespaces map.
+            Assert.Equal(((int)ranges.UidStart + 998, (int)ranges.GidStart + 997), (uid, gid));
+            Assert.Equal(((int)ranges.UidStart + 1233, (int)ranges.GidStart + 4320), (luid, lgid));
+            Assert.Equal(((int)Libc.geteuid(), (int)Libc.getegid()), FsProbe.Owner(Path.Combine(t, "home/root")));
+        }
         else
         {
             Assert.Equal(((int)Libc.geteuid(), (int)Libc.getegid()), (uid, gid));
         }
+
+        // The chown did not cost the setuid and setgid bits (chown clears them; the mode is set again after it).
+        Assert.Equal(0x9ED, (int)File.GetUnixFileMode(Path.Combine(t, "home/app")));
+
+        // A 0700 directory of another owner is not the caller's to enter; removing the tree takes it back first.
+        ImageStore.RemoveTree(t);
+        Assert.False(Directory.Exists(t));
     }
 
     [Fact]

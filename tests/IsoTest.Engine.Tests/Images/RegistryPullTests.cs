@@ -196,7 +196,7 @@ public sealed class RegistryPullTests : IDisposable
         var e = await Assert.ThrowsAsync<ImageUnpackException>(() => service.PullAsync($"{registry.Host}/evil:v1"));
         Assert.Contains("climbs out", e.Message, StringComparison.Ordinal);
         Assert.StartsWith("sha256:", e.Layer, StringComparison.Ordinal);
-        Assert.Empty(Directory.EnumerateDirectories(Path.Combine(service.Store.Root, "layers")));
+        Assert.Empty(Directory.EnumerateDirectories(service.Store.LayerDirectory));
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(service.Store.Root, "tmp")));
         Assert.Empty(service.List());
     }

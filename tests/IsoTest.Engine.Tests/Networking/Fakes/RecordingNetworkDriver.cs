@@ -39,7 +39,7 @@ internal sealed class RecordingNetworkDriver : INetworkDriver
         return new End(this, spec.Network);
     }
 
-    public NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names, long uid, long gid)
+    public NetworkAttachment Attach(ContainerSpec spec, string containerId, IReadOnlyList<string> names, Engine.RootFs.IdMaps? memberMaps)
     {
         Record($"attach {spec.Network}");
         return new NetworkAttachment(spec.Network.Kind == NetworkKind.Host ? NetnsMode.Host : NetnsMode.New);

@@ -1,0 +1,85 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using IsoTest.Engine.Native;
+using IsoTest.Engine.RootFs;
+
+namespace IsoTest.Engine.Images;
+
+/// <summary>One file of a layer whose tar owner is not root: its path in the layer, owner and mode (null for a symlink).</summary>
+internal readonly record struct LayerOwner(string Path, int Uid, int Gid, int? Mode);
+
+/// <summary>
+/// Rootless with subordinate ranges: a layer's files get the host owners the containers' maps give the tar's owners
+/// (container 0 the caller, 1.. the ranges; <see cref="SubordinateIds.UidMap"/>), so an image's files keep distinct
+/// owners as they do under rootless Docker. The engine unpacks as the caller (root's files are then right already)
+/// and the agent binary's owners tool (native/owners.c) chowns the others from inside a user namespace with those
+/// maps. Files so owned are not the caller's to remove: <see cref="Disown"/> gives a tree back first.
+/// </summary>
+internal sealed class LayerOwners(SubordinateIds ranges, string agentPath)
+{
+    private static readonly Lazy<LayerOwners?> s_thisProcess = new(() =>
+        !Credentials.IsRoot && SubordinateIds.ForThisProcess().Ids is { } ranges ? new LayerOwners(ranges, AgentLocator.Find()) : null);
+
+    /// <summary>This process's: null as root (owners are set directly) and rootless without ranges (every file stays the caller's).</summary>
+    public static LayerOwners? ForThisProcess => s_thisProcess.Value;
+
+    /// <summary>The ranges' key: a store keeps the layers unpacked for other ranges (or none) apart.</summary>
+    public string Key => ranges.Key;
+
+    /// <summary>Gives <paramref name="owners"/> (paths relative to <paramref name="root"/>, resolved inside it) their owners, and their modes again.</summary>
+    /// <exception cref="LayerFormatException">The tool refused (a path, or the maps); its words are in the message.</exception>
+    public void Own(string root, IReadOnlyCollection<LayerOwner> owners)
+    {
+        if (owners.Count == 0)
+        {
+            return;
+        }
+
+        var records = new StringBuilder();
+        foreach (var o in owners)
+        {
+            records.Append(CultureInfo.InvariantCulture, $"{o.Uid}\0{o.Gid}\0{(o.Mode is { } m ? Convert.ToString(m, 8) : "-")}\0{o.Path}\0");
+        }
+
+        if (Run("own", root, Encoding.UTF8.GetBytes(records.ToString())) is { } failed)
+        {
+            throw new LayerFormatException($"cannot give the layer's files their owners under the subordinate ids ({ranges.NewUidMap}): {failed}");
+        }
+    }
+
+    /// <summary>Makes every file under <paramref name="path"/> the caller's again (directories u+rwx), so the caller can remove the tree.</summary>
+    /// <exception cref="IOException">The tool refused; its words are in the message.</exception>
+    public void Disown(string path)
+    {
+        if (Run("disown", path, []) is { } failed)
+        {
+            throw new IOException($"cannot take '{path}' back from the subordinate ids before removing it: {failed}");
+        }
+    }
+
+    /// <summary>Runs the tool; null on success, else what it said.</summary>
+    private string? Run(string verb, string path, byte[] input)
+    {
+        var start = new ProcessStartInfo(agentPath)
+        {
+            RedirectStandardInput = true,
+            RedirectStandardError = true,
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        };
+        foreach (var argument in new[] { verb, ranges.NewUidMap, ranges.NewGidMap, ranges.UidMap(0, Credentials.EffectiveUid), ranges.GidMap(0, Credentials.EffectiveGid), path })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var tool = System.Diagnostics.Process.Start(start) ?? throw new IOException($"cannot start {agentPath}");
+        var stderr = tool.StandardError.ReadToEndAsync();
+        var stdout = tool.StandardOutput.ReadToEndAsync();
+        tool.StandardInput.BaseStream.Write(input);
+        tool.StandardInput.Close();
+        tool.WaitForExit();
+        var said = (stderr.GetAwaiter().GetResult() + stdout.GetAwaiter().GetResult()).Trim();
+        return tool.ExitCode == 0 ? null : $"{said} (exit code {tool.ExitCode})";
+    }
+}

@@ -1,0 +1,131 @@
+using IsoTest.Engine.Native;
+using IsoTest.Engine.RootFs;
+using IsoTest.Engine.Tests.Support;
+
+namespace IsoTest.Engine.Tests.Containers;
+
+/// <summary>
+/// Rootless subordinate id ranges (/etc/subuid and /etc/subgid through newuidmap/newgidmap; .ci/setup.sh gives user
+/// isotest ranges and a supplementary group, isotest-probe): the container's user namespace maps 0 to the caller and
+/// the range above it, ids of the range can own files, and the caller's supplementary groups are gone inside (issue 8,
+/// finding 9), on a private and on a rootless network's namespace alike. Without ranges the engine says so, naming the
+/// file and the fix, and maps the caller only. As root the same probes see the initial namespace's map and no groups.
+/// </summary>
+public sealed class SubordinateIdTests : IClassFixture<EngineFixture>
+{
+    private const string Probe = "cat /proc/self/uid_map /proc/self/gid_map; id -G; mkdir -p /tmp/o && touch /tmp/o/f && chown 1234:4321 /tmp/o/f && stat -c '%u %g' /tmp/o/f";
+    private readonly EngineBackend _engine;
+
+    public SubordinateIdTests(EngineFixture fixture) => _engine = fixture.Engine;
+
+    [Fact]
+    public async Task UserNamespace_MapsTheCallerAsRootAndTheRangeAbove_AndDropsTheCallersGroups()
+    {
+        RequireSupplementaryGroup();
+        var run = await _engine.RunAsync(Specs.Shell(Probe));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal([.. ExpectedMaps(inHolder: false), "0", "1234 4321"], Rows(run.Stdout));
+
+        // exec enters the same namespace through the agent: the same map, no groups either.
+        await using var container = await _engine.CreateAsync(Specs.Host("sleep", "600"));
+        await container.StartAsync();
+        var exec = await container.ExecAsync(["sh", "-c", "cat /proc/self/uid_map; id -G"]);
+        Assert.Equal(0, exec.ExitCode);
+        Assert.Equal([.. ExpectedMaps(inHolder: false).Take(ExpectedMaps(inHolder: false).Length / 2), "0"], Rows(exec.Stdout));
+    }
+
+    [Fact]
+    public async Task UserNamespace_OnARootlessNetwork_HasTheRangeToo()
+    {
+        RequireSupplementaryGroup();
+        await using var network = await new NetworkBuilder().WithBackend(_engine).BuildAsync();
+        var run = await _engine.RunAsync(Specs.Shell(Probe) with { Networks = [Network.Join(network)] });
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        Assert.Equal([.. ExpectedMaps(inHolder: true), "0", "1234 4321"], Rows(run.Stdout));
+    }
+
+    [Fact]
+    public async Task HostRoot_NonRootUser_KeepsTheCallersFilesAsTheUsers()
+    {
+        // The host's and directory roots map the container's user to the caller (its files are the caller's),
+        // the ranges around it: a bind-mounted directory of the caller's stays writable for that user.
+        var dir = Directory.CreateTempSubdirectory("isotest-subid-bind-");
+        try
+        {
+            if (Specs.IsRoot)
+            {
+                Assert.Equal(0, HostCalls.Chown(dir.FullName, 1000, 1000));
+            }
+
+            var run = await _engine.RunAsync(Specs.Shell("stat -c '%u %g' /data && touch /data/x && id -u && id -G") with
+            {
+                User = "1000:1000",
+                Mounts = [new MountSpec(MountKind.Bind, dir.FullName, "/data")],
+            });
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            Assert.Equal(["1000 1000", "1000", "1000"], Rows(run.Stdout));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [RootlessOnlyFact]
+    public async Task WithoutRanges_TheEngineSaysSoAndMapsTheCallerOnly()
+    {
+        var empty = Path.Combine(Path.GetTempPath(), $"isotest-subid-none-{Guid.NewGuid():N}");
+        File.WriteAllText(empty, "");
+        try
+        {
+            await using var engine = new EngineBackend(null, null, null, null, (empty, empty));
+            Assert.NotNull(engine.SubordinateIdsMissing);
+            Assert.Contains($"{empty} has no range for user {Environment.UserName}", engine.SubordinateIdsMissing, StringComparison.Ordinal);
+            Assert.Contains($"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {Environment.UserName}", engine.SubordinateIdsMissing, StringComparison.Ordinal);
+
+            var run = await engine.RunAsync(Specs.Shell("cat /proc/self/uid_map; cat /proc/self/setgroups; id -G; chown 1234 /tmp 2>/dev/null || echo no-chown"));
+            Assert.True(run.ExitCode == 0, run.Stderr);
+            var rows = Rows(run.Stdout);
+            Assert.Equal([$"0 {Credentials.EffectiveUid} 1", "deny"], rows[..2]);
+            // The documented limitation (README "Rootless"): the caller's groups stay, as the overflow gid.
+            Assert.Equal(HostSupplementaryGroups().Length > 0 ? "0 65534" : "0", rows[2]);
+            Assert.Equal("no-chown", rows[3]);
+        }
+        finally
+        {
+            File.Delete(empty);
+        }
+    }
+
+    /// <summary>The maps the container should see: root's identity map, else the caller's ids as 0 and the ranges from 1.</summary>
+    private static string[] ExpectedMaps(bool inHolder)
+    {
+        if (Specs.IsRoot)
+        {
+            return ["0 0 4294967295", "0 0 4294967295"];
+        }
+
+        var ranges = SubordinateIds.ForThisProcess().Ids;
+        Assert.True(ranges is not null, $"user {Environment.UserName} has no subordinate ranges: {SubordinateIds.ForThisProcess().Missing} (.ci/setup.sh adds them for isotest)");
+        // A network member's namespace is a child of the network holder's, which maps 0 to the caller and 1.. to the ranges.
+        return inHolder
+            ? ["0 0 1", $"1 1 {ranges.UidCount}", "0 0 1", $"1 1 {ranges.GidCount}"]
+            : [$"0 {Credentials.EffectiveUid} 1", $"1 {ranges.UidStart} {ranges.UidCount}", $"0 {Credentials.EffectiveGid} 1", $"1 {ranges.GidStart} {ranges.GidCount}"];
+    }
+
+    /// <summary>Rootless, the probe of dropped groups means something only if the caller has one to drop.</summary>
+    private static void RequireSupplementaryGroup()
+    {
+        if (!Specs.IsRoot)
+        {
+            Assert.True(HostSupplementaryGroups().Length > 0, $"user {Environment.UserName} has no supplementary group to see dropped (.ci/setup.sh adds isotest to isotest-probe)");
+        }
+    }
+
+    private static string[] HostSupplementaryGroups() =>
+        [.. File.ReadAllLines("/proc/self/status").Single(l => l.StartsWith("Groups:", StringComparison.Ordinal))["Groups:".Length..]
+            .Split(' ', '\t', StringSplitOptions.RemoveEmptyEntries).Where(g => g != Credentials.EffectiveGid.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+
+    private static string[] Rows(string text) =>
+        [.. text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => string.Join(' ', l.Split(' ', StringSplitOptions.RemoveEmptyEntries)))];
+}
