@@ -27,9 +27,8 @@ public sealed class V2KernelTests(EngineFixture fixture) : IClassFixture<EngineF
 
         // The payload's first command already ran in the group, as the root of its cgroup namespace.
         Assert.Equal("0::/", await FirstLineAsync(container));
-        var procs = CgroupV2.Procs(dir);
-        Assert.Equal(["isotest-init", "sleep"], procs.Select(CgroupV2.Comm).Order(StringComparer.Ordinal));
-        var init = procs.Single(p => CgroupV2.Comm(p) == "isotest-init");
+        Assert.Equal(["isotest-init", "sleep"], await CgroupV2.CommsAsync(dir, "isotest-init", "sleep"));
+        var init = CgroupV2.Procs(dir).Single(p => CgroupV2.Comm(p) == "isotest-init");
         Assert.Equal(dir, CgroupV2.CgroupOf(init));
 
         // The shim that cloned init (a child of this process) never joined: clone3 put only the child there.
@@ -145,7 +144,7 @@ public sealed class V2KernelTests(EngineFixture fixture) : IClassFixture<EngineF
         await view.StartAsync();
         var viewDir = CgroupV2.ContainerDir(engine, view);
         Assert.Equal("0::/", await FirstLineAsync(view));
-        Assert.Equal(["isotest-init", "sleep"], CgroupV2.Procs(viewDir).Select(CgroupV2.Comm).Order(StringComparer.Ordinal));
+        Assert.Equal(["isotest-init", "sleep"], await CgroupV2.CommsAsync(viewDir, "isotest-init", "sleep"));
         await view.DisposeAsync();
         Assert.False(Directory.Exists(viewDir), $"{viewDir} is still there");
 
