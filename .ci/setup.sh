@@ -2,7 +2,8 @@
 # Installs and starts everything IsoTest's tests need on a fresh Debian 12 machine. Idempotent.
 #   - packages: a C compiler and musl (the engine's init agent), the cross compiler and musl for the other
 #     architecture (the packaged agents), busybox-static (test root filesystems),
-#     redis-server and PostgreSQL (examples), docker.io (Docker backend), crun (benchmark peer),
+#     redis-server and PostgreSQL (examples), docker.io (Docker backend), crun (benchmark peer), slirp4netns
+#     (the engine's outbound networks),
 #     qemu-system-x86, linux-image-amd64 and cpio (.ci/v2vm, the cgroup v2 guest)
 #   - dockerd in the background and the local image isotest/busybox:latest (.ci/docker-setup.sh)
 #   - isotest/debian:bookworm and isotest/postgres:15-bookworm from Debian's mirror, in dockerd and as an
@@ -41,6 +42,7 @@ command -v debootstrap >/dev/null || need+=(debootstrap)     # .ci/images.sh: th
 command -v umoci >/dev/null || need+=(umoci)               # the image benchmark's peer (skopeo copy + umoci unpack)
 command -v htpasswd >/dev/null || need+=(apache2-utils)    # the registry's basic-auth users
 command -v newuidmap >/dev/null || need+=(uidmap)          # rootless subordinate id ranges
+command -v slirp4netns >/dev/null || need+=(slirp4netns)   # outbound networks' way out on the engine (root and rootless)
 command -v python3 >/dev/null || need+=(python3)           # SeccompKernelTests installs compiled filters in a python3 child
 command -v clang-14 >/dev/null && [ -n "$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] || need+=(clang libclang-rt-14-dev)  # bench/agent-fuzz (libFuzzer)
 [ -e /usr/include/asm-generic/unistd.h ] || need+=(linux-libc-dev)  # SyscallTableTests reads the syscall numbers from the headers

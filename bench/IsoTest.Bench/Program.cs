@@ -29,7 +29,8 @@ internal static class Program
           scale    1,000 engine containers (sleep 600) alive at once: start rate, memory each, teardown; docker: 100
           portfwd  throughput (256 MiB) and 1-byte round trips through a published port vs direct loopback
           suite    200 xunit tests, each with a fresh PostgreSQL (bench/PgSuite), vs one shared server
-          network  create + start + exit + remove of /bin/true on the private default vs joined to a network
+          network  create + start + exit + remove of /bin/true on the private default vs joined to a network;
+                   throughput member to member, loopback in one container, outbound (slirp4netns)
           api      the Docker API, dockerd and isotest serve: inspect requests/s and concurrent creates/s
           pull     pull + unpack from a local registry: IsoTest, docker pull, skopeo copy + umoci unpack
           readiness  how soon each wait (log, file, command, port, http) notices its condition on the engine: medians

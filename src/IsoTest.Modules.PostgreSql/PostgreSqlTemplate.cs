@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using IsoTest.Modules;
 
@@ -17,7 +18,8 @@ namespace IsoTest.Modules.PostgreSql;
 internal sealed class PostgreSqlTemplate
 {
     private static readonly ConcurrentDictionary<string, Lazy<Task<PostgreSqlTemplate>>> s_templates = new(StringComparer.Ordinal);
-    private static readonly ConcurrentDictionary<string, bool> s_directories = new(StringComparer.Ordinal);
+    /// <summary>This process's template directories, each with the process that removes it should this one be killed.</summary>
+    private static readonly ConcurrentDictionary<string, Process?> s_directories = new(StringComparer.Ordinal);
 
     /// <summary>Template directories are named after the process that made them, so a later process can sweep a killed one's.</summary>
     private static readonly string s_prefix = "isotest-postgresql-template-";
@@ -64,7 +66,30 @@ internal sealed class PostgreSqlTemplate
             Directory.Delete(directory, recursive: true);
         }
 
-        s_directories.TryRemove(directory, out _);
+        if (s_directories.TryRemove(directory, out var reaper) && reaper is not null)
+        {
+            reaper.StandardInput.Close(); // its rm finds nothing left, and it exits
+            reaper.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// A process that removes <paramref name="directory"/> once this one is gone, however it ends: a test host is often
+    /// killed rather than exited, so ProcessExit never runs. It waits for the end of its stdin, a pipe only this process
+    /// writes (opened close-on-exec, so no other child holds it), which the kernel closes when this process dies.
+    /// </summary>
+    internal static Process? StartReaper(string directory)
+    {
+        if (!File.Exists("/bin/sh"))
+        {
+            return null; // no shell to run it: ProcessExit and the next process's sweep remove the template instead
+        }
+
+        var start = new ProcessStartInfo("/bin/sh") { RedirectStandardInput = true, UseShellExecute = false };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add("exec >/dev/null 2>&1; cat; exec rm -rf -- \"$0\"");
+        start.ArgumentList.Add(directory);
+        return Process.Start(start);
     }
 
     /// <summary>Removes the templates of processes that are gone (killed before their exit handler ran).</summary>
@@ -152,7 +177,7 @@ internal sealed class PostgreSqlTemplate
 
         SweepOrphans();
         var work = Directory.CreateTempSubdirectory($"{s_prefix}{Environment.ProcessId}-");
-        s_directories[work.FullName] = true;
+        s_directories[work.FullName] = StartReaper(work.FullName);
         try
         {
             return await InitDbAsync(root, backend, work, osUser, initdb, server, username, password, database).ConfigureAwait(false);

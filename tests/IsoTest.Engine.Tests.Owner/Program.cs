@@ -57,12 +57,14 @@ if (args is ["run", var script, ..])
     return;
 }
 
-// "owner network N": a network and N containers on it; prints the engine id and the inodes of the network
-// namespaces (the network's, then each member's), then waits to be killed (kill -9) by a leak test.
-if (args is ["network", var members])
+// "owner network N [outbound]": a network (with its way out) and N containers on it; prints the engine id and the
+// inodes of the network namespaces (the network's, then each member's), for an outbound one then the pid of its
+// slirp4netns on a second line, then waits to be killed (kill -9) by a leak test.
+if (args is ["network", var members, ..])
 {
     var networked = new EngineBackend();
-    var network = (IsoTest.Engine.Networking.EngineNetwork)await new NetworkBuilder().WithBackend(networked).BuildAsync();
+    bool outbound = args is [_, _, "outbound"];
+    var network = (IsoTest.Engine.Networking.EngineNetwork)await new NetworkBuilder().WithOutboundAccess(outbound).WithBackend(networked).BuildAsync();
     var inodes = new List<string> { new FileInfo($"/proc/self/fd/{network.Namespace.DangerousGetHandle()}").LinkTarget! };
     for (int i = 0; i < int.Parse(members, System.Globalization.CultureInfo.InvariantCulture); i++)
     {
@@ -78,6 +80,11 @@ if (args is ["network", var members])
     }
 
     Console.WriteLine($"ready {networked.EngineId} {string.Join(' ', inodes)}");
+    if (network.Outbound is { } way)
+    {
+        Console.WriteLine($"slirp4netns {way.Pid}");
+    }
+
     await Task.Delay(Timeout.Infinite);
 }
 

@@ -146,6 +146,23 @@ public sealed class PostgreSqlModuleTests(Backends backends, ITestOutputHelper o
     }
 
     [Fact]
+    public async Task Template_OfAKilledProcess_GoesWithIt()
+    {
+        // The reaper waits for the end of a pipe only this process writes: closing it here is what the kernel does
+        // when this process is killed (a test host often is, so ProcessExit never runs).
+        var directory = Directory.CreateTempSubdirectory("isotest-modules-reaped-").FullName;
+        Directory.CreateDirectory(Path.Combine(directory, "data", "base"));
+        await File.WriteAllTextAsync(Path.Combine(directory, "data", "base", "1"), "x");
+        using var reaper = PostgreSqlTemplate.StartReaper(directory)!;
+        Assert.True(Directory.Exists(directory)); // nothing goes while this process lives
+
+        reaper.StandardInput.Close();
+        await reaper.WaitForExitAsync();
+
+        Assert.False(Directory.Exists(directory), $"{directory} outlived the process that made it");
+    }
+
+    [Fact]
     public async Task Template_OfAKilledProcess_IsSweptByTheNextOne()
     {
         // A process that is gone: its pid cannot be anyone's while we look (we waited for it).
@@ -187,11 +204,13 @@ public sealed class PostgreSqlModuleTests(Backends backends, ITestOutputHelper o
         return uid;
     }
 
+    /// <summary>
+    /// Through a data source of its own, whose pool goes with it: servers come and go here, and a later one may get an
+    /// earlier one's host port, so a process-wide pool would hand out a connection to a server that is gone (reset).
+    /// </summary>
     private static async Task<object?> ExecuteAsync(string connectionString, string sql)
     {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
-        await using var command = new NpgsqlCommand(sql, connection);
-        return await command.ExecuteScalarAsync();
+        await using var db = NpgsqlDataSource.Create(connectionString);
+        return await db.CreateCommand(sql).ExecuteScalarAsync();
     }
 }

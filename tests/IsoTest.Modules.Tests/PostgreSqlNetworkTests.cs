@@ -61,11 +61,11 @@ public sealed class PostgreSqlNetworkTests(Backends backends) : IClassFixture<Ba
         await using var app = await appRoot(App(backend, network)).StartAsync();
 
         // Written from the test through the published port, read by the app through the network: one database.
-        await using (var connection = new NpgsqlConnection(postgres.GetConnectionString()))
+        // A data source of its own: its pool goes with it (a process-wide one may hold a connection to an earlier server
+        // that had this host port).
+        await using (var db = NpgsqlDataSource.Create(postgres.GetConnectionString()))
         {
-            await connection.OpenAsync();
-            await using var create = new NpgsqlCommand("CREATE TABLE orders (id int, item text); INSERT INTO orders VALUES (1, 'tea'), (2, 'coffee')", connection);
-            await create.ExecuteNonQueryAsync();
+            await db.CreateCommand("CREATE TABLE orders (id int, item text); INSERT INTO orders VALUES (1, 'tea'), (2, 'coffee')").ExecuteNonQueryAsync();
         }
 
         var result = await app.ExecAsync([psql, "-h", "db", "-p", $"{PostgreSqlBuilder.Port}", "-U", "tester", "-d", "app", "-tAc",

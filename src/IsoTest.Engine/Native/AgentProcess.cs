@@ -3,21 +3,33 @@ using Microsoft.Win32.SafeHandles;
 
 namespace IsoTest.Engine.Native;
 
-/// <summary>The init agent's shim process as the host sees it: spawned, reaped, and (only when it no longer answers) killed by pid.</summary>
+/// <summary>
+/// The processes the engine spawns, as the host sees them: the init agent's shim (and the rootless network holder), and
+/// an outbound network's slirp4netns. Spawned, reaped, and (only when one no longer answers) killed by pid.
+/// </summary>
 internal static unsafe class AgentProcess
 {
     /// <summary>
-    /// posix_spawns <paramref name="path"/> with <paramref name="fds"/> as its descriptors 0, 1, 2, ... and no
-    /// arguments or environment (the agent gets everything over its control socket). Returns its pid.
+    /// posix_spawns <paramref name="path"/> with <paramref name="fds"/> as its descriptors 0, 1, 2, ..., the given
+    /// <paramref name="arguments"/> after argv[0] and no environment (the agent gets everything over its control socket).
+    /// Returns its pid.
     /// </summary>
-    public static int Spawn(string path, SafeFileHandle[] fds)
+    public static int Spawn(string path, SafeFileHandle[] fds, IReadOnlyList<string>? arguments = null)
     {
         // Large enough for glibc's posix_spawn_file_actions_t (80 bytes on x86_64).
         byte* actions = stackalloc byte[256];
         Libc.posix_spawn_file_actions_init(actions);
         var refs = new bool[fds.Length];
         var pathBytes = Marshal.StringToCoTaskMemUTF8(path);
-        var argv = stackalloc byte*[2] { (byte*)pathBytes, null };
+        var args = (arguments ?? []).Select(Marshal.StringToCoTaskMemUTF8).ToArray();
+        var argv = stackalloc byte*[args.Length + 2];
+        argv[0] = (byte*)pathBytes;
+        for (int i = 0; i < args.Length; i++)
+        {
+            argv[i + 1] = (byte*)args[i];
+        }
+
+        argv[args.Length + 1] = null;
         var envp = stackalloc byte*[1] { null };
         try
         {
@@ -35,7 +47,7 @@ internal static unsafe class AgentProcess
             int err = Libc.posix_spawn(&pid, (byte*)pathBytes, actions, null, argv, envp);
             if (err != 0)
             {
-                throw Errors.Native($"spawning the init agent {path}", err);
+                throw Errors.Native($"spawning {path}", err);
             }
 
             return pid;
@@ -44,6 +56,7 @@ internal static unsafe class AgentProcess
         {
             Libc.posix_spawn_file_actions_destroy(actions);
             Marshal.FreeCoTaskMem(pathBytes);
+            Array.ForEach(args, Marshal.FreeCoTaskMem);
             for (int i = 0; i < refs.Length; i++)
             {
                 if (refs[i])

@@ -12,11 +12,12 @@ namespace IsoTest.Engine.Native;
 /// (<see cref="OpenIn"/>) and never moves a thread of its own anywhere but for that instant.
 /// Requests are serialised on the socket; each waits for the kernel's acknowledgement.
 /// </summary>
-internal sealed unsafe class Netlink : IDisposable
+internal sealed unsafe partial class Netlink : IDisposable
 {
     private const int AF_NETLINK = 16;
     private const int SOCK_RAW = 3;
     private const int NETLINK_ROUTE = 0;
+    private const int NETLINK_NETFILTER = 12;
     private const int CLONE_NEWNET = 0x40000000;
 
     private const ushort NLMSG_ERROR = 2;
@@ -36,9 +37,13 @@ internal sealed unsafe class Netlink : IDisposable
     private const ushort RTM_GETROUTE = 26;
 
     private const ushort IFLA_IFNAME = 3;
+    private const ushort IFLA_MTU = 4;
     private const ushort IFLA_MASTER = 10;
     private const ushort IFLA_LINKINFO = 18;
+    private const ushort IFLA_AF_SPEC = 26;
     private const ushort IFLA_NET_NS_FD = 28;
+    private const ushort IFLA_INET_CONF = 1;
+    private const ushort IPV4_DEVCONF_FORWARDING = 1;
     private const ushort IFLA_INFO_KIND = 1;
     private const ushort IFLA_INFO_DATA = 2;
     private const ushort VETH_INFO_PEER = 1;
@@ -69,12 +74,18 @@ internal sealed unsafe class Netlink : IDisposable
         public const int IfAddrMsg = 8;
         public const int RtMsg = 12;
         public const int RtAttr = 4;
+        public const int NfGenMsg = 4;
     }
 
     /// <summary>A socket acting on the calling thread's network namespace.</summary>
-    public static Netlink Open()
+    public static Netlink Open() => Open(NETLINK_ROUTE);
+
+    /// <summary>A netfilter socket (nf_tables, <see cref="Masquerade"/>) acting on the calling thread's network namespace.</summary>
+    public static Netlink OpenNetfilter() => Open(NETLINK_NETFILTER);
+
+    private static Netlink Open(int protocol)
     {
-        int fd = Libc.socket(AF_NETLINK, SOCK_RAW | Libc.SOCK_CLOEXEC, NETLINK_ROUTE);
+        int fd = Libc.socket(AF_NETLINK, SOCK_RAW | Libc.SOCK_CLOEXEC, protocol);
         return fd < 0 ? throw Errors.Native("socket(AF_NETLINK)", Libc.Errno) : new Netlink(new SafeFileHandle(fd, ownsHandle: true));
     }
 
@@ -152,9 +163,9 @@ internal sealed unsafe class Netlink : IDisposable
 
     /// <summary>
     /// Creates a veth pair: <paramref name="name"/> here, <paramref name="peerName"/> in the network
-    /// namespace <paramref name="peerNetns"/> (both down). Returns the index of the end here.
+    /// namespace <paramref name="peerNetns"/> (both down, both with <paramref name="mtu"/>). Returns the index of the end here.
     /// </summary>
-    public int CreateVethPair(string name, string peerName, SafeFileHandle peerNetns)
+    public int CreateVethPair(string name, string peerName, SafeFileHandle peerNetns, int mtu)
     {
         bool held = false;
         peerNetns.DangerousAddRef(ref held);
@@ -163,12 +174,14 @@ internal sealed unsafe class Netlink : IDisposable
             var m = new Message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL);
             m.IfInfo(0, 0, 0, 0);
             m.AttrString(IFLA_IFNAME, name);
+            m.AttrU32(IFLA_MTU, (uint)mtu);
             int info = m.Begin(IFLA_LINKINFO);
             m.AttrString(IFLA_INFO_KIND, "veth");
             int data = m.Begin(IFLA_INFO_DATA);
             int peer = m.Begin(VETH_INFO_PEER);
             m.IfInfo(0, 0, 0, 0); // the peer's own ifinfomsg comes first inside VETH_INFO_PEER
             m.AttrString(IFLA_IFNAME, peerName);
+            m.AttrU32(IFLA_MTU, (uint)mtu);
             m.AttrU32(IFLA_NET_NS_FD, (uint)peerNetns.DangerousGetHandle());
             m.End(peer);
             m.End(data);
@@ -201,6 +214,24 @@ internal sealed unsafe class Netlink : IDisposable
         var m = new Message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
         m.IfInfo(0, index, IFF_UP, IFF_UP);
         Check(Transact(m), $"RTM_NEWLINK up link {index}");
+    }
+
+    /// <summary>
+    /// Lets IPv4 packets that arrive on a link be routed on (its <c>forwarding</c>, which the kernel checks on the
+    /// input link): set per link, so nothing changes for the namespace's other links or for any other namespace.
+    /// </summary>
+    public void SetForwarding(int index)
+    {
+        var m = new Message(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK);
+        m.IfInfo(0, index, 0, 0);
+        int spec = m.Begin(IFLA_AF_SPEC);
+        int inet = m.Begin(Libc.AF_INET);
+        int conf = m.Begin(IFLA_INET_CONF);
+        m.AttrU32(IPV4_DEVCONF_FORWARDING, 1);
+        m.End(conf);
+        m.End(inet);
+        m.End(spec);
+        Check(Transact(m), $"RTM_NEWLINK forwarding on link {index}");
     }
 
     /// <summary>Deletes a link (a veth takes its peer with it); true when it existed.</summary>
@@ -325,12 +356,21 @@ internal sealed unsafe class Netlink : IDisposable
     private delegate void OnMessage(ushort type, ReadOnlySpan<byte> payload);
 
     /// <summary>Sends one request; returns 0 or the kernel's errno. Dumps call <paramref name="onMessage"/> per reply.</summary>
-    private int Transact(Message message, OnMessage? onMessage = null)
+    private int Transact(Message message, OnMessage? onMessage = null) => Transact([message], onMessage);
+
+    /// <summary>
+    /// Sends <paramref name="messages"/> in one write (an nf_tables batch is only taken whole) and waits for the reply
+    /// to the last of them; returns 0 or the first errno the kernel answered any of them with.
+    /// </summary>
+    private int Transact(Message[] messages, OnMessage? onMessage = null)
     {
         lock (_lock)
         {
-            uint sequence = ++_sequence;
-            var bytes = message.Finish(sequence);
+            uint first = _sequence + 1;
+            var bytes = messages.SelectMany(m => m.Finish(++_sequence)).ToArray();
+            // What is answered last: the last message asking for an acknowledgement (a batch's end asks none), else the last one.
+            int answered = Array.FindLastIndex(messages, m => (m.Flags & NLM_F_ACK) != 0);
+            uint sequence = first + (uint)(answered < 0 ? messages.Length - 1 : answered);
             bool held = false;
             _socket.DangerousAddRef(ref held);
             try
@@ -375,9 +415,22 @@ internal sealed unsafe class Netlink : IDisposable
 
                         var payload = span[Sizes.NlMsgHdr..length];
                         span = span[Math.Min(Align(length), span.Length)..];
-                        if (seq != sequence)
+                        if (seq < first || seq > sequence)
                         {
                             continue; // a late reply to an earlier request that gave up
+                        }
+
+                        if (type == NLMSG_ERROR)
+                        {
+                            // An acknowledgement is an error message with error 0; a failed request carries -errno.
+                            // A batch stops at its first failure: what follows is not acted on.
+                            int error = -BinaryPrimitives.ReadInt32LittleEndian(payload);
+                            if (error != 0 || seq == sequence)
+                            {
+                                return error;
+                            }
+
+                            continue;
                         }
 
                         if (type == NLMSG_DONE)
@@ -385,14 +438,8 @@ internal sealed unsafe class Netlink : IDisposable
                             return 0;
                         }
 
-                        if (type == NLMSG_ERROR)
-                        {
-                            // An acknowledgement is an error message with error 0; a failed request carries -errno.
-                            return -BinaryPrimitives.ReadInt32LittleEndian(payload);
-                        }
-
                         onMessage?.Invoke(type, payload);
-                        if (onMessage is not null && message.Flags == NLM_F_REQUEST)
+                        if (onMessage is not null && messages[^1].Flags == NLM_F_REQUEST)
                         {
                             return 0; // a single GET without ACK answers with exactly one message
                         }
@@ -435,6 +482,23 @@ internal sealed unsafe class Netlink : IDisposable
             BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(8), flags);
             BinaryPrimitives.WriteUInt32LittleEndian(b.AsSpan(12), change);
             _bytes.AddRange(b);
+        }
+
+        /// <summary>struct nfgenmsg { u8 family, version; be16 res_id; } (netfilter messages)</summary>
+        public void NfGen(byte family, ushort resourceId)
+        {
+            var b = new byte[Sizes.NfGenMsg];
+            b[0] = family;
+            BinaryPrimitives.WriteUInt16BigEndian(b.AsSpan(2), resourceId);
+            _bytes.AddRange(b);
+        }
+
+        /// <summary>A 32-bit attribute in network byte order (nf_tables numbers are big-endian).</summary>
+        public void AttrBe32(ushort type, uint value)
+        {
+            var b = new byte[4];
+            BinaryPrimitives.WriteUInt32BigEndian(b, value);
+            AttrBytes(type, b);
         }
 
         /// <summary>struct ifaddrmsg { u8 family, prefixlen, flags, scope; u32 index; }</summary>

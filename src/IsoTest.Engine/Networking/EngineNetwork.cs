@@ -10,7 +10,8 @@ namespace IsoTest.Engine.Networking;
 /// its own, held only by a descriptor of this process, so the kernel removes it (bridge, veths, addresses)
 /// when the engine dies, even by kill -9. No host interface, route or firewall rule is touched: the
 /// gateway address lives in that namespace, and the host is reached only through relays of the ports a
-/// test exposes (<see cref="ExposeHostPortsAsync"/>). Membership is kept by <see cref="EngineNetworks"/>.
+/// test exposes (<see cref="ExposeHostPortsAsync"/>), and beyond it only by an outbound network, through
+/// its <see cref="OutboundLink"/>. Membership is kept by <see cref="EngineNetworks"/>.
 /// </summary>
 internal sealed class EngineNetwork : INetwork
 {
@@ -19,8 +20,9 @@ internal sealed class EngineNetwork : INetwork
     private readonly Dictionary<int, PortForwarder> _hostPorts = [];
     private readonly Func<SafeFileHandle, IPAddress, int, Socket> _listen;
 
-    internal EngineNetwork(EngineNetworks owner, string name, Subnet subnet, SafeFileHandle netns, Netlink netlink, int bridgeIndex, Func<SafeFileHandle, IPAddress, int, Socket> listen)
+    internal EngineNetwork(EngineNetworks owner, string name, Subnet subnet, SafeFileHandle netns, Netlink netlink, int bridgeIndex, Func<SafeFileHandle, IPAddress, int, Socket> listen, OutboundLink? outbound = null)
     {
+        Outbound = outbound;
         _listen = listen;
         _owner = owner;
         Name = name;
@@ -40,6 +42,9 @@ internal sealed class EngineNetwork : INetwork
     internal Netlink Netlink { get; }
 
     internal int BridgeIndex { get; }
+
+    /// <summary>The way out of an outbound network (<see cref="NetworkBuilder.WithOutboundAccess"/>); null for one that has none.</summary>
+    internal OutboundLink? Outbound { get; }
 
     /// <summary>Container id → its place on this network. Guarded by the owner's lock.</summary>
     internal Dictionary<string, Attachment> Members { get; } = [];
@@ -132,6 +137,7 @@ internal sealed class EngineNetwork : INetwork
             await relay.DisposeAsync().ConfigureAwait(false);
         }
 
+        Outbound?.Dispose();
         Netlink.Dispose();
         Namespace.Dispose();
     }

@@ -19,11 +19,12 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
     /// <param name="root">Root: keep namespaces ready. Rootless cannot pool: the namespace must belong to a user namespace that does not exist yet.</param>
     /// <param name="stateDirectory">Where members' hosts files live.</param>
     /// <param name="holder">Rootless: starts the network holder (on first use of a network).</param>
-    public NamespaceNetworkDriver(bool root, string stateDirectory, Func<NetworkHolder>? holder = null)
+    /// <param name="findSlirp">Where slirp4netns is (outbound networks), or null when it is not installed; by default looked up on PATH.</param>
+    public NamespaceNetworkDriver(bool root, string stateDirectory, Func<NetworkHolder>? holder = null, Func<string?>? findSlirp = null)
     {
         _pool = root ? new Lazy<NetnsPool>(() => new NetnsPool()) : null;
         _holder = root || holder is null ? null : new Lazy<NetworkHolder>(holder);
-        _networks = new EngineNetworks(stateDirectory, _holder);
+        _networks = new EngineNetworks(stateDirectory, _holder, findSlirp);
     }
 
     /// <summary>The pool, started on first use; null when rootless.</summary>

@@ -37,11 +37,14 @@ internal sealed class NetworkHolder : IAgentListener, IDisposable
         _spawned = loop.SpawnAsync(agentPath, Fd.OpenDevNull(), [Fd.OpenDevNull(), Fd.OpenDevNull(), holderEnd], _control, this, [AgentProtocol.Encode(first)]);
     }
 
-    /// <summary>A network namespace for a network's bridge, and a netlink socket acting there.</summary>
-    public (SafeFileHandle Namespace, Netlink Netlink) Bridge()
+    /// <summary>
+    /// A network namespace for a network's bridge, netlink and netfilter sockets acting there, and the holder's user
+    /// namespace that owns it (what slirp4netns joins to reach it).
+    /// </summary>
+    public (SafeFileHandle Namespace, Netlink Netlink, Netlink Netfilter, SafeFileHandle UserNamespace) Bridge()
     {
-        var fds = Request(["bridge"], [], expected: 2);
-        return (fds[0], Netlink.FromSocket(fds[1]));
+        var fds = Request(["bridge"], [], expected: 4);
+        return (fds[0], Netlink.FromSocket(fds[1]), Netlink.FromSocket(fds[2]), fds[3]);
     }
 
     /// <summary>

@@ -3,7 +3,9 @@
  * subordinate ranges, mapped by newuidmap/newgidmap with the ranges from 1), then
  * serves one request at a time; each is done by a short-lived child, so the holder itself never leaves
  * its namespaces:
- *   bridge          -> a network namespace owned by the holder's user namespace (a network's bridge lives there)
+ *   bridge          -> a network namespace owned by the holder's user namespace (a network's bridge lives there),
+ *                      with a netfilter socket bound there (an outbound network's masquerade) and the holder's
+ *                      user namespace (slirp4netns joins it to reach the namespace)
  *   member uid_map gid_map -> a user namespace, child of the holder's, with these maps (ids of the holder's
  *                      namespace), and a network namespace owned by it (the container joins both; see shim.c)
  *   listen addr port + fd (a network namespace) -> a TCP socket listening there
@@ -24,7 +26,7 @@
 #include <sys/wait.h>
 #include <linux/netlink.h>
 
-/* One datagram with up to three descriptors (send_msg carries one). */
+/* One datagram with up to four descriptors (send_msg carries one). */
 static void send_fds(const int *fds, int nfds, const char *a, const char *b)
 {
     char out[64];
@@ -33,7 +35,7 @@ static void send_fds(const int *fds, int nfds, const char *a, const char *b)
     if (b)
         memcpy(out + la, b, lb);
     struct iovec iov = { out, la + lb };
-    union { struct cmsghdr h; char b[CMSG_SPACE(3 * sizeof(int))]; } ctrl = { 0 };
+    union { struct cmsghdr h; char b[CMSG_SPACE(4 * sizeof(int))]; } ctrl = { 0 };
     struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctrl.b, .msg_controllen = CMSG_SPACE(nfds * sizeof(int)) };
     ctrl.h = (struct cmsghdr){ .cmsg_len = CMSG_LEN(nfds * sizeof(int)), .cmsg_level = SOL_SOCKET, .cmsg_type = SCM_RIGHTS };
     memcpy(CMSG_DATA(&ctrl.h), fds, nfds * sizeof(int));
@@ -57,15 +59,18 @@ static void lo_up(void)
     close(s);
 }
 
-/* In the child, now in the namespaces it made: the namespace descriptors and a netlink socket bound there. */
+/* In the child, now in the namespaces it made: the namespace descriptors and netlink sockets bound there
+ * (member: net, rtnetlink, user; bridge: net, rtnetlink, netfilter, user). */
 static _Noreturn void send_made(int member)
 {
-    int fds[3], n = 0;
+    int fds[4], n = 0;
     if ((fds[n++] = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC)) < 0)
         child_fail("open");
     if ((fds[n++] = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE)) < 0)
         child_fail("netlink");
-    if (member && (fds[n++] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC)) < 0)
+    if (!member && (fds[n++] = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER)) < 0)
+        child_fail("netlink");
+    if ((fds[n++] = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC)) < 0)
         child_fail("open");
     send_fds(fds, n, "made", NULL);
     _exit(0);

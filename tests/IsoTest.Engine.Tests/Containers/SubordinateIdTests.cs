@@ -1,6 +1,7 @@
 using IsoTest.Engine.Native;
 using IsoTest.Engine.RootFs;
 using IsoTest.Engine.Tests.Support;
+using IsoTest.TestSupport;
 
 namespace IsoTest.Engine.Tests.Containers;
 

@@ -155,15 +155,18 @@ public sealed class DebianImageTests : IAsyncLifetime
         var seen = AssertOwnersAreTheLayers(DebianImages.Postgres, run.Stdout);
         Assert.True(seen.Select(l => l.Split(' ')[0]).Distinct().Count() >= 3, "the image has files of several owners (root, postgres, _apt)");
 
-        // The server's user writes where the image lets it, as itself (the entrypoint's initdb needs exactly this).
+        // The server's user writes where the image lets it, as itself (the entrypoint's initdb needs exactly this); a
+        // bind-mounted directory of the caller's is root's inside, as under rootless Docker (as root: root's anyway).
+        var host = Directory.CreateDirectory(Path.Combine(_dir, "bind"));
         var postgres = await _engine.RunAsync(new ContainerSpec
         {
             RootFileSystem = RootFileSystem.FromImage(DebianImages.Postgres),
             PullPolicy = ImagePullPolicy.Never,
-            Command = ["sh", "-c", "id -un; touch /var/lib/postgresql/probe /var/run/postgresql/probe && stat -c '%U %G' /var/lib/postgresql/probe"],
+            Mounts = [new MountSpec(MountKind.Bind, host.FullName, "/mnt/host")],
+            Command = ["sh", "-c", "id -un; touch /var/lib/postgresql/probe /var/run/postgresql/probe && stat -c '%U %G' /var/lib/postgresql/probe; stat -c '%u %g' /mnt/host"],
         });
         Assert.True(postgres.ExitCode == 0, postgres.Stderr);
-        Assert.Equal("postgres\npostgres postgres\n", postgres.Stdout);
+        Assert.Equal("postgres\npostgres postgres\n0 0\n", postgres.Stdout);
     }
 
     /// <summary>The container's `uid gid /path` lines equal the layers' (the same set, in any order); returns them.</summary>

@@ -1,5 +1,6 @@
 using IsoTest.Engine.Networking;
 using IsoTest.Engine.Tests.Support;
+using IsoTest.TestSupport;
 
 namespace IsoTest.Engine.Tests.Networking;
 

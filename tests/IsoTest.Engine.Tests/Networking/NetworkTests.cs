@@ -94,7 +94,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         using var hidden = new LineServer("hidden");
         await using var network = await NewNetworkAsync();
         await network.ExposeHostPortsAsync(exposed.Port);
-        var hostAddress = HostAddress();
+        var hostAddress = LineServer.HostAddress();
 
         var result = await _engine.RunAsync(Specs.Shell(
             $"{Fetch("host.isotest.internal", exposed.Port)}; {Fetch("host.docker.internal", exposed.Port)}; " +
@@ -201,23 +201,25 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         Assert.Contains("'-bad name' is not a valid network name", invalid.Message);
     }
 
-    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
+    internal static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}";
 
-    private static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    internal static string[] Lines(string text) => text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
     private Task<INetwork> NewNetworkAsync() => new NetworkBuilder().WithBackend(_engine).BuildAsync();
 
-    private async Task<IContainer> StartAsync(ContainerSpec spec)
+    private Task<IContainer> StartAsync(ContainerSpec spec) => StartAsync(_engine, spec);
+
+    internal static async Task<IContainer> StartAsync(EngineBackend engine, ContainerSpec spec)
     {
         using var cts = new CancellationTokenSource(Patience);
-        var container = await _engine.CreateAsync(spec, cts.Token);
+        var container = await engine.CreateAsync(spec, cts.Token);
         await container.StartAsync(cts.Token);
         return container;
     }
 
     private static async Task<string> HostsAsync(IContainer container) => (await container.ExecAsync(["cat", "/etc/hosts"])).Stdout;
 
-    private static async Task WaitListeningAsync(IContainer container, int port)
+    internal static async Task WaitListeningAsync(IContainer container, int port)
     {
         var deadline = DateTime.UtcNow + Patience;
         while (!await ((IContainerProbes)container).IsPortOpenAsync(port, CancellationToken.None))
@@ -230,14 +232,6 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
     /// <summary>Veth ends in the network's namespace, as the kernel lists them (everything but lo and the bridge).</summary>
     internal static int BridgePorts(Engine.Networking.EngineNetwork network) =>
         network.Netlink.LinkNames().Count(n => n is not "lo" and not "br0");
-
-    /// <summary>An address of the host other than loopback (the first one on a non-loopback interface).</summary>
-    private static IPAddress HostAddress() =>
-        System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
-            .Where(i => i.NetworkInterfaceType != System.Net.NetworkInformation.NetworkInterfaceType.Loopback)
-            .SelectMany(i => i.GetIPProperties().UnicastAddresses)
-            .Select(a => a.Address)
-            .First(a => a.AddressFamily == AddressFamily.InterNetwork);
 }
 
 /// <summary>kill -9 of an engine that owns a network leaves no namespace, bridge, veth or hosts file behind.</summary>
@@ -245,11 +239,17 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
 public sealed class NetworkLeakTests
 {
     [Fact]
-    public async Task OwnerKilledWithSigkill_LeavesNoNamespaceBridgeVethOrAddress()
+    public Task OwnerKilledWithSigkill_LeavesNoNamespaceBridgeVethOrAddress() => KillOwnerAsync(outbound: false);
+
+    /// <summary>An outbound network's slirp4netns is not the engine's descendant in any way the kernel would kill: it exits because its exit descriptor closed.</summary>
+    [Fact]
+    public Task OwnerOfAnOutboundNetworkKilledWithSigkill_LeavesNoSlirp4netnsEither() => KillOwnerAsync(outbound: true);
+
+    private static async Task KillOwnerAsync(bool outbound)
     {
         var hostLinks = HostLinks();
         var ownerDll = Path.Combine(AppContext.BaseDirectory.Replace("IsoTest.Engine.Tests", "IsoTest.Engine.Tests.Owner", StringComparison.Ordinal), "IsoTest.Engine.Tests.Owner.dll");
-        var start = new System.Diagnostics.ProcessStartInfo("dotnet", [ownerDll, "network", "3"]) { RedirectStandardOutput = true };
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet", outbound ? [ownerDll, "network", "3", "outbound"] : [ownerDll, "network", "3"]) { RedirectStandardOutput = true };
         using var owner = System.Diagnostics.Process.Start(start)!;
         var ready = await owner.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(90));
         Assert.StartsWith("ready ", ready);
@@ -258,22 +258,36 @@ public sealed class NetworkLeakTests
         var namespaces = fields[2..];
         Assert.Equal(4, namespaces.Distinct().Count()); // the network's and three members'
         Assert.All(namespaces, ns => Assert.NotEmpty(Holders(ns)));
+        int slirp = 0;
+        if (outbound)
+        {
+            var line = await owner.StandardOutput.ReadLineAsync().WaitAsync(TimeSpan.FromSeconds(30));
+            Assert.StartsWith("slirp4netns ", line);
+            slirp = int.Parse(line!["slirp4netns ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            Assert.True(OutboundNetworkTests.Alive(slirp));
+        }
 
         owner.Kill(); // SIGKILL: no managed clean-up runs
         await owner.WaitForExitAsync();
 
-        // The namespaces were held only by the engine's descriptors and the members' processes (which die
-        // with their shim): once nothing in /proc refers to one, the kernel frees it with its bridge, veths and addresses.
+        // The namespaces were held only by the engine's descriptors, the members' processes (which die with their
+        // shim) and slirp4netns (which exits once its exit descriptor, held by the engine, closes): once nothing in
+        // /proc refers to one, the kernel frees it with its bridge, veths, tap and addresses.
+        // A freed namespace's inode number is soon given to a new one (tests running alongside make many): so each
+        // counts as gone the first time nothing refers to it, and is not looked at again.
+        var gone = new HashSet<string>();
         var deadline = DateTime.UtcNow.AddSeconds(20);
-        while (namespaces.Any(ns => Holders(ns).Count > 0) && DateTime.UtcNow < deadline)
+        while ((gone.Count < namespaces.Length || (slirp > 0 && OutboundNetworkTests.Alive(slirp))) && DateTime.UtcNow < deadline)
         {
+            gone.UnionWith(namespaces.Where(ns => Holders(ns).Count == 0));
             await Task.Delay(50);
         }
 
-        Assert.All(namespaces, ns => Assert.Empty(Holders(ns)));
+        Assert.All(namespaces, ns => Assert.True(gone.Contains(ns), $"{ns} is still held by {string.Join(", ", Holders(ns))}"));
+        Assert.False(slirp > 0 && OutboundNetworkTests.Alive(slirp), $"slirp4netns {slirp} outlived its engine");
         // Nothing was ever made in the host's namespace. Only links named as the engine names its own count: other
         // programs on a shared machine (dockerd's veths) come and go meanwhile.
-        Assert.DoesNotContain(HostLinks().Except(hostLinks), name => System.Text.RegularExpressions.Regex.IsMatch(name, "^(v[0-9a-f]+|br0|eth[0-9]+)$"));
+        Assert.DoesNotContain(HostLinks().Except(hostLinks), name => System.Text.RegularExpressions.Regex.IsMatch(name, "^(v[0-9a-f]+|br0|eth[0-9]+|tap[0-9]+)$"));
 
         // The members' hosts files lived in the engine's state directory: the next engine sweeps it.
         await using var next = new EngineBackend();

@@ -79,6 +79,24 @@ public abstract partial class ConformanceTests
         Assert.Equal("exposed\nexposed\nunreachable\n", output);
     }
 
+    /// <summary>
+    /// The target is a server in a network namespace beyond the host (made by the test, so no internet is needed): Docker
+    /// forwards and masquerades to it from a non-internal network, the engine reaches it through slirp4netns; an internal
+    /// (Docker) or plain (engine) network has no way there. Root only: an unprivileged test cannot make the namespace's
+    /// link in the host's namespace (the engine's rootless outbound tests use the host's own address instead, which a
+    /// Docker internal network reaches too: its default route leads to the host).
+    /// </summary>
+    [RootOnlyFact("the namespace beyond the host is linked to the host's namespace, which only root can change.")]
+    public async Task Network_WithOutboundAccess_ReachesBeyondTheHost_AndAPlainOneDoesNot()
+    {
+        await using var outside = await OutsideNamespace.StartAsync("outside");
+        await using var outbound = await new NetworkBuilder().WithOutboundAccess().WithBackend(Backend).BuildAsync(Timeout());
+        await using var plain = await NetworkAsync();
+
+        Assert.Equal("outside\n", await RunOnAsync(Ask(outside.Address, OutsideNamespace.Port), outbound));
+        Assert.Equal("unreachable\n", await RunOnAsync($"nc -w 2 {outside.Address} {OutsideNamespace.Port} </dev/null | grep . || echo unreachable", plain));
+    }
+
     [Fact]
     public async Task Network_JoiningADisposedNetwork_FailsNamingIt()
     {

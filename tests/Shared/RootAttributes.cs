@@ -1,14 +1,19 @@
-namespace IsoTest.Engine.Tests.Support;
+using Xunit;
+
+namespace IsoTest.TestSupport;
 
 /// <summary>A fact about what only root has (e.g. the network namespace pool); skipped, saying why, when not root.</summary>
 [AttributeUsage(AttributeTargets.Method)]
 public sealed class RootOnlyFactAttribute : FactAttribute
 {
-    public RootOnlyFactAttribute()
+    internal static bool IsRoot => Environment.UserName == "root";
+
+    /// <param name="reason">Why it needs root; by default the network namespace pool's reason.</param>
+    public RootOnlyFactAttribute(string? reason = null)
     {
-        if (!Specs.IsRoot)
+        if (!RootOnlyFactAttribute.IsRoot)
         {
-            Skip = "Needs root: rootless, a container's network namespace must belong to its own user namespace, which exists only once the container does, so there is no pool to test.";
+            Skip = "Needs root: " + (reason ?? "rootless, a container's network namespace must belong to its own user namespace, which exists only once the container does, so there is no pool to test.");
         }
     }
 }
@@ -19,7 +24,7 @@ public sealed class RootlessOnlyFactAttribute : FactAttribute
 {
     public RootlessOnlyFactAttribute()
     {
-        if (Specs.IsRoot)
+        if (RootOnlyFactAttribute.IsRoot)
         {
             Skip = "Rootless only: run the tests as a non-root user (see the rootless job in .ci/run).";
         }
