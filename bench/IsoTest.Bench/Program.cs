@@ -32,6 +32,7 @@ internal static class Program
           network  create + start + exit + remove of /bin/true on the private default vs joined to a network;
                    throughput member to member, loopback in one container, outbound (slirp4netns)
           api      the Docker API, dockerd and isotest serve: inspect requests/s and concurrent creates/s
+          pull     pull + unpack from a local registry: IsoTest, docker pull, skopeo copy + umoci unpack
           readiness  how soon each wait (log, file, command, port, http) notices its condition on the engine: medians
           all      every benchmark above, in that order
           diag-pg  not a benchmark: one PostgreSQL fixture step by step (explains the suite's figure)
@@ -123,6 +124,7 @@ internal static class Program
             "readiness" => [ReadinessBenchmark.RunAsync],
             "network" => [NetworkBenchmark.RunAsync],
             "api" => [ApiBenchmark.RunAsync],
+            "pull" => [PullBenchmark.RunAsync],
             "diag-pg" => [PgFixtureDiagnostics.RunAsync],
             "all" => [CycleBenchmark.RunAsync, ServerBenchmark.RunAsync, ScaleBenchmark.RunAsync, PortForwardBenchmark.RunAsync, SuiteBenchmark.RunAsync],
             _ => [],

@@ -16,7 +16,7 @@ internal sealed record Section(string Name, string Markdown, IReadOnlyList<PlotP
 
 internal sealed class Results(string directory)
 {
-    private static readonly string[] Order = ["cycle", "server", "api", "scale", "portfwd", "suite", "network", "readiness", "diag-pg"];
+    private static readonly string[] Order = ["cycle", "server", "api", "pull", "scale", "portfwd", "suite", "network", "readiness", "diag-pg"];
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     public string Directory { get; } = directory;

@@ -47,6 +47,19 @@ internal static class EngineRequirements
         }
     }
 
+    /// <summary>
+    /// What a rootless engine cannot do on this kernel although it runs, said once at start (null: nothing). Below
+    /// Linux 6.6 tmpfs keeps no user.* xattrs, which overlayfs in a user namespace (userxattr) stores its opaque
+    /// and whiteout markers in: the upper dirs live on the container's staging tmpfs, so overlayfs runs without
+    /// them, and removing a directory that comes from the host, an image or a copy-on-write source fails with EIO.
+    /// </summary>
+    internal static string? RootlessKernelNote(bool root, Version kernel) =>
+        root || kernel >= new Version(6, 6)
+            ? null
+            : $"on Linux {kernel.Major}.{kernel.Minor} a rootless container cannot remove a directory that comes from the host, an image or a copy-on-write mount "
+              + "(rmdir fails with EIO: tmpfs keeps user.* xattrs, which overlayfs needs for it, only from Linux 6.6); creating, writing and removing files works. "
+              + "Run as root or on Linux 6.6 or newer where a test removes such directories.";
+
     /// <summary>Reads <c>/proc/sys/&lt;name&gt;</c>, trimmed; null when the kernel has no such switch.</summary>
     public static string? ReadSysctl(string name)
     {

@@ -10,6 +10,12 @@ internal enum EngineRoot
 
     /// <summary>A busybox root filesystem in a directory (<see cref="ContainerBuilder.FromDirectory"/>), built for the run.</summary>
     BusyboxDirectory,
+
+    /// <summary>
+    /// The Debian image (<see cref="ContainerBuilder.FromImage"/>), loaded once from .ci/images.sh's layout into an image
+    /// store of the peer's own: a warm start from the store, layers unpacked long before.
+    /// </summary>
+    Image,
 }
 
 /// <summary>
@@ -21,12 +27,18 @@ internal sealed class IsoTestPeer(EngineRoot root = EngineRoot.Host, bool seccom
 {
     private IContainerBackend? _backend;
     private BusyboxRootFs? _rootfs;      // built by this peer (root)
+    private string? _imageStore;         // the Image root's store, removed with the peer
     private string? _directory;          // or given to it (the rootless driver runs on its parent's)
 
-    public string Name => "IsoTest engine" + (root == EngineRoot.BusyboxDirectory ? ", busybox dir" : "") + (seccomp ? "" : ", seccomp off");
+    public string Name => "IsoTest engine" + (root switch { EngineRoot.BusyboxDirectory => ", busybox dir", EngineRoot.Image => ", Debian image", _ => "" }) + (seccomp ? "" : ", seccomp off");
 
     public string Notes => "ContainerBuilder.StartAsync on the in-process EngineBackend; "
-        + (root == EngineRoot.Host ? "host / read-only behind a private overlay" : "a busybox directory root behind a private overlay")
+        + (root switch
+        {
+            EngineRoot.Host => "host / read-only behind a private overlay",
+            EngineRoot.Image => $"FromImage({DebianImage}) from the engine's store (loaded before the run), its layers as overlay lower dirs",
+            _ => "a busybox directory root behind a private overlay",
+        })
         + ", private network (lo only)"
         + (seccomp ? "" : "; WithSeccompProfile(Unconfined): the default filter's cost is the difference to the row with it");
 
@@ -37,8 +49,24 @@ internal sealed class IsoTestPeer(EngineRoot root = EngineRoot.Host, bool seccom
             _rootfs = await BusyboxRootFs.CreateAsync(cancellationToken);
         }
 
-        _backend = IsoTest.Engine.EngineBackend.Create();
+        var engine = IsoTest.Engine.EngineBackend.Create();
+        _backend = engine;
+        if (root == EngineRoot.Image)
+        {
+            var layout = Path.Combine(IsoTest.TestSupport.DebianImages.Layout);
+            if (!File.Exists(Path.Combine(layout, "index.json")))
+            {
+                throw new PeerUnavailableException($"no image layout in {layout}: run .ci/images.sh as root");
+            }
+
+            // A store of the peer's own: the machine's default store is left as it was.
+            _imageStore = Directory.CreateTempSubdirectory("isotest-bench-images-").FullName;
+            engine.Images = new Lazy<IsoTest.Engine.Images.ImageService>(() => new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(_imageStore)));
+            await engine.LoadImagesAsync(layout, cancellationToken);
+        }
     }
+
+    private const string DebianImage = IsoTest.TestSupport.DebianImages.Debian;
 
     /// <summary>Prepares on an existing directory root (the rootless driver gets the one its parent built as root).</summary>
     public void PrepareOn(string? directory)
@@ -61,7 +89,8 @@ internal sealed class IsoTestPeer(EngineRoot root = EngineRoot.Host, bool seccom
         var backend = _backend ?? throw new InvalidOperationException("not prepared");
         var t0 = Stopwatch.GetTimestamp();
         var builder = new ContainerBuilder();
-        builder = (_rootfs?.Path ?? _directory) is { } directory ? builder.FromDirectory(directory) : builder.FromHost();
+        builder = root == EngineRoot.Image ? builder.FromImage(DebianImage)
+            : (_rootfs?.Path ?? _directory) is { } directory ? builder.FromDirectory(directory) : builder.FromHost();
         if (!seccomp)
         {
             builder = builder.WithSeccompProfile(SeccompProfile.Unconfined);
@@ -108,5 +137,10 @@ internal sealed class IsoTestPeer(EngineRoot root = EngineRoot.Host, bool seccom
 
         _rootfs?.Dispose();
         _rootfs = null;
+        if (_imageStore is not null)
+        {
+            Directory.Delete(_imageStore, recursive: true);
+            _imageStore = null;
+        }
     }
 }

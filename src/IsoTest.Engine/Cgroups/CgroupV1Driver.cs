@@ -15,17 +15,20 @@ internal sealed class CgroupV1Driver : ICgroupDriver
     private readonly string _root;
     private readonly string[] _parent;
     private readonly ICgroupFileSystem _fs;
+    private readonly EngineGroupHolds _holds;
 
     // Ancestor groups (parent, engine) known to exist and, for cpuset, to have cpus/mems: checked once per
     // driver so a container costs one mkdir per controller, not one per level.
     private readonly ConcurrentDictionary<string, bool> _ready = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _mounted = new(StringComparer.Ordinal);
 
+
     public CgroupV1Driver(string root, string parent, ICgroupFileSystem fs)
     {
         _root = root;
         _parent = parent.Split('/', StringSplitOptions.RemoveEmptyEntries);
         _fs = fs;
+        _holds = new EngineGroupHolds(fs);
     }
 
     public int Version => 1;
@@ -135,13 +138,33 @@ internal sealed class CgroupV1Driver : ICgroupDriver
 
     public void RemoveEngineGroup(string engineId)
     {
+        IOException? busy = null;
         foreach (var hierarchy in Hierarchies())
         {
             var dir = Path.Combine([hierarchy, .. _parent, engineId]);
             _ready.TryRemove(dir, out _);
-            CgroupTree.RemoveTree(_fs, dir);
+            try
+            {
+                CgroupTree.RemoveTree(_fs, dir);
+            }
+            catch (IOException e)
+            {
+                busy ??= e; // the other hierarchies still go
+            }
+            finally
+            {
+                _holds.Release(dir);
+            }
+        }
+
+        if (busy is not null)
+        {
+            throw busy;
         }
     }
+
+    public bool RemoveIfUnowned(string engineId) =>
+        CgroupTree.RemoveIfUnowned(_fs, [.. Hierarchies().Select(h => Path.Combine([h, .. _parent, engineId]))]);
 
     /// <summary>True when at least one v1 controller hierarchy is mounted under the root.</summary>
     public bool HasAnyController() =>
@@ -204,21 +227,24 @@ internal sealed class CgroupV1Driver : ICgroupDriver
     private (FsResult Error, string Path) EnsureAncestors(string hierarchy, string controller, string engineId, List<string> madeAncestors)
     {
         var path = hierarchy;
-        foreach (var segment in _parent.Append(engineId))
+        string[] segments = [.. _parent, engineId];
+        for (var i = 0; i < segments.Length; i++)
         {
             var parentPath = path;
-            path = Path.Combine(path, segment);
+            path = Path.Combine(path, segments[i]);
             if (_ready.ContainsKey(path))
             {
                 continue;
             }
 
-            var error = _fs.CreateDirectory(path);
-            if (error.IsOk)
+            // The engine group is made held: from then on no other engine's sweep takes it for a dead engine's.
+            var error = i < segments.Length - 1 ? _fs.CreateDirectory(path) : _holds.Ensure(path, madeAncestors);
+            if (error.IsOk && i < segments.Length - 1)
             {
                 madeAncestors.Add(path);
             }
-            else if (error.Outcome != FsOutcome.Exists)
+
+            if (!error.IsOk && error.Outcome != FsOutcome.Exists)
             {
                 return (error, path);
             }
@@ -335,7 +361,10 @@ internal sealed class CgroupV1Driver : ICgroupDriver
         for (var i = madeAncestors.Count - 1; i >= 0; i--)
         {
             _ready.TryRemove(madeAncestors[i], out _);
-            _ = _fs.RemoveDirectory(madeAncestors[i]);
+            if (_fs.RemoveDirectory(madeAncestors[i]).IsOk)
+            {
+                _holds.Release(madeAncestors[i]);
+            }
         }
     }
 }

@@ -17,9 +17,11 @@ internal sealed class CgroupV2Driver : ICgroupDriver
     private readonly string[] _parent;
     private readonly string _parentDir;
     private readonly ICgroupFileSystem _fs;
+    private readonly EngineGroupHolds _holds;
 
     // Engine groups whose ancestors already enable a given controller set ("dir|memory,pids"): checked once.
     private readonly ConcurrentDictionary<string, bool> _ready = new(StringComparer.Ordinal);
+
 
     public CgroupV2Driver(string root, string parent, ICgroupFileSystem fs)
     {
@@ -27,9 +29,16 @@ internal sealed class CgroupV2Driver : ICgroupDriver
         _parent = parent.Split('/', StringSplitOptions.RemoveEmptyEntries);
         _parentDir = Path.Combine([root, .. _parent]);
         _fs = fs;
+        _holds = new EngineGroupHolds(fs);
     }
 
     public int Version => 2;
+
+    /// <summary>
+    /// Init writes itself into the group's cgroup.procs instead of being cloned into it: the path the agent takes by
+    /// itself on kernels without <c>CLONE_INTO_CGROUP</c> (before 5.7), forced so that tests run it on any kernel.
+    /// </summary>
+    internal bool SelfMove { get; init; }
 
     public CgroupHandle? Create(string engineId, string containerId, ResourceLimits limits)
     {
@@ -107,13 +116,16 @@ internal sealed class CgroupV2Driver : ICgroupDriver
             for (var i = madeAncestors.Count - 1; i >= 0; i--)
             {
                 _ready.Clear();
-                _ = _fs.RemoveDirectory(madeAncestors[i]);
+                if (_fs.RemoveDirectory(madeAncestors[i]).IsOk)
+                {
+                    _holds.Release(madeAncestors[i]);
+                }
             }
 
             throw;
         }
 
-        return new CgroupHandle(containerId, [dir], new CgroupJoin(2, [dir]));
+        return new CgroupHandle(containerId, [dir], new CgroupJoin(2, [dir], SelfMove));
     }
 
     public CgroupStats ReadStats(CgroupHandle handle)
@@ -142,9 +154,18 @@ internal sealed class CgroupV2Driver : ICgroupDriver
         _ready.Clear();
 
         // cgroup.kill on the engine group kills every container below it in one write.
-        Kill(dir);
-        CgroupTree.RemoveTree(_fs, dir);
+        try
+        {
+            Kill(dir);
+            CgroupTree.RemoveTree(_fs, dir);
+        }
+        finally
+        {
+            _holds.Release(dir);
+        }
     }
+
+    public bool RemoveIfUnowned(string engineId) => CgroupTree.RemoveIfUnowned(_fs, [Path.Combine(_parentDir, engineId)]);
 
     private void Kill(string dir)
     {
@@ -170,7 +191,7 @@ internal sealed class CgroupV2Driver : ICgroupDriver
 
         var caps = Caps(required, limits);
         var path = _root;
-        foreach (var segment in _parent.Append(engineId))
+        foreach (var segment in _parent)
         {
             path = Path.Combine(path, segment);
             var error = _fs.CreateDirectory(path);
@@ -180,14 +201,22 @@ internal sealed class CgroupV2Driver : ICgroupDriver
             }
             else if (error.Outcome != FsOutcome.Exists)
             {
-                if (required.Count == 0 && CgroupErrors.IsPermission(error))
-                {
-                    return false;
-                }
-
-                throw CgroupErrors.CannotCreate(2, caps, containerId, path, error, _parentDir);
+                return Unavailable(error, path);
             }
         }
+
+        // The engine group is made held: from then on no other engine's sweep takes it for a dead engine's.
+        var engineDir = Path.Combine(_parentDir, engineId);
+        var held = _holds.Ensure(engineDir, madeAncestors);
+        if (!held.IsOk)
+        {
+            return Unavailable(held, engineDir);
+        }
+
+        // False when no cap is requested and no group can be made here (the container runs without one); else throws.
+        bool Unavailable(FsResult error, string at) => required.Count == 0 && CgroupErrors.IsPermission(error)
+            ? false
+            : throw CgroupErrors.CannotCreate(2, caps, containerId, at, error, _parentDir);
 
         // The parent's own cgroup.controllers is what was delegated to us. If a controller is missing there, try
         // once to enable it one level up (works as root, e.g. cpuset that systemd leaves off), else say so.

@@ -30,8 +30,17 @@ internal interface ICgroupDriver
     /// <summary>Engine ids that have an engine group on this machine.</summary>
     IReadOnlyList<string> ListEngineGroups();
 
-    /// <summary>Kills and removes everything under an engine group (a dead engine's leftovers, or this engine's at dispose).</summary>
+    /// <summary>
+    /// Kills and removes everything under an engine group (a dead engine's leftovers, or this engine's at dispose),
+    /// and drops this engine's hold on it. Throws IOException when a group stays busy (see CgroupTree.Remove).
+    /// </summary>
     void RemoveEngineGroup(string engineId);
+
+    /// <summary>
+    /// Removes an engine group that no live engine holds and no process is in (see CgroupTree.RemoveIfUnowned);
+    /// false when it is held, busy or gone. Every engine holds its own groups from the moment it makes them.
+    /// </summary>
+    bool RemoveIfUnowned(string engineId);
 }
 
 /// <summary>A container's cgroup(s). What the init agent needs to join them is in <see cref="Join"/>.</summary>
@@ -43,7 +52,8 @@ internal sealed record CgroupHandle(string ContainerId, IReadOnlyList<string> Pa
 /// <summary>How init joins a container's cgroup(s).</summary>
 /// <param name="Version">1: init writes itself into each <paramref name="Targets"/> (tasks files); 2: it is cloned into the one directory.</param>
 /// <param name="Targets">v1: a tasks file per controller; v2: the cgroup directory.</param>
-internal sealed record CgroupJoin(int Version, IReadOnlyList<string> Targets);
+/// <param name="SelfMove">v2: init writes itself into cgroup.procs instead of being cloned in (what kernels before 5.7 do).</param>
+internal sealed record CgroupJoin(int Version, IReadOnlyList<string> Targets, bool SelfMove = false);
 
 /// <summary>Resource use read from a cgroup.</summary>
 /// <param name="PeakMemoryBytes">Peak memory, null when unknown.</param>

@@ -31,6 +31,13 @@ internal interface ICgroupFileSystem
     /// </summary>
     FsResult AttachDeviceFilter(string dir, byte[] program);
 
+    /// <summary>
+    /// flock(2) on a group's directory, without waiting: Ok and the hold (dispose to drop it), Busy when another
+    /// holder's lock conflicts (any hold for an exclusive one, an exclusive one for a shared one), NotFound. The
+    /// kernel drops a hold when its process dies, even by kill -9: how a sweep tells a live engine's groups.
+    /// </summary>
+    FsResult LockDirectory(string path, bool exclusive, out IDisposable? held);
+
     /// <summary>SIGKILL to <paramref name="pid"/>. Ok, or NoSuchProcess when it is gone.</summary>
     FsResult Kill(int pid);
 

@@ -23,4 +23,6 @@ internal sealed class UnavailableCgroupDriver(string root) : ICgroupDriver
     public void RemoveEngineGroup(string engineId)
     {
     }
+
+    public bool RemoveIfUnowned(string engineId) => false;
 }

@@ -14,6 +14,7 @@ namespace IsoTest.Engine;
 public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, INetworkBackend
 {
     private static readonly Lock SweepLock = new();
+    private static int s_kernelNoted;
     private readonly Containers.EngineState _state;
     private readonly Containers.EngineContext _context;
     private int _disposed;
@@ -66,6 +67,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         {
             Ranges = ranges,
         };
+
+        if (EngineRequirements.RootlessKernelNote(isRoot, Environment.OSVersion.Version) is { } note && Interlocked.Exchange(ref s_kernelNoted, 1) == 0)
+        {
+            _context.Log(note);
+        }
 
         // Tests that forget to dispose must not leave cgroups behind; processes die with us anyway (PDEATHSIG).
         AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
@@ -169,7 +175,17 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         await Task.WhenAll(_context.Registry.All.Select(c => c.DisposeAsync().AsTask())).ConfigureAwait(false);
         await _context.Network.RemoveNetworksAsync().ConfigureAwait(false);
-        Cgroups.RemoveEngineGroup(_state.EngineId);
+        try
+        {
+            Cgroups.RemoveEngineGroup(_state.EngineId);
+        }
+        catch (IOException e)
+        {
+            // Processes that would not leave for half a minute; the state directory still goes. The group is
+            // then nobody's: a later engine's sweep removes it once it is empty (Sweep, RemoveIfUnowned).
+            _context.Log($"could not remove this engine's cgroups: {e.Message}");
+        }
+
         _context.Network.Dispose();
         if (Images.IsValueCreated)
         {
@@ -193,9 +209,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     }
 
     /// <summary>
-    /// At every engine start: remove what dead engines left behind (cheap when there is nothing). Only an
-    /// engine proven dead — its state directory in our state root with its lock free — is swept: cgroups
-    /// with no state directory here may belong to a live engine of another user, whose state lives elsewhere.
+    /// At every engine start: remove what dead engines left behind (cheap when there is nothing). An engine proven
+    /// dead — its state directory in our state root with its lock free — is swept whole, its processes killed. An
+    /// engine group with no state directory here may be a live engine's whose state lives elsewhere (another user's,
+    /// another ISOTEST_STATE_DIR), or one whose owner ended while a group was still busy (its rmdir gave up, its
+    /// state went): it is removed only when no engine holds it and no process is in it (RemoveIfUnowned).
     /// Best effort: a leftover that cannot be removed must not stop this engine from starting.
     /// </summary>
     private static void Sweep(string root, ICgroupDriver cgroups)
@@ -213,6 +231,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
                 {
                     Console.Error.WriteLine($"isotest: could not sweep the leftovers of dead engine {dead}: {e.Message}");
                 }
+            }
+
+            foreach (var engineId in cgroups.ListEngineGroups())
+            {
+                cgroups.RemoveIfUnowned(engineId);
             }
         }
     }

@@ -193,6 +193,32 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
         return Result(Bpf.AttachCgroupDevice(dir, fd));
     }
 
+    public FsResult LockDirectory(string path, bool exclusive, out IDisposable? held)
+    {
+        held = null;
+        var fd = Open(path, Libc.O_DIRECTORY); // O_RDONLY: flock needs an open file, not an O_PATH one
+        if (fd < 0)
+        {
+            return Result(errno);
+        }
+
+        var handle = new Microsoft.Win32.SafeHandles.SafeFileHandle(fd, ownsHandle: true);
+        while (Libc.flock(fd, (exclusive ? Libc.LOCK_EX : Libc.LOCK_SH) | Libc.LOCK_NB) < 0)
+        {
+            var error = errno;
+            if (error == EINTR)
+            {
+                continue;
+            }
+
+            handle.Dispose();
+            return Result(error == Libc.EAGAIN ? EBUSY : error);
+        }
+
+        held = handle;
+        return FsResult.Ok;
+    }
+
     public FsResult Kill(int pid) => Result(kill(pid, SIGKILL) == 0 ? 0 : errno);
 
     public void Pause(TimeSpan delay) => Thread.Sleep(delay);

@@ -126,6 +126,11 @@ internal static class AgentProtocol
             {
                 Add(cgroup.Version == 1 ? "cg1" : "cg2", target);
             }
+
+            if (cgroup.SelfMove)
+            {
+                Add("cg2join", "write");
+            }
         }
 
         var (layer, tmp, run) = TmpfsSizes(spec.Limits.MemoryBytes);

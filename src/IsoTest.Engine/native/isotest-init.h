@@ -69,7 +69,7 @@ struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcf
 
 struct spec {
     const char *root, *uid_map, *gid_map, *newuidmap, *newgidmap, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER];
-    int readonly, netns, nmnts, nfiles, ncg1, nlower, pid1;
+    int readonly, netns, nmnts, nfiles, ncg1, nlower, cg2_write, pid1;
     uid_t uid;
     gid_t gid;
     struct mnt mnts[MAXMNTS];

@@ -178,17 +178,36 @@ static void open_sources(void)
             die("file", S.files[i].src);
 }
 
+/* True when a spec mount or file lands below the host directory `dir` ("/var", "/var/lib"). */
+static int holds_target(const char *dir)
+{
+    size_t n = strlen(dir);
+    for (int i = 0; i < S.nmnts + S.nfiles; i++) {
+        const char *t = i < S.nmnts ? S.mnts[i].dst : S.files[i - S.nmnts].dst;
+        if (strncmp(t, dir, n) == 0 && t[n] == '/')
+            return 1;
+    }
+    return 0;
+}
+
 /* Rootless host root: overlayfs refuses a lower dir with locked submounts in a user namespace
  * (EINVAL for lowerdir=/, /var holding /var/lib/docker, ...). So such a directory becomes a tmpfs
  * carrying one overlay per entry, recursively; symlinks are recreated, files bound read-only. Only
- * past a few levels does a directory fall back to a read-only recursive bind. */
+ * past a few levels does a directory fall back to a read-only recursive bind.
+ * A directory that a mount target or copied file lands in is mirrored the same way, however deep:
+ * inside a whole overlay it keeps its host owner, which the user namespace does not map (root's
+ * /usr/share, postgres's /var/lib/postgresql), so the container may not create the target there
+ * (EACCES); a mirror's directories and overlay roots belong to the container's user. Without this,
+ * whether a target could be made depended on whether the host happened to hold a mount nearby
+ * (/var/lib/docker made /var/lib/postgresql/data work on a docker host and fail elsewhere). */
 static void mirror_dir(const char *host, const char *dst, int depth)
 {
-    if (depth > 0 && overlay(host, dst) == 0)
+    int holds = depth > 0 && holds_target(host);
+    if (depth > 0 && !holds && overlay(host, dst) == 0)
         return;
     /* A directory we may not list (dockerd's /var/lib/docker, 0710 root, full of its mounts) is shown
      * as it is on the host: read-only, and just as unreadable. */
-    DIR *d = depth < 4 ? opendir(host) : NULL;
+    DIR *d = depth < 4 || holds ? opendir(host) : NULL;
     char opt[64];
     if (!d || mount("tmpfs", dst, "tmpfs", MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0) {
         if (d)

@@ -24,7 +24,9 @@ static struct cgroup_fds cg = { .cg2 = -1, .cg2procs = -1 };
  * without a stack. */
 static pid_t clone_init(uint64_t flags)
 {
-    if (cg.cg2 >= 0) {
+    if (cg.cg2 >= 0 && S.cg2_write)
+        cg.cg2_need_write = 1;
+    else if (cg.cg2 >= 0) {
         struct { uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls,
                  set_tid, set_tid_size, cgroup; } args = { .flags = flags | CLONE_INTO_CGROUP,
                  .exit_signal = SIGCHLD, .cgroup = (uint64_t)cg.cg2 };

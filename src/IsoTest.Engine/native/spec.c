@@ -174,6 +174,10 @@ static int rec_cg2(const char *k, char **v)
     return 0;
 }
 
+/* cg2join clone|write: how init joins the cg2 group; `write` skips CLONE_INTO_CGROUP (the path kernels
+ * before 5.7 take), so the engine's tests can run that path on any kernel. */
+static int rec_cg2join(const char *k, char **v) { return flag(k, v[0], "clone", "write", &S.cg2_write); }
+
 /* seccomp FLAGS HEX: the filter as the hex of its struct sock_filter array (the engine compiles it). */
 static int rec_seccomp(const char *k, char **v)
 {
@@ -222,7 +226,7 @@ static const struct record {
     { "idmap", 2, rec_idmap },
     { "netns", 1, rec_netns }, { "hostname", 1, rec_hostname }, { "uid", 1, rec_uid }, { "gid", 1, rec_uid },
     { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
-    { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
+    { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "cg2join", 1, rec_cg2join }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
     { "pid1", 1, rec_pid1 },
 };
 

@@ -306,4 +306,98 @@ public sealed class CgroupV2DriverTests : IDisposable
     {
         Assert.Empty(Driver().ListEngineGroups());
     }
+
+    [Fact]
+    public void Destroy_ATaskThatNeverLeaves_WaitsWithBackoffFor30SecondsThenSaysWhatIsBusy()
+    {
+        var driver = Driver();
+        var handle = driver.Create("e1", "c1", AllCaps)!;
+        _fs.AddProcesses("isotest/e1/c1", 4242);
+        _fs.Unkillable.Add(4242);
+
+        var error = Assert.Throws<IOException>(() => driver.Destroy(handle));
+
+        Assert.Contains(_fs.Full("isotest/e1/c1"), error.Message);
+        Assert.Contains("EBUSY", error.Message);
+        Assert.Contains("cgroup.procs", error.Message);
+        // Long enough for tasks that take seconds to die (emulation, memory pressure), yet bounded.
+        Assert.InRange(_fs.Pauses.Sum(p => p.TotalMilliseconds), 30_000, 30_100);
+        Assert.Equal(TimeSpan.FromMilliseconds(2), _fs.Pauses[0]);
+        Assert.Equal(TimeSpan.FromMilliseconds(100), _fs.Pauses.Max());
+    }
+
+    [Fact]
+    public void RemoveIfUnowned_AnotherDriversGroups_StayWhileItHoldsThem_EvenEmpty()
+    {
+        var owner = Driver();
+        owner.Create("e1", "c1", ResourceLimits.None);
+
+        Assert.False(Driver().RemoveIfUnowned("e1"));
+
+        Assert.True(Directory.Exists(_fs.Full("isotest/e1/c1")));
+    }
+
+    [Fact]
+    public void RemoveIfUnowned_GroupsNobodyHolds_GoWhenEmpty_StayWithAProcessInThem()
+    {
+        // What an engine leaves when its teardown could not remove a busy group and it then ended: no hold.
+        foreach (var dir in (string[])["isotest", "isotest/e1", "isotest/e1/c1", "isotest/e2", "isotest/e2/c2"])
+        {
+            Assert.True(_fs.CreateDirectory(_fs.Full(dir)).IsOk);
+        }
+
+        _fs.AddProcesses("isotest/e2/c2", 4242);
+        var sweeper = Driver();
+
+        Assert.True(sweeper.RemoveIfUnowned("e1"));
+        Assert.False(sweeper.RemoveIfUnowned("e2"));
+        Assert.False(sweeper.RemoveIfUnowned("e3")); // no such group
+
+        Assert.False(Directory.Exists(_fs.Full("isotest/e1")));
+        Assert.True(Directory.Exists(_fs.Full("isotest/e2/c2")));
+        Assert.Empty(_fs.Killed);
+    }
+
+    [Fact]
+    public void RemoveEngineGroup_DropsTheHold_SoALaterSweepTakesWhatABusyGroupLeft()
+    {
+        var owner = Driver();
+        owner.Create("e1", "c1", ResourceLimits.None);
+        _fs.AddProcesses("isotest/e1/c1", 4242);
+        _fs.Unkillable.Add(4242);
+        Assert.Throws<IOException>(() => owner.RemoveEngineGroup("e1"));
+        var sweeper = Driver();
+        Assert.False(sweeper.RemoveIfUnowned("e1")); // a process is still in it
+
+        _fs.Unkillable.Clear();
+        _fs.Kill(4242); // it finally died
+
+        Assert.True(sweeper.RemoveIfUnowned("e1"));
+        Assert.False(Directory.Exists(_fs.Full("isotest/e1")));
+    }
+
+    [Fact]
+    public void Create_ASweepRemovesTheNewEngineGroupBeforeItIsHeld_ItIsMadeAgainAndHeld()
+    {
+        // The race the hold closes: another engine's sweep finds the engine group right after our mkdir, empty and
+        // not held yet, and removes it. The hold then finds it gone and makes it again.
+        var sweeper = Driver();
+        var swept = false;
+        _fs.BeforeLock = (path, exclusive) =>
+        {
+            if (!exclusive && !swept && path == _fs.Full("isotest/e1"))
+            {
+                swept = true;
+                Assert.True(sweeper.RemoveIfUnowned("e1"));
+            }
+        };
+
+        var handle = Driver().Create("e1", "c1", new ResourceLimits(Pids: 8));
+
+        Assert.True(swept);
+        Assert.NotNull(handle);
+        Assert.Equal("8", File.ReadAllText(_fs.Full("isotest/e1/c1/pids.max")).Trim());
+        Assert.False(sweeper.RemoveIfUnowned("e1"));
+        Assert.True(Directory.Exists(_fs.Full("isotest/e1/c1")));
+    }
 }

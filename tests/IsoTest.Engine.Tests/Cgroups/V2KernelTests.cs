@@ -1,3 +1,5 @@
+using IsoTest.Engine.Cgroups;
+using IsoTest.Engine.Native;
 using IsoTest.Engine.Tests.Support;
 using IsoTest.TestSupport;
 
@@ -25,9 +27,8 @@ public sealed class V2KernelTests(EngineFixture fixture) : IClassFixture<EngineF
 
         // The payload's first command already ran in the group, as the root of its cgroup namespace.
         Assert.Equal("0::/", await FirstLineAsync(container));
-        var procs = CgroupV2.Procs(dir);
-        Assert.Equal(["isotest-init", "sleep"], procs.Select(CgroupV2.Comm).Order(StringComparer.Ordinal));
-        var init = procs.Single(p => CgroupV2.Comm(p) == "isotest-init");
+        Assert.Equal(["isotest-init", "sleep"], await CgroupV2.CommsAsync(dir, "isotest-init", "sleep"));
+        var init = CgroupV2.Procs(dir).Single(p => CgroupV2.Comm(p) == "isotest-init");
         Assert.Equal(dir, CgroupV2.CgroupOf(init));
 
         // The shim that cloned init (a child of this process) never joined: clone3 put only the child there.
@@ -125,6 +126,54 @@ public sealed class V2KernelTests(EngineFixture fixture) : IClassFixture<EngineF
         Assert.Contains("cpuset '4095'", error.Message);
         Assert.Contains("cpuset.cpus", error.Message);
         Assert.Empty(Leaks.ContainerCgroups(_engine.EngineId));
+    }
+
+    [V2KernelFact]
+    public async Task SelfMoveFallback_InitWritesItselfIn_MemoryCapOomKillsPidsCapHoldsAndTheGroupGoes()
+    {
+        // What kernels before 5.7 (no CLONE_INTO_CGROUP) do: init is cloned where the shim is and moves itself
+        // into the container's group (cgroup.procs, opened by the shim from the host's view) before it unshares
+        // its cgroup namespace and before the payload exists, so the payload starts capped all the same.
+        var driver = new CgroupV2Driver(CgroupV2.Root, CgroupV2.Parent, CgroupFileSystem.Instance) { SelfMove = true };
+        await using var engine = new EngineBackend(null, null, driver);
+
+        await using var view = await engine.CreateAsync(Specs.Shell("cat /proc/self/cgroup; exec sleep 1000") with
+        {
+            Limits = new ResourceLimits(MemoryBytes: 64L << 20),
+        });
+        await view.StartAsync();
+        var viewDir = CgroupV2.ContainerDir(engine, view);
+        Assert.Equal("0::/", await FirstLineAsync(view));
+        Assert.Equal(["isotest-init", "sleep"], await CgroupV2.CommsAsync(viewDir, "isotest-init", "sleep"));
+        await view.DisposeAsync();
+        Assert.False(Directory.Exists(viewDir), $"{viewDir} is still there");
+
+        await using var hog = await engine.CreateAsync(Specs.Shell("head -c 96m /dev/zero | tail > /dev/null && echo survived") with
+        {
+            Limits = new ResourceLimits(MemoryBytes: 32L << 20),
+        });
+        await hog.StartAsync();
+        Assert.Equal(137, await hog.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(5)));
+        var hogDir = CgroupV2.ContainerDir(engine, hog);
+        Assert.True(hog.OomKilled, "the engine did not report the OOM kill");
+        Assert.True(CgroupV2.Keyed(hogDir, "memory.events", "oom_kill") >= 1, CgroupV2.Read(hogDir, "memory.events"));
+
+        await using var forks = await engine.CreateAsync(Specs.Shell("i=0; while [ $i -lt 100 ]; do sleep 1000 & echo forked; i=$((i+1)); done") with
+        {
+            Limits = new ResourceLimits(Pids: 16),
+        });
+        await forks.StartAsync();
+        await forks.WaitForExitAsync().WaitAsync(TimeSpan.FromMinutes(2));
+        var forksDir = CgroupV2.ContainerDir(engine, forks);
+        Assert.True(CgroupV2.Keyed(forksDir, "pids.events", "max") >= 1, CgroupV2.Read(forksDir, "pids.events"));
+        Assert.InRange(forks.GetLogs().Count(l => l.Text == "forked"), 1, 14); // 16 minus init and the shell
+
+        await hog.DisposeAsync();
+        await forks.DisposeAsync();
+        Assert.False(Directory.Exists(hogDir), $"{hogDir} is still there");
+        Assert.False(Directory.Exists(forksDir), $"{forksDir} is still there");
+        await engine.DisposeAsync();
+        Assert.Empty(Leaks.ContainerCgroups(engine.EngineId));
     }
 
     [V2KernelFact]

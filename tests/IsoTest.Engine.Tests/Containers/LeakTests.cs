@@ -102,16 +102,23 @@ public sealed class LeakTests
     {
         // Another user's engine keeps its state elsewhere ($XDG_RUNTIME_DIR): having no state directory
         // in our root does not make it dead, so its containers must survive our start.
+        // An exited container's group has no process in it: only the engine's hold on its groups tells the sweep
+        // that they are not what a dead engine left.
         await using var other = new EngineBackend();
         await using var container = await other.CreateAsync(Specs.Host("sleep", "30") with { Limits = new ResourceLimits(Pids: 8) });
         await container.StartAsync();
+        await using var exited = await other.CreateAsync(Specs.Host("true") with { Limits = new ResourceLimits(Pids: 8) });
+        await exited.StartAsync();
+        Assert.Equal(0, await exited.WaitForExitAsync());
+        var groups = Leaks.ContainerCgroups(other.EngineId);
         var elsewhere = Directory.CreateTempSubdirectory("isotest-state-");
         try
         {
             await using var next = new EngineBackend(null, elsewhere.FullName, null);
 
             Assert.Equal(ContainerState.Running, container.State);
-            Assert.NotEmpty(Leaks.ContainerCgroups(other.EngineId));
+            Assert.Equal(groups, Leaks.ContainerCgroups(other.EngineId));
+            Assert.Contains(groups, g => g.EndsWith("/" + exited.Id, StringComparison.Ordinal));
         }
         finally
         {
@@ -120,6 +127,58 @@ public sealed class LeakTests
             if (elsewhere.Exists)
             {
                 elsewhere.Delete(recursive: true);
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Sweep_GroupsOfAnEngineNobodyHolds_GoWhenEmpty_StayWithAProcessInThem()
+    {
+        // What an engine leaves when a group's rmdir gave up at teardown (its processes still dying) and the engine
+        // then ended: groups with no state directory anywhere and no engine holding them. The next engine removes
+        // the empty ones; one that still holds a process stays, the process untouched.
+        var empty = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4));
+        var busy = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4));
+        var emptyDirs = Leaks.EngineGroupDirs(empty).Select(d => Directory.CreateDirectory(Path.Combine(d, "c1")).FullName).ToList();
+        var busyDirs = Leaks.EngineGroupDirs(busy).Select(d => Directory.CreateDirectory(Path.Combine(d, "c2")).FullName).ToList();
+        using var squatter = System.Diagnostics.Process.Start("sleep", "1000");
+        try
+        {
+            foreach (var dir in busyDirs)
+            {
+                await File.WriteAllTextAsync(Path.Combine(dir, "cgroup.procs"), squatter.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+
+            await using var next = new EngineBackend();
+
+            Assert.All(emptyDirs, dir => Assert.False(Directory.Exists(Path.GetDirectoryName(dir)), $"{dir} was not swept"));
+            Assert.All(busyDirs, dir => Assert.True(Directory.Exists(dir), $"{dir} was swept with a process in it"));
+            Assert.False(squatter.HasExited);
+        }
+        finally
+        {
+            squatter.Kill();
+            await squatter.WaitForExitAsync();
+            foreach (var dir in emptyDirs.Concat(busyDirs))
+            {
+                RemoveWhenEmpty(dir);
+                RemoveWhenEmpty(Path.GetDirectoryName(dir)!);
+            }
+        }
+    }
+
+    /// <summary>rmdir once the dying tasks have left (EBUSY until then); gone already is fine.</summary>
+    private static void RemoveWhenEmpty(string dir)
+    {
+        for (var attempt = 0; Directory.Exists(dir); attempt++)
+        {
+            try
+            {
+                Directory.Delete(dir);
+            }
+            catch (IOException) when (attempt < 500)
+            {
+                Thread.Sleep(10);
             }
         }
     }

@@ -383,6 +383,42 @@ public sealed class LifecycleTests(EngineFixture fixture) : IClassFixture<Engine
     }
 
     [Fact]
+    public async Task Mounts_TargetsUnderHostDirectoriesOwnedByOthers_AreMadeInsideWithoutTouchingTheHost()
+    {
+        // Root's /usr/share holds no mount on most hosts: rootless, it used to be one overlay whose directories
+        // keep their (unmapped) host owner, so neither a missing mount point nor a new file could be made in it
+        // (EACCES), while /var/lib/postgresql/data worked only where /var/lib/docker happened to be mounted.
+        var dir = Directory.CreateTempSubdirectory("isotest-cow-deep-");
+        var name = $"isotest-{Guid.NewGuid():N}"[..16];
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(dir.FullName, "seed"), "seed\n");
+            var spec = Specs.Shell($"echo new > /usr/share/{name}/data/added && cat /usr/share/{name}/data/seed /usr/share/{name}/data/added "
+                + $"/usr/share/{name}.conf && ls /usr/share/{name}/bind/seed && [ -n \"$(ls /usr/share/doc)\" ] && echo listed") with
+            {
+                Mounts =
+                [
+                    new MountSpec(MountKind.CopyOnWrite, dir.FullName, $"/usr/share/{name}/data"),
+                    new MountSpec(MountKind.Bind, dir.FullName, $"/usr/share/{name}/bind", ReadOnly: true),
+                ],
+                Files = [new FileCopySpec($"/usr/share/{name}.conf", "key=value\n"u8.ToArray(), null, Mode: Convert.ToInt32("644", 8))],
+            };
+
+            var result = await _engine.RunAsync(spec);
+
+            // The host's directories around the targets are still shown with their contents; the host is untouched.
+            Assert.Equal($"seed\nnew\nkey=value\n/usr/share/{name}/bind/seed\nlisted\n", result.Stdout);
+            Assert.False(File.Exists(Path.Combine(dir.FullName, "added")));
+            Assert.False(Directory.Exists($"/usr/share/{name}"));
+            Assert.False(File.Exists($"/usr/share/{name}.conf"));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Parallel_ManyContainersAtOnceAllSucceed()
     {
         var runs = Enumerable.Range(0, 20).Select(i => _engine.RunAsync(Specs.Shell($"echo {i}")));

@@ -18,7 +18,7 @@ public sealed class SpecFuzzTests
         good = [["root", "host"], ["readonly", "0"], ["netns", "1"], ["hostname", "h"], ["uid", "0"], ["gid", "0"],
                 ["tmpfs", "/t", "", "rw"], ["sizes", "1", "2", "3"]]
         arity = {"root": 1, "readonly": 1, "userns": 2, "netns": 1, "hostname": 1, "uid": 1, "gid": 1, "bind": 3,
-                 "tmpfs": 3, "cow": 2, "file": 5, "cg1": 1, "cg2": 1, "seccomp": 2, "sizes": 3}
+                 "tmpfs": 3, "cow": 2, "file": 5, "cg1": 1, "cg2": 1, "cg2join": 1, "seccomp": 2, "sizes": 3}
         def junk():
             return "".join(chr(rnd.randrange(1, 256)) for _ in range(rnd.randrange(0, 40)))
         def bad_record():

@@ -41,6 +41,20 @@ public class EngineRequirementsTests
         Assert.Equal(File.ReadAllText("/proc/sys/kernel/pid_max").Trim(), EngineRequirements.ReadSysctl("kernel/pid_max"));
         Assert.Null(EngineRequirements.ReadSysctl("kernel/no_such_switch_isotest"));
     }
+
+    [Fact]
+    public void RootlessKernelNote_BeforeLinux66_NamesTheVersionWhatFailsAndTheFix_NothingFromThenOnOrAsRoot()
+    {
+        var note = EngineRequirements.RootlessKernelNote(root: false, new Version(6, 1, 0));
+
+        Assert.NotNull(note);
+        Assert.Contains("Linux 6.1", note);
+        Assert.Contains("EIO", note);
+        Assert.Contains("Linux 6.6", note);
+        Assert.Null(EngineRequirements.RootlessKernelNote(root: false, new Version(6, 6, 0)));
+        Assert.Null(EngineRequirements.RootlessKernelNote(root: false, new Version(6, 18, 44)));
+        Assert.Null(EngineRequirements.RootlessKernelNote(root: true, new Version(5, 10, 0)));
+    }
 }
 
 public sealed class AgentLocatorTests : IDisposable

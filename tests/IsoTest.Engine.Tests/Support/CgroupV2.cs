@@ -79,6 +79,38 @@ public static class CgroupV2
 
     public static string Comm(int pid) => File.ReadAllText($"/proc/{pid}/comm").Trim();
 
+    /// <summary>
+    /// The commands of the processes in a group, sorted, once they are <paramref name="expected"/> or after a
+    /// minute: a process that just exited (the payload's first command) may still be listed, or be gone between
+    /// the listing and the read of its comm.
+    /// </summary>
+    public static async Task<IReadOnlyList<string>> CommsAsync(string dir, params string[] expected)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        while (true)
+        {
+            var comms = Procs(dir).Select(TryComm).OfType<string>().Order(StringComparer.Ordinal).ToList();
+            if (comms.SequenceEqual(expected.Order(StringComparer.Ordinal)) || DateTime.UtcNow > deadline)
+            {
+                return comms;
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    private static string? TryComm(int pid)
+    {
+        try
+        {
+            return Comm(pid);
+        }
+        catch (IOException)
+        {
+            return null; // exited between the listing and the read
+        }
+    }
+
     public static int ParentOf(int pid)
     {
         var stat = File.ReadAllText($"/proc/{pid}/stat");

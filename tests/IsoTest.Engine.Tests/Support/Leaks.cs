@@ -12,6 +12,18 @@ public static class Leaks
         return roots.Where(Directory.Exists).SelectMany(r => Directory.EnumerateDirectories(r)).ToList();
     }
 
+    /// <summary>
+    /// Where an engine's group is in each hierarchy the engine uses for caps (v1: memory and pids, when the parent
+    /// exists or can be made there; v2: the unified one): for tests that make an engine group by hand.
+    /// </summary>
+    public static IReadOnlyList<string> EngineGroupDirs(string engineId)
+    {
+        var parent = Environment.GetEnvironmentVariable("ISOTEST_CGROUP_PARENT") is { Length: > 0 } p ? p.Trim('/') : "isotest";
+        return Directory.Exists("/sys/fs/cgroup/memory")
+            ? [Path.Combine("/sys/fs/cgroup/memory", parent, engineId), Path.Combine("/sys/fs/cgroup/pids", parent, engineId)]
+            : [Path.Combine("/sys/fs/cgroup", parent, engineId)];
+    }
+
     public static Task AssertNoContainerCgroupsAsync(EngineBackend engine)
     {
         Assert.Empty(ContainerCgroups(engine.EngineId));

@@ -175,7 +175,7 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
             case "cgroup.kill":
                 foreach (var procs in Directory.EnumerateFiles(dir, "cgroup.procs", SearchOption.AllDirectories))
                 {
-                    File.WriteAllText(procs, "");
+                    File.WriteAllLines(procs, File.ReadAllLines(procs).Where(l => Unkillable.Contains(int.Parse(l, System.Globalization.CultureInfo.InvariantCulture))));
                 }
 
                 return CgroupFileSystem.Result(0);
@@ -219,9 +219,17 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
         return CgroupFileSystem.Result(0);
     }
 
+    /// <summary>Pids that stay in their group whatever kills them (a task stuck in the kernel: D state).</summary>
+    public HashSet<int> Unkillable { get; } = [];
+
     public FsResult Kill(int pid)
     {
         Killed.Add(pid);
+        if (Unkillable.Contains(pid))
+        {
+            return CgroupFileSystem.Result(0);
+        }
+
         var found = false;
         foreach (var procs in Directory.EnumerateFiles(Root, "cgroup.procs", SearchOption.AllDirectories))
         {
@@ -236,9 +244,20 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
         return CgroupFileSystem.Result(found ? 0 : ESRCH);
     }
 
-    public void Pause(TimeSpan delay)
+    /// <summary>Runs right before each directory lock is tried (path, exclusive): a test's other engine acts in between.</summary>
+    public Action<string, bool>? BeforeLock { get; set; }
+
+    /// <summary>Pauses asked for, in order.</summary>
+    public List<TimeSpan> Pauses { get; } = [];
+
+    // The fake's directories are real ones, so flock(2) on them behaves as on cgroupfs: the real call.
+    public FsResult LockDirectory(string path, bool exclusive, out IDisposable? held)
     {
+        BeforeLock?.Invoke(path, exclusive);
+        return CgroupFileSystem.Instance.LockDirectory(path, exclusive, out held);
     }
+
+    public void Pause(TimeSpan delay) => Pauses.Add(delay);
 
     public void Dispose() => Directory.Delete(Root, recursive: true);
 
