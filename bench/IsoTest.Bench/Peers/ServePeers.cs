@@ -68,33 +68,8 @@ internal sealed class TestcontainersServePeer : IPeer
         _serve = await ServeHost.StartAsync(cancellationToken);
     }
 
-    public async Task CycleAsync(CancellationToken cancellationToken)
-    {
-        var serve = _serve ?? throw new InvalidOperationException("not prepared");
-        var container = new TcBuilder(ServeHost.Image)
-            .WithDockerEndpoint(serve.DockerHost)
-            .WithLogger(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
-            .WithImagePullPolicy(PullPolicy.Missing)
-            .WithCommand("/bin/true")
-            .WithCreateParameterModifier(p =>
-            {
-                p.HostConfig!.Memory = 64L << 20;
-                p.HostConfig.MemorySwap = 64L << 20;
-                p.HostConfig.NanoCPUs = 500_000_000;
-                p.HostConfig.NetworkMode = "none";
-            })
-            .WithWaitStrategy(TcWait.ForUnixContainer().AddCustomWaitStrategy(new Exited(), o => o.WithMode(WaitStrategyMode.OneShot)))
-            .Build();
-        await using (container)
-        {
-            await container.StartAsync(cancellationToken);
-            var exitCode = await container.GetExitCodeAsync(cancellationToken);
-            if (exitCode != 0)
-            {
-                throw new InvalidOperationException($"/bin/true exited with {exitCode} in Testcontainers container {container.Id} (isotest serve)");
-            }
-        }
-    }
+    public Task CycleAsync(CancellationToken cancellationToken) =>
+        TestcontainersPeer.CycleAsync(ServeHost.Image, (_serve ?? throw new InvalidOperationException("not prepared")).DockerHost, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {
@@ -103,11 +78,6 @@ internal sealed class TestcontainersServePeer : IPeer
             await _serve.DisposeAsync();
             _serve = null;
         }
-    }
-
-    private sealed class Exited : IWaitUntil
-    {
-        public Task<bool> UntilAsync(DotNet.Testcontainers.Containers.IContainer container) => Task.FromResult(true);
     }
 }
 

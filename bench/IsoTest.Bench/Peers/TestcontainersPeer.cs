@@ -34,9 +34,18 @@ internal sealed class TestcontainersPeer : IPeer
         return Task.CompletedTask;
     }
 
-    public async Task CycleAsync(CancellationToken cancellationToken)
+    public Task CycleAsync(CancellationToken cancellationToken) => CycleAsync(Image, null, cancellationToken);
+
+    /// <summary>One cycle of <paramref name="image"/> on the daemon at <paramref name="endpoint"/> (null: DOCKER_HOST or the default socket).</summary>
+    public static async Task CycleAsync(string image, string? endpoint, CancellationToken cancellationToken)
     {
-        var container = new TcBuilder(Image)
+        var builder = new TcBuilder(image);
+        if (endpoint is not null)
+        {
+            builder = builder.WithDockerEndpoint(endpoint);
+        }
+
+        var container = builder
             .WithLogger(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
             .WithImagePullPolicy(PullPolicy.Missing)
             .WithCommand("/bin/true")
@@ -56,7 +65,7 @@ internal sealed class TestcontainersPeer : IPeer
             var exitCode = await container.GetExitCodeAsync(cancellationToken);
             if (exitCode != 0)
             {
-                throw new InvalidOperationException($"/bin/true exited with {exitCode} in Testcontainers container {container.Id}");
+                throw new InvalidOperationException($"/bin/true exited with {exitCode} in Testcontainers container {container.Id} ({endpoint ?? "dockerd"})");
             }
         }
     }
