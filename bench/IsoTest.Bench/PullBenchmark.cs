@@ -112,17 +112,23 @@ internal static class PullBenchmark
         await images.PullAsync(reference, cancellationToken: cancellationToken);
     }
 
-    /// <summary>A dockerd with its own data root, socket and exec root (no bridge, no iptables), for pulls into an empty store.</summary>
+    /// <summary>
+    /// A dockerd with its own data root, socket, exec root and bridge (no iptables), for pulls into an empty store.
+    /// Not <c>--bridge none</c>: a dockerd without a bridge deletes any link named docker0 when it starts, which took the
+    /// machine's own dockerd's bridge away (seen here). So it gets a bridge of its own, made here and removed after it.
+    /// </summary>
     private sealed class PrivateDockerd : IAsyncDisposable
     {
         private readonly Process _daemon;
         private readonly string _root;
+        private readonly string _bridge;
         private readonly Dictionary<string, string> _env;
 
-        private PrivateDockerd(Process daemon, string root)
+        private PrivateDockerd(Process daemon, string root, string bridge)
         {
             _daemon = daemon;
             _root = root;
+            _bridge = bridge;
             _env = new Dictionary<string, string>(DockerEnv) { ["DOCKER_HOST"] = $"unix://{root}/docker.sock" };
         }
 
@@ -130,11 +136,23 @@ internal static class PullBenchmark
         {
             var root = Path.Combine(work, "dockerd");
             Directory.CreateDirectory(root);
+            // 198.18.0.0/15 is for benchmarks (RFC 2544): nothing the host routes uses it. No container runs on it.
+            var bridge = $"isopull{Environment.ProcessId % 100000}";
+            foreach (var ip in new[] { $"link add {bridge} type bridge", $"addr add 198.18.247.1/30 dev {bridge}" })
+            {
+                var made = await Shell.RunAsync("ip", ip.Split(' '), cancellationToken: cancellationToken);
+                if (made.ExitCode != 0)
+                {
+                    await Shell.RunAsync("ip", ["link", "del", bridge]);
+                    throw new InvalidOperationException($"ip {ip}: {made.Tail}");
+                }
+            }
+
             var info = new ProcessStartInfo("dockerd") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
             foreach (var arg in new[]
                      {
                          "--data-root", $"{root}/data", "--exec-root", $"{root}/exec", "--pidfile", $"{root}/dockerd.pid",
-                         "--host", $"unix://{root}/docker.sock", "--bridge", "none", "--iptables=false", "--ip-masq=false",
+                         "--host", $"unix://{root}/docker.sock", "--bridge", bridge, "--iptables=false", "--ip-masq=false",
                          "--storage-driver", "overlay2", "--insecure-registry", registry,
                      })
             {
@@ -146,7 +164,7 @@ internal static class PullBenchmark
             daemon.OutputDataReceived += (_, _) => { };
             daemon.BeginErrorReadLine();
             daemon.BeginOutputReadLine();
-            var dockerd = new PrivateDockerd(daemon, root);
+            var dockerd = new PrivateDockerd(daemon, root, bridge);
             for (var i = 0; i < 120 && !daemon.HasExited; i++)
             {
                 if ((await Shell.RunAsync("docker", ["version", "--format", "{{.Server.Version}}"], dockerd._env, cancellationToken)).ExitCode == 0)
@@ -190,6 +208,7 @@ internal static class PullBenchmark
             }
 
             _daemon.Dispose();
+            await Shell.RunAsync("ip", ["link", "del", _bridge]);
             Directory.Delete(_root, recursive: true);
         }
     }
