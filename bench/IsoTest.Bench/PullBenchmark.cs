@@ -192,21 +192,7 @@ internal static class PullBenchmark
 
         public async ValueTask DisposeAsync()
         {
-            if (!_daemon.HasExited)
-            {
-                // SIGTERM: dockerd unmounts its layers and stops its containerd on the way out.
-                await Shell.RunAsync("kill", ["-TERM", _daemon.Id.ToString(CultureInfo.InvariantCulture)]);
-                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                try
-                {
-                    await _daemon.WaitForExitAsync(timeout.Token);
-                }
-                catch (OperationCanceledException)
-                {
-                    _daemon.Kill(entireProcessTree: true);
-                }
-            }
-
+            await Shell.StopDaemonAsync(_daemon);
             _daemon.Dispose();
             await Shell.RunAsync("ip", ["link", "del", _bridge]);
             Directory.Delete(_root, recursive: true);

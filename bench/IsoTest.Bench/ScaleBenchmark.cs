@@ -20,9 +20,8 @@ internal static class ScaleBenchmark
 
     public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
     {
-        var nofile = (File.ReadAllLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal)) ?? "")
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        var limits = nofile.Length >= 5 ? $"RLIMIT_NOFILE soft {nofile[3]}, hard {nofile[4]}" : "RLIMIT_NOFILE ?";
+        var (soft, hard) = OpenFiles();
+        var limits = $"RLIMIT_NOFILE soft {soft}, hard {hard}";
         // The engine processes of a split run count in PSS as a whole (their runtime included), so the figure is an upper bound.
         var loadBefore = Load.Now();
         var stealBefore = Steal.Mark();
@@ -73,9 +72,7 @@ internal static class ScaleBenchmark
     private static string CheckLimits(int count)
     {
         long Read(string path) => long.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture);
-        var nofile = (File.ReadAllLines("/proc/self/limits").First(l => l.StartsWith("Max open files", StringComparison.Ordinal)))
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[3];
-        var fds = nofile == "unlimited" ? long.MaxValue : long.Parse(nofile, CultureInfo.InvariantCulture);
+        var fds = OpenFilesLimit();
         // Descriptors are per process: a count beyond one process's limit runs in several engine processes (EngineAsync).
         var (needFds, needPids) = (3L * PerProcess(count, fds) + 2000, 3L * count + 4000);
         var problems = new List<string>();
@@ -110,11 +107,15 @@ internal static class ScaleBenchmark
 
     private static int PerProcess(int count, long fds) => (int)Math.Ceiling((double)count / Processes(count, fds));
 
-    private static long OpenFilesLimit()
+    private static long OpenFilesLimit() =>
+        OpenFiles().Soft is var soft && soft == "unlimited" ? long.MaxValue : long.Parse(soft, CultureInfo.InvariantCulture);
+
+    /// <summary>This process's RLIMIT_NOFILE as /proc/self/limits gives it (the .NET runtime raised soft to hard at start).</summary>
+    private static (string Soft, string Hard) OpenFiles()
     {
-        var soft = File.ReadAllLines("/proc/self/limits").First(l => l.StartsWith("Max open files", StringComparison.Ordinal))
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[3];
-        return soft == "unlimited" ? long.MaxValue : long.Parse(soft, CultureInfo.InvariantCulture);
+        var fields = File.ReadAllLines("/proc/self/limits").First(l => l.StartsWith("Max open files", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return (fields[3], fields[4]);
     }
 
     private static void Row(StringBuilder s, string name, Figures f, string target) =>

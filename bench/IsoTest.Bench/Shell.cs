@@ -44,6 +44,29 @@ internal static class Shell
             .Select(dir => Path.Combine(dir, program))
             .FirstOrDefault(File.Exists);
 
+    /// <summary>
+    /// Stops a daemon the bench started (a dockerd): SIGTERM, so it unmounts its layers and stops its containerd on the
+    /// way out, then SIGKILL if it is not gone in 30 s.
+    /// </summary>
+    public static async Task StopDaemonAsync(System.Diagnostics.Process daemon)
+    {
+        if (daemon.HasExited)
+        {
+            return;
+        }
+
+        await RunAsync("kill", ["-TERM", daemon.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        try
+        {
+            await daemon.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            daemon.Kill(entireProcessTree: true);
+        }
+    }
+
     /// <summary>Ends a line-driven helper process: end of input ends its loop; one that does not exit in 10 s is killed.</summary>
     public static async Task EndDriverAsync(System.Diagnostics.Process driver)
     {

@@ -84,18 +84,8 @@ internal sealed class DockerPeer : IPeer
             return;
         }
 
-        // Ours, so ours to stop: SIGTERM lets dockerd take containerd and its mounts down cleanly.
-        await Shell.RunAsync("kill", ["-TERM", _startedDaemon.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        try
-        {
-            await _startedDaemon.WaitForExitAsync(timeout.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            _startedDaemon.Kill(entireProcessTree: true);
-        }
-
+        // Ours, so ours to stop.
+        await Shell.StopDaemonAsync(_startedDaemon);
         _startedDaemon.Dispose();
     }
 

@@ -53,7 +53,7 @@ internal sealed class IsoTestPeer(EngineRoot root = EngineRoot.Host, bool seccom
         _backend = engine;
         if (root == EngineRoot.Image)
         {
-            var layout = Path.Combine(IsoTest.TestSupport.DebianImages.Layout);
+            var layout = IsoTest.TestSupport.DebianImages.Layout;
             if (!File.Exists(Path.Combine(layout, "index.json")))
             {
                 throw new PeerUnavailableException($"no image layout in {layout}: run .ci/images.sh as root");

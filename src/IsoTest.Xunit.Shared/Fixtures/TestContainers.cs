@@ -120,9 +120,7 @@ internal sealed class TestContainers
         }
 
         var problems = new List<Exception>();
-        var starts = _declarations.Select(d => (Declaration: d, Task: scopes.For(d.Lifetime, _testScope) is var scope && scope == _testScope
-            ? scope.GetOrStartAsync(d, scopes.Assembly.Prestarts)
-            : scope.GetOrStartAsync(d))).ToArray();
+        var starts = _declarations.Select(d => (Declaration: d, Task: Start(d, scopes))).ToArray();
         try
         {
             await Task.WhenAll(starts.Select(s => s.Task)).WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -164,6 +162,13 @@ internal sealed class TestContainers
         }
 
         return problems;
+    }
+
+    // A per-test container may come from the assembly's pool of containers started ahead; a shared one starts once in its scope.
+    private Task<IContainer> Start(FixtureDeclaration declaration, FixtureScopes scopes)
+    {
+        var scope = scopes.For(declaration.Lifetime, _testScope);
+        return scope == _testScope ? scope.GetOrStartAsync(declaration, scopes.Assembly.Prestarts) : scope.GetOrStartAsync(declaration);
     }
 
     /// <summary>Keeps the output of the containers this test used, then removes its per-test containers; the failure to remove, if any.</summary>
