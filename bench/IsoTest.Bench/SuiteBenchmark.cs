@@ -14,14 +14,14 @@ internal static partial class SuiteBenchmark
     private const double TargetSeconds = 30;
     private const string User = "postgres";
 
-    // fresh = a server per test (IsoTest's pool starts the next tests' servers ahead), shared = one for all; "no
-    // prestart" starts each server when its test begins (what the pool saves); the last shows what Npgsql's
+    // fresh = a server per test, started when its test begins, shared = one for all; "prestart 2" has IsoTest's pool
+    // start the next tests' servers ahead (what that saves, or costs, on these cores); the last shows what Npgsql's
     // per-connection type loading (a catalog query on a cold server, ~40 ms) costs each fresh test: the same suite without it.
     private static readonly (string Label, string Build, string Npgsql, string Prestart)[] Variants =
     [
         ("fresh", "fresh", "", ""),
         ("shared", "shared", "", ""),
-        ("fresh, no prestart", "fresh", "", "0"),
+        ("fresh, prestart 2", "fresh", "", "2"),
         ("fresh, NoTypeLoading", "fresh", ";Server Compatibility Mode=NoTypeLoading", ""),
     ];
 
@@ -74,7 +74,7 @@ internal static partial class SuiteBenchmark
             s.AppendLine("## suite: 200 xunit tests, each with a fresh PostgreSQL");
             s.AppendLine();
             s.AppendLine("bench/PgSuite: 200 `[Fact]`s in 10 classes (xunit runs classes in parallel, 2 threads = nproc) through IsoTest.Xunit. Each test connects with Npgsql, creates a table, inserts two rows and sums them.");
-            s.AppendLine("*fresh*: `[Fact, ContainerFixture(typeof(Postgres))]`, a new server per test, the next tests' servers started ahead by IsoTest's pool (`ContainerDefinition.Prestart`, default: the cores, at most 4): host `postgres` as user postgres on a copy-on-write view of a template data directory that `initdb` made once (the PostgreSQL example's approach), 256 MiB / 1 CPU, ready on its log line. *shared*: the same tests with one `[assembly: ContainerFixture]` server (`-p:PgSuiteMode=shared`). *fresh, no prestart*: fresh with `Prestart` 0, each server started when its test begins. *fresh, NoTypeLoading*: fresh, with `Server Compatibility Mode=NoTypeLoading` in the connection string (Npgsql then skips loading the server's type catalog on its first connection).");
+            s.AppendLine("*fresh*: `[Fact, ContainerFixture(typeof(Postgres))]`, a new server per test, started when its test begins: host `postgres` as user postgres on a copy-on-write view of a template data directory that `initdb` made once (the PostgreSQL example's approach), 256 MiB / 1 CPU, ready on its log line. *shared*: the same tests with one `[assembly: ContainerFixture]` server (`-p:PgSuiteMode=shared`). *fresh, prestart 2*: fresh with `ContainerDefinition.Prestart` 2, the pool starting the next tests' servers while earlier tests run. *fresh, NoTypeLoading*: fresh, with `Server Compatibility Mode=NoTypeLoading` in the connection string (Npgsql then skips loading the server's type catalog on its first connection).");
             s.AppendLine(CultureInfo.InvariantCulture,
                 $"Wall time of `dotnet test PgSuite.dll` (includes the test host's start, ~1–2 s), {runs} run(s) of each, alternating; the one-off initdb ({initdbMs:0} ms) and the builds are not included. Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}.");
             s.AppendLine();
@@ -84,8 +84,8 @@ internal static partial class SuiteBenchmark
             {
                 var x = Summary.Of(wall[mode]);
                 var ratio = Stats.PairedRatio(wall[mode], wall["shared"]) ?? 0;
-                // The issue's target: a fresh server per test (with the pool) within 1.3× of sharing one.
-                var target = mode == "fresh" ? $"≤ 1.3× shared {Stats.Mark(ratio <= 1.3)}, < {TargetSeconds} s {Stats.Mark(x.Median < TargetSeconds)}"
+                // The issue's target: a fresh server per test within 1.3× of sharing one.
+                var target = mode.StartsWith("fresh", StringComparison.Ordinal) && !mode.Contains("NoTypeLoading", StringComparison.Ordinal) ? $"≤ 1.3× shared {Stats.Mark(ratio <= 1.3)}, < {TargetSeconds} s {Stats.Mark(x.Median < TargetSeconds)}"
                     : mode.StartsWith("fresh", StringComparison.Ordinal) ? $"< {TargetSeconds} s {Stats.Mark(x.Median < TargetSeconds)}" : "";
                 s.AppendLine(CultureInfo.InvariantCulture, $"| 200 tests, {mode} | {Stats.Cells(x)} | {Stats.Num(ratio)}× | {reported[mode].Replace("|", "\\|", StringComparison.Ordinal)} | {target} |");
             }

@@ -26,7 +26,7 @@ public sealed class Postgres : ContainerDefinition
 
     public static string BinDirectory { get; } = Environment.GetEnvironmentVariable("PGSUITE_BIN") ?? "/usr/local/bin";
 
-    // PGSUITE_PRESTART=0: every server starts when its test begins (the bench's "no prestart" row); else IsoTest's default.
+    // PGSUITE_PRESTART=N: N servers started ahead (the bench's "prestart" row); else IsoTest's default (none).
     public override int Prestart => int.TryParse(Environment.GetEnvironmentVariable("PGSUITE_PRESTART"), out var n) ? n : DefaultPrestart;
 
     // The template's parent is mounted, not data/ itself: the root of a copy-on-write mount belongs to root (0755),

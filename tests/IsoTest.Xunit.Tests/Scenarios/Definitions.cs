@@ -1,18 +1,16 @@
 namespace IsoTest.Xunit.Scenarios;
 
-/// <summary>Started when its test begins (no prestart): the scenarios that check when per-test containers come and go.</summary>
+/// <summary>Started when its test begins (the default, no prestart): the scenarios that check when per-test containers come and go.</summary>
 public sealed class FakeService : ContainerDefinition
 {
-    public override int Prestart => 0;
-
     public override ContainerBuilder Configure(ContainerBuilder builder) =>
         builder.FromHost().WithCommand("fake-service").WithBackend(new ScenarioBackend());
 }
 
-/// <summary>A per-test service started ahead by the pool (the default <see cref="ContainerDefinition.Prestart"/>, at least 2 here).</summary>
+/// <summary>A per-test service two of which the pool starts ahead.</summary>
 public sealed class AheadService : ContainerDefinition
 {
-    public override int Prestart => Math.Max(2, DefaultPrestart);
+    public override int Prestart => 2;
 
     public override ContainerBuilder Configure(ContainerBuilder builder) =>
         builder.FromHost().WithCommand("ahead-service").WithBackend(new ScenarioBackend());

@@ -5,8 +5,7 @@ namespace IsoTest.Xunit.Scenarios.RealEngine;
 /// <summary>A real container on the default backend (the built-in engine here) that sleeps, marked so the harness can find its processes.</summary>
 public sealed class Sleeper : ContainerDefinition
 {
-    // Started when its test begins: PerTestOnEngine checks that no other Sleeper of the class is alive meanwhile.
-    public override int Prestart => 0;
+    // Started when its test begins (the default): PerTestOnEngine checks that no other Sleeper of the class is alive meanwhile.
 
     /// <summary>Set by the harness per run; each container gets this plus its own suffix.</summary>
     public static string RunMark { get; set; } = "unset";
