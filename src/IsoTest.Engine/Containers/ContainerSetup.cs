@@ -81,6 +81,23 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
         }
     }
 
+    /// <summary>The engine's user namespace for this container's maps; its maker failing (newuidmap refusing the ranges) is reported as a per-container map would be.</summary>
+    private async Task<SafeFileHandle> SharedUserNamespaceAsync(Namespaces.SharedUserNamespaces shared, IdMaps maps)
+    {
+        try
+        {
+            return await shared.ForAsync(maps).ConfigureAwait(false);
+        }
+        catch (AgentException e)
+        {
+            throw AgentErrors.SetupFailed(id, e.Error, null, null, isRoot: false);
+        }
+        catch (AgentGoneException)
+        {
+            throw new ContainerStartException(id, $"Container {name}: the maker of its user namespace exited without one.");
+        }
+    }
+
     /// <summary>Caps first: a cap that cannot be enforced fails before any process exists.</summary>
     public void CreateCgroup() => Cgroup = context.Cgroups.Create(context.State.EngineId, id, spec.Limits);
 
@@ -104,16 +121,24 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
         SafeFileHandle? stdoutAgent = null, stderrAgent = null, controlAgent = null;
         Socket? stdout = null, stderr = null;
         NetworkAttachment? network = null;
+        SafeFileHandle? sharedUserns = null;
         ContainerRun? run = null;
         try
         {
             var files = StageFiles(staged);
             network = AttachNetwork();
-            // Rootless on networks the user namespace is the network holder's, mapped already (NetnsMode.JoinWithUser).
+            // Rootless on networks the user namespace is the network holder's, mapped already (NetnsMode.JoinWithUser);
+            // with subordinate ranges a private container joins the engine's for its maps (fd 5); else the agent makes one.
             var idMaps = context.IsRoot || network.Mode == NetnsMode.JoinWithUser ? null : IdMaps.ForContainer(user, root.Config is not null, Credentials.EffectiveUid, Credentials.EffectiveGid, context.Ranges);
+            if (idMaps is not null && context.UserNamespaces is { } shared)
+            {
+                sharedUserns = Fd.Duplicate(await SharedUserNamespaceAsync(shared, idMaps).ConfigureAwait(false));
+                idMaps = null;
+            }
+
             // A member of user-defined networks gets the driver's /etc/hosts and /etc/resolv.conf, under the user's mounts.
             var built = network.Mounts.Count > 0 ? spec with { Mounts = [.. network.Mounts, .. spec.Mounts] } : spec;
-            var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode, context.CommandIsPid1)) };
+            var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode, context.CommandIsPid1, JoinUserNamespace: sharedUserns is not null)) };
             if (startWith is not null)
             {
                 messages.Add(AgentProtocol.Start(startWith));
@@ -129,7 +154,8 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             run = new ContainerRun(agent, new ContainerLogs(context.Time));
 
             // The loop spawns the agent, closes its ends here and sends it the messages at once.
-            SafeFileHandle[] agentEnds = [outAgent, errAgent, ctlAgent, .. network.AgentFds];
+            // The shared user namespace goes on fd 5, so fd 4 (a network namespace with netns 2 or 3) holds /dev/null.
+            SafeFileHandle[] agentEnds = sharedUserns is null ? [outAgent, errAgent, ctlAgent, .. network.AgentFds] : [outAgent, errAgent, ctlAgent, Fd.Duplicate(context.DevNull), sharedUserns];
             await context.Loop.SpawnAsync(context.AgentPath, context.DevNull, agentEnds, agent.Control, agent, messages).ConfigureAwait(false);
             run.Logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);
@@ -165,6 +191,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             stderrAgent?.Dispose();
             controlAgent?.Dispose();
             network?.Dispose();
+            sharedUserns?.Dispose();
             stdout?.Dispose();
             stderr?.Dispose();
 

@@ -66,6 +66,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
             log)
         {
             Ranges = ranges,
+            UserNamespaces = ranges is null ? null : new Namespaces.SharedUserNamespaces(EngineLoop.Shared, AgentPath),
         };
 
         if (EngineRequirements.RootlessKernelNote(isRoot, Environment.OSVersion.Version) is { } note && Interlocked.Exchange(ref s_kernelNoted, 1) == 0)
@@ -187,6 +188,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         }
 
         _context.Network.Dispose();
+        _context.UserNamespaces?.Dispose();
         if (Images.IsValueCreated)
         {
             Images.Value.Dispose();

@@ -31,4 +31,7 @@ internal sealed record EngineContext(
     public bool CommandIsPid1 { get; set; }
     /// <summary>Rootless: the caller's subordinate id ranges, which the containers' user namespaces map (null: the caller's ids only).</summary>
     public SubordinateIds? Ranges { get; init; }
+
+    /// <summary>Rootless with <see cref="Ranges"/>: the user namespaces private containers join, one per distinct maps (null otherwise).</summary>
+    public Namespaces.SharedUserNamespaces? UserNamespaces { get; init; }
 }

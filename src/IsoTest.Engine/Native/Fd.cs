@@ -31,6 +31,14 @@ internal static unsafe class Fd
         return fd < 0 ? throw Errors.Native("open /dev/null", Libc.Errno) : new SafeFileHandle(fd, ownsHandle: true);
     }
 
+    /// <summary>A second descriptor for what <paramref name="handle"/> refers to (close-on-exec), for a spawn that closes what it passes.</summary>
+    public static SafeFileHandle Duplicate(SafeFileHandle handle)
+    {
+        var fd = Libc.fcntl((int)handle.DangerousGetHandle(), Libc.F_DUPFD_CLOEXEC, 0);
+        GC.KeepAlive(handle);
+        return fd < 0 ? throw Errors.Native("fcntl F_DUPFD_CLOEXEC", Libc.Errno) : new SafeFileHandle(fd, ownsHandle: true);
+    }
+
     /// <summary>Hands a stream socket descriptor over to a .NET <see cref="Socket"/> (epoll-driven async I/O).</summary>
     public static Socket ToSocket(SafeFileHandle handle)
     {

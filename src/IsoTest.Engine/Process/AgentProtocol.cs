@@ -22,7 +22,8 @@ internal sealed record AgentSetup(
     CgroupJoin? Cgroup,
     IReadOnlyList<StagedFile> Files,
     NetnsMode Netns,
-    bool CommandIsPid1 = false);
+    bool CommandIsPid1 = false,
+    bool JoinUserNamespace = false);
 
 /// <summary>
 /// The agent's wire format (native/PROTOCOL.md), in one place: every message the engine sends is made
@@ -91,6 +92,21 @@ internal static class AgentProtocol
             if (maps.Helpers is { } ranges)
             {
                 Add("idmap", ranges.NewUidMap, ranges.NewGidMap);
+            }
+        }
+
+        if (setup.JoinUserNamespace)
+        {
+            Add("joinuser", "1"); // the engine's user namespace for these maps, on the agent's fd 5
+        }
+
+        // Rootless, the host root is a mirror: the directories with mounts below them are not tried as overlays.
+        bool rootless = setup.IdMaps is not null || setup.JoinUserNamespace || setup.Netns == NetnsMode.JoinWithUser;
+        if (rootless && setup.Root.IsHost)
+        {
+            foreach (var dir in setup.Root.Submounts)
+            {
+                Add("submounts", dir);
             }
         }
 

@@ -17,11 +17,12 @@ internal interface IRootFsProvider
 /// <summary>The host's <c>/</c>, read-only behind the container's private writable layer.</summary>
 internal sealed class HostRootFs : IRootFsProvider
 {
-    private static readonly ResolvedRoot Root = new(isHost: true, ["/"]);
+    // Once per engine (each engine has its provider): the mount table is read on the first host root, not per start.
+    private readonly Lazy<ResolvedRoot> _root = new(() => new(isHost: true, ["/"]) { Submounts = HostMountPlan.ForThisProcess() });
 
     public RootFileSystemKind Kind => RootFileSystemKind.Host;
 
-    public ValueTask<ResolvedRoot> ResolveAsync(ContainerSpec spec, CancellationToken cancellationToken) => ValueTask.FromResult(Root);
+    public ValueTask<ResolvedRoot> ResolveAsync(ContainerSpec spec, CancellationToken cancellationToken) => ValueTask.FromResult(_root.Value);
 }
 
 /// <summary>A host directory holding a root filesystem (e.g. busybox), read-only behind the container's private writable layer.</summary>

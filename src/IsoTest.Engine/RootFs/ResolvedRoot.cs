@@ -74,4 +74,7 @@ internal sealed record ResolvedRoot
 
     /// <summary>The image's run defaults; null for host and directory roots.</summary>
     public ImageConfig? Config { get; }
+
+    /// <summary>The host root: the directories with mounts below them, read once per engine (<see cref="HostMountPlan"/>); empty otherwise.</summary>
+    public IReadOnlyList<string> Submounts { get; init; } = [];
 }

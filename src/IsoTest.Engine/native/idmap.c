@@ -5,7 +5,9 @@
  * for the pid whose namespace is mapped, at once, while that process waits. */
 #include "isotest-init.h"
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 /* Starts `helper PID inside outside count ...` with the map's lines as arguments, its output into errfd. */
@@ -113,4 +115,24 @@ int unshare_mapped(const struct idhelpers *h, char *why, size_t whylen)
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         return errno = EPERM, -1;
     return 0;
+}
+
+/* `userns NEWUIDMAP NEWGIDMAP UID_MAP GID_MAP` as the first datagram: not a container but the maker of the engine's
+ * shared user namespace for these maps (PROTOCOL.md "Shared user namespaces"). It unshares one, has the helpers map
+ * it, sends `made` with /proc/self/ns/user and exits: the engine's descriptor keeps the namespace, and every
+ * container with these maps joins it (joinuser), so the helpers run once per engine and maps, not per start. */
+_Noreturn void userns_main(struct msg *first)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (first->n != 5)
+        errno = EINVAL, die("spec", "userns: 4 values expected (newuidmap newgidmap uid_map gid_map)");
+    struct idhelpers h = { first->f[1], first->f[2], first->f[3], first->f[4] };
+    char why[256];
+    if (unshare_mapped(&h, why, sizeof why) < 0)
+        die("idmap", why);
+    int fd = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        die("userns", "/proc/self/ns/user");
+    send_msg(fd, "made", NULL);
+    _exit(0);
 }

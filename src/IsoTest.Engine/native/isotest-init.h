@@ -14,7 +14,8 @@
  *   proto.c   datagrams on the control socket: send, receive, report an error and exit
  *   spec.c    the `spec` message: a table of record kinds, each with its arity, parser and limit
  *   shim.c    main: spec, cgroup files, clone of init, id maps, wait and `reaped`
- *   idmap.c   subordinate id ranges: newuidmap/newgidmap for a waiting process, or for ourselves
+ *   idmap.c   subordinate id ranges: newuidmap/newgidmap for a waiting process, or for ourselves, and the
+ *             maker of the engine's shared user namespaces (`userns`)
  *   owners.c  the `own`/`disown` tool: a layer's file owners under subordinate ids, and back
  *   init.c    PID 1: setup order, then the request loop (start, exec, connect, stat, signal, kill)
  *   rootfs.c  the root: staging tmpfs, overlays, the rootless host mirror, read-only seal, pivot_root
@@ -35,13 +36,15 @@
 
 #define CTL 3                   /* the control socket (PROTOCOL.md) */
 #define NETNS_FD 4              /* with netns 2 or 3: a ready network namespace (PROTOCOL.md) */
-#define USERNS_FD 5             /* with netns 3: the user namespace that owns it, the container's */
+#define USERNS_FD 5             /* with netns 3: the user namespace that owns it, the container's; with joinuser 1: the
+                                 * engine's user namespace for the container's maps (fd 4 is then a placeholder) */
 #define MAXMSG (256 * 1024)     /* largest datagram either side sends */
 #define MAXFIELDS 8192          /* fields in one datagram */
 #define MAXMNTS 256             /* bind, tmpfs and cow records */
 #define MAXFILES 256            /* file records */
 #define MAXCG1 32               /* cg1 records (one per v1 controller) */
 #define MAXLOWER 128            /* lower records (image layers below the root record) */
+#define MAXSUBMOUNTS 256        /* submounts records (host directories with mounts below them) */
 #define MAXEXECS 256            /* exec'd commands running at once */
 #define MAXCONNECTS 256         /* connects in progress at once */
 #define MAXBPF 4096             /* seccomp filter instructions (the kernel's BPF_MAXINSNS) */
@@ -68,8 +71,8 @@ struct mnt { char kind; const char *src, *dst, *opt; int ro, srcfd; };   /* kind
 struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcfd; };
 
 struct spec {
-    const char *root, *uid_map, *gid_map, *newuidmap, *newgidmap, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER];
-    int readonly, netns, nmnts, nfiles, ncg1, nlower, cg2_write, pid1;
+    const char *root, *uid_map, *gid_map, *newuidmap, *newgidmap, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER], *submounts[MAXSUBMOUNTS];
+    int readonly, netns, nmnts, nfiles, ncg1, nlower, nsubmounts, cg2_write, pid1, join_userns;
     uid_t uid;
     gid_t gid;
     struct mnt mnts[MAXMNTS];
@@ -93,8 +96,8 @@ int parse_spec(struct msg *m, const char **why);   /* 0, or -1 with errno and *w
 struct cgroup_fds { int cg1[MAXCG1], cg2, cg2procs, cg2_need_write; };
 
 _Noreturn void init_main(int syncfd, struct cgroup_fds *cg);
-/* Rootless: a user namespace maps the container's ids (made by the clone, or joined with netns 3). */
-#define ROOTLESS (S.uid_map || S.netns == 3)
+/* Rootless: a user namespace maps the container's ids (made by the clone, or joined with netns 3 or joinuser 1). */
+#define ROOTLESS (S.uid_map || S.netns == 3 || S.join_userns)
 
 /* ---------------------------------------------------------------- idmap.c */
 
@@ -105,6 +108,8 @@ struct idhelpers { const char *newuidmap, *newgidmap, *uid_map, *gid_map; };
 int map_ids(pid_t pid, const struct idhelpers *h, char *why, size_t whylen);
 /* Unshares a user namespace and has the helpers map it (from a child left outside): 0, or -1 as above. */
 int unshare_mapped(const struct idhelpers *h, char *why, size_t whylen);
+/* The first datagram was `userns ...`: make the engine's shared user namespace for those maps, send it, exit. */
+_Noreturn void userns_main(struct msg *first);
 
 /* ---------------------------------------------------------------- netholder.c */
 

@@ -200,10 +200,22 @@ static int holds_target(const char *dir)
  * (EACCES); a mirror's directories and overlay roots belong to the container's user. Without this,
  * whether a target could be made depended on whether the host happened to hold a mount nearby
  * (/var/lib/docker made /var/lib/postgresql/data work on a docker host and fail elsewhere). */
+/* True when the engine's plan (submounts records, from its mount table) says `dir` has mounts below it. */
+static int holds_mounts(const char *dir)
+{
+    for (int i = 0; i < S.nsubmounts; i++)
+        if (!strcmp(S.submounts[i], dir))
+            return 1;
+    return 0;
+}
+
 static void mirror_dir(const char *host, const char *dst, int depth)
 {
     int holds = depth > 0 && holds_target(host);
-    if (depth > 0 && !holds && overlay(host, dst) == 0)
+    /* A directory the plan names is not tried as an overlay: the kernel's refusal costs a superblock set up and
+     * torn down (~1 ms each, measured here, against ~0.1 ms for an overlay that works). A directory the plan
+     * misses (a mount made after the engine read its table) is still tried, and mirrored when refused. */
+    if (depth > 0 && !holds && !holds_mounts(host) && overlay(host, dst) == 0)
         return;
     /* A directory we may not list (dockerd's /var/lib/docker, 0710 root, full of its mounts) is shown
      * as it is on the host: read-only, and just as unreadable. */

@@ -76,9 +76,15 @@ int main(int argc, char **argv)
     read_spec();
     if (S.netns < 2)
         close(NETNS_FD);                        /* not ours unless netns 2 or 3 says so */
-    if (S.netns != 3)
+    if (S.netns != 3 && !S.join_userns)
         close(USERNS_FD);
     open_cgroups();
+    /* joinuser 1 (rootless with subordinate ranges): the engine made one user namespace per distinct maps, mapped
+     * once by newuidmap/newgidmap (idmap.c, userns_main), and every container with those maps joins it here; what
+     * it clones next (pid, mount, net, uts, ipc namespaces, then init's cgroup namespace) belongs to it. So a start
+     * runs no setuid helper. What containers sharing it can do to each other: PROTOCOL.md "Shared user namespaces". */
+    if (S.join_userns && (setns(USERNS_FD, CLONE_NEWUSER) < 0 || close(USERNS_FD) < 0))
+        die("userns", "setns");
     /* netns 3 (rootless networks): the namespace belongs to a user namespace the holder made for this
      * container (fd 5); joining that first gives us the capabilities the netns setns needs, and it is
      * the container's user namespace: no clone makes one, no maps are written */

@@ -80,7 +80,19 @@ static int rec_lower(const char *k, char **v)
     return 0;
 }
 
+/* A host directory with mounts below it (the engine read its mount table once): the rootless host root
+ * mirrors it without first trying the overlay the kernel would refuse (rootfs.c, mirror_dir). */
+static int rec_submounts(const char *k, char **v)
+{
+    if (absolute(k, v[0]) < 0 || full(k, S.nsubmounts, MAXSUBMOUNTS) < 0)
+        return -1;
+    S.submounts[S.nsubmounts++] = v[0];
+    return 0;
+}
+
 static int rec_readonly(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.readonly); }
+/* joinuser 1: the shim joins the user namespace on fd 5 (the engine's, shared by the containers with these maps). */
+static int rec_joinuser(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.join_userns); }
 static int rec_pid1(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.pid1); }
 
 static int rec_userns(const char *k, char **v)
@@ -227,7 +239,8 @@ static const struct record {
     { "netns", 1, rec_netns }, { "hostname", 1, rec_hostname }, { "uid", 1, rec_uid }, { "gid", 1, rec_uid },
     { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
     { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "cg2join", 1, rec_cg2join }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
-    { "pid1", 1, rec_pid1 },
+    { "pid1", 1, rec_pid1 }, { "joinuser", 1, rec_joinuser },
+    { "submounts", 1, rec_submounts },
 };
 
 /* Parses a received `spec` into S: 0, or -1 with errno set and *why saying what was wrong. */
@@ -265,6 +278,12 @@ int parse_spec(struct msg *m, const char **why_out)
             return -1;
         i += 1 + r->values;
     }
+    /* one user namespace: made by the clone (userns), or joined from fd 5 (joinuser, netns 3), never two */
+    if (S.join_userns && (S.uid_map || S.netns == 3)) {
+        snprintf(why, sizeof why, "joinuser: not with a userns record or netns 3 (each names the user namespace already)");
+        errno = EINVAL;
+        return -1;
+    }
     return 0;
 }
 
@@ -276,6 +295,8 @@ void read_spec(void)
         _exit(1);
     if (spec_msg.n >= 1 && !strcmp(spec_msg.f[0], "netholder"))
         holder_main(&spec_msg);                          /* not a container: the rootless network holder */
+    if (spec_msg.n >= 1 && !strcmp(spec_msg.f[0], "userns"))
+        userns_main(&spec_msg);                          /* not a container: a shared user namespace's maker */
     if (parse_spec(&spec_msg, &why) < 0)
         die("spec", why);
 }

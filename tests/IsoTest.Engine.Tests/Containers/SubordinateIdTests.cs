@@ -72,6 +72,41 @@ public sealed class SubordinateIdTests : IClassFixture<EngineFixture>
         }
     }
 
+    [Fact]
+    public async Task PrivateContainers_ShareTheEnginesUserNamespace_AndNoOtherNamespace()
+    {
+        // Rootless with ranges the engine maps one user namespace per distinct maps, once, and every private container
+        // with those maps joins it (newuidmap/newgidmap run once, not per start); every other namespace is the
+        // container's own. As root there is no user namespace: both are in the initial one.
+        // Both alive at once: a namespace's inode number is reused once it is freed.
+        const string Namespaces = "for n in user pid mnt net uts ipc cgroup; do readlink /proc/self/ns/$n; done";
+        await using var first = await _engine.CreateAsync(Specs.Host("sleep", "600"));
+        await first.StartAsync();
+        var inFirst = await first.ExecAsync(["sh", "-c", Namespaces]);
+        var second = await _engine.RunAsync(Specs.Shell(Namespaces));
+        Assert.True(inFirst.ExitCode == 0 && second.ExitCode == 0, inFirst.Stderr + second.Stderr);
+        var (a, b) = (Rows(inFirst.Stdout), Rows(second.Stdout));
+        Assert.Equal(7, a.Length);
+        Assert.Equal(a[0], b[0]);
+        Assert.Equal(Specs.IsRoot, a[0] == File.ResolveLinkTarget("/proc/self/ns/user", false)!.ToString().Split('/').Last());
+        Assert.All(Enumerable.Range(1, 6), i => Assert.NotEqual(a[i], b[i]));
+    }
+
+    [Fact]
+    public async Task SharedUserNamespace_AnotherContainersProcessesAreOutOfReach()
+    {
+        // Root of the shared user namespace holds CAP_KILL there, which would reach every process owned by it that it
+        // can name: kill -9 -1 from one container must still leave the other's payload running (sibling pid namespaces).
+        await using var victim = await _engine.CreateAsync(Specs.Host("sleep", "600"));
+        await victim.StartAsync();
+        var attacker = await _engine.RunAsync(Specs.Shell("sleep 600 & kill -9 -1; wait; echo done"));
+        Assert.True(attacker.ExitCode == 0, attacker.Stderr);
+        Assert.Equal("done\n", attacker.Stdout); // its own sleep died (so the kill worked), then wait returned
+        var alive = await victim.ExecAsync(["true"]);
+        Assert.Equal(0, alive.ExitCode);
+        Assert.Null(victim.ExitCode);
+    }
+
     [RootlessOnlyFact]
     public async Task WithoutRanges_TheEngineSaysSoAndMapsTheCallerOnly()
     {
