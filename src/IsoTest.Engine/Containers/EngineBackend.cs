@@ -189,6 +189,8 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
         _context.Network.Dispose();
         _context.UserNamespaces?.Dispose();
+        // The ended containers' mount namespaces this process still holds (one queue for all engines) are closed first.
+        await Namespaces.MountNamespaceRelease.DrainAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
         if (Images.IsValueCreated)
         {
             Images.Value.Dispose();

@@ -224,6 +224,12 @@ internal sealed class AgentClient : IAgentListener
                 break;
             case AgentEvent.Reaped reaped:
                 _reaped = reaped;
+                if (fds.Length == 1)
+                {
+                    Namespaces.MountNamespaceRelease.Release(fds[0]); // the container's mount namespace: torn down off this path
+                    return;
+                }
+
                 break;
             case AgentEvent.ExecExited exit when _execExits.TryRemove(exit.Id, out var waiter):
                 waiter.TrySetResult(exit.Status);
