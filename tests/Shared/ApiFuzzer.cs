@@ -159,9 +159,22 @@ public sealed class ApiFuzzer(string socketPath, int seed)
             {
                 report.Failures.Add($"no answer in {AnswerDeadline.TotalSeconds:0} s to {input.Method} {Shorten(input.Path)} ({input.Mode}, body {Shorten(input.Body)})");
             }
-            else if (answer.Status >= 500 && !answer.HasMessage)
+            else if (answer.Status >= 500 && !answer.HasMessage && input.Method != "HEAD")
             {
                 report.Failures.Add($"{input.Method} {Shorten(input.Path)} ({input.Mode}) answered {answer.Describe()} without a {{\"message\"}} body; body {Shorten(input.Body)}");
+            }
+        }
+
+        if (answer.Status >= 500 && input.Method == "HEAD")
+        {
+            // A HEAD answer has no body by HTTP: the same request as GET must say what went wrong.
+            var get = await SendAsync(Request("GET", input.Path, null, "normal"), AnswerDeadline, input.MayBlock).ConfigureAwait(false);
+            if (get.Status >= 500 && !get.HasMessage)
+            {
+                lock (report)
+                {
+                    report.Failures.Add($"HEAD {Shorten(input.Path)} answered {answer.Status} and GET {get.Describe()} without a {{\"message\"}} body");
+                }
             }
         }
 
