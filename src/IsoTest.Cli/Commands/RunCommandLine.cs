@@ -81,7 +81,8 @@ internal sealed class RunCommandLine
     {
         var run = new RunCommandLine(context.GetEnvironmentVariable);
         run.Command.SetAction((result, _) =>
-            RunCommand.ExecuteAsync(run.ToRequest(result), context.BackendFactory, context.Stdout, context.Stderr, context.StopRequested, context.KillRequested));
+            RunCommand.ExecuteAsync(run.ToRequest(result), context.BackendFactory, context.Stdout, context.Stderr, context.StopRequested, context.KillRequested,
+                () => PullProgressDisplay.For(context.Stderr, context)));
         return run.Command;
     }
 
