@@ -82,20 +82,28 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
             }
         }
 
-        if (!context.IsRoot && user is not null)
+        try
         {
-            problems.AddRange(RootlessOwnerProblems(spec, user));
-        }
+            if (!context.IsRoot && user is not null)
+            {
+                problems.AddRange(RootlessOwnerProblems(spec, user));
+            }
 
-        ContainerSpecValidator.Validate(spec, problems);
-        var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
-        var name = spec.Name ?? $"isotest-{id[..12]}";
-        if (!context.Registry.TryReserve(id, name))
+            ContainerSpecValidator.Validate(spec, problems);
+            var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
+            var name = spec.Name ?? $"isotest-{id[..12]}";
+            if (!context.Registry.TryReserve(id, name))
+            {
+                throw new ContainerStartException(null, $"A container named '{name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
+            }
+
+            return new EngineContainer(context, spec, id, name, root!, user!, forwardPorts: spec.Network.Kind != NetworkKind.Host);
+        }
+        catch
         {
-            throw new ContainerStartException(null, $"A container named '{name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
+            root?.Lease?.Dispose(); // no container will hold the image
+            throw;
         }
-
-        return new EngineContainer(context, spec, id, name, root!, user!, forwardPorts: spec.Network.Kind != NetworkKind.Host);
     }
 
     /// <summary>
@@ -121,6 +129,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         catch
         {
             _context.Registry.Release(Id);
+            _root.Lease?.Dispose();
             throw;
         }
 
@@ -346,5 +355,6 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
 
         await _lifecycle.RemoveAsync().ConfigureAwait(false);
         _context.Registry.Release(Id);
+        _root.Lease?.Dispose(); // its overlay is unmounted: prune may take the layers now
     }
 }
