@@ -25,7 +25,7 @@ internal static class CycleBenchmark
     };
 
     // Issue 11: Testcontainers against isotest serve at least 10× faster than against dockerd, in the same run.
-    private const double ServeTarget = 10;
+    internal const double ServeTarget = 10;
 
     public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
     {
@@ -87,13 +87,7 @@ internal static class CycleBenchmark
             if (row.Peer is TestcontainersServePeer or DockerServePeer)
             {
                 var dockerd = rows.FirstOrDefault(r => r.Peer is TestcontainersPeer && row.Peer is TestcontainersServePeer || r.Peer is DockerPeer && row.Peer is DockerServePeer);
-                if (dockerd is null || row.BackToBack.Count == 0 || dockerd.BackToBack.Count == 0)
-                {
-                    return null;
-                }
-
-                var speedup = Summary.Of(dockerd.BackToBack).Median / Summary.Of(row.BackToBack).Median;
-                return $"{Stats.Num(speedup)}× faster than against dockerd" + (row.Peer is TestcontainersServePeer ? $" (≥ {ServeTarget}× {Stats.Mark(speedup >= ServeTarget)})" : "");
+                return PeerRow.ServeSpeedup(row, dockerd, row.Peer is TestcontainersServePeer ? ServeTarget : null);
             }
 
             if (row.Peer == image)
@@ -242,6 +236,21 @@ internal sealed class PeerRow(IPeer peer)
     public static List<PlotPoint> PlotPoints(IEnumerable<PeerRow> rows, Func<PeerRow, List<double>>? samples = null) =>
         rows.Select(r => (r, v: (samples ?? (x => x.Samples))(r))).Where(x => x.v.Count > 0)
             .Select(x => Summary.Of(x.v) is var m ? new PlotPoint(x.r.Peer.Name, m.Median, m.P90, m.Min, m.Max) : null!).ToList();
+
+    /// <summary>
+    /// A client against <c>isotest serve</c> against the same client against dockerd, medians back to back: "N× faster than
+    /// against dockerd", with issue 11's mark when <paramref name="target"/> is given; null when either row has no samples.
+    /// </summary>
+    public static string? ServeSpeedup(PeerRow serve, PeerRow? dockerd, double? target)
+    {
+        if (dockerd is null || serve.BackToBack.Count == 0 || dockerd.BackToBack.Count == 0)
+        {
+            return null;
+        }
+
+        var speedup = Summary.Of(dockerd.BackToBack).Median / Summary.Of(serve.BackToBack).Median;
+        return $"{Stats.Num(speedup)}× faster than against dockerd" + (target is { } t ? $" (≥ {t}× {Stats.Mark(speedup >= t)})" : "");
+    }
 
     public static async Task DisposeAllAsync(IEnumerable<IPeer> peers)
     {

@@ -100,6 +100,13 @@ internal static class RunCommand
         // Start the log pump first: FollowLogsAsync replays from the container's start, so nothing is lost,
         // and output appears as it is written rather than when the command ends.
         await container.StartAsync(CancellationToken.None).ConfigureAwait(false);
+        foreach (var port in container.Spec.Ports)
+        {
+            // As `docker port` would say it: where a client reaches each published port (random ones are known only now).
+            var endpoint = container.GetEndpoint(port);
+            await stderr.WriteLineAsync($"isotest: {port}/tcp -> {endpoint.Host}:{endpoint.Port}").ConfigureAwait(false);
+        }
+
         var pump = CopyLogsAsync(container, stdout, stderr);
         var exitCode = await container.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         await pump.ConfigureAwait(false);

@@ -25,7 +25,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
     private int _disposed;
     private Task? _disposal;
 
-    private EngineContainer(EngineContext context, ContainerSpec spec, string id, string name, ResolvedRoot root, ResolvedUser user, bool forwardPorts)
+    private EngineContainer(EngineContext context, ContainerSpec spec, string id, string name, ResolvedRoot root, ResolvedUser user, PublishedPorts ports)
     {
         _context = context;
         Spec = spec;
@@ -36,7 +36,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         _image = root.Config;
         var hostname = spec.Hostname ?? id[..12];
         _payload = Payload.For(spec, root, user, hostname);
-        _ports = new PublishedPorts(spec.Ports, forwardPorts, ConnectInsideAsync);
+        _ports = ports;
         _lifecycle = new ContainerLifecycle(context, id, spec, new ContainerSetup(context, id, name, spec, root, user, hostname), _payload, _ports);
     }
 
@@ -92,12 +92,16 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
             ContainerSpecValidator.Validate(spec, problems);
             var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
             var name = spec.Name ?? $"isotest-{id[..12]}";
+            // Connections are relayed only once the container has started, so the forwarders can be bound before it exists.
+            EngineContainer? made = null;
+            var ports = new PublishedPorts(spec, forward: spec.Network.Kind != NetworkKind.Host, (port, ct) => made!.ConnectInsideAsync(port, ct));
             if (!context.Registry.TryReserve(id, name))
             {
+                await ports.DisposeAsync().ConfigureAwait(false);
                 throw new ContainerStartException(null, $"A container named '{name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
             }
 
-            return new EngineContainer(context, spec, id, name, root!, user!, forwardPorts: spec.Network.Kind != NetworkKind.Host);
+            return made = new EngineContainer(context, spec, id, name, root!, user!, ports);
         }
         catch
         {

@@ -237,6 +237,45 @@ public abstract partial class ConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Port_FixedHostPort_ServedOnExactlyThatPort()
+    {
+        var hostPort = FreeLoopbackPort();
+        await using var container = await Shell("echo fixed-port > /tmp/index.html; exec httpd -f -p 8080 -h /tmp")
+            .WithPortBinding(hostPort, 8080)
+            .WaitFor(Wait.ForHttp("/index.html", 8080))
+            .StartAsync(Timeout());
+
+        using var http = new HttpClient();
+        Assert.Equal(new ContainerEndpoint("127.0.0.1", hostPort), container.GetEndpoint(8080));
+        Assert.Equal("fixed-port\n", await http.GetStringAsync(new Uri($"http://127.0.0.1:{hostPort}/index.html"), Timeout()));
+    }
+
+    [Fact]
+    public async Task Port_FixedHostPortTaken_FailsNamingThePortAndHoldsNothing()
+    {
+        var hostPort = FreeLoopbackPort();
+        var builder = Shell("exec httpd -f -p 8080 -h /tmp").WithPortBinding(hostPort, 8080);
+        using (var holder = new System.Net.Sockets.TcpListener(IPAddress.Loopback, hostPort))
+        {
+            holder.Start();
+            var e = await Assert.ThrowsAnyAsync<IsoTestException>(() => builder.StartAsync(Timeout()));
+            Assert.Contains(hostPort.ToString(System.Globalization.CultureInfo.InvariantCulture), e.Message, StringComparison.Ordinal);
+        }
+
+        // Nothing of the failed start kept the port (the leak check at the end sees no container either).
+        await using var container = await builder.WaitFor(Wait.ForPort(8080)).StartAsync(Timeout());
+        Assert.Equal(hostPort, container.GetEndpoint(8080).Port);
+    }
+
+    /// <summary>A loopback port nothing listens on right now (the kernel's pick, released at once).</summary>
+    private static int FreeLoopbackPort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
+    [Fact]
     public async Task Wait_ForPort_ReadyWhenTheServerListens()
     {
         await using var container = await Shell("sleep 0.3; exec nc -ll -p 7000 -e cat")
