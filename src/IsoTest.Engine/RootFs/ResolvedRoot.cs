@@ -77,4 +77,10 @@ internal sealed record ResolvedRoot
 
     /// <summary>The host root: the directories with mounts below them, read once per engine (<see cref="HostMountPlan"/>); empty otherwise.</summary>
     public IReadOnlyList<string> Submounts { get; init; } = [];
+
+    /// <summary>
+    /// For an image root, the store's shared hold on the image and its layers (<see cref="Images.ImageStore.HoldImage"/>),
+    /// which prune respects in every process. Released when the container is removed (or was never made).
+    /// </summary>
+    public IDisposable? Lease { get; init; }
 }
