@@ -12,28 +12,13 @@ namespace IsoTest.Cli.Tests;
 [Collection("CliImages")]
 public sealed partial class PullProgressTests : IDisposable
 {
-    private readonly string _store = Directory.CreateTempSubdirectory("isotest-cli-pull-").FullName;
-    private readonly string? _before = Environment.GetEnvironmentVariable("ISOTEST_IMAGE_STORE");
-    private readonly LocalRegistry _registry;
+    private readonly BusyboxInRegistry _busybox = new();
 
-    public PullProgressTests()
-    {
-        DebianImages.EnsureBuilt();
-        _registry = LocalRegistry.Start();
-        _registry.Push(DebianImages.Layout, "docker.io/isotest/busybox:latest", "tools/busybox:1");
-        Environment.SetEnvironmentVariable("ISOTEST_IMAGE_STORE", _store);
-    }
+    private string Image => _busybox.Image;
 
-    private string Image => $"{_registry.Host}/tools/busybox:1";
+    private string Store => _busybox.Store;
 
-    public void Dispose()
-    {
-        Environment.SetEnvironmentVariable("ISOTEST_IMAGE_STORE", _before);
-        _registry.Dispose();
-        using var rm = Process.Start("chmod", ["-R", "u+rwX", _store]);
-        rm?.WaitForExit();
-        Directory.Delete(_store, recursive: true);
-    }
+    public void Dispose() => _busybox.Dispose();
 
     private static async Task<(int Exit, string Out, string Err)> RunAsync(bool terminal, params string[] args)
     {
@@ -127,7 +112,7 @@ public sealed partial class PullProgressTests : IDisposable
     private (int Exit, string Output) Run(string program, string[] args, (string Name, string Value) variable)
     {
         var start = new ProcessStartInfo(program, args) { RedirectStandardOutput = true, RedirectStandardError = true };
-        start.Environment["ISOTEST_IMAGE_STORE"] = _store;
+        start.Environment["ISOTEST_IMAGE_STORE"] = Store;
         start.Environment[variable.Name] = variable.Value;
         start.Environment.Remove("NO_COLOR");
         using var process = Process.Start(start)!;
@@ -145,4 +130,35 @@ public sealed partial class PullProgressTests : IDisposable
 
     [GeneratedRegex("([0-9a-f]{12}) (Pull complete|Downloading|Download complete|Extracting|Already exists)")]
     private static partial Regex LayerRow();
+}
+
+/// <summary>
+/// The busybox image (.ci/images.sh) pushed to a Debian docker-registry of its own, and an empty image store that
+/// ISOTEST_IMAGE_STORE points at while it lives (tests that use it share the "CliImages" collection).
+/// </summary>
+internal sealed class BusyboxInRegistry : IDisposable
+{
+    private readonly string? _before = Environment.GetEnvironmentVariable("ISOTEST_IMAGE_STORE");
+    private readonly LocalRegistry _registry;
+
+    public BusyboxInRegistry()
+    {
+        DebianImages.EnsureBuilt();
+        _registry = LocalRegistry.Start();
+        _registry.Push(DebianImages.Layout, "docker.io/isotest/busybox:latest", "tools/busybox:1");
+        Environment.SetEnvironmentVariable("ISOTEST_IMAGE_STORE", Store);
+    }
+
+    public string Store { get; } = Directory.CreateTempSubdirectory("isotest-cli-pull-").FullName;
+
+    public string Image => $"{_registry.Host}/tools/busybox:1";
+
+    public void Dispose()
+    {
+        Environment.SetEnvironmentVariable("ISOTEST_IMAGE_STORE", _before);
+        _registry.Dispose();
+        using var rm = Process.Start("chmod", ["-R", "u+rwX", Store]);
+        rm?.WaitForExit();
+        Directory.Delete(Store, recursive: true);
+    }
 }
