@@ -5,10 +5,11 @@ namespace IsoTest.Bench;
 /// <summary>How long each benchmark runs; <c>--quick</c> shrinks every figure's run count.</summary>
 internal sealed record Options(bool Quick, int Count, int SlowCount, int Warmup, int ScaleCount, int DockerScaleCount, string ResultsDirectory, string RepositoryRoot)
 {
-    /// <summary>Only the peers whose name starts with this (for profiling one peer); null: all.</summary>
+    /// <summary>Only the peers whose name starts with one of these '|'-separated prefixes (for profiling); null: all.</summary>
     public string? Only { get; init; }
 
-    public bool Includes(string peer) => Only is null || peer.StartsWith(Only, StringComparison.OrdinalIgnoreCase);
+    public bool Includes(string peer) =>
+        Only is null || Only.Split('|').Any(prefix => peer.StartsWith(prefix, StringComparison.OrdinalIgnoreCase));
 }
 
 /// <summary>
@@ -42,7 +43,7 @@ internal static class Program
           --count N    measured rounds for the fast peers (default 200; Docker-based peers: at most 60)
           --quick      short runs (all of them together in a few minutes); results go to bench/results/quick/
           --out DIR    where results.md, latency.png and sections/ go (default bench/results)
-          --only NAME  cycle/server: only the peers whose name starts with NAME (for profiling; use with --out)
+          --only NAME  cycle/server: only the peers whose name starts with NAME, or with any of NAME1|NAME2 (for profiling; use with --out)
           --containers N  scale: how many engine containers (default 1,000); 10,000 needs raised limits, which
                        the benchmark checks first and names (ulimit -n, kernel.pid_max)
 

@@ -37,7 +37,7 @@ internal static class ServerBenchmark
     public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
     {
         using var rootfs = await BusyboxRootFs.CreateAsync(cancellationToken);
-        IPeer[] all = [new EngineServerPeer(rootfs.Path), new IsoTestDockerServerPeer(), new DockerRunServerPeer(), new TestcontainersServerPeer()];
+        IPeer[] all = [new EngineServerPeer(rootfs.Path), new IsoTestDockerServerPeer(), new DockerRunServerPeer(), new TestcontainersServerPeer(), new TestcontainersServeServerPeer()];
         var peers = all.Where(p => options.Includes(p.Name)).ToArray();
         var rows = peers.Select(p => new PeerRow(p)).ToList();
         var slow = Math.Min(options.Count, options.SlowCount);
@@ -47,7 +47,7 @@ internal static class ServerBenchmark
         try
         {
             await PeerRow.PrepareAllAsync(rows, options.Warmup, cancellationToken);
-            int Count(IPeer p) => p is EngineServerPeer ? options.Count : slow;
+            int Count(IPeer p) => p is EngineServerPeer or TestcontainersServeServerPeer ? options.Count : slow;
             await PeerRow.RunBackToBackAsync(rows, Count, "server", cancellationToken);
             await PeerRow.RunRoundsAsync(rows, options.Count, Count, "server", cancellationToken);
         }
@@ -60,15 +60,18 @@ internal static class ServerBenchmark
         s.AppendLine("## server: HTTP server fixture (start → answers on the published port → 1 request → removed)");
         s.AppendLine();
         s.AppendLine(CultureInfo.InvariantCulture,
-            $"`busybox httpd -f -p {Port} -h /www` from the same static busybox for every peer (engine: `FromDirectory` of a busybox root built like .ci/docker-setup.sh; Docker peers: isotest/busybox:latest), 64 MiB / 0.5 CPU, port {Port} published on the host's loopback, each peer's own readiness wait, then one GET of /index.html on a fresh connection, then removal. Milliseconds.");
+            $"`busybox httpd -f -p {Port} -h /www` from the same static busybox for every peer (engine: `FromDirectory` of a busybox root built like .ci/docker-setup.sh; peers on dockerd: isotest/busybox:latest; Testcontainers → isotest serve: {ServeHost.Image}, the host's root, whose /bin/busybox is that busybox), 64 MiB / 0.5 CPU, port {Port} published on the host's loopback, each peer's own readiness wait, then one GET of /index.html on a fresh connection, then removal. Milliseconds.");
         s.AppendLine(CultureInfo.InvariantCulture,
-            $"{options.Count} fixtures for the engine, {slow} for each Docker-based peer, after {options.Warmup} warm-ups, back to back and then interleaved. crun is not measured here: it has no port publishing (it would need a veth/bridge or slirp set up around it, which is not what crun itself costs).");
+            $"{options.Count} fixtures for the engine and Testcontainers → isotest serve, {slow} for each peer on dockerd, after {options.Warmup} warm-ups, back to back and then interleaved. crun is not measured here: it has no port publishing (it would need a veth/bridge or slirp set up around it, which is not what crun itself costs).");
         s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}.");
         s.AppendLine();
         var baseline = rows[0];
         s.AppendLine("Back to back (each peer's fixtures one after another, as a test suite starts them):");
         s.AppendLine();
-        PeerRow.AppendTable(s, rows, r => r.BackToBack, baseline, "vs engine", new Dictionary<string, string>(), r => TargetFor(r, r.BackToBack, baseline.BackToBack));
+        PeerRow.AppendTable(s, rows, r => r.BackToBack, baseline, "vs engine", new Dictionary<string, string>(),
+            r => r.Peer is TestcontainersServeServerPeer
+                ? PeerRow.ServeSpeedup(r, rows.FirstOrDefault(d => d.Peer is TestcontainersServerPeer), CycleBenchmark.ServeTarget)
+                : TargetFor(r, r.BackToBack, baseline.BackToBack));
         s.AppendLine();
         s.AppendLine("Interleaved (peers take turns; ratios paired within a round):");
         s.AppendLine();

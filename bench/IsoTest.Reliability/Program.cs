@@ -13,6 +13,8 @@ namespace IsoTest.Reliability;
 ///                              the next engine started (default 20 x 50)
 ///   fuzz [inputs]              random and mutated builder input and seccomp JSON: every input must give a spec or
 ///                              InvalidContainerSpecException, nothing else (default 100,000)
+///   serve-fuzz [inputs] [seed] fuzzed HTTP against a real `isotest serve` (tests/Shared/ApiFuzzer.cs): it must answer
+///                              /_ping after every batch, word every 5xx, leave nothing half-made (default 20,000, seed 1)
 /// Run as root from the repository root: dotnet run -c Release --project bench/IsoTest.Reliability -- soak
 /// </summary>
 internal static class Program
@@ -29,10 +31,29 @@ internal static class Program
                 return await Kill9(Arg(1, 20), Arg(2, 50));
             case "fuzz":
                 return Fuzz.Run(Arg(1, 100_000));
+            case "serve-fuzz":
+                return await ServeFuzz(Arg(1, 20_000), Arg(2, 1));
             default:
-                Console.Error.WriteLine("usage: IsoTest.Reliability soak [cycles] | kill9 [rounds] [containers] | fuzz [inputs]");
+                Console.Error.WriteLine("usage: IsoTest.Reliability soak [cycles] | kill9 [rounds] [containers] | fuzz [inputs] | serve-fuzz [inputs] [seed]");
                 return 2;
         }
+    }
+
+    private static async Task<int> ServeFuzz(int inputs, int seed)
+    {
+        await using var serve = await TestSupport.ServeProcess.StartAsync();
+        Console.WriteLine($"serve-fuzz: {inputs:N0} inputs, seed {seed}, against isotest serve (pid {serve.Id}) on {serve.Socket}");
+        var clock = Stopwatch.StartNew();
+        var report = await new TestSupport.ApiFuzzer(serve.Socket, seed).RunAsync(inputs, () => !serve.HasExited, Console.Out);
+        var exit = await serve.StopAsync(TimeSpan.FromSeconds(30));
+        Console.WriteLine($"serve-fuzz: {report} ({clock.Elapsed.TotalSeconds:F0} s)");
+        foreach (var failure in report.Failures)
+        {
+            Console.WriteLine("  FAIL " + failure);
+        }
+
+        Console.WriteLine($"serve-fuzz: isotest serve exited {exit?.ToString(CultureInfo.InvariantCulture) ?? "only when killed"} on SIGTERM, socket {(File.Exists(serve.Socket) ? "left behind" : "removed")}");
+        return report.Failures.Count == 0 && exit == 0 && !File.Exists(serve.Socket) ? 0 : 1;
     }
 
     private static async Task Soak(int cycles)

@@ -23,12 +23,17 @@ internal static class Program
 
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-        return await RunAsync(args, Console.Out, Console.Error, Backends.CreateEngine, stop.Token, kill.Token).ConfigureAwait(false);
+        var stdout = Console.Out;
+        var stderr = Console.Error;
+        bool IsTerminal(TextWriter writer) =>
+            (ReferenceEquals(writer, stdout) && !Console.IsOutputRedirected) || (ReferenceEquals(writer, stderr) && !Console.IsErrorRedirected);
+        return await RunAsync(args, stdout, stderr, Backends.CreateEngine, stop.Token, kill.Token, IsTerminal).ConfigureAwait(false);
     }
 
     /// <summary>
     /// The whole command, in process: tests call it with their own writers to capture what the
-    /// user would see. Returns the process exit code.
+    /// user would see (<paramref name="isTerminal"/> says which of them to treat as a terminal; none by default).
+    /// Returns the process exit code.
     /// </summary>
     public static Task<int> RunAsync(
         IReadOnlyList<string> args,
@@ -36,8 +41,9 @@ internal static class Program
         TextWriter stderr,
         Func<IContainerBackend>? backendFactory = null,
         CancellationToken stopRequested = default,
-        CancellationToken killRequested = default) =>
+        CancellationToken killRequested = default,
+        Func<TextWriter, bool>? isTerminal = null) =>
         IsoTestCommandLine.InvokeAsync(
             args,
-            new CliContext(stdout, stderr, backendFactory ?? Backends.CreateEngine, Environment.GetEnvironmentVariable, stopRequested, killRequested));
+            new CliContext(stdout, stderr, backendFactory ?? Backends.CreateEngine, Environment.GetEnvironmentVariable, stopRequested, killRequested, isTerminal ?? (_ => false)));
 }

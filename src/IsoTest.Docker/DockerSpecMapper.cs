@@ -144,7 +144,8 @@ internal static class DockerSpecMapper
             var key = PortKey(port);
             parameters.ExposedPorts[key] = default;
             // HostPort "" asks the daemon for a free ephemeral port; read back from inspect after start.
-            bindings[key] = [new PortBinding { HostIP = publishHostIp, HostPort = "" }];
+            var hostPort = spec.HostPorts.TryGetValue(port, out var fixedPort) ? fixedPort.ToString(CultureInfo.InvariantCulture) : "";
+            bindings[key] = [new PortBinding { HostIP = publishHostIp, HostPort = hostPort }];
         }
     }
 }

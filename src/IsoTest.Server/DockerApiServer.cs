@@ -37,6 +37,9 @@ public sealed class DockerApiServerOptions
     /// </summary>
     public string? ImageStore { get; init; }
 
+    /// <summary>How long a hijack request (attach, exec start) may take to arrive once its first byte has (Kestrel's RequestHeadersTimeout default; tests shorten it).</summary>
+    internal TimeSpan HijackRequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The clock for timestamps (tests).</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
@@ -112,7 +115,8 @@ public sealed class DockerApiServer : IAsyncDisposable
         var containers = new ContainerTable(backend, images, networks, volumes, events, options.TimeProvider);
         var execs = new ExecTable();
         var stopping = new CancellationTokenSource();
-        var hijack = new RawHijack(r => HijackRoute(r, containers, execs), stopping.Token);
+        var keepAlive = TimeSpan.FromMinutes(10);
+        var hijack = new RawHijack(r => HijackRoute(r, containers, execs), new RawHijack.Limits(keepAlive, options.HijackRequestTimeout), stopping.Token);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -120,7 +124,7 @@ public sealed class DockerApiServer : IAsyncDisposable
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = ArchiveEndpoints.MaxUpload;   // archive uploads; JSON bodies are read bounded by the serializer
-            kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(10);
+            kestrel.Limits.KeepAliveTimeout = keepAlive;
             foreach (var listener in listeners)
             {
                 if (listener.SocketPath is { } path)

@@ -23,7 +23,7 @@ internal sealed class IsoTestDiagnostics : DiagnosticAnalyzer
     internal static readonly DiagnosticDescriptor MissingFramework = new(
         MissingFrameworkId,
         "[ContainerFixture] needs [assembly: UseIsoTest]",
-        "[ContainerFixture] has no effect without the IsoTest test framework: add [assembly: UseIsoTest] to one file of this project (xunit's own framework would run the test and fail it with \"Fact methods are not allowed to have parameters\")",
+        "[ContainerFixture] has no effect without the IsoTest test framework: add [assembly: UseIsoTest] to one file of this project (IsoTest.Xunit adds it by itself unless the project sets <IsoTestUseTestFramework>false</IsoTestUseTestFramework> or names another framework with [assembly: TestFramework]; xunit's own framework would run the test and fail it with \"Fact methods are not allowed to have parameters\")",
         "IsoTest.Usage",
         DiagnosticSeverity.Error,
         isEnabledByDefault: true,

@@ -186,6 +186,14 @@ public sealed class ContainerBuilder
     /// <summary>Publishes a TCP port of the container on the host's loopback; reach it with <see cref="IContainer.GetEndpoint"/>. Call once per port.</summary>
     public ContainerBuilder WithPort(int containerPort) => With(_state with { Ports = _state.Ports.Add(containerPort) });
 
+    /// <summary>
+    /// Publishes a TCP port of the container on a fixed port of the host's loopback, as <c>docker run -p hostPort:containerPort</c>
+    /// (Testcontainers' order: host port first). Starting fails, naming the port, when something else holds it; prefer
+    /// <see cref="WithPort"/> (a free ephemeral port) unless a client needs a port known in advance.
+    /// </summary>
+    public ContainerBuilder WithPortBinding(int hostPort, int containerPort) =>
+        With(_state with { PortBindings = _state.PortBindings.Add((hostPort, containerPort)) });
+
     /// <summary>Binds a host file or directory into the container.</summary>
     /// <param name="hostPath">Absolute path on the host; must exist.</param>
     /// <param name="containerPath">Absolute path inside the container.</param>
@@ -449,6 +457,8 @@ internal sealed record BuilderState
     public string? Cpuset { get; init; }
 
     public ImmutableList<int> Ports { get; init; } = [];
+
+    public ImmutableList<(int HostPort, int ContainerPort)> PortBindings { get; init; } = [];
 
     public ImmutableList<MountRequest> Mounts { get; init; } = [];
 

@@ -48,6 +48,12 @@ public sealed record ContainerSpec
     /// <summary>TCP ports inside the container to publish on the host's loopback.</summary>
     public IReadOnlyList<int> Ports { get; init; } = [];
 
+    /// <summary>
+    /// Fixed host ports, by container port (<see cref="ContainerBuilder.WithPortBinding(int, int)"/>, <c>-p 18080:80</c>);
+    /// each key is one of <see cref="Ports"/>. A published port not listed here gets a free ephemeral host port.
+    /// </summary>
+    public IReadOnlyDictionary<int, int> HostPorts { get; init; } = new Dictionary<int, int>();
+
     /// <summary>Bind, tmpfs and copy-on-write mounts, applied in order.</summary>
     public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
 

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -64,7 +65,9 @@ public static partial class ContainerSpecValidator
             Name = s.Name,
             Labels = s.Labels,
             Limits = new ResourceLimits(ParseMemory(s.Memory, errors), s.Cpus, s.Pids, s.Cpuset),
-            Ports = s.Ports,
+            // A bound port is published too; WithPort(80).WithPortBinding(18080, 80) publishes it once.
+            Ports = [.. s.Ports, .. s.PortBindings.Select(b => b.ContainerPort).Distinct().Where(p => !s.Ports.Contains(p))],
+            HostPorts = HostPorts(s.PortBindings, errors),
             Mounts = [.. s.Mounts.Select(m => ToMount(m, errors))],
             Files = [.. s.Files.Select(ToFile)],
             ReadOnlyRootFileSystem = s.ReadOnlyRoot,
@@ -286,8 +289,46 @@ public static partial class ContainerSpecValidator
         }
     }
 
+    private static Dictionary<int, int> HostPorts(ImmutableList<(int HostPort, int ContainerPort)> bindings, List<string> errors)
+    {
+        var ports = new Dictionary<int, int>();
+        foreach (var (host, container) in bindings)
+        {
+            if (!ports.TryAdd(container, host))
+            {
+                errors.Add($"WithPortBinding({host}, {container}): container port {container} is already bound to host port {ports[container]}: bind each container port once.");
+            }
+        }
+
+        return ports;
+    }
+
     private static void CheckPorts(ContainerSpec spec, List<string> errors)
     {
+        foreach (var (container, host) in spec.HostPorts)
+        {
+            if (host is < 1 or > 65535)
+            {
+                errors.Add($"WithPortBinding({host}, {container}): a host port is in 1..65535 (for a free ephemeral one, use WithPort({container})).");
+            }
+
+            if (!spec.Ports.Contains(container))
+            {
+                errors.Add($"WithPortBinding({host}, {container}): container port {container} is not in Ports: publish it (WithPort) to bind it.");
+            }
+
+            // The host's network has no forwarder: the container's port is the host's own.
+            if (spec.Network.Kind == NetworkKind.Host && host != container)
+            {
+                errors.Add($"WithPortBinding({host}, {container}) with Network.Host: the container's port {container} is the host's own port; drop the binding or use a private network.");
+            }
+        }
+
+        foreach (var group in spec.HostPorts.GroupBy(p => p.Value).Where(g => g.Count() > 1))
+        {
+            errors.Add($"WithPortBinding({group.Key}, ...): host port {group.Key} is bound for container ports {string.Join(" and ", group.Select(p => p.Key).Order())}: a host port carries one container port.");
+        }
+
         foreach (var port in spec.Ports.Where(p => p is < 1 or > 65535).Distinct())
         {
             errors.Add($"WithPort({port}): a TCP port is in 1..65535.");

@@ -30,6 +30,41 @@ public sealed class RunEndToEndTests : IDisposable
     }
 
     [Fact]
+    public async Task Run_PublishFixedPort_ServesOnThatHostPortAndSaysSo()
+    {
+        int hostPort;
+        using (var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            hostPort = ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        using var stop = new CancellationTokenSource();
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var run = Program.RunAsync(["run", "-p", $"127.0.0.1:{hostPort}:8080", "host", "sh", "-c", "echo cli-port > /tmp/index.html; exec busybox httpd -f -p 8080 -h /tmp"],
+            TextWriter.Synchronized(stdout), TextWriter.Synchronized(stderr), stopRequested: stop.Token);
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        string? body = null;
+        for (var attempt = 0; attempt < 300 && body is null && !run.IsCompleted; attempt++)
+        {
+            try
+            {
+                body = await http.GetStringAsync($"http://127.0.0.1:{hostPort}/index.html");
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(100);
+            }
+        }
+
+        stop.Cancel();
+        await run.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("cli-port\n", body);
+        Assert.Contains($"isotest: 8080/tcp -> 127.0.0.1:{hostPort}\n", stderr.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Run_OverMemoryLimit_ReportsOomAndExits137()
     {
         var (exit, _, stderr) = await RunAsync("run", "--rm", "--name", "oom-cli-test", "-m", "16m", "host", "sh", "-c", "head -c 200m /dev/zero | tail");

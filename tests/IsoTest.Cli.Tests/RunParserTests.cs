@@ -30,6 +30,20 @@ public sealed class RunParserTests : IDisposable
         Assert.Equal(64L << 20, spec.Limits.MemoryBytes);
     }
 
+    [Theory]
+    [InlineData("80", 80, null)]
+    [InlineData("80/tcp", 80, null)]
+    [InlineData("18080:80", 80, 18080)]
+    [InlineData("127.0.0.1:18080:80", 80, 18080)]
+    [InlineData("127.0.0.1::80", 80, null)]
+    [InlineData("0.0.0.0:18080:80/tcp", 80, 18080)]
+    public void Publish_EveryDockerForm_PublishesTheContainerPort(string value, int containerPort, int? hostPort)
+    {
+        var spec = Parse("-p", value, "host", "true").Spec;
+        Assert.Equal([containerPort], spec.Ports);
+        Assert.Equal(hostPort, spec.HostPorts.TryGetValue(containerPort, out var bound) ? bound : null);
+    }
+
     [Fact]
     public void SecurityOpt_Seccomp_TakesDockersValues()
     {

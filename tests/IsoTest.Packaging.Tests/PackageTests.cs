@@ -94,6 +94,29 @@ public class PackageTests(PackedFeed feed)
         Assert.Equal("Passed", result.Attribute("outcome")?.Value);
     }
 
+    [Theory]
+    [InlineData("xunit-v2-no-attribute", "XunitV2")]
+    [InlineData("xunit-v3-no-attribute", "XunitV3")]
+    public void A_project_without_UseIsoTest_gets_it_from_the_package_and_opting_out_is_a_build_error_naming_it(string name, string consumer)
+    {
+        var project = feed.NewProject(name, consumer);
+        var source = Path.Combine(project, "ContainerTests.cs");
+        var text = File.ReadAllText(source);
+        Assert.Contains("[assembly: UseIsoTest]", text);
+        File.WriteAllText(source, text.Replace("[assembly: UseIsoTest]", "", StringComparison.Ordinal));
+
+        // Forgotten: the package's generator adds it, and the container test runs (not xunit's "Fact methods are not allowed to have parameters").
+        var test = feed.RunAsConsumer(project, "dotnet", "test", "-nologo", "--logger", "trx;LogFileName=result.trx", "--results-directory", Path.Combine(project, "results"));
+        Assert.True(test.ExitCode == 0, $"dotnet test of {name} failed ({test.ExitCode}):\n{test.Output.Replace("Passed:", "passed", StringComparison.Ordinal)}");
+        var counters = XDocument.Load(Path.Combine(project, "results", "result.trx")).Descendants().Single(e => e.Name.LocalName == "Counters");
+        Assert.Equal("1", counters.Attribute("passed")?.Value);
+
+        // Opted out: the build fails, and the error names the attribute to add.
+        var build = feed.RunAsConsumer(project, "dotnet", "build", "-nologo", "-p:IsoTestUseTestFramework=false");
+        Assert.NotEqual(0, build.ExitCode);
+        Assert.Contains("error ISOTEST001: [ContainerFixture] has no effect without the IsoTest test framework: add [assembly: UseIsoTest]", build.Output, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void The_isotest_tool_installs_from_the_feed_and_runs_a_container()
     {

@@ -199,6 +199,64 @@ public sealed class DockerCliTests(ServerFixture server) : IClassFixture<ServerF
         Assert.Equal(0, (await server.DockerAsync("rm", "-f", name)).ExitCode);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("127.0.0.1:")]
+    public async Task Run_FixedHostPort_IsServedOnExactlyThatPort(string address)
+    {
+        var name = $"fp-{Guid.NewGuid():N}";
+        var hostPort = FreeLoopbackPort();
+        var (code, _, stderr) = await server.DockerAsync("run", "-d", "--name", name, "-p", $"{address}{hostPort}:8080", Image, "busybox", "httpd", "-f", "-p", "8080", "-h", "/etc");
+        Assert.True(code == 0, stderr);
+        try
+        {
+            var (_, port, _) = await server.DockerAsync("port", name, "8080/tcp");
+            Assert.Equal($"127.0.0.1:{hostPort}", port.Trim().Split('\n')[0]);
+            using var http = new HttpClient();
+            string? body = null;
+            for (var i = 0; i < 100 && body is null; i++)
+            {
+                try
+                {
+                    body = await http.GetStringAsync($"http://127.0.0.1:{hostPort}/hostname");
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(50);
+                }
+            }
+
+            Assert.Equal(File.ReadAllText("/etc/hostname"), body);
+        }
+        finally
+        {
+            Assert.Equal(0, (await server.DockerAsync("rm", "-f", name)).ExitCode);
+        }
+    }
+
+    [Fact]
+    public async Task Run_TakenHostPort_FailsNamingThePortAndLeavesNoContainer()
+    {
+        var name = $"tp-{Guid.NewGuid():N}";
+        using var holder = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        holder.Start();
+        var hostPort = ((System.Net.IPEndPoint)holder.LocalEndpoint).Port;
+
+        var (code, _, stderr) = await server.DockerAsync("run", "-d", "--name", name, "-p", $"{hostPort}:8080", Image, "sleep", "600");
+
+        Assert.NotEqual(0, code);
+        Assert.Contains($"Host port {hostPort} (for container port 8080) is already in use", stderr);
+        var (_, listed, _) = await server.DockerAsync("ps", "-a", "-q", "--filter", $"name={name}");
+        Assert.Equal("", listed.Trim());
+    }
+
+    private static int FreeLoopbackPort()
+    {
+        using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        probe.Start();
+        return ((System.Net.IPEndPoint)probe.LocalEndpoint).Port;
+    }
+
     [Fact]
     public async Task Run_PublishedPort_IsReachableFromTheHost()
     {

@@ -29,17 +29,32 @@ public sealed class LocalRegistry : IDisposable
 
     public static bool Available => System.IO.File.Exists("/usr/bin/docker-registry") && System.IO.File.Exists("/usr/bin/skopeo");
 
-    public static LocalRegistry Start((string User, string Password)? credentials = null)
+    /// <summary>
+    /// A registry with <c>auth: token</c>: it trusts <paramref name="issuer"/>'s certificate and sends clients to its realm;
+    /// <paramref name="credentials"/> are what <see cref="Push"/> gives skopeo (the issuer must know them).
+    /// </summary>
+    public static LocalRegistry StartWithTokenAuth(TokenIssuer issuer, (string User, string Password) credentials) =>
+        Start(credentials, dir =>
+        {
+            System.IO.File.WriteAllText(Path.Combine(dir, "issuer.pem"), issuer.CertificatePem);
+            return $"auth:\n  token:\n    realm: {issuer.Realm}\n    service: {TokenIssuer.Service}\n    issuer: {TokenIssuer.Issuer}\n    rootcertbundle: {dir}/issuer.pem\n";
+        });
+
+    public static LocalRegistry Start((string User, string Password)? credentials = null) =>
+        Start(credentials, credentials is { } c
+            ? dir =>
+            {
+                // bcrypt, the only hash distribution accepts
+                Run("htpasswd", "-Bbc", Path.Combine(dir, "htpasswd"), c.User, c.Password);
+                return $"auth:\n  htpasswd:\n    realm: isotest\n    path: {dir}/htpasswd\n";
+            }
+            : _ => "");
+
+    private static LocalRegistry Start((string User, string Password)? credentials, Func<string, string> authSection)
     {
         var dir = Directory.CreateTempSubdirectory("isotest-registry-").FullName;
         var port = FreePort();
-        var auth = "";
-        if (credentials is { } c)
-        {
-            // bcrypt, the only hash distribution accepts
-            Run("htpasswd", "-Bbc", Path.Combine(dir, "htpasswd"), c.User, c.Password);
-            auth = $"auth:\n  htpasswd:\n    realm: isotest\n    path: {dir}/htpasswd\n";
-        }
+        var auth = authSection(dir);
 
         System.IO.File.WriteAllText(Path.Combine(dir, "config.yml"),
             $"version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}");

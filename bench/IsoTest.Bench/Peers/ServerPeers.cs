@@ -130,9 +130,18 @@ internal sealed class TestcontainersServerPeer : IPeer
         return Task.CompletedTask;
     }
 
-    public async Task CycleAsync(CancellationToken cancellationToken)
+    public Task CycleAsync(CancellationToken cancellationToken) => CycleAsync(TestcontainersPeer.Image, null, cancellationToken);
+
+    /// <summary>One fixture of <paramref name="image"/> on the daemon at <paramref name="endpoint"/> (null: DOCKER_HOST or the default socket).</summary>
+    public static async Task CycleAsync(string image, string? endpoint, CancellationToken cancellationToken)
     {
-        var container = new TcBuilder(TestcontainersPeer.Image)
+        var builder = new TcBuilder(image);
+        if (endpoint is not null)
+        {
+            builder = builder.WithDockerEndpoint(endpoint);
+        }
+
+        var container = builder
             .WithLogger(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance)
             .WithImagePullPolicy(DotNet.Testcontainers.Images.PullPolicy.Missing)
             .WithCommand(ServerBenchmark.HttpdCommand)
@@ -155,6 +164,34 @@ internal sealed class TestcontainersServerPeer : IPeer
     }
 
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
+/// <summary>Testcontainers for .NET, unchanged, against <c>isotest serve</c>: the same fixture as <see cref="TestcontainersServerPeer"/>.</summary>
+internal sealed class TestcontainersServeServerPeer : IPeer
+{
+    private ServeHost? _serve;
+
+    public string Name => "Testcontainers → isotest serve";
+
+    public string Notes => $"Testcontainers for .NET {typeof(TcBuilder).Assembly.GetName().Version?.ToString(3)}, Ryuk off, WithDockerEndpoint(isotest serve's socket, in this process); {ServeHost.Image} (the host's root, its /bin/busybox), the same builder as the Testcontainers row";
+
+    public async Task PrepareAsync(CancellationToken cancellationToken)
+    {
+        TestcontainersPeer.Configure();
+        _serve = await ServeHost.StartAsync(cancellationToken);
+    }
+
+    public Task CycleAsync(CancellationToken cancellationToken) =>
+        TestcontainersServerPeer.CycleAsync(ServeHost.Image, (_serve ?? throw new InvalidOperationException("not prepared")).DockerHost, cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_serve is not null)
+        {
+            await _serve.DisposeAsync();
+            _serve = null;
+        }
+    }
 }
 
 /// <summary>

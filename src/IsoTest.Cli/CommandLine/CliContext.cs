@@ -7,10 +7,12 @@ namespace IsoTest.Cli.CommandLine;
 /// <param name="GetEnvironmentVariable">Reads the caller's environment.</param>
 /// <param name="StopRequested">Cancelled on the first SIGINT/SIGTERM.</param>
 /// <param name="KillRequested">Cancelled on the second.</param>
+/// <param name="IsTerminal">Whether a writer (<paramref name="Stdout"/> or <paramref name="Stderr"/>) is a terminal: progress bars, or plain lines.</param>
 internal sealed record CliContext(
     TextWriter Stdout,
     TextWriter Stderr,
     Func<IContainerBackend> BackendFactory,
     Func<string, string?> GetEnvironmentVariable,
     CancellationToken StopRequested,
-    CancellationToken KillRequested);
+    CancellationToken KillRequested,
+    Func<TextWriter, bool> IsTerminal);

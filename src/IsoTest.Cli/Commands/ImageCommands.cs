@@ -7,8 +7,8 @@ namespace IsoTest.Cli.Commands;
 
 /// <summary>
 /// The engine's image store from the command line, with Docker's command names: <c>pull</c>,
-/// <c>images</c>, <c>rmi</c>, <c>load -i FILE</c>, <c>image prune</c>. Progress goes one line per layer
-/// event (the CLI's output is read by scripts and tests as often as by people).
+/// <c>images</c>, <c>rmi</c>, <c>load -i FILE</c>, <c>image prune</c>. Pull progress is a bar per layer on a
+/// terminal and one line per layer event otherwise (<see cref="PullProgressDisplay"/>).
 /// </summary>
 internal static class ImageCommands
 {
@@ -41,7 +41,20 @@ internal static class ImageCommands
             var q = parse.GetValue(quiet);
             return await ReportAsync(context, "pull", async () =>
             {
-                var image = await service.PullAsync(parse.GetValue(reference)!, q ? null : new LineProgress(context.Stdout), cancellationToken).ConfigureAwait(false);
+                StoredImage image;
+                var display = q ? null : PullProgressDisplay.For(context.Stdout, context);
+                try
+                {
+                    image = await service.PullAsync(parse.GetValue(reference)!, display, cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (display is not null)
+                    {
+                        await display.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+
                 await context.Stdout.WriteLineAsync(q ? image.Reference.ToString() : $"Digest: {image.ManifestDigest}\nStatus: downloaded {image.Reference}").ConfigureAwait(false);
             }).ConfigureAwait(false);
         });
@@ -159,29 +172,4 @@ internal static class ImageCommands
         >= 1L << 10 => (bytes / (double)(1L << 10)).ToString("0.##", CultureInfo.InvariantCulture) + "kB",
         _ => bytes.ToString(CultureInfo.InvariantCulture) + "B",
     };
-
-    /// <summary>One line per layer and phase, as <c>docker pull</c> prints without a terminal.</summary>
-    private sealed class LineProgress(TextWriter output) : IProgress<ImagePullProgress>
-    {
-        public void Report(ImagePullProgress value)
-        {
-            if (value.Phase == ImagePullPhase.Downloading)
-            {
-                return; // bytes arrive in thousands of chunks; the phases say enough on a plain stream
-            }
-
-            var layer = value.Layer.StartsWith("sha256:", StringComparison.Ordinal) ? value.Layer[7..19] : value.Layer;
-            lock (this)
-            {
-                output.WriteLine($"{layer}: {value.Phase switch
-                {
-                    ImagePullPhase.Resolved => "Resolved manifest",
-                    ImagePullPhase.AlreadyExists => "Already exists",
-                    ImagePullPhase.Downloaded => "Download complete",
-                    ImagePullPhase.Extracting => "Extracting",
-                    _ => "Pull complete",
-                }}");
-            }
-        }
-    }
 }

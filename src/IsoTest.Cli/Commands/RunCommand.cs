@@ -27,13 +27,15 @@ internal static class RunCommand
     /// <param name="stderr">Receives the container's stderr and isotest's own messages.</param>
     /// <param name="stopRequested">Cancelled on the first SIGINT/SIGTERM: stop the container (SIGTERM, then SIGKILL after its stop timeout).</param>
     /// <param name="killRequested">Cancelled on the second: kill it now.</param>
+    /// <param name="pullDisplay">Shows the progress of pulling an image root (on stderr, as docker run does); none when null.</param>
     public static async Task<int> ExecuteAsync(
         RunRequest request,
         Func<IContainerBackend> backendFactory,
         TextWriter stdout,
         TextWriter stderr,
         CancellationToken stopRequested = default,
-        CancellationToken killRequested = default)
+        CancellationToken killRequested = default,
+        Func<PullProgressDisplay>? pullDisplay = null)
     {
         try
         {
@@ -43,7 +45,21 @@ internal static class RunCommand
                 var networks = await DeclareNetworksAsync(backend, request.Spec, stopRequested).ConfigureAwait(false);
                 var declared = new DisposeAll(networks);
                 await using var _ = declared.ConfigureAwait(false);
-                var container = await backend.CreateAsync(request.Spec with { Networks = networks.Count > 0 ? networks.Select(Network.Join).ToList() : request.Spec.Networks }, stopRequested).ConfigureAwait(false);
+                var spec = request.Spec with { Networks = networks.Count > 0 ? networks.Select(Network.Join).ToList() : request.Spec.Networks };
+                IContainer container;
+                var display = spec.RootFileSystem.Kind == RootFileSystemKind.Image && spec.PullProgress is null ? pullDisplay?.Invoke() : null;
+                try
+                {
+                    // The image is resolved (and pulled, per --pull) while the container is created.
+                    container = await backend.CreateAsync(display is null ? spec : spec with { PullProgress = display }, stopRequested).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (display is not null)
+                    {
+                        await display.DisposeAsync().ConfigureAwait(false);
+                    }
+                }
 
                 // No daemon yet: the container never outlives this command, so it is removed whether or
                 // not --rm was given (disposing removes it).
@@ -84,6 +100,13 @@ internal static class RunCommand
         // Start the log pump first: FollowLogsAsync replays from the container's start, so nothing is lost,
         // and output appears as it is written rather than when the command ends.
         await container.StartAsync(CancellationToken.None).ConfigureAwait(false);
+        foreach (var port in container.Spec.Ports)
+        {
+            // As `docker port` would say it: where a client reaches each published port (random ones are known only now).
+            var endpoint = container.GetEndpoint(port);
+            await stderr.WriteLineAsync($"isotest: {port}/tcp -> {endpoint.Host}:{endpoint.Port}").ConfigureAwait(false);
+        }
+
         var pump = CopyLogsAsync(container, stdout, stderr);
         var exitCode = await container.WaitForExitAsync(CancellationToken.None).ConfigureAwait(false);
         await pump.ConfigureAwait(false);

@@ -32,6 +32,7 @@ internal sealed class RunCommandLine
     private readonly Option<IReadOnlyList<Network>> _network = DockerFlags.List("network", null, "list", "host (share the host's network), none (the default: a private network with only loopback), or NAME: a user-defined network, made for this run (repeatable)", ParseNetwork);
     private readonly Option<IReadOnlyList<string>> _networkAlias = DockerFlags.List("network-alias", null, "list", "A further name of the container on its networks (repeatable)", v => v);
     private readonly Option<IReadOnlyList<SeccompProfile?>> _securityOpt = DockerFlags.List("security-opt", null, "list", "Security options: seccomp=FILE|unconfined|default (a Docker-format profile); no-new-privileges is always on", ParseSecurityOpt);
+    private readonly Option<IReadOnlyList<PortPublish>> _publish = DockerFlags.List("publish", 'p', "list", "Publish a container's TCP port on the host's loopback: [127.0.0.1:][HOSTPORT:]CONTAINERPORT[/tcp] (no HOSTPORT: a free one, printed on stderr)", ParsePublish);
     private readonly Option<int?> _stopTimeout = DockerFlags.Value<int?>("stop-timeout", null, "int", "Seconds to wait after SIGTERM before SIGKILL when stopping (default 10)", v => ParseStopTimeout(v));
     private readonly Option<string?> _entrypoint = DockerFlags.Value<string?>("entrypoint", null, "string", "Overwrite the default ENTRYPOINT of the image (the image's CMD is dropped too, as in Docker)", v => v);
     private readonly Option<ImagePullPolicy?> _pull = DockerFlags.Value<ImagePullPolicy?>("pull", null, "string", "Pull image before running (\"always\", \"missing\", \"never\"; default missing)", v => ParsePull(v));
@@ -47,11 +48,10 @@ internal sealed class RunCommandLine
         // they are read back in token order (see Mounts).
         Command = new Command("run", "Create and run a new container from an image, or the host's or a directory's root filesystem")
         {
-            _cpus, _cpuset, _entrypoint, _env, _hostname, _memory, _name, _network, _networkAlias, _pids, _pull, _readOnly, _rm, _securityOpt, _stopTimeout, _tmpfs, _user, _volume, _workdir,
+            _cpus, _cpuset, _entrypoint, _env, _hostname, _memory, _name, _network, _networkAlias, _pids, _publish, _pull, _readOnly, _rm, _securityOpt, _stopTimeout, _tmpfs, _user, _volume, _workdir,
             DockerFlags.Unsupported("interactive", 'i', takesValue: false, "stdin is not forwarded to the container yet; pipe input through a file with -v instead"),
             DockerFlags.Unsupported("tty", 't', takesValue: false, "isotest does not allocate terminals yet; the container's output is streamed line by line"),
             DockerFlags.Unsupported("detach", 'd', takesValue: false, "isotest has no daemon yet, so a container lives only as long as the command; run it in the foreground"),
-            DockerFlags.Unsupported("publish", 'p', takesValue: true, "ports are not published by the command line yet; use --network host to share the host's ports"),
             _rootFs,
             _command,
         };
@@ -81,7 +81,8 @@ internal sealed class RunCommandLine
     {
         var run = new RunCommandLine(context.GetEnvironmentVariable);
         run.Command.SetAction((result, _) =>
-            RunCommand.ExecuteAsync(run.ToRequest(result), context.BackendFactory, context.Stdout, context.Stderr, context.StopRequested, context.KillRequested));
+            RunCommand.ExecuteAsync(run.ToRequest(result), context.BackendFactory, context.Stdout, context.Stderr, context.StopRequested, context.KillRequested,
+                () => PullProgressDisplay.For(context.Stderr, context)));
         return run.Command;
     }
 
@@ -124,6 +125,8 @@ internal sealed class RunCommandLine
             Name = result.GetValue(_name),
             Limits = new ResourceLimits(NullIfUnlimited(result.GetValue(_memory)), result.GetValue(_cpus), NullIfUnlimited(result.GetValue(_pids)), result.GetValue(_cpuset)),
             Mounts = Mounts(result),
+            Ports = [.. result.GetValue(_publish)!.Select(p => p.ContainerPort)],
+            HostPorts = result.GetValue(_publish)!.Where(p => p.HostPort is not null).GroupBy(p => p.ContainerPort).ToDictionary(g => g.Key, g => g.Last().HostPort!.Value),
             ReadOnlyRootFileSystem = result.GetValue(_readOnly),
             Network = ModeOf(result.GetValue(_network)!),
             Networks = [.. result.GetValue(_network)!.Where(n => n.Kind == NetworkKind.Named)],
@@ -417,6 +420,46 @@ internal sealed class RunCommandLine
     /// <summary>Host when asked; else the first user-defined network (the rule book reports host with networks); else private.</summary>
     private static Network ModeOf(IReadOnlyList<Network> given) =>
         given.FirstOrDefault(n => n.Kind == NetworkKind.Host) ?? given.FirstOrDefault(n => n.Kind == NetworkKind.Named) ?? Network.Private;
+
+    /// <summary>One <c>-p</c>: the container port and, when given, the fixed host port.</summary>
+    private sealed record PortPublish(int? HostPort, int ContainerPort);
+
+    /// <summary>
+    /// Docker's <c>-p</c> forms: <c>80</c>, <c>18080:80</c>, <c>127.0.0.1:18080:80</c>, <c>127.0.0.1::80</c>, each with an optional
+    /// <c>/tcp</c>. The engine listens on 127.0.0.1 only, so a host address other than loopback (or all interfaces) is refused.
+    /// </summary>
+    private static PortPublish ParsePublish(string value)
+    {
+        var text = value;
+        if (text.EndsWith("/tcp", StringComparison.Ordinal))
+        {
+            text = text[..^"/tcp".Length];
+        }
+        else if (text.Contains('/', StringComparison.Ordinal))
+        {
+            throw new FormatException($"'{value}': only TCP ports can be published (PORT or PORT/tcp)");
+        }
+
+        var parts = text.Split(':');
+        var (address, host, container) = parts.Length switch
+        {
+            1 => ("", "", parts[0]),
+            2 => ("", parts[0], parts[1]),
+            3 => (parts[0], parts[1], parts[2]),
+            _ => throw new FormatException($"'{value}': give [127.0.0.1:][HOSTPORT:]CONTAINERPORT, e.g. 18080:80 (IPv6 host addresses are not served)"),
+        };
+        if (address is not ("" or "127.0.0.1" or "0.0.0.0" or "localhost"))
+        {
+            throw new FormatException($"'{value}': isotest publishes ports on 127.0.0.1 only; give 127.0.0.1:{host}:{container} or leave the address out");
+        }
+
+        return new PortPublish(host.Length == 0 ? null : Port(host, "host"), Port(container, "container"));
+
+        int Port(string number, string side) =>
+            int.TryParse(number, NumberStyles.None, CultureInfo.InvariantCulture, out var port) && port is >= 1 and <= 65535
+                ? port
+                : throw new FormatException($"'{value}': the {side} port '{number}' is not a number from 1 to 65535 (port ranges are not supported)");
+    }
 
     private static int ParseStopTimeout(string value) =>
         int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds)

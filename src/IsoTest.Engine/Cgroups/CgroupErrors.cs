@@ -9,7 +9,7 @@ internal static class CgroupErrors
     internal const string SetUpHint = "The one-time set-up is in IsoTest's README, \"Caps without root\".";
 
     /// <summary>True for the outcomes that mean "this user may not make cgroups here".</summary>
-    public static bool IsPermission(FsResult error) => error.Outcome == FsOutcome.Denied;
+    public static bool IsPermission(FsResult error) => error.Outcome is FsOutcome.Denied or FsOutcome.NotPermitted;
 
     /// <summary>The group could not be made (no permission: rootless without delegation, read-only cgroupfs).</summary>
     public static ResourceLimitException CannotCreate(int version, string cap, string containerId, string path, FsResult error, string delegateDir)

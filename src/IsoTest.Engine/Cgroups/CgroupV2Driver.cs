@@ -245,14 +245,28 @@ internal sealed class CgroupV2Driver : ICgroupDriver
             }
         }
 
-        // Enable from the parent downward: each level's subtree_control decides what its children get.
-        EnableSubtree(_parentDir, enable, required, containerId, limits);
+        // Enable from the parent downward: each level's subtree_control decides what its children get. The parent
+        // (the delegated group) gets every controller the engine uses at once, with the engine's first container:
+        // enabling one later moves every process of the parent's subtree into it, and the kernel refuses (EPERM)
+        // to move a process with privileges the engine lacks, such as the setuid newuidmap a rootless engine runs
+        // for each start in its own group beside the engine groups. Enabled before any start, no such move comes.
+        var atParent = new List<string>(enable);
+        atParent.AddRange(Used.Where(c => available.Contains(c) && !atParent.Contains(c)));
+        EnableSubtree(_parentDir, atParent, required, containerId, limits);
         EnableSubtree(Path.Combine(_parentDir, engineId), enable, required, containerId, limits);
 
         _ready.TryAdd(key, true);
         return true;
     }
 
+    /// <summary>The controllers the engine's caps use (memory also for peak memory and OOM reporting).</summary>
+    private static readonly string[] Used = ["memory", "cpu", "pids", "cpuset"];
+
+    /// <summary>
+    /// Enables <paramref name="enable"/> for the children of <paramref name="dir"/>. Only the
+    /// <paramref name="required"/> ones (what a cap of this container needs) must succeed; the others are enabled
+    /// if the kernel lets us.
+    /// </summary>
     private void EnableSubtree(string dir, List<string> enable, List<string> required, string containerId, ResourceLimits limits)
     {
         var file = Path.Combine(dir, "cgroup.subtree_control");
@@ -265,36 +279,54 @@ internal sealed class CgroupV2Driver : ICgroupDriver
         }
 
         var value = string.Join(' ', todo.Select(c => "+" + c));
-        var error = _fs.WriteFile(file, value);
+        var error = WriteSubtreeControl(file, value);
         if (error.IsOk)
         {
             return;
         }
 
-        // Memory only for stats: not worth failing a container that asked for nothing else.
         var requiredTodo = todo.Where(required.Contains).ToList();
         if (requiredTodo.Count == 0)
         {
-            enable.Remove("memory");
             return;
         }
 
         if (requiredTodo.Count < todo.Count)
         {
             value = string.Join(' ', requiredTodo.Select(c => "+" + c));
-            error = _fs.WriteFile(file, value);
+            error = WriteSubtreeControl(file, value);
             if (error.IsOk)
             {
-                enable.Remove("memory");
                 return;
             }
         }
 
-        var why = error.Outcome == FsOutcome.Busy
-            ? $" The group has processes of its own (cgroup v2 lets only leaf groups hold processes when controllers are enabled): move them out of {dir}."
-            : "";
+        var why = error.Outcome switch
+        {
+            FsOutcome.Busy => $" The group has processes of its own (cgroup v2 lets only leaf groups hold processes when controllers are enabled): move them out of {dir}.",
+            FsOutcome.NotPermitted => $" The kernel would not move a process of {dir}'s subtree that holds privileges this user lacks (a setuid program such as sudo, su or newuidmap) "
+                + $"into the new controller: end it, or enable the controllers once as root before the engine runs (echo '{value}' > {file}).",
+            _ => "",
+        };
         var ex = CgroupErrors.WriteFailed(2, Caps(requiredTodo, limits), containerId, file, value, error, _parentDir);
         throw why.Length == 0 ? ex : new ResourceLimitException(ex.Message + why);
+    }
+
+    /// <summary>
+    /// Writes cgroup.subtree_control, retrying an EPERM for up to ~0.2 s: it comes from a privileged process in the
+    /// subtree (see <see cref="EnsureAncestors"/>), and the ones a rootless engine itself starts (newuidmap) live
+    /// a few milliseconds.
+    /// </summary>
+    private FsResult WriteSubtreeControl(string file, string value)
+    {
+        var error = _fs.WriteFile(file, value);
+        for (var attempt = 0; error.Outcome == FsOutcome.NotPermitted && attempt < 20; attempt++)
+        {
+            Thread.Sleep(10);
+            error = _fs.WriteFile(file, value);
+        }
+
+        return error;
     }
 
     public string JoinRefused(CgroupHandle handle)

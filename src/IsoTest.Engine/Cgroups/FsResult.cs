@@ -7,7 +7,13 @@ internal enum FsOutcome
     Exists,
     NotFound,
     Busy,
+    /// <summary>EACCES or EROFS: the file or directory is not this user's to write.</summary>
     Denied,
+    /// <summary>
+    /// EPERM: refused for a reason beyond file permissions. On cgroup.subtree_control it means the kernel would not
+    /// move a process with privileges the writer lacks (a setuid program such as newuidmap) into the new controller.
+    /// </summary>
+    NotPermitted,
     Invalid,
     NoSuchProcess,
     Other,

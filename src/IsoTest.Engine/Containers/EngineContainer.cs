@@ -25,7 +25,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
     private int _disposed;
     private Task? _disposal;
 
-    private EngineContainer(EngineContext context, ContainerSpec spec, string id, string name, ResolvedRoot root, ResolvedUser user, bool forwardPorts)
+    private EngineContainer(EngineContext context, ContainerSpec spec, string id, string name, ResolvedRoot root, ResolvedUser user, PublishedPorts ports)
     {
         _context = context;
         Spec = spec;
@@ -36,7 +36,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         _image = root.Config;
         var hostname = spec.Hostname ?? id[..12];
         _payload = Payload.For(spec, root, user, hostname);
-        _ports = new PublishedPorts(spec.Ports, forwardPorts, ConnectInsideAsync);
+        _ports = ports;
         _lifecycle = new ContainerLifecycle(context, id, spec, new ContainerSetup(context, id, name, spec, root, user, hostname), _payload, _ports);
     }
 
@@ -82,20 +82,32 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
             }
         }
 
-        if (!context.IsRoot && user is not null)
+        try
         {
-            problems.AddRange(RootlessOwnerProblems(spec, user));
-        }
+            if (!context.IsRoot && user is not null)
+            {
+                problems.AddRange(RootlessOwnerProblems(spec, user));
+            }
 
-        ContainerSpecValidator.Validate(spec, problems);
-        var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
-        var name = spec.Name ?? $"isotest-{id[..12]}";
-        if (!context.Registry.TryReserve(id, name))
+            ContainerSpecValidator.Validate(spec, problems);
+            var id = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray());
+            var name = spec.Name ?? $"isotest-{id[..12]}";
+            // Connections are relayed only once the container has started, so the forwarders can be bound before it exists.
+            EngineContainer? made = null;
+            var ports = new PublishedPorts(spec, forward: spec.Network.Kind != NetworkKind.Host, (port, ct) => made!.ConnectInsideAsync(port, ct));
+            if (!context.Registry.TryReserve(id, name))
+            {
+                await ports.DisposeAsync().ConfigureAwait(false);
+                throw new ContainerStartException(null, $"A container named '{name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
+            }
+
+            return made = new EngineContainer(context, spec, id, name, root!, user!, ports);
+        }
+        catch
         {
-            throw new ContainerStartException(null, $"A container named '{name}' already exists in this engine: choose another name (WithName / --name) or omit it.");
+            root?.Lease?.Dispose(); // no container will hold the image
+            throw;
         }
-
-        return new EngineContainer(context, spec, id, name, root!, user!, forwardPorts: spec.Network.Kind != NetworkKind.Host);
     }
 
     /// <summary>
@@ -121,6 +133,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         catch
         {
             _context.Registry.Release(Id);
+            _root.Lease?.Dispose();
             throw;
         }
 
@@ -346,5 +359,6 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
 
         await _lifecycle.RemoveAsync().ConfigureAwait(false);
         _context.Registry.Release(Id);
+        _root.Lease?.Dispose(); // its overlay is unmounted: prune may take the layers now
     }
 }

@@ -15,17 +15,43 @@ internal sealed class PublishedPorts : IAsyncDisposable
     private int _started;
     private int _disposed;
 
-    public PublishedPorts(IReadOnlyList<int> ports, bool forward, Func<int, CancellationToken, Task<Socket?>> connectInside)
+    /// <summary>Binds every forwarder now (at create), so a taken fixed port fails before anything else is made.</summary>
+    /// <exception cref="ContainerStartException">A fixed host port is taken or privileged; nothing stays bound.</exception>
+    public PublishedPorts(ContainerSpec spec, bool forward, Func<int, CancellationToken, Task<Socket?>> connectInside)
     {
-        _ports = ports;
-        if (forward)
+        _ports = spec.Ports;
+        if (!forward)
         {
-            foreach (var port in ports.Distinct())
+            return;
+        }
+
+        foreach (var port in spec.Ports.Distinct())
+        {
+            var hostPort = spec.HostPorts.GetValueOrDefault(port);
+            try
             {
-                _forwarders[port] = new PortForwarder(port, ct => connectInside(port, ct));
+                _forwarders[port] = new PortForwarder(port, hostPort, ct => connectInside(port, ct));
+            }
+            catch (SocketException e)
+            {
+                foreach (var bound in _forwarders.Values)
+                {
+                    bound.DisposeAsync().AsTask().GetAwaiter().GetResult();   // not accepting yet: closing the listener is all there is
+                }
+
+                throw new ContainerStartException(null, BindFailure(hostPort, port, e), inner: e);
             }
         }
     }
+
+    private static string BindFailure(int hostPort, int containerPort, SocketException e) => e.SocketErrorCode switch
+    {
+        SocketError.AddressAlreadyInUse =>
+            $"Host port {hostPort} (for container port {containerPort}) is already in use on 127.0.0.1: stop what listens there (ss -ltnp 'sport = :{hostPort}' names it), bind another host port, or let the engine choose a free one with WithPort({containerPort}) / -p {containerPort}.",
+        SocketError.AccessDenied =>
+            $"Host port {hostPort} (for container port {containerPort}) is privileged (below net.ipv4.ip_unprivileged_port_start) and this engine runs without root: bind a host port of 1024 or more, or let the engine choose one with WithPort({containerPort}).",
+        _ => $"Cannot listen on 127.0.0.1:{(hostPort == 0 ? "<ephemeral>" : hostPort)} for container port {containerPort}: {e.Message}.",
+    };
 
     /// <summary>Starts accepting (once: a restarted container's forwarders are already accepting).</summary>
     public void Start()

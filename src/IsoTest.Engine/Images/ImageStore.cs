@@ -304,8 +304,20 @@ internal sealed class ImageStore
     }
 
     /// <summary>
+    /// A running container's hold on its image: its layers (<see cref="HoldLayers"/>) and its manifest and config blobs,
+    /// so that neither <c>isotest image prune</c> nor any other process's prune removes them while it runs, even after
+    /// <c>rmi</c>. The caller checks afterwards that the layers are still there (a prune may have finished just before).
+    /// </summary>
+    public IDisposable HoldImage(StoredImage image)
+    {
+        var holds = new List<IDisposable> { HoldLayers(image.Layers) };
+        holds.AddRange(new[] { image.ManifestDigest, image.ConfigDigest }.Select(d => (IDisposable)Native.FileLock.Share(LockPath("use", d))));
+        return new Holds(holds);
+    }
+
+    /// <summary>
     /// Garbage collection: removes blobs and layers no tag reaches, short links to nothing, and leftovers
-    /// in tmp/ whose writer is gone. Layers a running container holds stay. Returns what it removed.
+    /// in tmp/ whose writer is gone. What a running container holds (<see cref="HoldImage"/>) stays. Returns what it removed.
     /// </summary>
     public PruneResult Prune()
     {
@@ -329,9 +341,10 @@ internal sealed class ImageStore
             }
 
             using var held = Native.FileLock.TryAcquire(LockPath("blob", digest));
-            if (held is null)
+            using var used = Native.FileLock.TryAcquire(LockPath("use", digest));
+            if (held is null || used is null)
             {
-                continue; // being written
+                continue; // being written, or the manifest or config of a running container's image
             }
 
             freed += new FileInfo(file).Length;

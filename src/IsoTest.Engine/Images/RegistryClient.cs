@@ -257,10 +257,12 @@ internal sealed class RegistryClient : IImageSource, IDisposable
     {
         var scope = $"repository:{reference.Repository}:pull";
         var response = await SendRawAsync(make, _tokens.TryGetValue(TokenKey(scope), out var cached) && cached.Expires > _time.GetUtcNow() ? cached.Header : BasicHeader(), reference, cancellationToken).ConfigureAwait(false);
+        string? realm = null;
         if (response.StatusCode == HttpStatusCode.Unauthorized && response.Headers.WwwAuthenticate.FirstOrDefault() is { } challenge)
         {
             response.Dispose();
             var header = await AuthorizeAsync(reference, challenge, scope, cancellationToken).ConfigureAwait(false);
+            realm = header.StartsWith("Bearer ", StringComparison.Ordinal) ? ParseChallenge(challenge.Parameter ?? "").GetValueOrDefault("realm") : null;
             response = await SendRawAsync(make, header, reference, cancellationToken).ConfigureAwait(false);
         }
 
@@ -278,10 +280,17 @@ internal sealed class RegistryClient : IImageSource, IDisposable
                 throw new TransientRegistryException($"the registry answered {what} with HTTP {status}{text}", null);
             }
 
+            // A Bearer registry says why in the new challenge: invalid_token (a token it does not accept) or insufficient_scope.
+            var why = status == 401 && response.Headers.WwwAuthenticate.FirstOrDefault() is { } again
+                && ParseChallenge(again.Parameter ?? "").TryGetValue("error", out var error) ? $", error={error}" : "";
             throw new ImagePullException(reference.ToString(), Registry, status switch
             {
                 404 => $"the registry has no {what} for {reference.Repository} (HTTP 404{text}): check the name and tag.",
-                401 => $"the registry refused the credentials for {what} (HTTP 401{text}): check docker login / config.json for {Registry}.",
+                401 when BasicHeader() is null =>
+                    $"the registry wants credentials for {what} (HTTP 401{text}{why}) and no credentials are configured for {Registry}: run docker login {Registry} (or add it to config.json's auths or a credential helper).",
+                401 when realm is not null =>
+                    $"the registry refused the token from {realm} for {what} (HTTP 401{text}{why}): check that the credentials for {Registry} may pull {reference.Repository}, and that the registry trusts the token service.",
+                401 => $"the registry refused the credentials for {what} (HTTP 401{text}{why}): check docker login / config.json for {Registry}.",
                 403 => $"the registry denied access to {what} (HTTP 403{text}): these credentials may not pull {reference.Repository}.",
                 _ => $"the registry answered {what} with HTTP {status}{text}.",
             });
@@ -339,7 +348,8 @@ internal sealed class RegistryClient : IImageSource, IDisposable
             throw new ImagePullException(reference.ToString(), Registry, "the registry's Bearer challenge names no realm to get a token from.");
         }
 
-        var query = new StringBuilder("?");
+        // A realm may carry a query of its own (…/token?account=x): add to it rather than start a second one.
+        var query = new StringBuilder(realm.Contains('?', StringComparison.Ordinal) ? "&" : "?");
         if (parameters.TryGetValue("service", out var service))
         {
             query.Append("service=").Append(Uri.EscapeDataString(service)).Append('&');

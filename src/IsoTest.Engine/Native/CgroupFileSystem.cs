@@ -27,7 +27,7 @@ internal sealed unsafe class CgroupFileSystem : ICgroupFileSystem
     /// <summary>The errnos cgroupfs calls give, with their names for messages and what the drivers make of them.</summary>
     private static readonly (int Errno, string Name, FsOutcome Outcome)[] Known =
     [
-        (EPERM, "EPERM", FsOutcome.Denied), (EACCES, "EACCES", FsOutcome.Denied), (EROFS, "EROFS", FsOutcome.Denied),
+        (EPERM, "EPERM", FsOutcome.NotPermitted), (EACCES, "EACCES", FsOutcome.Denied), (EROFS, "EROFS", FsOutcome.Denied),
         (ENOENT, "ENOENT", FsOutcome.NotFound), (EEXIST, "EEXIST", FsOutcome.Exists), (EBUSY, "EBUSY", FsOutcome.Busy),
         (EINVAL, "EINVAL", FsOutcome.Invalid), (ESRCH, "ESRCH", FsOutcome.NoSuchProcess), (EIO, "EIO", FsOutcome.Other),
         (ENOTDIR, "ENOTDIR", FsOutcome.Other), (ENOSPC, "ENOSPC", FsOutcome.Other), (EOPNOTSUPP, "EOPNOTSUPP", FsOutcome.Other),

@@ -5,7 +5,7 @@ using System.Net.Sockets;
 namespace IsoTest.Engine.Networking;
 
 /// <summary>
-/// Publishes one container port on 127.0.0.1:&lt;ephemeral&gt;. Each accepted connection is relayed to a
+/// Publishes one container port on 127.0.0.1:&lt;ephemeral&gt; (or a fixed port). Each accepted connection is relayed to a
 /// socket the init agent created inside the container's network namespace and handed over with
 /// SCM_RIGHTS — no setns from .NET, so it works rootless too (DESIGN.md "Networking").
 /// </summary>
@@ -19,8 +19,10 @@ internal sealed class PortForwarder : IAsyncDisposable
     private readonly Lock _lock = new();
     private Task _acceptLoop = Task.CompletedTask;
 
-    public PortForwarder(int containerPort, Func<CancellationToken, Task<Socket?>> connectInside)
-        : this(containerPort, Loopback(), connectInside)
+    /// <summary>Listens on 127.0.0.1:<paramref name="hostPort"/> (0: an ephemeral port).</summary>
+    /// <exception cref="SocketException">The port is taken (AddressAlreadyInUse) or privileged (AccessDenied).</exception>
+    public PortForwarder(int containerPort, int hostPort, Func<CancellationToken, Task<Socket?>> connectInside)
+        : this(containerPort, Loopback(hostPort), connectInside)
     {
     }
 
@@ -33,12 +35,20 @@ internal sealed class PortForwarder : IAsyncDisposable
         HostPort = ((IPEndPoint)_listener.LocalEndPoint!).Port;
     }
 
-    private static Socket Loopback()
+    private static Socket Loopback(int port)
     {
         var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(512);
-        return listener;
+        try
+        {
+            listener.Bind(new IPEndPoint(IPAddress.Loopback, port));
+            listener.Listen(512);
+            return listener;
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
+        }
     }
 
     public int ContainerPort { get; }

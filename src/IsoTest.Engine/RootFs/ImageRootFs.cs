@@ -25,8 +25,35 @@ internal sealed class ImageRootFs(Func<ImageService> images, ImagePullPolicy pol
 
     public async ValueTask<ResolvedRoot> ResolveAsync(ContainerSpec spec, CancellationToken cancellationToken)
     {
-        var image = await images().ResolveAsync(spec.RootFileSystem.Source!, spec.PullPolicy ?? policy, spec.PullProgress, cancellationToken).ConfigureAwait(false);
-        return ToRoot(image);
+        for (var attempt = 1; ; attempt++)
+        {
+            var image = await images().ResolveAsync(spec.RootFileSystem.Source!, spec.PullPolicy ?? policy, spec.PullProgress, cancellationToken).ConfigureAwait(false);
+            if (Lease(images().Store, image) is { } lease)
+            {
+                return ToRoot(image) with { Lease = lease };
+            }
+
+            if (attempt == 3)
+            {
+                throw new ImagePullException(image.Reference.ToString(), "its layers were pruned (isotest image prune) each time between resolving and holding them: try again once the prune is done.");
+            }
+        }
+    }
+
+    /// <summary>
+    /// Holds <paramref name="image"/> for a container (<see cref="ImageStore.HoldImage"/>), or null when a prune removed
+    /// one of its layers between resolving and holding (then resolve again: it pulls or says what is missing).
+    /// </summary>
+    internal static IDisposable? Lease(ImageStore store, StoredImage image)
+    {
+        var lease = store.HoldImage(image);
+        if (image.Layers.All(l => Directory.Exists(l.Directory)))
+        {
+            return lease;
+        }
+
+        lease.Dispose();
+        return null;
     }
 
     internal static ResolvedRoot ToRoot(StoredImage image)
@@ -93,7 +120,10 @@ internal sealed class ImageArchiveRootFs(Func<ImageService> images) : IRootFsPro
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (!_loaded.TryGetValue(key, out var image) || images().Store.Load(image.Reference, image.ManifestDigest) is null)
+            // A layer pruned since this archive was imported: import it again.
+            IDisposable? lease = null;
+            if (!_loaded.TryGetValue(key, out var image) || images().Store.Load(image.Reference, image.ManifestDigest) is null
+                || (lease = ImageRootFs.Lease(images().Store, image)) is null)
             {
                 var all = await images().ImportAsync(path, cancellationToken).ConfigureAwait(false);
                 image = all.Count switch
@@ -103,9 +133,11 @@ internal sealed class ImageArchiveRootFs(Func<ImageService> images) : IRootFsPro
                     _ => throw new ImagePullException(path, $"the archive holds {all.Count} images ({string.Join(", ", all.Select(i => i.Reference))}): FromImageArchive runs one; load it with `isotest load -i` and use FromImage(name)."),
                 };
                 _loaded[key] = image;
+                lease = ImageRootFs.Lease(images().Store, image)
+                    ?? throw new ImagePullException(path, "its layers were pruned (isotest image prune) while it was imported: try again once the prune is done.");
             }
 
-            return ImageRootFs.ToRoot(image);
+            return ImageRootFs.ToRoot(image) with { Lease = lease };
         }
         finally
         {

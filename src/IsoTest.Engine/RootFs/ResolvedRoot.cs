@@ -74,4 +74,10 @@ internal sealed record ResolvedRoot
 
     /// <summary>The image's run defaults; null for host and directory roots.</summary>
     public ImageConfig? Config { get; }
+
+    /// <summary>
+    /// For an image root, the store's shared hold on the image and its layers (<see cref="Images.ImageStore.HoldImage"/>),
+    /// which prune respects in every process. Released when the container is removed (or was never made).
+    /// </summary>
+    public IDisposable? Lease { get; init; }
 }

@@ -59,7 +59,7 @@ internal static class SpecMapper
         builder = Mounts(builder, host, volumes);
         foreach (var port in ContainerPorts(request, host))
         {
-            builder = builder.WithPort(port);
+            builder = HostPort(host, port) is { } fixedPort ? builder.WithPortBinding(fixedPort, port) : builder.WithPort(port);
         }
 
         builder = host.NetworkMode switch
@@ -206,7 +206,44 @@ internal static class SpecMapper
         return builder;
     }
 
-    /// <summary>Every TCP port the request exposes or publishes; the engine publishes each on 127.0.0.1 at an ephemeral port.</summary>
+    /// <summary>
+    /// The fixed host port of <c>-p 18080:80</c> (<c>PortBindings</c> with a <c>HostPort</c>); null for a random one (<c>-p 80</c>, or
+    /// only exposed). The engine listens on 127.0.0.1: a host address of all interfaces or loopback is served there, any other refused.
+    /// </summary>
+    private static int? HostPort(HostConfigRequest host, int port)
+    {
+        var bindings = host.PortBindings?.GetValueOrDefault($"{port}/tcp") ?? host.PortBindings?.GetValueOrDefault(port.ToString(CultureInfo.InvariantCulture));
+        int? chosen = null;
+        foreach (var binding in bindings ?? [])
+        {
+            if (binding.HostIp is not (null or "" or "0.0.0.0" or "::" or "127.0.0.1" or "localhost"))
+            {
+                throw DockerApiException.BadRequest($"port {port}/tcp on host address {binding.HostIp}: IsoTest publishes ports on 127.0.0.1 only; use -p 127.0.0.1:HOSTPORT:{port} or -p HOSTPORT:{port}");
+            }
+
+            if (string.IsNullOrEmpty(binding.HostPort))
+            {
+                continue;
+            }
+
+            // Docker's host port ranges (8000-8010) pick one of them; IsoTest binds exactly one port.
+            if (!int.TryParse(binding.HostPort, NumberStyles.None, CultureInfo.InvariantCulture, out var hostPort) || hostPort is < 1 or > 65535)
+            {
+                throw DockerApiException.BadRequest($"invalid host port '{binding.HostPort}' for {port}/tcp: give a number from 1 to 65535 (host port ranges are not supported), or leave it empty for a free one");
+            }
+
+            if (chosen is { } other && other != hostPort)
+            {
+                throw DockerApiException.BadRequest($"port {port}/tcp is bound to host ports {other} and {hostPort}: IsoTest publishes a container port on one host port; publish it once");
+            }
+
+            chosen = hostPort;
+        }
+
+        return chosen;
+    }
+
+    /// <summary>Every TCP port the request exposes or publishes; the engine publishes each on 127.0.0.1, at an ephemeral port unless <see cref="HostPort"/> fixes one.</summary>
     private static SortedSet<int> ContainerPorts(CreateContainerRequest request, HostConfigRequest host)
     {
         var ports = new SortedSet<int>();

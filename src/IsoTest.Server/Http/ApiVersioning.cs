@@ -31,6 +31,13 @@ internal static partial class ApiVersioning
         headers["Ostype"] = "linux";
         headers["Server"] = $"IsoTest/{ServerInfo.Version} (linux)";
 
+        if ((context.Request.Path.Value ?? "").Contains('\0', StringComparison.Ordinal))
+        {
+            // A NUL (%00) makes the router throw; dockerd answers a path it cannot route with 404 too.
+            await DockerError.WriteAsync(context, StatusCodes.Status404NotFound, "page not found").ConfigureAwait(false);
+            return;
+        }
+
         if (!TryStrip(context.Request.Path.Value ?? "", out var asked, out var route))
         {
             var message = asked < Minimum
@@ -55,7 +62,10 @@ internal static partial class ApiVersioning
             return true;
         }
 
-        version = new Version(int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), int.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture));
+        // Digits beyond int (v99999999999.1) are a version too new, not an overflow.
+        version = int.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var major) && int.TryParse(match.Groups[2].Value, NumberStyles.None, CultureInfo.InvariantCulture, out var minor)
+            ? new Version(major, minor)
+            : new Version(int.MaxValue, 0);
         route = match.Groups[3].Value.Length == 0 ? "/" : match.Groups[3].Value;
         return version >= Minimum && version <= Current;
     }

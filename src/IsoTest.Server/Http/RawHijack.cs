@@ -29,8 +29,15 @@ internal delegate Task HijackHandler(Stream output, CancellationToken ended);
 /// only a POST that asks for <c>Upgrade</c> on a route <c>route</c> knows; everything else passes to
 /// Kestrel untouched. After the <c>101 UPGRADED</c> head the output goes straight to the transport.
 /// </summary>
-internal sealed class RawHijack(Func<HijackRequest, HijackHandler?> route, CancellationToken serverStopping)
+internal sealed class RawHijack(Func<HijackRequest, HijackHandler?> route, RawHijack.Limits limits, CancellationToken serverStopping)
 {
+    /// <summary>
+    /// How long a connection may wait before its first byte (Kestrel's keep-alive timeout: this runs before Kestrel's own
+    /// timers), and then for the rest of a hijack request's head and body: a client that stops sending mid-request is cut
+    /// off instead of holding the connection for ever.
+    /// </summary>
+    internal sealed record Limits(TimeSpan FirstByte, TimeSpan Request);
+
     private const int MaxHeadBytes = 64 * 1024;
     private const int MaxBodyBytes = 1024 * 1024;
     private static readonly byte[] EndOfHead = "\r\n\r\n"u8.ToArray();
@@ -40,9 +47,27 @@ internal sealed class RawHijack(Func<HijackRequest, HijackHandler?> route, Cance
         var input = connection.Transport.Input;
         ReadResult read;
         long? headLength;
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+        deadline.CancelAfter(limits.FirstByte);
+        var first = true;
         while (true)
         {
-            read = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
+            try
+            {
+                read = await input.ReadAsync(deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                connection.Abort();   // idle, or a head that never ends: nothing to answer
+                return;
+            }
+
+            if (first)
+            {
+                first = false;
+                deadline.CancelAfter(limits.Request);
+            }
+
             headLength = Find(read.Buffer);
             if (headLength is not null || read.IsCompleted || read.Buffer.Length >= MaxHeadBytes)
             {
@@ -62,9 +87,19 @@ internal sealed class RawHijack(Func<HijackRequest, HijackHandler?> route, Cance
 
         input.AdvanceTo(read.Buffer.GetPosition(headLength!.Value));
         var output = connection.Transport.Output;
+        deadline.CancelAfter(limits.Request);   // the body gets the whole allowance again: the head may have come slowly but whole
         try
         {
-            var body = await ReadBodyAsync(input, head.ContentLength, connection.ConnectionClosed).ConfigureAwait(false);
+            byte[] body;
+            try
+            {
+                body = await ReadBodyAsync(input, head.ContentLength, deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
+            {
+                throw new DockerApiException(StatusCodes.Status408RequestTimeout, $"the request body did not arrive within {limits.Request.TotalSeconds:0} s (Content-Length {head.ContentLength})");
+            }
+
             var request = new HijackRequest(head.Path, head.Query, body, head.ApiVersion);
             var handler = route(request) ?? throw DockerApiException.BadRequest($"{head.Path} cannot be hijacked");
             await WriteAsync(output, $"HTTP/1.1 101 UPGRADED\r\nContent-Type: {StreamFrames.ContentType(head.ApiVersion)}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n{CommonHeaders()}\r\n").ConfigureAwait(false);

@@ -55,15 +55,60 @@ public sealed class CgroupV2DriverTests : IDisposable
     }
 
     [Fact]
-    public void Create_NoCaps_EnablesMemoryForStatsAndWritesNoLimit()
+    public void Create_NoCaps_EnablesEveryUsedControllerAtTheParent_MemoryBelowForStats_AndWritesNoLimit()
     {
         var handle = Driver().Create("e1", "c1", ResourceLimits.None);
 
         Assert.NotNull(handle);
         Assert.Equal(
-            [("isotest/cgroup.subtree_control", "+memory"), ("isotest/e1/cgroup.subtree_control", "+memory")],
-            _fs.Writes);
+            [("isotest/cgroup.subtree_control", "+memory +cpu +pids"), ("isotest/e1/cgroup.subtree_control", "+memory")],
+            _fs.Writes); // cpuset is not among the root's enabled controllers here: nothing asked for it
         Assert.True(File.Exists(_fs.Full("isotest/e1/c1/memory.peak")));
+    }
+
+    [Fact]
+    public void Create_CapsAfterAContainerWithout_WriteNothingMoreAtTheParent()
+    {
+        // Enabling a controller at the parent later would move the processes of its whole subtree (the rootless
+        // engine's newuidmap among them) into it; the first container enabled all the parent offers.
+        using var fs = new FakeCgroupV2FileSystem(rootSubtree: "cpuset cpu io memory pids");
+        var driver = new CgroupV2Driver(fs.Root, "isotest", fs);
+        driver.Create("e1", "c1", ResourceLimits.None);
+        Assert.Equal("cpu cpuset memory pids", File.ReadAllText(fs.Full("isotest/cgroup.subtree_control")).Trim());
+        fs.Writes.Clear();
+
+        driver.Create("e1", "c2", new ResourceLimits(CpusetCpus: "0", Pids: 8));
+
+        Assert.DoesNotContain(fs.Writes, w => w.Path == "isotest/cgroup.subtree_control");
+        Assert.Contains(("isotest/e1/cgroup.subtree_control", "+pids +cpuset"), fs.Writes);
+        Assert.Equal("0", File.ReadAllText(fs.Full("isotest/e1/c2/cpuset.cpus")).Trim());
+    }
+
+    [Fact]
+    public void Create_SubtreeControlRefusedForAMoment_IsRetried()
+    {
+        // EPERM while a privileged process (a setuid newuidmap) is in the subtree: gone a few milliseconds later.
+        _fs.FailingWritesFor["isotest/cgroup.subtree_control"] = (EPERM, 3);
+
+        var handle = Driver().Create("e1", "c1", AllCaps);
+
+        Assert.NotNull(handle);
+        Assert.Equal(4, _fs.Writes.Count(w => w.Path == "isotest/cgroup.subtree_control"));
+        Assert.Equal("64", File.ReadAllText(_fs.Full("isotest/e1/c1/pids.max")).Trim());
+    }
+
+    [Fact]
+    public void Create_SubtreeControlRefusedForGood_NamesThePrivilegedProcessAndTheFix_LeavesNothing()
+    {
+        _fs.FailingWritesFor["isotest/cgroup.subtree_control"] = (EPERM, int.MaxValue);
+
+        var ex = Assert.Throws<ResourceLimitException>(() => Driver().Create("e1", "c1", new ResourceLimits(CpusetCpus: "0")));
+
+        Assert.Contains("cpuset '0'", ex.Message);
+        Assert.Contains("(EPERM)", ex.Message);
+        Assert.Contains("setuid program", ex.Message);
+        Assert.Contains($"> {_fs.Full("isotest/cgroup.subtree_control")}", ex.Message); // the fix: enable them once as root
+        Assert.False(Directory.Exists(_fs.Full("isotest")));
     }
 
     [Fact]

@@ -18,6 +18,7 @@ public sealed class ImageRunTests : IAsyncLifetime
     private readonly string _dir = Directory.CreateTempSubdirectory("isotest-imagerun-").FullName;
     private LocalRegistry _registry = null!;
     private EngineBackend _engine = null!;
+    private ImageService _images = null!;
 
     public Task InitializeAsync()
     {
@@ -26,14 +27,15 @@ public sealed class ImageRunTests : IAsyncLifetime
         OciLayout.Write(layout, "v1", BusyboxImage());
         _registry.Push(layout, "v1", "busybox-layered:v1");
         _engine = new EngineBackend();
-        var store = new ImageStore(Path.Combine(_dir, "store"));
-        _engine.Images = new Lazy<ImageService>(() => new ImageService(store, DockerCredentials.None, new RegistrySettings(new HashSet<string>(), [])));
+        _images = new ImageService(new ImageStore(Path.Combine(_dir, "store")), DockerCredentials.None, new RegistrySettings(new HashSet<string>(), []));
+        _engine.Images = new Lazy<ImageService>(() => _images);
         return Task.CompletedTask;
     }
 
     public async Task DisposeAsync()
     {
         await _engine.DisposeAsync();
+        _images.Dispose();
         _registry.Dispose();
         ImageStore.RemoveTree(_dir);
     }
@@ -130,6 +132,66 @@ public sealed class ImageRunTests : IAsyncLifetime
         }));
         Assert.Contains(_registry.Host, e.Message, StringComparison.Ordinal);
         Assert.Contains("MANIFEST_UNKNOWN", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Prune_WhileAContainerRuns_KeepsItsImageAndLayers_UntilItIsRemoved()
+    {
+        // Its own top layer, so that what only this image uses can go once nothing holds it.
+        var image = BusyboxImage();
+        image = image with { Layers = [.. image.Layers, (new LayerBuilder().File("only-here", Guid.NewGuid().ToString("N")).Tar(), Compression.Gzip)] };
+        var layout = Path.Combine(_dir, "layout-prune");
+        OciLayout.Write(layout, "v1", image);
+        _registry.Push(layout, "v1", "busybox-prune:v1");
+        var reference = $"{_registry.Host}/busybox-prune:v1";
+        var stored = await _images.PullAsync(reference);
+        var own = stored.Layers[^1];
+
+        var container = await _engine.CreateAsync(new ContainerSpec { RootFileSystem = RootFileSystem.FromImage(reference), Entrypoint = ["/bin/sleep"], Command = ["60"] });
+        try
+        {
+            await container.StartAsync();
+            Assert.True(_images.Remove(reference));
+
+            var held = _images.Prune();
+
+            Assert.Equal(0, held.Layers);
+            Assert.True(Directory.Exists(own.Directory));
+            Assert.True(_images.Store.HasBlob(stored.ManifestDigest));
+            Assert.True(_images.Store.HasBlob(stored.ConfigDigest));
+            var cat = await container.ExecAsync(["/bin/cat", "/only-here"]);
+            Assert.Equal(0, cat.ExitCode);
+        }
+        finally
+        {
+            await container.DisposeAsync();
+        }
+
+        // Removed: nothing holds the image, and no tag reaches it.
+        // (Its busybox layers go too unless another test's tag still reaches them.)
+        var freed = _images.Prune();
+        Assert.True(freed.Layers >= 1);
+        Assert.False(Directory.Exists(own.Directory));
+        Assert.False(_images.Store.HasBlob(stored.ManifestDigest));
+    }
+
+    [Fact]
+    public async Task CreateFails_TheImageIsNotLeftHeld()
+    {
+        var image = BusyboxImage();
+        image = image with { Layers = [.. image.Layers, (new LayerBuilder().File("only-here", Guid.NewGuid().ToString("N")).Tar(), Compression.Gzip)] };
+        var layout = Path.Combine(_dir, "layout-fails");
+        OciLayout.Write(layout, "v1", image);
+        _registry.Push(layout, "v1", "busybox-fails:v1");
+        var reference = $"{_registry.Host}/busybox-fails:v1";
+
+        // A user the image's /etc/passwd lacks: refused after the image was resolved (and held).
+        await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(new ContainerSpec { RootFileSystem = RootFileSystem.FromImage(reference), User = "nobody-here", Command = ["true"] }));
+        var stored = _images.Find(reference)!;
+        Assert.True(_images.Remove(reference));
+
+        Assert.True(_images.Prune().Layers >= 1);
+        Assert.False(Directory.Exists(stored.Layers[^1].Directory));
     }
 
     private static string Docker(params string[] args)

@@ -48,6 +48,12 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
     /// <summary>File names whose writes fail with the given errno, e.g. memory.max → EINVAL.</summary>
     public Dictionary<string, int> FailingWrites { get; } = [];
 
+    /// <summary>
+    /// Writes to a path (relative) that fail with an errno a number of times, then behave: e.g. EPERM on a
+    /// subtree_control while a setuid process sits in the subtree for a moment.
+    /// </summary>
+    public Dictionary<string, (int Errno, int Times)> FailingWritesFor { get; } = [];
+
     /// <summary>Controllers the "parent of the parent" refuses to enable (not delegated).</summary>
     public HashSet<string> Undelegatable { get; } = [];
 
@@ -138,6 +144,12 @@ internal sealed class FakeCgroupV2FileSystem : ICgroupFileSystem, IDisposable
         if (FailingWrites.TryGetValue(name, out var errno))
         {
             return CgroupFileSystem.Result(errno);
+        }
+
+        if (FailingWritesFor.TryGetValue(Relative(path), out var failing) && failing.Times > 0)
+        {
+            FailingWritesFor[Relative(path)] = (failing.Errno, failing.Times - 1);
+            return CgroupFileSystem.Result(failing.Errno);
         }
 
         var dir = Path.GetDirectoryName(path)!;
