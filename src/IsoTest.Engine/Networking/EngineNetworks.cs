@@ -42,6 +42,7 @@ internal sealed class EngineNetworks
     private readonly Lazy<NetworkHolder>? _holder;
     private readonly Func<string?> _findSlirp;
     private readonly bool _keepReady;
+    private bool _resolvWritten;
     private long _nextVeth;
 
     /// <param name="stateDirectory">Where members' hosts files live.</param>
@@ -189,7 +190,7 @@ internal sealed class EngineNetworks
                 containerId,
                 [.. names, .. aliases],
                 Path.Combine(_stateDirectory, $"{containerId}-hosts"),
-                Path.Combine(_stateDirectory, $"{containerId}-resolv.conf"));
+                SharedResolvConf());
             try
             {
                 for (int i = 0; i < mine.Count; i++)
@@ -218,7 +219,6 @@ internal sealed class EngineNetworks
                     }
                 }
 
-                File.WriteAllText(member.ResolvPath, HostsFile.ResolvConf);
                 _members[containerId] = member;
                 Rewrite(Neighbours(member).Append(member));
                 return member;
@@ -228,7 +228,6 @@ internal sealed class EngineNetworks
                 Discard(ready);
                 Detach(member, deleteNow: true);
                 File.Delete(member.HostsPath);
-                File.Delete(member.ResolvPath);
                 throw;
             }
         }
@@ -252,7 +251,6 @@ internal sealed class EngineNetworks
             var neighbours = Neighbours(member).ToList();
             Detach(member, deleteNow: false);
             File.Delete(member.HostsPath);
-            File.Delete(member.ResolvPath);
             Rewrite(neighbours);
         }
     }
@@ -300,6 +298,22 @@ internal sealed class EngineNetworks
         {
             await RemoveAsync(network).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Every member's <c>/etc/resolv.conf</c>: one file, the same for all (bound read-only), written on the first join
+    /// (under the lock), so a start neither writes one nor a removal deletes one. It goes with the state directory.
+    /// </summary>
+    private string SharedResolvConf()
+    {
+        var path = Path.Combine(_stateDirectory, "members-resolv.conf");
+        if (!_resolvWritten)
+        {
+            File.WriteAllText(path, HostsFile.ResolvConf);
+            _resolvWritten = true;
+        }
+
+        return path;
     }
 
     /// <summary>A network's ready namespaces now (for tests: their veths are no member's).</summary>
