@@ -67,7 +67,8 @@ internal static class LayerUnpacker
         string Under(string path) => directory.Length == 0 ? path : path.Length == 0 ? directory : directory + "/" + path;
         try
         {
-            using var reader = new TarReader(tar, leaveOpen: true);
+            using var raw = new RawPaxAttributes(tar);
+            using var reader = new TarReader(raw, leaveOpen: true);
             while (reader.GetNextEntry(copyData: false) is { } entry)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -89,7 +90,7 @@ internal static class LayerUnpacker
                     continue;
                 }
 
-                if (!Write(tree, entry, Under(path), entry.EntryType == TarEntryType.HardLink ? Under(Clean(entry.LinkName)) : null, options, directories, owners))
+                if (!Write(tree, entry, Under(path), entry.EntryType == TarEntryType.HardLink ? Under(Clean(entry.LinkName)) : null, options, directories, owners, raw.Current))
                 {
                     skippedDevices++;
                 }
@@ -210,7 +211,7 @@ internal static class LayerUnpacker
     }
 
     /// <summary>Writes one entry; false when it is a device node this user may not make.</summary>
-    private static bool Write(LayerTree tree, TarEntry entry, string path, string? linkTarget, UnpackOptions options, Dictionary<string, (int, DateTimeOffset)> directories, Dictionary<string, LayerOwner> owners)
+    private static bool Write(LayerTree tree, TarEntry entry, string path, string? linkTarget, UnpackOptions options, Dictionary<string, (int, DateTimeOffset)> directories, Dictionary<string, LayerOwner> owners, IReadOnlyDictionary<string, byte[]> rawXattrs)
     {
         // The last entry for a path says its owner (tar semantics), whichever kind it is.
         owners.Remove(path);
@@ -231,7 +232,7 @@ internal static class LayerUnpacker
             }
 
             Own(tree, entry, path, options);
-            SetXattrs(tree, entry, path, options);
+            SetXattrs(tree, entry, path, options, rawXattrs);
             directories[path] = (mode, entry.ModificationTime);
             return true;
         }
@@ -281,7 +282,7 @@ internal static class LayerUnpacker
         // Owner before mode: chown clears setuid and setgid.
         Own(tree, entry, path, options);
         tree.Chmod(path, mode);
-        SetXattrs(tree, entry, path, options);
+        SetXattrs(tree, entry, path, options, rawXattrs);
         tree.SetTimes(path, entry.ModificationTime);
         return true;
     }
@@ -296,7 +297,11 @@ internal static class LayerUnpacker
         }
     }
 
-    private static void SetXattrs(LayerTree tree, TarEntry entry, string path, UnpackOptions options)
+    /// <summary>
+    /// The entry's xattrs, after its owner (chown clears security.capability) and its data. Values come from
+    /// <paramref name="rawXattrs"/> (the archive's bytes), as TarReader's strings lose binary values.
+    /// </summary>
+    private static void SetXattrs(LayerTree tree, TarEntry entry, string path, UnpackOptions options, IReadOnlyDictionary<string, byte[]> rawXattrs)
     {
         if (entry is not PaxTarEntry pax)
         {
@@ -310,9 +315,7 @@ internal static class LayerUnpacker
             if (key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal))
             {
                 attribute = key["SCHILY.xattr.".Length..];
-                // TarReader hands PAX values over as UTF-8 text; binary values survive as Latin-1 only
-                // when they were written as such. Text attributes (the common case) round-trip exactly.
-                bytes = Encoding.UTF8.GetBytes(value);
+                bytes = rawXattrs.TryGetValue(key, out var raw) ? raw : Encoding.UTF8.GetBytes(value);
             }
             else if (key.StartsWith("LIBARCHIVE.xattr.", StringComparison.Ordinal))
             {

@@ -42,6 +42,17 @@ internal static unsafe class FsProbe
         _ => '?',
     };
 
+    /// <summary>The xattr's bytes exactly, or null when the file has none of that name.</summary>
+    public static byte[]? XattrBytes(string path, string name)
+    {
+        var buffer = new byte[4096];
+        fixed (byte* b = buffer)
+        {
+            var n = Libc.lgetxattr(path, name, b, (nuint)buffer.Length);
+            return n < 0 ? null : buffer[..(int)n];
+        }
+    }
+
     public static string? Xattr(string path, string name)
     {
         var buffer = new byte[4096];
