@@ -50,6 +50,40 @@ internal static unsafe class NetworkNamespace
     }
 
     /// <summary>
+    /// As <see cref="Make(SafeFileHandle)"/>, and <paramref name="inside"/>'s result made in the new namespace too (a
+    /// netlink socket bound to it) before the calling thread goes back to <paramref name="home"/>.
+    /// </summary>
+    public static (SafeFileHandle Namespace, T Inside) Make<T>(SafeFileHandle home, Func<T> inside)
+        where T : IDisposable
+    {
+        if (Libc.unshare(CLONE_NEWNET) != 0)
+        {
+            throw Errors.Native("unshare(CLONE_NEWNET)", Libc.Errno);
+        }
+
+        SafeFileHandle? made = null;
+        try
+        {
+            BringLoopbackUp();
+            made = OpenCurrent();
+            return (made, inside());
+        }
+        catch
+        {
+            made?.Dispose();
+            throw;
+        }
+        finally
+        {
+            if (Libc.setns((int)home.DangerousGetHandle(), CLONE_NEWNET) != 0)
+            {
+                // The thread is stranded in the new namespace: it must not make another one from here.
+                throw Errors.Native("setns back to the engine's network namespace", Libc.Errno);
+            }
+        }
+    }
+
+    /// <summary>
     /// A new network namespace with lo up, made on a short-lived thread of its own (so no thread of the
     /// engine ever stays in it), and <paramref name="inside"/>'s result made there too (a netlink socket
     /// bound to it). Throws when the kernel refuses (no CAP_SYS_ADMIN).

@@ -16,7 +16,9 @@ namespace IsoTest.Engine.Networking;
 internal sealed class EngineNetwork : INetwork
 {
     private readonly EngineNetworks _owner;
-    private readonly bool[] _slots;
+    private readonly bool[] _taken;
+    private readonly string?[] _leftover;
+    private int _next;
     private readonly Dictionary<int, PortForwarder> _hostPorts = [];
     private readonly Func<SafeFileHandle, IPAddress, int, Socket> _listen;
 
@@ -30,7 +32,8 @@ internal sealed class EngineNetwork : INetwork
         Namespace = netns;
         Netlink = netlink;
         BridgeIndex = bridgeIndex;
-        _slots = new bool[subnet.Capacity];
+        _taken = new bool[subnet.Capacity];
+        _leftover = new string?[subnet.Capacity];
     }
 
     public string Name { get; }
@@ -51,19 +54,49 @@ internal sealed class EngineNetwork : INetwork
 
     internal bool Disposed { get; set; }
 
-    /// <summary>A free member address, or -1. Called under the owner's lock.</summary>
-    internal int TakeSlot()
+    /// <summary>Namespaces already on this network (<see cref="ReadyMember"/>), made by the engine's pool. Guarded by the owner's lock.</summary>
+    internal Queue<ReadyMember> Ready { get; } = new();
+
+    /// <summary>The ready namespaces now (for tests: their veths are no member's).</summary>
+    internal IReadOnlyList<ReadyMember> ReadyNow => _owner.ReadyNow(this);
+
+    /// <summary>Ready members the pool is making now (each holds a slot). Guarded by the owner's lock.</summary>
+    internal int Plugging { get; set; }
+
+    /// <summary>Addresses neither a member nor a ready namespace holds. Called under the owner's lock.</summary>
+    internal int FreeSlots => _taken.Count(t => !t);
+
+    /// <summary>
+    /// A free member address, or -1; with the bridge end of the veth that last had it when that may still exist
+    /// (<paramref name="leftover"/>, to delete before the address is used again). Next-fit, so an address freed
+    /// is the last to be handed out again: a member that left is long gone from its neighbours' ARP caches, and
+    /// its veth, which goes with its namespace, from the bridge. Called under the owner's lock.
+    /// </summary>
+    internal int TakeSlot(out string? leftover)
     {
-        int slot = Array.IndexOf(_slots, false);
-        if (slot >= 0)
+        for (int i = 0; i < _taken.Length; i++)
         {
-            _slots[slot] = true;
+            int slot = (_next + i) % _taken.Length;
+            if (!_taken[slot])
+            {
+                _taken[slot] = true;
+                _next = slot + 1;
+                leftover = _leftover[slot];
+                _leftover[slot] = null;
+                return slot;
+            }
         }
 
-        return slot;
+        leftover = null;
+        return -1;
     }
 
-    internal void FreeSlot(int slot) => _slots[slot] = false;
+    /// <summary>Frees an address; <paramref name="leftover"/> names the bridge end of a veth that may outlive its holder for a while.</summary>
+    internal void FreeSlot(int slot, string? leftover = null)
+    {
+        _taken[slot] = false;
+        _leftover[slot] = leftover;
+    }
 
     public Task ExposeHostPortsAsync(int port, CancellationToken cancellationToken = default)
     {
@@ -139,12 +172,13 @@ internal sealed class EngineNetwork : INetwork
 
         Outbound?.Dispose();
         Netlink.Dispose();
+        // Ready namespaces were taken out of Ready under the owner's lock when the network was removed.
         Namespace.Dispose();
     }
 }
 
-/// <summary>A container's place on one network: its address and the bridge end of its veth.</summary>
-internal sealed record Attachment(EngineNetwork Network, NetworkMember Member, int Slot, int BridgeLinkIndex, string Interface)
+/// <summary>A container's place on one network: its address and the bridge end of its veth (index and name).</summary>
+internal sealed record Attachment(EngineNetwork Network, NetworkMember Member, int Slot, int BridgeLinkIndex, string BridgeLinkName, string Interface)
 {
     public IPAddress Address => Network.Subnet.Member(Slot);
 }
@@ -162,4 +196,31 @@ internal sealed class NetworkMember(string containerId, IReadOnlyList<string> na
     public string ResolvPath { get; } = resolvPath;
 
     public List<Attachment> Attachments { get; } = [];
+}
+
+/// <summary>
+/// A network namespace made ahead of time on one network (root): lo up, <c>eth0</c> up with the address of
+/// <see cref="Slot"/>, its veth's other end up on the bridge; and a netlink socket acting inside. Serves exactly one
+/// container, which claims it at start (<see cref="EngineNetworks.TakeReady"/>); never reused.
+/// </summary>
+internal sealed class ReadyMember(EngineNetwork network, SafeFileHandle netns, Netlink inside, int slot, int bridgeLinkIndex, string bridgeLinkName) : IDisposable
+{
+    public EngineNetwork Network { get; } = network;
+
+    public SafeFileHandle Namespace { get; } = netns;
+
+    public Netlink Inside { get; } = inside;
+
+    public int Slot { get; } = slot;
+
+    public int BridgeLinkIndex { get; } = bridgeLinkIndex;
+
+    public string BridgeLinkName { get; } = bridgeLinkName;
+
+    /// <summary>Closes both: the kernel then deletes the namespace with its veth pair (the bridge end too).</summary>
+    public void Dispose()
+    {
+        Inside.Dispose();
+        Namespace.Dispose();
+    }
 }

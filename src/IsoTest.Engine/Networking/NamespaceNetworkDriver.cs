@@ -7,7 +7,7 @@ namespace IsoTest.Engine.Networking;
 /// The engine's network driver: a private network namespace per container (as root, a ready one from the
 /// <see cref="NetnsPool"/>; rootless, the agent makes one inside the container's user namespace), or the host's;
 /// as root, a container on user-defined networks (<see cref="EngineNetworks"/>) gets a namespace the engine
-/// has joined to them before the agent starts. Rootless, the <see cref="NetworkHolder"/> makes those namespaces
+/// has joined to them before the agent starts: one the pool made ready on its first network, when there is one. Rootless, the <see cref="NetworkHolder"/> makes those namespaces
 /// (a member's inside a user namespace of its own, which the agent joins first) and the engine configures them the same way.
 /// </summary>
 internal sealed class NamespaceNetworkDriver : INetworkDriver
@@ -22,9 +22,13 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
     /// <param name="findSlirp">Where slirp4netns is (outbound networks), or null when it is not installed; by default looked up on PATH.</param>
     public NamespaceNetworkDriver(bool root, string stateDirectory, Func<NetworkHolder>? holder = null, Func<string?>? findSlirp = null)
     {
-        _pool = root ? new Lazy<NetnsPool>(() => new NetnsPool()) : null;
         _holder = root || holder is null ? null : new Lazy<NetworkHolder>(holder);
-        _networks = new EngineNetworks(stateDirectory, _holder, findSlirp);
+        _networks = new EngineNetworks(stateDirectory, _holder, findSlirp, keepReady: root);
+        _pool = root ? new Lazy<NetnsPool>(() => new NetnsPool(_networks.PlugOne)) : null;
+        if (_pool is not null)
+        {
+            _networks.WantReady = () => _pool.Value.Wake();
+        }
     }
 
     /// <summary>The pool, started on first use; null when rootless.</summary>
@@ -43,6 +47,12 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
         if (spec.Network.Kind == NetworkKind.Host)
         {
             return new NetworkAttachment(NetnsMode.Host);
+        }
+
+        // Root on networks: a namespace on the first one already (the pool made it); the rest are joined live.
+        if (spec.Networks.Count > 0 && _pool is not null && _networks.TakeReady(spec.Networks[0]) is { } plugged)
+        {
+            return Join(spec, containerId, names, plugged.Namespace, plugged.Inside, null, plugged);
         }
 
         var ready = Pool?.TryTake();
@@ -76,11 +86,17 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
             inside = Netlink.OpenIn(netns);
         }
 
+        return Join(spec, containerId, names, netns, inside, userns, null);
+    }
+
+    /// <summary>Joins the container's namespace to its networks; owns the namespaces until it returns them in the attachment, and the netlink socket.</summary>
+    private NetworkAttachment Join(ContainerSpec spec, string containerId, IReadOnlyList<string> names, SafeFileHandle netns, Netlink inside, SafeFileHandle? userns, ReadyMember? plugged)
+    {
         using (inside)
         {
             try
             {
-                var member = _networks.Join(containerId, names, spec.NetworkAliases, spec.Networks, netns, inside);
+                var member = _networks.Join(containerId, names, spec.NetworkAliases, spec.Networks, netns, inside, plugged);
                 return new NetworkAttachment(userns is null ? NetnsMode.Join : NetnsMode.JoinWithUser, netns,
                 [
                     new MountSpec(MountKind.Bind, member.HostsPath, "/etc/hosts", ReadOnly: true),

@@ -68,10 +68,88 @@ public sealed class NetnsPoolTests
 
         var ready = await ReadyNamespacesAsync(engine);
         Assert.Equal(NetnsPool.Size, ready.Count);
+        var network = (EngineNetwork)await new NetworkBuilder().WithBackend(engine).BuildAsync();
+        var onNetwork = await ReadyOnNetworkAsync(network);
 
         await engine.DisposeAsync();
 
-        Assert.Empty(OpenNamespaces().Intersect(ready));
+        Assert.Empty(OpenNamespaces().Intersect(ready.Concat(onNetwork)));
+        Assert.Empty(network.ReadyNow);
+    }
+
+    [RootOnlyFact]
+    public async Task Root_EachMemberJoinsANamespaceReadyOnItsNetwork_FreshAndNeverReused()
+    {
+        await using var engine = new EngineBackend();
+        await using var network = (EngineNetwork)await new NetworkBuilder().WithBackend(engine).BuildAsync();
+
+        var containers = new List<IContainer>();
+        try
+        {
+            var seen = new List<string>();
+            var addresses = new List<string>();
+            for (int i = 0; i < 4; i++)
+            {
+                var ready = await ReadyOnNetworkAsync(network);
+                var container = await engine.CreateAsync(Specs.Host("sleep", "60") with { Networks = [Network.Join(network)] });
+                containers.Add(container);
+                await container.StartAsync();
+
+                var probe = await container.ExecAsync(["sh", "-c", "readlink /proc/self/ns/net; echo $(ls /sys/class/net); cat /sys/class/net/eth0/operstate; ip -o -4 addr show eth0 | awk '{print $4}'"]);
+
+                var lines = probe.Stdout.Split('\n');
+                var inside = Inode(lines[0]);
+                Assert.Contains(inside, ready);            // it joined one made ahead of time on its network...
+                Assert.DoesNotContain(inside, seen);       // ...that no other container has
+                Assert.Equal("eth0 lo", lines[1]);         // with its interface on the network only
+                Assert.Equal("up", lines[2]);              // up, its peer on the bridge up too (else "lowerlayerdown")
+                Assert.Contains(lines[3], Enumerable.Range(0, network.Subnet.Capacity).Select(slot => $"{network.Subnet.Member(slot)}/{network.Subnet.PrefixLength}"));
+                Assert.DoesNotContain(lines[3], addresses); // an address of its own
+                seen.Add(inside);
+                addresses.Add(lines[3]);
+            }
+
+            // Claimed, they are members like any other: each reaches the others by name.
+            var last = containers[^1];
+            var names = await last.ExecAsync(["sh", "-c", string.Join("; ", containers.Take(3).Select(c => $"getent hosts {c.Name} | wc -l"))]);
+            Assert.Equal(["1", "1", "1"], names.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+        finally
+        {
+            foreach (var container in containers)
+            {
+                await container.DisposeAsync();
+            }
+        }
+    }
+
+    [RootOnlyFact]
+    public async Task Root_DisposingANetworkClosesItsReadyNamespaces_AndLeavesNoVeth()
+    {
+        await using var engine = new EngineBackend();
+        var network = (EngineNetwork)await new NetworkBuilder().WithBackend(engine).BuildAsync();
+        var ready = await ReadyOnNetworkAsync(network);
+        var bridgeSide = Inode(new FileInfo($"/proc/self/fd/{network.Namespace.DangerousGetHandle()}").LinkTarget!);
+        Assert.Equal(EngineNetworks.ReadyPerNetwork, network.ReadyNow.Count);
+
+        await network.DisposeAsync();
+
+        // Nothing else held them: closed here, the kernel deletes them with the veth pairs and the bridge.
+        Assert.Empty(OpenNamespaces().Intersect([.. ready, bridgeSide]));
+        Assert.Empty(network.ReadyNow);
+    }
+
+    /// <summary>Waits until the engine keeps a network's namespaces ready; returns their inodes.</summary>
+    internal static async Task<IReadOnlyList<string>> ReadyOnNetworkAsync(EngineNetwork network)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (network.ReadyNow.Count < EngineNetworks.ReadyPerNetwork)
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"network {network.Name} holds {network.ReadyNow.Count} ready namespaces after {Patience}");
+            await Task.Delay(10);
+        }
+
+        return [.. network.ReadyNow.Select(r => Inode(new FileInfo($"/proc/self/fd/{r.Namespace.DangerousGetHandle()}").LinkTarget!))];
     }
 
     /// <summary>Starts the pool if needed and waits until it is full; returns the namespaces it holds.</summary>

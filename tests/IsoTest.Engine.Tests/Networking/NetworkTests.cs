@@ -159,7 +159,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
 
         var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)], NetworkAliases = ["db"] }));
         Assert.Contains($"Network '{network.Name}': the name 'db' is already used", e.Message);
-        Assert.Equal(1, BridgePorts((Engine.Networking.EngineNetwork)network));
+        Assert.Equal(1, await MemberPortsAsync((Engine.Networking.EngineNetwork)network, 1));
     }
 
     [Fact]
@@ -177,7 +177,7 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
 
             var e = await Assert.ThrowsAsync<ContainerStartException>(() => _engine.CreateAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)] }));
             Assert.Contains($"Network '{network.Name}' has no free address", e.Message);
-            Assert.Equal(5, BridgePorts((Engine.Networking.EngineNetwork)network));
+            Assert.Equal(5, await MemberPortsAsync((Engine.Networking.EngineNetwork)network, 5));
         }
         finally
         {
@@ -187,8 +187,72 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
             }
         }
 
-        Assert.Equal(0, BridgePorts((Engine.Networking.EngineNetwork)network));
+        Assert.Equal(0, await MemberPortsAsync((Engine.Networking.EngineNetwork)network, 0));
         Assert.Equal(0, _engine.LiveContainers);
+    }
+
+    [Fact]
+    public async Task AnAddressIsGivenAgain_OnlyOnceTheVethThatHadItIsGone()
+    {
+        // A /29 holds 5 members; addresses are handed out next-fit, so 5 more joins come round to the first one's again.
+        await using var network = await _engine.CreateNetworkAsync(new NetworkSpec(Unique("reuse"), false), prefixLength: 29);
+        var engineNetwork = (Engine.Networking.EngineNetwork)network;
+        var first = await StartAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)] });
+        var address = await AddressAsync(first);
+
+        // Something outside holds the departed member's namespace open, so its veth stays on the bridge with the address.
+        var ns = (await first.ExecAsync(["readlink", "/proc/self/ns/net"])).Stdout.Trim();
+        var holder = Directory.EnumerateDirectories("/proc").First(d => int.TryParse(Path.GetFileName(d), out _) && SafeLink(Path.Combine(d, "ns", "net")) == ns);
+        using (var held = File.OpenHandle(Path.Combine(holder, "ns", "net")))
+        {
+            await first.DisposeAsync();
+            Assert.Equal(1, await MemberPortsAsync(engineNetwork, 1));
+
+            var members = new List<IContainer>();
+            try
+            {
+                for (int i = 0; i < 5; i++)
+                {
+                    members.Add(await StartAsync(Specs.Host("sleep", "600") with { Networks = [Network.Join(network)] }));
+                }
+
+                var addresses = new List<string>();
+                foreach (var member in members)
+                {
+                    addresses.Add(await AddressAsync(member));
+                }
+
+                Assert.Contains(address, addresses);
+                Assert.Equal(5, addresses.Distinct().Count());
+                Assert.Equal(5, await MemberPortsAsync(engineNetwork, 5)); // the old veth was deleted before its address was given again
+                var heir = members[addresses.IndexOf(address)];
+                var other = members.First(m => m != heir);
+                var reached = await other.ExecAsync(["sh", "-c", $"busybox ping -c 1 -W 2 {heir.Name} >/dev/null && echo reached"]);
+                Assert.Equal("reached", reached.Stdout.Trim());
+            }
+            finally
+            {
+                foreach (var member in members)
+                {
+                    await member.DisposeAsync();
+                }
+            }
+        }
+    }
+
+    private static async Task<string> AddressAsync(IContainer container) =>
+        (await container.ExecAsync(["sh", "-c", "ip -o -4 addr show eth0 | awk '{print $4}'"])).Stdout.Trim();
+
+    private static string? SafeLink(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     [Fact]
@@ -229,9 +293,28 @@ public sealed class NetworkTests : IClassFixture<EngineFixture>
         }
     }
 
-    /// <summary>Veth ends in the network's namespace, as the kernel lists them (everything but lo and the bridge).</summary>
-    internal static int BridgePorts(Engine.Networking.EngineNetwork network) =>
-        network.Netlink.LinkNames().Count(n => n is not "lo" and not "br0");
+    /// <summary>
+    /// Veth ends in the network's namespace that are no ready namespace's (as root the engine keeps some ready on the
+    /// network), once the count is <paramref name="expected"/> or after 10 s: a departed member's veth goes with its
+    /// namespace, which the kernel dismantles in the background.
+    /// </summary>
+    internal static async Task<int> MemberPortsAsync(Engine.Networking.EngineNetwork network, int expected)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (true)
+        {
+            var before = network.ReadyNow.Select(r => r.BridgeLinkName).ToList();
+            var links = network.Netlink.LinkNames();
+            var after = network.ReadyNow.Select(r => r.BridgeLinkName);
+            int count = links.Count(n => n is not "lo" and not "br0" && !before.Contains(n) && !after.Contains(n));
+            if (count == expected || DateTime.UtcNow > deadline)
+            {
+                return count;
+            }
+
+            await Task.Delay(20);
+        }
+    }
 }
 
 /// <summary>kill -9 of an engine that owns a network leaves no namespace, bridge, veth or hosts file behind.</summary>
@@ -256,7 +339,8 @@ public sealed class NetworkLeakTests
         var fields = ready!.Split(' ');
         var engineId = fields[1];
         var namespaces = fields[2..];
-        Assert.Equal(4, namespaces.Distinct().Count()); // the network's and three members'
+        // The network's, three members' and, as root, the ones ready on the network.
+        Assert.Equal(4 + (RootOnlyFactAttribute.IsRoot ? Engine.Networking.EngineNetworks.ReadyPerNetwork : 0), namespaces.Distinct().Count());
         Assert.All(namespaces, ns => Assert.NotEmpty(Holders(ns)));
         int slirp = 0;
         if (outbound)
