@@ -236,7 +236,14 @@ internal static class ScaleBenchmark
         {
             foreach (var driver in drivers)
             {
-                if (!driver.HasExited)
+                if (!driver.HasExited && cancellationToken.IsCancellationRequested)
+                {
+                    // Ctrl-C: a driver notices its closed input only once its whole share is started (it went on
+                    // starting thousands more, with the memory nearly gone, in the run of 2026-12-02 18:36).
+                    // Killed, its containers die with it (PDEATHSIG); the next engine's sweep takes their cgroups.
+                    driver.Kill(entireProcessTree: true);
+                }
+                else if (!driver.HasExited)
                 {
                     driver.StandardInput.Close();
                     using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
