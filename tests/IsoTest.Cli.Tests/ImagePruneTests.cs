@@ -11,13 +11,7 @@ public sealed class ImagePruneTests : IDisposable
 
     public void Dispose() => _busybox.Dispose();
 
-    private static async Task<(int Exit, string Out, string Err)> RunAsync(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var exit = await Program.RunAsync(args, stdout, stderr);
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<(int Exit, string Out, string Err)> RunAsync(params string[] args) => Cli.RunAsync(args);
 
     [Fact]
     public async Task Prune_InAnotherProcess_LeavesARunningContainersImage_ThenTakesItOnceTheContainerIsGone()

@@ -212,21 +212,7 @@ public sealed class DockerCliTests(ServerFixture server) : IClassFixture<ServerF
         {
             var (_, port, _) = await server.DockerAsync("port", name, "8080/tcp");
             Assert.Equal($"127.0.0.1:{hostPort}", port.Trim().Split('\n')[0]);
-            using var http = new HttpClient();
-            string? body = null;
-            for (var i = 0; i < 100 && body is null; i++)
-            {
-                try
-                {
-                    body = await http.GetStringAsync($"http://127.0.0.1:{hostPort}/hostname");
-                }
-                catch (HttpRequestException)
-                {
-                    await Task.Delay(50);
-                }
-            }
-
-            Assert.Equal(File.ReadAllText("/etc/hostname"), body);
+            Assert.Equal(File.ReadAllText("/etc/hostname"), await GetOnceServedAsync($"http://127.0.0.1:{hostPort}/hostname"));
         }
         finally
         {
@@ -250,6 +236,25 @@ public sealed class DockerCliTests(ServerFixture server) : IClassFixture<ServerF
         Assert.Equal("", listed.Trim());
     }
 
+    /// <summary>GET of a URL whose server is still starting: retried for up to ~5 s, then null.</summary>
+    private static async Task<string?> GetOnceServedAsync(string url)
+    {
+        using var http = new HttpClient();
+        for (var i = 0; i < 100; i++)
+        {
+            try
+            {
+                return await http.GetStringAsync(url);
+            }
+            catch (HttpRequestException)
+            {
+                await Task.Delay(50);
+            }
+        }
+
+        return null;
+    }
+
     private static int FreeLoopbackPort()
     {
         using var probe = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
@@ -267,21 +272,7 @@ public sealed class DockerCliTests(ServerFixture server) : IClassFixture<ServerF
             var (_, port, _) = await server.DockerAsync("port", name, "8080/tcp");
             var endpoint = port.Trim().Split('\n')[0];
             Assert.StartsWith("127.0.0.1:", endpoint);
-            using var http = new HttpClient();
-            string? body = null;
-            for (var i = 0; i < 100 && body is null; i++)
-            {
-                try
-                {
-                    body = await http.GetStringAsync($"http://{endpoint}/hostname");
-                }
-                catch (HttpRequestException)
-                {
-                    await Task.Delay(50);
-                }
-            }
-
-            Assert.Equal(File.ReadAllText("/etc/hostname"), body);
+            Assert.Equal(File.ReadAllText("/etc/hostname"), await GetOnceServedAsync($"http://{endpoint}/hostname"));
         }
         finally
         {
