@@ -42,7 +42,7 @@ internal sealed class EngineNetworks
     private readonly Lazy<NetworkHolder>? _holder;
     private readonly Func<string?> _findSlirp;
     private readonly bool _keepReady;
-    private bool _resolvWritten;
+    private readonly HashSet<string> _resolvWritten = new(StringComparer.Ordinal);
     private long _nextVeth;
 
     /// <param name="stateDirectory">Where members' hosts files live.</param>
@@ -190,7 +190,7 @@ internal sealed class EngineNetworks
                 containerId,
                 [.. names, .. aliases],
                 Path.Combine(_stateDirectory, $"{containerId}-hosts"),
-                SharedResolvConf());
+                SharedResolvConf(outbound: mine.Any(n => n.Outbound is not null)));
             try
             {
                 for (int i = 0; i < mine.Count; i++)
@@ -301,19 +301,33 @@ internal sealed class EngineNetworks
     }
 
     /// <summary>
-    /// Every member's <c>/etc/resolv.conf</c>: one file, the same for all (bound read-only), written on the first join
-    /// (under the lock), so a start neither writes one nor a removal deletes one. It goes with the state directory.
+    /// Every member's <c>/etc/resolv.conf</c>: one file for the members of plain networks and one for those with a
+    /// way out (<see cref="HostsFile.OutboundResolvConf"/>), each the same for all its members (bound read-only) and
+    /// written on the first join that needs it (under the lock), so a start neither writes one nor a removal deletes
+    /// one. They go with the state directory.
     /// </summary>
-    private string SharedResolvConf()
+    private string SharedResolvConf(bool outbound)
     {
-        var path = Path.Combine(_stateDirectory, "members-resolv.conf");
-        if (!_resolvWritten)
+        var path = Path.Combine(_stateDirectory, outbound ? "outbound-resolv.conf" : "members-resolv.conf");
+        if (_resolvWritten.Add(path))
         {
-            File.WriteAllText(path, HostsFile.ResolvConf);
-            _resolvWritten = true;
+            File.WriteAllText(path, outbound ? HostsFile.OutboundResolvConf(ReadHostResolvConf()) : HostsFile.ResolvConf);
         }
 
         return path;
+    }
+
+    /// <summary>The host's /etc/resolv.conf; none (or unreadable) is a host without servers.</summary>
+    private static string ReadHostResolvConf()
+    {
+        try
+        {
+            return File.ReadAllText("/etc/resolv.conf");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return "";
+        }
     }
 
     /// <summary>A network's ready namespaces now (for tests: their veths are no member's).</summary>

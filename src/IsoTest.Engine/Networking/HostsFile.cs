@@ -15,6 +15,38 @@ internal static class HostsFile
         "# through /etc/hosts. No DNS server is reachable from the network, so lookups of other names fail fast.\n" +
         "options ndots:0 timeout:1 attempts:1\n";
 
+    /// <summary>
+    /// The <c>/etc/resolv.conf</c> of a member with a way out (<see cref="NetworkBuilder.WithOutboundAccess"/>): the
+    /// host's own, as Docker gives containers on user-defined networks, minus the loopback servers (a member's
+    /// 127.0.0.1 is its own, and slirp4netns keeps the host's loopback out). Names of the network still come from
+    /// /etc/hosts first. With no usable server left, it is <see cref="ResolvConf"/> with a line saying why.
+    /// </summary>
+    public static string OutboundResolvConf(string hostResolvConf)
+    {
+        var kept = new StringBuilder();
+        var servers = 0;
+        foreach (var line in hostResolvConf.Split('\n'))
+        {
+            var words = line.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+            if (words.Length >= 2 && words[0] == "nameserver")
+            {
+                if (System.Net.IPAddress.TryParse(words[1].Split('%')[0], out var address) && !System.Net.IPAddress.IsLoopback(address))
+                {
+                    kept.Append("nameserver ").Append(words[1]).Append('\n');
+                    servers++;
+                }
+            }
+            else if (words.Length >= 2 && words[0] is "search" or "domain" or "options")
+            {
+                kept.AppendJoin(' ', words).Append('\n');
+            }
+        }
+
+        return servers == 0
+            ? "# Written by IsoTest: the host's /etc/resolv.conf names no server a network member can reach (only loopback ones).\n" + ResolvConf
+            : "# Written by IsoTest from the host's /etc/resolv.conf (loopback servers left out): this network has a way out.\n" + kept;
+    }
+
     public static string Render(IEnumerable<(string Address, IEnumerable<string> Names)> entries)
     {
         var text = new StringBuilder("# Written by IsoTest and kept current as containers join and leave its networks.\n");

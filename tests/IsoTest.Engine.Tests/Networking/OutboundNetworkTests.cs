@@ -117,6 +117,26 @@ public sealed class OutboundNetworkTests : IClassFixture<EngineFixture>
         }
     }
 
+    [Fact]
+    public async Task OutboundMember_ResolvesThroughTheHostsNameservers_APlainMemberThroughNone()
+    {
+        // As Docker does for user-defined networks: the host's servers, minus loopback ones (127.0.0.1 inside is the
+        // member's own). Only the file is checked: a lookup would leave the test's own namespaces.
+        var expected = File.ReadAllLines("/etc/resolv.conf")
+            .Select(l => l.Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries))
+            .Where(w => w.Length >= 2 && w[0] == "nameserver" && IPAddress.TryParse(w[1].Split('%')[0], out var a) && !IPAddress.IsLoopback(a))
+            .Select(w => "nameserver " + w[1])
+            .ToList();
+        await using var outbound = await new NetworkBuilder().WithOutboundAccess().WithBackend(_engine).BuildAsync();
+        await using var plain = await new NetworkBuilder().WithBackend(_engine).BuildAsync();
+
+        var fromOutbound = await RunAsync("grep '^nameserver' /etc/resolv.conf || true", outbound);
+        var fromPlain = await RunAsync("grep -c '^nameserver' /etc/resolv.conf || true", plain);
+
+        Assert.Equal(expected, NetworkTests.Lines(fromOutbound));
+        Assert.Equal(["0"], NetworkTests.Lines(fromPlain));
+    }
+
     private async Task<string> RunAsync(string script, params INetwork[] networks)
     {
         var result = await _engine.RunAsync(Specs.Shell(script) with { Networks = [.. networks.Select(n => Network.Join(n))] });
