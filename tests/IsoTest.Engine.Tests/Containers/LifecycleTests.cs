@@ -192,7 +192,8 @@ public sealed class LifecycleTests(EngineFixture fixture) : IClassFixture<Engine
         await using var container = await _engine.CreateAsync(Specs.Shell("echo $$ > /tmp/main.pid; sleep 30") with { Hostname = "exec-box" });
         await container.StartAsync();
 
-        var result = await container.ExecAsync(["/bin/sh", "-c", "hostname; cat /tmp/main.pid; echo oops >&2; exit 4"]);
+        // The exec may come before the payload's shell has run its first line: it waits for the file.
+        var result = await container.ExecAsync(["/bin/sh", "-c", "while [ ! -s /tmp/main.pid ]; do sleep 0.01; done; hostname; cat /tmp/main.pid; echo oops >&2; exit 4"]);
 
         Assert.Equal(4, result.ExitCode);
         Assert.Equal("exec-box\n2\n", result.Stdout); // same UTS namespace and the same private /tmp
