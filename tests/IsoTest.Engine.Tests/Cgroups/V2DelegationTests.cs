@@ -30,7 +30,15 @@ public sealed class V2DelegationTests
         File.SetUnixFileMode(procs, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         try
         {
-            await using var engine = new EngineBackend(null, null, new CgroupV2Driver(CgroupV2.Root, scratch.Relative + "/b", CgroupFileSystem.Instance));
+            // Without subordinate ranges (empty files): with them, the rootless shim clones the container from inside the
+            // engine's shared user namespace, where the user's own files yield to CAP_DAC_OVERRIDE, so a read-only mode
+            // is no barrier there; only an ancestor of another owner (root's, as above a systemd delegation) is, and a
+            // rootless test cannot make one.
+            var noRanges = Path.Combine(Path.GetTempPath(), $"isotest-noranges-{Guid.NewGuid():N}");
+            File.WriteAllText(noRanges, "");
+            await using var engine = new EngineBackend(null, null, new CgroupV2Driver(CgroupV2.Root, scratch.Relative + "/b", CgroupFileSystem.Instance),
+                subordinateIdFiles: (noRanges, noRanges));
+            File.Delete(noRanges); // read when the engine is made
             var spec = Specs.Shell("echo inside") with { Limits = new ResourceLimits(MemoryBytes: 64L << 20) };
             if (Specs.IsRoot)
             {
