@@ -37,7 +37,7 @@ internal static class CycleBenchmark
         IPeer[] all =
         [
             engine, floor, new FloorPeer(options.RepositoryRoot, netnsAhead: true), new IsoTestPeer(seccomp: false), directory, image, rootless, rootlessDirectory,
-            new CrunPeer(), new IsoTestDockerPeer(), new DockerPeer(), new DockerServePeer(), new TestcontainersPeer(), new TestcontainersServePeer(),
+            new CrunPeer(), new IsoTestDockerPeer(), new DockerPeer(), new DockerServePeer(), new TestcontainersPeer(), TestcontainersServePeer.ForCycle(),
         ];
         var peers = all.Where(p => options.Includes(p.Name)).ToArray();
         // Docker-based cycles take ~0.5 s each: fewer of them keep a full run within minutes.

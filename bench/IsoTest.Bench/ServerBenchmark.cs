@@ -37,7 +37,7 @@ internal static class ServerBenchmark
     public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
     {
         using var rootfs = await BusyboxRootFs.CreateAsync(cancellationToken);
-        IPeer[] all = [new EngineServerPeer(rootfs.Path), new IsoTestDockerServerPeer(), new DockerRunServerPeer(), new TestcontainersServerPeer(), new TestcontainersServeServerPeer()];
+        IPeer[] all = [new EngineServerPeer(rootfs.Path), new IsoTestDockerServerPeer(), new DockerRunServerPeer(), new TestcontainersServerPeer(), TestcontainersServePeer.ForServerFixture()];
         var peers = all.Where(p => options.Includes(p.Name)).ToArray();
         var rows = peers.Select(p => new PeerRow(p)).ToList();
         var slow = Math.Min(options.Count, options.SlowCount);
@@ -47,7 +47,7 @@ internal static class ServerBenchmark
         try
         {
             await PeerRow.PrepareAllAsync(rows, options.Warmup, cancellationToken);
-            int Count(IPeer p) => p is EngineServerPeer or TestcontainersServeServerPeer ? options.Count : slow;
+            int Count(IPeer p) => p is EngineServerPeer or TestcontainersServePeer ? options.Count : slow;
             await PeerRow.RunBackToBackAsync(rows, Count, "server", cancellationToken);
             await PeerRow.RunRoundsAsync(rows, options.Count, Count, "server", cancellationToken);
         }
@@ -69,7 +69,7 @@ internal static class ServerBenchmark
         s.AppendLine("Back to back (each peer's fixtures one after another, as a test suite starts them):");
         s.AppendLine();
         PeerRow.AppendTable(s, rows, r => r.BackToBack, baseline, "vs engine", new Dictionary<string, string>(),
-            r => r.Peer is TestcontainersServeServerPeer
+            r => r.Peer is TestcontainersServePeer
                 ? PeerRow.ServeSpeedup(r, rows.FirstOrDefault(d => d.Peer is TestcontainersServerPeer), CycleBenchmark.ServeTarget)
                 : TargetFor(r, r.BackToBack, baseline.BackToBack));
         s.AppendLine();

@@ -53,14 +53,30 @@ internal sealed class ServeHost : IAsyncDisposable
     }
 }
 
-/// <summary>Testcontainers for .NET, unchanged, against <c>isotest serve</c>: the same cycle as <see cref="TestcontainersPeer"/>.</summary>
+/// <summary>
+/// Testcontainers for .NET, unchanged, against <c>isotest serve</c>: the same builder as its row against dockerd, for the
+/// cycle (<see cref="ForCycle"/>, as <see cref="TestcontainersPeer"/>) or the server fixture (<see cref="ForServerFixture"/>,
+/// as <see cref="TestcontainersServerPeer"/>).
+/// </summary>
 internal sealed class TestcontainersServePeer : IPeer
 {
+    private readonly Func<string, string, CancellationToken, Task> _cycle;
     private ServeHost? _serve;
+
+    private TestcontainersServePeer(string what, Func<string, string, CancellationToken, Task> cycle)
+    {
+        Notes = $"Testcontainers for .NET {typeof(TcBuilder).Assembly.GetName().Version?.ToString(3)}, Ryuk off, WithDockerEndpoint(isotest serve's socket, in this process); {ServeHost.Image} {what}";
+        _cycle = cycle;
+    }
+
+    public static TestcontainersServePeer ForCycle() => new("(the host's root), --network none, 64 MiB / 0.5 CPU", TestcontainersPeer.CycleAsync);
+
+    public static TestcontainersServePeer ForServerFixture() =>
+        new("(the host's root, its /bin/busybox), the same builder as the Testcontainers row", TestcontainersServerPeer.CycleAsync);
 
     public string Name => "Testcontainers → isotest serve";
 
-    public string Notes => $"Testcontainers for .NET {typeof(TcBuilder).Assembly.GetName().Version?.ToString(3)}, Ryuk off, WithDockerEndpoint(isotest serve's socket, in this process); {ServeHost.Image} (the host's root), --network none, 64 MiB / 0.5 CPU";
+    public string Notes { get; }
 
     public async Task PrepareAsync(CancellationToken cancellationToken)
     {
@@ -69,7 +85,7 @@ internal sealed class TestcontainersServePeer : IPeer
     }
 
     public Task CycleAsync(CancellationToken cancellationToken) =>
-        TestcontainersPeer.CycleAsync(ServeHost.Image, (_serve ?? throw new InvalidOperationException("not prepared")).DockerHost, cancellationToken);
+        _cycle(ServeHost.Image, (_serve ?? throw new InvalidOperationException("not prepared")).DockerHost, cancellationToken);
 
     public async ValueTask DisposeAsync()
     {

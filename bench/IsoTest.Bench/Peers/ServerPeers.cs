@@ -166,34 +166,6 @@ internal sealed class TestcontainersServerPeer : IPeer
     public ValueTask DisposeAsync() => ValueTask.CompletedTask;
 }
 
-/// <summary>Testcontainers for .NET, unchanged, against <c>isotest serve</c>: the same fixture as <see cref="TestcontainersServerPeer"/>.</summary>
-internal sealed class TestcontainersServeServerPeer : IPeer
-{
-    private ServeHost? _serve;
-
-    public string Name => "Testcontainers → isotest serve";
-
-    public string Notes => $"Testcontainers for .NET {typeof(TcBuilder).Assembly.GetName().Version?.ToString(3)}, Ryuk off, WithDockerEndpoint(isotest serve's socket, in this process); {ServeHost.Image} (the host's root, its /bin/busybox), the same builder as the Testcontainers row";
-
-    public async Task PrepareAsync(CancellationToken cancellationToken)
-    {
-        TestcontainersPeer.Configure();
-        _serve = await ServeHost.StartAsync(cancellationToken);
-    }
-
-    public Task CycleAsync(CancellationToken cancellationToken) =>
-        TestcontainersServerPeer.CycleAsync(ServeHost.Image, (_serve ?? throw new InvalidOperationException("not prepared")).DockerHost, cancellationToken);
-
-    public async ValueTask DisposeAsync()
-    {
-        if (_serve is not null)
-        {
-            await _serve.DisposeAsync();
-            _serve = null;
-        }
-    }
-}
-
 /// <summary>
 /// The docker CLI as a shell script would do it: <c>docker run -d -p 127.0.0.1::8080</c>, <c>docker port</c>,
 /// poll GET until it answers, one GET, <c>docker rm -f</c>. The index is written by the container's shell
