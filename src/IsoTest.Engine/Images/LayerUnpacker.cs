@@ -109,10 +109,11 @@ internal static class LayerUnpacker
                 }
             }
 
-            // Last: files owned by subordinate ids are no longer the caller's to write; then their file
-            // capabilities, which the chown would clear.
+            // Last: files owned by subordinate ids are no longer the caller's to write; then an image layer's
+            // file capabilities, which the chown would clear. (A rootless copy into a running container drops
+            // them, as before: its tree is the container's, reached through the agent.)
             options.Owners?.Own(tree.Path, owners.Values);
-            if (!options.Privileged)
+            if (!options.Privileged && layer)
             {
                 LayerOwners.SetCapabilities(options.Owners, tree.Path, capabilities);
             }
