@@ -17,7 +17,11 @@ internal readonly record struct LayerOwner(string Path, int Uid, int Gid, int? M
 /// maps. Files so owned are not the caller's to remove: <see cref="Disown"/> gives a tree back first.
 /// The same tool writes a rootless layer's file capabilities (<see cref="SetCapabilities"/>), with or without ranges.
 /// </summary>
-internal sealed class LayerOwners(SubordinateIds ranges, string agentPath)
+/// <param name="ranges">The caller's subordinate ranges.</param>
+/// <param name="agentPath">The agent binary, which is also the tool.</param>
+/// <param name="callerUid">The container uid the caller is under the maps: 0 for image layers, the container user for a host or directory root.</param>
+/// <param name="callerGid">Likewise for the gid.</param>
+internal sealed class LayerOwners(SubordinateIds ranges, string agentPath, long callerUid = 0, long callerGid = 0)
 {
     private static readonly Lazy<LayerOwners?> s_thisProcess = new(() =>
         !Credentials.IsRoot && SubordinateIds.ForThisProcess().Ids is { } ranges ? new LayerOwners(ranges, AgentLocator.Find()) : null);
@@ -25,8 +29,14 @@ internal sealed class LayerOwners(SubordinateIds ranges, string agentPath)
     /// <summary>This process's: null as root (owners are set directly) and rootless without ranges (every file stays the caller's).</summary>
     public static LayerOwners? ForThisProcess => s_thisProcess.Value;
 
-    /// <summary>The agent binary, which is also the tool.</summary>
     private string AgentPath => agentPath;
+
+    /// <summary>Entries owned by the caller's own host uid and gid are the caller's too (a tar made on the host: "mine"), not those container ids.</summary>
+    public bool HostCallerIsCaller { get; init; }
+
+    /// <summary>Whether files the caller writes already have owner <paramref name="uid"/>:<paramref name="gid"/> inside (nothing to chown).</summary>
+    public bool IsCaller(int uid, int gid) =>
+        (uid == callerUid && gid == callerGid) || (HostCallerIsCaller && uid == Credentials.EffectiveUid && gid == Credentials.EffectiveGid);
 
     /// <summary>The ranges' key: a store keeps the layers unpacked for other ranges (or none) apart.</summary>
     public string Key => ranges.Key;
@@ -92,7 +102,7 @@ internal sealed class LayerOwners(SubordinateIds ranges, string agentPath)
     }
 
     private string[] MapArguments =>
-        [ranges.NewUidMap, ranges.NewGidMap, ranges.UidMap(0, Credentials.EffectiveUid), ranges.GidMap(0, Credentials.EffectiveGid)];
+        [ranges.NewUidMap, ranges.NewGidMap, ranges.UidMap(callerUid, Credentials.EffectiveUid), ranges.GidMap(callerGid, Credentials.EffectiveGid)];
 
     /// <summary>Runs the tool; null on success, else what it said.</summary>
     private static string? Run(string agentPath, string verb, string[] maps, string path, byte[] input)

@@ -136,7 +136,7 @@ internal static class LayerUnpacker
         }
         catch (LayerTreeException e)
         {
-            throw new LayerFormatException(e.Escapes ? $"an entry leaves the layer root: {e.Message}" : e.Message, e) { ReadOnly = e.ReadOnly };
+            throw new LayerFormatException(e.Escapes ? $"an entry leaves the layer root: {e.Message}" : e.Message, e) { ReadOnly = e.ReadOnly, Denied = e.Denied };
         }
 
         return skippedDevices;
@@ -223,7 +223,7 @@ internal static class LayerUnpacker
         // The last entry for a path says its owner and capabilities (tar semantics), whichever kind it is.
         owners.Remove(path);
         capabilities.Remove(path);
-        if (options.Owners is not null && (entry.Uid != 0 || entry.Gid != 0) && entry.EntryType is not (TarEntryType.CharacterDevice or TarEntryType.BlockDevice))
+        if (options.Owners is { } tool && !tool.IsCaller(entry.Uid, entry.Gid) && entry.EntryType is not (TarEntryType.CharacterDevice or TarEntryType.BlockDevice))
         {
             owners[path] = new LayerOwner(path, entry.Uid, entry.Gid, entry.EntryType == TarEntryType.SymbolicLink ? null : (int)entry.Mode & 0xFFF);
         }
@@ -413,6 +413,9 @@ internal sealed class LayerFormatException(string message, Exception? inner = nu
 {
     /// <summary>True when the target refused a write because it is read-only (EROFS).</summary>
     public bool ReadOnly { get; init; }
+
+    /// <summary>True when the target refused a write for want of permission (EACCES, EPERM).</summary>
+    public bool Denied { get; init; }
 }
 
 /// <summary>Hashes everything read through it (sha256), for digests verified while streaming.</summary>

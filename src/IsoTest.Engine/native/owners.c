@@ -178,6 +178,10 @@ int owners_main(int argc, char **argv)
         dprintf(2, "usage: isotest-init own|disown|setcap NEWUIDMAP NEWGIDMAP UID_MAP GID_MAP PATH (the engine runs this)\n");
         return 2;
     }
+    /* ROOT is opened before the namespace: a running container's (/proc/PID/root) is reachable only from here,
+     * where the caller owns the container's user namespace; from a sibling namespace it is not. */
+    if (strcmp(argv[1], "disown") && (rootfd = open(argv[6], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return fail("open", argv[6]);
     if (!strcmp(argv[2], "-")) {
         if (strcmp(argv[1], "setcap"))
             return errno = EINVAL, fail("map without subordinate ranges for", argv[1]);
@@ -194,7 +198,5 @@ int owners_main(int argc, char **argv)
     if (!strcmp(argv[1], "disown"))
         /* directories before their entries (no FTW_DEPTH): each is opened for the caller on the way down */
         return nftw(argv[6], disown_one, 16, FTW_PHYS) == 0 ? 0 : 1;
-    if ((rootfd = open(argv[6], O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return fail("open", argv[6]);
     return !strcmp(argv[1], "own") ? records(4, own_one) : records(2, setcap_one);
 }
