@@ -44,6 +44,7 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)    # the registry's basi
 command -v newuidmap >/dev/null || need+=(uidmap)          # rootless subordinate id ranges
 command -v slirp4netns >/dev/null || need+=(slirp4netns)   # outbound networks' way out on the engine (root and rootless)
 command -v python3 >/dev/null || need+=(python3)           # SeccompKernelTests installs compiled filters in a python3 child
+command -v getcap >/dev/null || [ -x /sbin/getcap ] || need+=(libcap2-bin)  # RawXattrTests reads file capabilities back with getcap
 command -v clang-14 >/dev/null && [ -n "$(ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a 2>/dev/null)" ] || need+=(clang libclang-rt-14-dev)  # bench/agent-fuzz (libFuzzer)
 [ -e /usr/include/asm-generic/unistd.h ] || need+=(linux-libc-dev)  # SyscallTableTests reads the syscall numbers from the headers
 # .ci/v2vm: a cgroup v2 guest under qemu, from Debian's own kernel and a busybox initramfs

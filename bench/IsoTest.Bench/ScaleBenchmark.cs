@@ -16,7 +16,17 @@ internal static class ScaleBenchmark
     private const int Parallelism = 8;
     private static readonly Dictionary<string, string> DockerEnv = new() { ["DOCKER_API_VERSION"] = Environment.GetEnvironmentVariable("DOCKER_API_VERSION") ?? "1.41" };
 
-    private sealed record Figures(int Count, double StartSeconds, double PssKiBEach, double MemAvailableKiBEach, double TeardownSeconds, string PssSource);
+    /// <summary>How many starts one slice of the start rate covers (<see cref="SliceRates"/>).</summary>
+    private const int Slice = 250;
+
+    private sealed record Figures(int Count, double StartSeconds, double PssKiBEach, double MemAvailableKiBEach, double TeardownSeconds, string PssSource)
+    {
+        /// <summary>Seconds from the first start request until each container was started, in completion order.</summary>
+        public double[] Completions { get; init; } = [];
+
+        /// <summary>Where the kernel's memory went while the containers lived (null for Docker).</summary>
+        public KernelMemory.Diff? Kernel { get; init; }
+    }
 
     public static async Task<Section> RunAsync(Options options, CancellationToken cancellationToken)
     {
@@ -60,7 +70,32 @@ internal static class ScaleBenchmark
             s.AppendLine(CultureInfo.InvariantCulture, $"| Docker | – | – | – | – | – | – | not measured: {dockerError} |");
         }
 
+        if (engine.Completions.Length >= 2 * Slice)
+        {
+            s.AppendLine();
+            s.AppendLine(CultureInfo.InvariantCulture, $"Engine start rate per {Slice} containers as the count grows (starts/s; a falling rate means a start costs more the more containers are alive): {SliceRates(engine.Completions)}.");
+        }
+
+        if (engine.Kernel is { } kernel)
+        {
+            s.AppendLine();
+            s.AppendLine(CultureInfo.InvariantCulture, $"Engine, where the memory went (growth of /proc/meminfo and /proc/slabinfo while the containers lived, per container): {kernel.Describe(engine.Count)}.");
+        }
+
         return new Section("scale", s.ToString());
+    }
+
+    /// <summary>"412 (0–250), 380 (250–500), ...": the start rate of each slice of <see cref="Slice"/> completions.</summary>
+    private static string SliceRates(double[] completions)
+    {
+        var parts = new List<string>();
+        for (var end = Slice; end <= completions.Length; end += Slice)
+        {
+            var from = end == Slice ? 0 : completions[end - Slice - 1];
+            parts.Add(string.Create(CultureInfo.InvariantCulture, $"{Stats.Num(Slice / (completions[end - 1] - from))} (–{end:N0})"));
+        }
+
+        return string.Join(", ", parts);
     }
 
     /// <summary>
@@ -138,29 +173,33 @@ internal static class ScaleBenchmark
         await (await builder.StartAsync(cancellationToken)).DisposeAsync();
         Settle();
         var pssBefore = Pss(Environment.ProcessId);
-        var availableBefore = MemAvailableKiB();
+        var kernelBefore = KernelMemory.Read();
         var containers = new ConcurrentBag<IContainer>();
-        var sw = Stopwatch.StartNew();
+        var completions = new Completions(count);
         try
         {
             await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Parallelism, CancellationToken = cancellationToken }, async (i, token) =>
             {
                 containers.Add(await builder.StartAsync(token));
-                if ((i + 1) % Math.Max(200, count / 20) == 0)
+                if (completions.Add() is var done && done % Slice == 0)
                 {
-                    Console.Error.WriteLine($"  scale: {i + 1} engine containers");
+                    Console.Error.WriteLine($"  scale: {done} engine containers, {completions.RateOfLast(Slice):F0}/s over the last {Slice}");
                 }
             });
-            var startSeconds = sw.Elapsed.TotalSeconds;
+            var startSeconds = completions.Elapsed;
             await Task.Delay(1000, cancellationToken);
             var inits = Processes("isotest-init");
             var pss = Pss(Environment.ProcessId) - pssBefore + inits.Sum(Pss);
-            var available = availableBefore - MemAvailableKiB();
+            var kernel = KernelMemory.Read().Since(kernelBefore);
             Console.Error.WriteLine($"  scale: {containers.Count} alive, {inits.Count} isotest-init processes");
-            sw.Restart();
+            var sw = Stopwatch.StartNew();
             await DisposeAllAsync(containers);
             var teardown = sw.Elapsed.TotalSeconds;
-            return new Figures(count, startSeconds, pss / count, available / count, teardown, "bench process + isotest-init");
+            return new Figures(count, startSeconds, pss / count, kernel.MemAvailableDropKiB / count, teardown, "bench process + isotest-init")
+            {
+                Completions = completions.Times(),
+                Kernel = kernel,
+            };
         }
         finally
         {
@@ -172,13 +211,16 @@ internal static class ScaleBenchmark
     /// <summary>The hidden subcommand an engine process of a split run executes: <c>scale-driver COUNT</c>.</summary>
     public const string DriverCommand = "scale-driver";
 
+    /// <summary>The line an engine process of a split run sends before "started": when each of its containers was started.</summary>
+    private const string TimesPrefix = "times ";
+
     private static async Task<Figures> EngineProcessesAsync(int count, int processes, CancellationToken cancellationToken)
     {
         var program = typeof(ScaleBenchmark).Assembly.Location;
         var shares = Enumerable.Range(0, processes).Select(i => count / processes + (i < count % processes ? 1 : 0)).ToArray();
         Console.Error.WriteLine($"  scale: {count:N0} containers need more descriptors than one process may hold: {processes} engine processes ({string.Join(" + ", shares)})");
         Settle();
-        var availableBefore = MemAvailableKiB();
+        var kernelBefore = KernelMemory.Read();
         var drivers = new List<Process>();
         try
         {
@@ -207,8 +249,17 @@ internal static class ScaleBenchmark
                 await driver.StandardInput.FlushAsync(cancellationToken);
             }
 
+            // Each says when each of its containers was started (seconds since its "start"), then "started".
+            var times = new List<double>();
             foreach (var driver in drivers)
             {
+                var line = await driver.StandardOutput.ReadLineAsync(cancellationToken);
+                if (line?.StartsWith(TimesPrefix, StringComparison.Ordinal) != true)
+                {
+                    Expect(line, TimesPrefix + "...");
+                }
+
+                times.AddRange(line![TimesPrefix.Length..].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(t => double.Parse(t, CultureInfo.InvariantCulture)));
                 Expect(await driver.StandardOutput.ReadLineAsync(cancellationToken), "started");
             }
 
@@ -216,7 +267,7 @@ internal static class ScaleBenchmark
             await Task.Delay(1000, cancellationToken);
             var inits = Processes("isotest-init");
             var pss = drivers.Sum(d => Pss(d.Id)) + inits.Sum(Pss);
-            var available = availableBefore - MemAvailableKiB();
+            var kernel = KernelMemory.Read().Since(kernelBefore);
             Console.Error.WriteLine($"  scale: {count:N0} alive in {processes} processes, {inits.Count} isotest-init processes");
             sw.Restart();
             foreach (var driver in drivers)
@@ -229,8 +280,12 @@ internal static class ScaleBenchmark
                 await driver.WaitForExitAsync(cancellationToken);
             }
 
-            return new Figures(count, startSeconds, pss / count, available / count, sw.Elapsed.TotalSeconds,
-                $"{processes} engine processes + isotest-init (the engine processes' own ~30 MiB each counted in)");
+            return new Figures(count, startSeconds, pss / count, kernel.MemAvailableDropKiB / count, sw.Elapsed.TotalSeconds,
+                $"{processes} engine processes + isotest-init (the engine processes' own ~30 MiB each counted in)")
+            {
+                Completions = [.. times.Order()],
+                Kernel = kernel,
+            };
         }
         finally
         {
@@ -283,11 +338,19 @@ internal static class ScaleBenchmark
         }
 
         var containers = new ConcurrentBag<IContainer>();
+        var completions = new Completions(count);
         try
         {
             // Fewer in flight per process: the processes start theirs at the same time on the same cores.
             await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(2, Parallelism / 2) }, async (_, token) =>
-                containers.Add(await builder.StartAsync(token)));
+            {
+                containers.Add(await builder.StartAsync(token));
+                if (completions.Add() is var done && done % Slice == 0)
+                {
+                    Console.Error.WriteLine($"  scale: {done} in engine process {Environment.ProcessId}, {completions.RateOfLast(Slice):F0}/s over the last {Slice}");
+                }
+            });
+            Console.WriteLine(TimesPrefix + string.Join(',', completions.Times().Select(t => t.ToString("F4", CultureInfo.InvariantCulture))));
             Console.WriteLine("started");
             while (await Console.In.ReadLineAsync() is not null)
             {
@@ -413,4 +476,32 @@ internal static class ScaleBenchmark
 
     private static double MemAvailableKiB() =>
         double.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemAvailable:", StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+
+    /// <summary>When each container of a run was started (seconds since the first request), in completion order.</summary>
+    private sealed class Completions(int count)
+    {
+        private readonly Stopwatch _clock = Stopwatch.StartNew();
+        private readonly double[] _times = new double[count];
+        private int _done;
+
+        public double Elapsed => _clock.Elapsed.TotalSeconds;
+
+        /// <summary>Records one start; returns how many are done.</summary>
+        public int Add()
+        {
+            var done = Interlocked.Increment(ref _done);
+            _times[done - 1] = _clock.Elapsed.TotalSeconds;
+            return done;
+        }
+
+        /// <summary>Starts per second over the last <paramref name="n"/> (a slot a racing Add has not written yet reads 0: a progress line only).</summary>
+        public double RateOfLast(int n)
+        {
+            var done = Volatile.Read(ref _done);
+            var from = done > n ? _times[done - n - 1] : 0;
+            return Math.Min(n, done) / Math.Max(1e-9, _times[done - 1] - from);
+        }
+
+        public double[] Times() => [.. _times.Take(Volatile.Read(ref _done)).Order()];
+    }
 }

@@ -24,6 +24,9 @@ internal enum ContainerFileProblem
 
     /// <summary>The filesystem at the target is read-only.</summary>
     ReadOnly,
+
+    /// <summary>The target refused a write for want of permission (rootless: the engine writes as the caller).</summary>
+    Denied,
 }
 
 /// <summary>A copy into or out of a container that failed, with the reason as data.</summary>
@@ -85,8 +88,10 @@ internal static class ContainerFiles
     /// Unpacks <paramref name="tar"/> (plain or compressed) into directory <paramref name="directory"/> inside the
     /// container, with the archive's owners when <paramref name="privileged"/> (the engine runs as root).
     /// <paramref name="owner"/> (entry name, uid, gid) says why an owner cannot be had, or null when it can.
+    /// Rootless with subordinate ranges <paramref name="owners"/> gives entries owned by others than the caller their
+    /// owners (null: they stay the caller's).
     /// </summary>
-    public static void Extract(LayerTree root, string directory, Stream tar, bool privileged, Func<string, int, int, string?>? owner, CancellationToken cancellationToken)
+    public static void Extract(LayerTree root, string directory, Stream tar, bool privileged, Func<string, int, int, string?>? owner, LayerOwners? owners, CancellationToken cancellationToken)
     {
         var target = Relative(directory);
         if (!root.IsDirectory(target))
@@ -105,11 +110,17 @@ internal static class ContainerFiles
             }
 
             using var input = LayerUnpacker.Decompress(tar);
-            LayerUnpacker.Extract(input, root, target, new UnpackOptions(privileged), layer: false, cancellationToken);
+            LayerUnpacker.Extract(input, root, target, new UnpackOptions(privileged) { Owners = owners }, layer: false, cancellationToken);
         }
         catch (LayerFormatException e)
         {
-            throw new ContainerFileException(e.ReadOnly ? ContainerFileProblem.ReadOnly : ContainerFileProblem.BadArchive, e.Message, e);
+            var problem = e.ReadOnly ? ContainerFileProblem.ReadOnly : e.Denied && !privileged ? ContainerFileProblem.Denied : ContainerFileProblem.BadArchive;
+            var message = problem == ContainerFileProblem.Denied
+                ? $"{e.Message}: rootless, a copy into a created or running container is written as you (uid {Credentials.EffectiveUid}), and " +
+                  "this directory inside is not yours (in the host's root it is the host's root's); copy into a directory you own " +
+                  "there (/tmp), declare the file before start (WithFile: the container's init writes it with any owner it maps), or run as root"
+                : e.Message;
+            throw new ContainerFileException(problem, message, e);
         }
     }
 

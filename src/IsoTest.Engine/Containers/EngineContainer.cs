@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
+using IsoTest.Engine.Images;
 using IsoTest.Engine.Native;
 using IsoTest.Engine.RootFs;
 
@@ -86,7 +87,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         {
             if (!context.IsRoot && user is not null)
             {
-                problems.AddRange(RootlessOwnerProblems(spec, user));
+                problems.AddRange(RootlessOwnerProblems(spec, user, root!.Config is not null, context.Ranges));
             }
 
             ContainerSpecValidator.Validate(spec, problems);
@@ -111,17 +112,23 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
     }
 
     /// <summary>
-    /// Rootless, the user namespace maps one uid and one gid (the caller's, as the container user's): a
-    /// file owned by anyone else cannot exist inside. Said up front, instead of the kernel's bare EINVAL.
+    /// Rootless, the user namespace maps the caller's subordinate ranges (or, without them, one uid and one gid: the
+    /// caller's, as the container user's): a file owned by an id outside them cannot exist inside. Said up front,
+    /// instead of the kernel's bare EINVAL. (Init writes the files from inside, where it may give them any mapped owner.)
     /// </summary>
-    private static IEnumerable<string> RootlessOwnerProblems(ContainerSpec spec, ResolvedUser user) =>
+    private static IEnumerable<string> RootlessOwnerProblems(ContainerSpec spec, ResolvedUser user, bool image, SubordinateIds? ranges) =>
         spec.Files
-            .Where(f => f.Uid != user.Uid || f.Gid != user.Gid)
-            .Select(f => RootlessOwnerProblem(f.Target, f.Uid, f.Gid, user));
+            .Where(f => !IdMaps.Covers(user, image, ranges, f.Uid, f.Gid))
+            .Select(f => RootlessOwnerProblem(f.Target, f.Uid, f.Gid, user, ranges));
 
-    internal static string RootlessOwnerProblem(string target, long uid, long gid, ResolvedUser user) =>
-        $"file {target} is to be owned by {uid}:{gid}, but rootless containers have only " +
-        $"uid {user.Uid} and gid {user.Gid} (the container user, mapped to you): give the file that owner, or run the tests as root";
+    internal static string RootlessOwnerProblem(string target, long uid, long gid, ResolvedUser user, SubordinateIds? ranges) =>
+        ranges is null
+            ? $"file {target} is to be owned by {uid}:{gid}, but rootless containers without subordinate ids have only " +
+              $"uid {user.Uid} and gid {user.Gid} (the container user, mapped to you): give the file that owner, give your user " +
+              "ranges in /etc/subuid and /etc/subgid (then every id in them exists inside), or run the tests as root"
+            : $"file {target} is to be owned by {uid}:{gid}, but this rootless container maps only uids 0-{ranges.UidCount} and " +
+              $"gids 0-{ranges.GidCount} (your ranges in /etc/subuid and /etc/subgid) and the container user {user.Uid}:{user.Gid}: " +
+              "give the file an owner in them, or widen the ranges";
 
     /// <summary>Sets the container up; with <paramref name="start"/> its command starts too. A failure removes what was made and frees the name.</summary>
     internal async Task CreateAsync(bool start, CancellationToken cancellationToken)
@@ -295,12 +302,22 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
     internal void CopyIn(string directory, Stream tar, CancellationToken cancellationToken)
     {
         using var root = OpenRoot();
+        var image = _root.Config is not null;
         Func<string, int, int, string?>? owners = _context.IsRoot ? null : (name, uid, gid) =>
-            (uid == _user.Uid && gid == _user.Gid) || (uid == Credentials.EffectiveUid && gid == Credentials.EffectiveGid)
+            IdMaps.Covers(_user, image, _context.Ranges, uid, gid) || IsCallersOwn(uid, gid)
                 ? null
-                : RootlessOwnerProblem("/" + ContainerFiles.Relative(directory + "/" + name), uid, gid, _user);
-        ContainerFiles.Extract(root, directory, tar, _context.IsRoot, owners, cancellationToken);
+                : RootlessOwnerProblem("/" + ContainerFiles.Relative(directory + "/" + name), uid, gid, _user, _context.Ranges);
+
+        // Rootless with ranges the engine writes the files as the caller (the container's 0 for an image, its user for the
+        // host's and directory roots) and the owners tool gives the others their owners from a namespace with the container's maps.
+        var tool = _context.IsRoot || _context.Ranges is not { } ranges
+            ? null
+            : new LayerOwners(ranges, AgentLocator.Find(), image ? 0 : _user.Uid, image ? 0 : _user.Gid) { HostCallerIsCaller = true };
+        ContainerFiles.Extract(root, directory, tar, _context.IsRoot, owners, tool, cancellationToken);
     }
+
+    // A tar made on the host by the caller (its own uid and gid) means "mine": such entries are the container user's.
+    private static bool IsCallersOwn(int uid, int gid) => uid == Credentials.EffectiveUid && gid == Credentials.EffectiveGid;
 
     /// <summary>The container's processes as the host sees them (docker top); empty when it is not running.</summary>
     internal IReadOnlyList<ProcessTreeCpu.Entry> Processes() => _lifecycle.AgentIfRunning?.Processes() ?? [];

@@ -63,6 +63,7 @@ internal static class LayerUnpacker
     {
         var directories = new Dictionary<string, (int Mode, DateTimeOffset Modified)>(StringComparer.Ordinal);
         var owners = new Dictionary<string, LayerOwner>(StringComparer.Ordinal);
+        var capabilities = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         var skippedDevices = 0;
         string Under(string path) => directory.Length == 0 ? path : path.Length == 0 ? directory : directory + "/" + path;
         try
@@ -90,7 +91,7 @@ internal static class LayerUnpacker
                     continue;
                 }
 
-                if (!Write(tree, entry, Under(path), entry.EntryType == TarEntryType.HardLink ? Under(Clean(entry.LinkName)) : null, options, directories, owners, raw.Current))
+                if (!Write(tree, entry, Under(path), entry.EntryType == TarEntryType.HardLink ? Under(Clean(entry.LinkName)) : null, options, directories, owners, capabilities, raw.Current))
                 {
                     skippedDevices++;
                 }
@@ -108,8 +109,14 @@ internal static class LayerUnpacker
                 }
             }
 
-            // Last: files owned by subordinate ids are no longer the caller's to write.
+            // Last: files owned by subordinate ids are no longer the caller's to write; then an image layer's
+            // file capabilities, which the chown would clear. (A rootless copy into a running container drops
+            // them, as before: its tree is the container's, reached through the agent.)
             options.Owners?.Own(tree.Path, owners.Values);
+            if (!options.Privileged && layer)
+            {
+                LayerOwners.SetCapabilities(options.Owners, tree.Path, capabilities);
+            }
         }
         catch (InvalidDataException e)
         {
@@ -129,7 +136,7 @@ internal static class LayerUnpacker
         }
         catch (LayerTreeException e)
         {
-            throw new LayerFormatException(e.Escapes ? $"an entry leaves the layer root: {e.Message}" : e.Message, e) { ReadOnly = e.ReadOnly };
+            throw new LayerFormatException(e.Escapes ? $"an entry leaves the layer root: {e.Message}" : e.Message, e) { ReadOnly = e.ReadOnly, Denied = e.Denied };
         }
 
         return skippedDevices;
@@ -211,11 +218,12 @@ internal static class LayerUnpacker
     }
 
     /// <summary>Writes one entry; false when it is a device node this user may not make.</summary>
-    private static bool Write(LayerTree tree, TarEntry entry, string path, string? linkTarget, UnpackOptions options, Dictionary<string, (int, DateTimeOffset)> directories, Dictionary<string, LayerOwner> owners, IReadOnlyDictionary<string, byte[]> rawXattrs)
+    private static bool Write(LayerTree tree, TarEntry entry, string path, string? linkTarget, UnpackOptions options, Dictionary<string, (int, DateTimeOffset)> directories, Dictionary<string, LayerOwner> owners, Dictionary<string, byte[]> capabilities, IReadOnlyDictionary<string, byte[]> rawXattrs)
     {
-        // The last entry for a path says its owner (tar semantics), whichever kind it is.
+        // The last entry for a path says its owner and capabilities (tar semantics), whichever kind it is.
         owners.Remove(path);
-        if (options.Owners is not null && (entry.Uid != 0 || entry.Gid != 0) && entry.EntryType is not (TarEntryType.CharacterDevice or TarEntryType.BlockDevice))
+        capabilities.Remove(path);
+        if (options.Owners is { } tool && !tool.IsCaller(entry.Uid, entry.Gid) && entry.EntryType is not (TarEntryType.CharacterDevice or TarEntryType.BlockDevice))
         {
             owners[path] = new LayerOwner(path, entry.Uid, entry.Gid, entry.EntryType == TarEntryType.SymbolicLink ? null : (int)entry.Mode & 0xFFF);
         }
@@ -232,7 +240,7 @@ internal static class LayerUnpacker
             }
 
             Own(tree, entry, path, options);
-            SetXattrs(tree, entry, path, options, rawXattrs);
+            SetXattrs(tree, entry, path, options, capabilities, rawXattrs);
             directories[path] = (mode, entry.ModificationTime);
             return true;
         }
@@ -282,7 +290,7 @@ internal static class LayerUnpacker
         // Owner before mode: chown clears setuid and setgid.
         Own(tree, entry, path, options);
         tree.Chmod(path, mode);
-        SetXattrs(tree, entry, path, options, rawXattrs);
+        SetXattrs(tree, entry, path, options, capabilities, rawXattrs);
         tree.SetTimes(path, entry.ModificationTime);
         return true;
     }
@@ -301,7 +309,7 @@ internal static class LayerUnpacker
     /// The entry's xattrs, after its owner (chown clears security.capability) and its data. Values come from
     /// <paramref name="rawXattrs"/> (the archive's bytes), as TarReader's strings lose binary values.
     /// </summary>
-    private static void SetXattrs(LayerTree tree, TarEntry entry, string path, UnpackOptions options, IReadOnlyDictionary<string, byte[]> rawXattrs)
+    private static void SetXattrs(LayerTree tree, TarEntry entry, string path, UnpackOptions options, Dictionary<string, byte[]> capabilities, IReadOnlyDictionary<string, byte[]> rawXattrs)
     {
         if (entry is not PaxTarEntry pax)
         {
@@ -331,6 +339,18 @@ internal static class LayerUnpacker
             // merge (redirect to another directory); only the unpacker writes them.
             if (attribute.StartsWith("trusted.overlay.", StringComparison.Ordinal) || attribute.StartsWith("user.overlay.", StringComparison.Ordinal))
             {
+                continue;
+            }
+
+            // Rootless, a file capability needs CAP_SETFCAP in a user namespace: the owners tool writes the
+            // layer's at the end (LayerOwners.SetCapabilities). Only a regular file's counts, as for exec.
+            if (!options.Privileged && attribute == "security.capability")
+            {
+                if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile)
+                {
+                    capabilities[path] = bytes;
+                }
+
                 continue;
             }
 
@@ -393,6 +413,9 @@ internal sealed class LayerFormatException(string message, Exception? inner = nu
 {
     /// <summary>True when the target refused a write because it is read-only (EROFS).</summary>
     public bool ReadOnly { get; init; }
+
+    /// <summary>True when the target refused a write for want of permission (EACCES, EPERM).</summary>
+    public bool Denied { get; init; }
 }
 
 /// <summary>Hashes everything read through it (sha256), for digests verified while streaming.</summary>

@@ -34,8 +34,11 @@ internal sealed record TreeEntry(TreeNodeKind Kind, int Mode, int FileType, long
 }
 
 /// <summary>A failed operation inside a layer tree, worded with the path inside the layer and the kernel's words.</summary>
-internal sealed class LayerTreeException(string message, bool escapes = false, bool readOnly = false) : Exception(message)
+internal sealed class LayerTreeException(string message, bool escapes = false, bool readOnly = false, bool denied = false) : Exception(message)
 {
+    /// <summary>True when the kernel refused for want of permission (EACCES, EPERM).</summary>
+    public bool Denied { get; } = denied;
+
     /// <summary>True when the kernel refused a write because the filesystem is read-only (EROFS).</summary>
     public bool ReadOnly { get; } = readOnly;
 
@@ -429,7 +432,7 @@ internal sealed unsafe class LayerTree : IDisposable
     }
 
     private static LayerTreeException Fail(string operation, string path, int errno) =>
-        new($"{operation} '{path}': {Libc.ErrnoText(errno)} (errno {errno})", errno is Libc.EXDEV or Libc.ELOOP, errno == Libc.EROFS);
+        new($"{operation} '{path}': {Libc.ErrnoText(errno)} (errno {errno})", errno is Libc.EXDEV or Libc.ELOOP, errno == Libc.EROFS, errno is Libc.EACCES or Libc.EPERM);
 }
 
 /// <summary>The special files a layer may hold (the file type bits stay in Native/).</summary>

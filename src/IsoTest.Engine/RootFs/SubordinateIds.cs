@@ -79,6 +79,15 @@ internal sealed record SubordinateIds(uint UidStart, uint UidCount, uint GidStar
     /// <summary>What the owners of an image's layers were shifted for: layers unpacked for other ranges are other trees.</summary>
     public string Key => string.Create(CultureInfo.InvariantCulture, $"{UidStart}-{UidCount}-{GidStart}-{GidCount}");
 
+    /// <summary>Whether the container uid <paramref name="id"/> exists under <see cref="UidMap"/>(<paramref name="keep"/>, ...).</summary>
+    public bool MapsUid(long id, long keep) => Maps(id, keep, UidCount);
+
+    /// <summary>Whether the container gid <paramref name="id"/> exists under <see cref="GidMap"/>(<paramref name="keep"/>, ...).</summary>
+    public bool MapsGid(long id, long keep) => Maps(id, keep, GidCount);
+
+    // The ids Map(keep, ...) covers: 0..count, except that a `keep` beyond the range takes the place of `count`.
+    private static bool Maps(long id, long keep, uint count) => id == keep || (id >= 0 && (keep <= count ? id <= count : id < count));
+
     internal static string Map(long keep, uint caller, uint start, uint count)
     {
         var lines = new List<string> { $"{keep} {caller} 1" };

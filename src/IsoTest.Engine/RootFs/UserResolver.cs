@@ -27,6 +27,15 @@ internal sealed record IdMaps(string UidMap, string GidMap, SubordinateIds? Help
             ? new($"{user.Uid} {hostUid} 1", $"{user.Gid} {hostGid} 1")
             : new(ranges.UidMap(image ? 0 : user.Uid, hostUid), ranges.GidMap(image ? 0 : user.Gid, hostGid), ranges);
 
+    /// <summary>
+    /// Whether files owned by container ids <paramref name="uid"/>:<paramref name="gid"/> can exist in a rootless
+    /// container with <see cref="ForContainer"/>'s maps: with ranges any id they cover, without only the container user's.
+    /// </summary>
+    public static bool Covers(ResolvedUser user, bool image, SubordinateIds? ranges, long uid, long gid) =>
+        ranges is null
+            ? uid == user.Uid && gid == user.Gid
+            : ranges.MapsUid(uid, image ? 0 : user.Uid) && ranges.MapsGid(gid, image ? 0 : user.Gid);
+
     /// <summary>The same maps for a member of rootless networks, whose user namespace is a child of the network holder's (0 the caller, 1.. the ranges).</summary>
     public static IdMaps InHolder(ResolvedUser user, bool image, SubordinateIds? ranges) =>
         ranges is null

@@ -77,6 +77,7 @@ internal static class ArchiveEndpoints
                         ContainerFileProblem.NotFound => NotFound(container, wanted),
                         ContainerFileProblem.NotADirectory => DockerApiException.BadRequest("extraction point is not a directory"),
                         ContainerFileProblem.ReadOnly => new DockerApiException(StatusCodes.Status403Forbidden, $"the filesystem at {wanted} is read-only: {e.Message}"),
+                        ContainerFileProblem.Denied => new DockerApiException(StatusCodes.Status403Forbidden, $"cannot write into {wanted}: {e.Message}"),
                         _ => DockerApiException.BadRequest($"invalid archive for {wanted}: {e.Message}; every entry must be a file, directory, link or special file that stays inside {wanted}"),
                     };
                 }

@@ -85,13 +85,25 @@ public sealed class CgroupV1DriverTests : IDisposable
     }
 
     [RootFact]
-    public void Create_NoCaps_MakesOnlyTheMemoryAndDevicesGroups()
+    public void Create_NoCaps_MakesOnlyTheDevicesGroup()
     {
+        // No memory group without a memory cap: each one costs the kernel ~1 KiB per 64 superblocks alive on the host.
         var handle = _driver.Create("e1", "c1", ResourceLimits.None);
 
-        Assert.Equal([$"{Root}/memory/{_parent}/e1/c1", $"{Root}/devices/{_parent}/e1/c1"], handle!.Paths);
-        Assert.Equal("9223372036854771712", Read(handle.Paths[0], "memory.limit_in_bytes"));
+        Assert.Equal([$"{Root}/devices/{_parent}/e1/c1"], handle!.Paths);
+        Assert.False(Directory.Exists($"{Root}/memory/{_parent}"));
         Assert.False(Directory.Exists($"{Root}/cpu/{_parent}"));
+        Assert.Null(_driver.ReadStats(handle).PeakMemoryBytes);
+    }
+
+    [RootFact]
+    public void Create_MemoryCapOnly_MakesTheMemoryAndDevicesGroups()
+    {
+        var handle = _driver.Create("e1", "c1", new ResourceLimits(MemoryBytes: 32 << 20));
+
+        Assert.Equal([$"{Root}/memory/{_parent}/e1/c1", $"{Root}/devices/{_parent}/e1/c1"], handle!.Paths);
+        Assert.Equal("33554432", Read(handle.Paths[0], "memory.limit_in_bytes"));
+        Assert.False(Directory.Exists($"{Root}/pids/{_parent}"));
     }
 
     [RootFact]

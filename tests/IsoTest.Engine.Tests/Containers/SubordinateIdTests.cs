@@ -1,5 +1,7 @@
+using IsoTest.Engine.Containers;
 using IsoTest.Engine.Native;
 using IsoTest.Engine.RootFs;
+using IsoTest.Engine.Tests.Images;
 using IsoTest.Engine.Tests.Support;
 using IsoTest.TestSupport;
 
@@ -107,6 +109,68 @@ public sealed class SubordinateIdTests : IClassFixture<EngineFixture>
         Assert.Null(victim.ExitCode);
     }
 
+    [Theory]
+    [InlineData(null)]
+    [InlineData("1000:1000")]
+    public async Task Files_OwnedByIdsOfTheRanges_HaveThoseOwnersInside_SpecFilesAndCopiesIn(string? user)
+    {
+        // As root every owner exists. Rootless with ranges every id they map does: init writes the spec's files from
+        // inside the container, and a copy into a running one (docker cp) is given its owners by the owners tool in a
+        // namespace with the container's maps. With a non-root user the caller is that user, so root's 0:0 needs the tool too.
+        RequireRanges();
+        var spec = Specs.Host("sleep", "600") with
+        {
+            User = user,
+            Files = [new FileCopySpec("/etc/app/secret", "s"u8.ToArray(), null, 0x180, 999, 998), new FileCopySpec("/etc/app/plain", "p"u8.ToArray(), null)],
+        };
+        await using var container = await _engine.CreateAsync(spec);
+        await container.StartAsync();
+        var tar = new LayerBuilder().Dir("d", 0x1ED, 1234, 4321).File("d/f", "f", 0x1A4, 999, 998).File("d/root", "r").File("d/user", "u", 0x1A4, 1000, 1000).Tar();
+        ((EngineContainer)container).CopyIn("/tmp", new MemoryStream(tar), CancellationToken.None);
+
+        var exec = await container.ExecAsync(["stat", "-c", "%n %u %g %a", "/etc/app/secret", "/etc/app/plain", "/tmp/d", "/tmp/d/f", "/tmp/d/root", "/tmp/d/user"]);
+        Assert.True(exec.ExitCode == 0, exec.Stderr);
+        Assert.Equal(
+            ["/etc/app/secret 999 998 600", "/etc/app/plain 0 0 644", "/tmp/d 1234 4321 755", "/tmp/d/f 999 998 644", "/tmp/d/root 0 0 644", "/tmp/d/user 1000 1000 644"],
+            Rows(exec.Stdout));
+    }
+
+    [RootlessOnlyFact]
+    public async Task Files_OwnedByAnIdBeyondTheRanges_AreRefusedNamingTheRanges_AndNothingIsWritten()
+    {
+        var ranges = RequireRanges()!;
+        var beyond = ranges.UidCount + 10L;
+        var refused = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => _engine.CreateAsync(Specs.Host("true") with
+        {
+            Files = [new FileCopySpec("/etc/app/far", "x"u8.ToArray(), null, 0x1A4, (int)beyond, 0)],
+        }));
+        Assert.Contains($"file /etc/app/far is to be owned by {beyond}:0", refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"maps only uids 0-{ranges.UidCount}", refused.Message, StringComparison.Ordinal);
+
+        await using var container = await _engine.CreateAsync(Specs.Host("sleep", "600"));
+        await container.StartAsync();
+        var tar = new LayerBuilder().File("near", "n", 0x1A4, 999, 999).File("far", "f", 0x1A4, (int)beyond, 0).Tar();
+        var copy = Assert.Throws<ContainerFileException>(() => ((EngineContainer)container).CopyIn("/tmp", new MemoryStream(tar), CancellationToken.None));
+        Assert.Equal(ContainerFileProblem.BadOwner, copy.Problem);
+        Assert.Contains($"/tmp/far is to be owned by {beyond}:0", copy.Message, StringComparison.Ordinal);
+        var exec = await container.ExecAsync(["ls", "/tmp"]);
+        Assert.DoesNotContain("near", exec.Stdout, StringComparison.Ordinal); // checked before a byte is written
+    }
+
+    [RootlessOnlyFact]
+    public async Task CopyIn_IntoADirectoryThatIsNotTheCallers_IsDeniedNamingTheWaysOut()
+    {
+        // The engine writes a copy as the caller: the host root's /etc belongs to the host's root, unmapped inside.
+        await using var container = await _engine.CreateAsync(Specs.Host("sleep", "600"));
+        await container.StartAsync();
+        var tar = new LayerBuilder().File("isotest-denied", "x").Tar();
+        var copy = Assert.Throws<ContainerFileException>(() => ((EngineContainer)container).CopyIn("/etc", new MemoryStream(tar), CancellationToken.None));
+        Assert.Equal(ContainerFileProblem.Denied, copy.Problem);
+        Assert.Contains($"written as you (uid {Credentials.EffectiveUid})", copy.Message, StringComparison.Ordinal);
+        Assert.Contains("WithFile", copy.Message, StringComparison.Ordinal);
+        Assert.False(File.Exists("/etc/isotest-denied"));
+    }
+
     [RootlessOnlyFact]
     public async Task WithoutRanges_TheEngineSaysSoAndMapsTheCallerOnly()
     {
@@ -126,6 +190,14 @@ public sealed class SubordinateIdTests : IClassFixture<EngineFixture>
             // The documented limitation (README "Rootless"): the caller's groups stay, as the overflow gid.
             Assert.Equal(HostSupplementaryGroups().Length > 0 ? "0 65534" : "0", rows[2]);
             Assert.Equal("no-chown", rows[3]);
+
+            // Only the container user owns files: another owner is refused up front, naming the fix.
+            var refused = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => engine.CreateAsync(Specs.Host("true") with
+            {
+                Files = [new FileCopySpec("/etc/app/other", "x"u8.ToArray(), null, 0x1A4, 999, 999)],
+            }));
+            Assert.Contains("file /etc/app/other is to be owned by 999:999, but rootless containers without subordinate ids have only uid 0 and gid 0", refused.Message, StringComparison.Ordinal);
+            Assert.Contains("/etc/subuid", refused.Message, StringComparison.Ordinal);
         }
         finally
         {
@@ -147,6 +219,19 @@ public sealed class SubordinateIdTests : IClassFixture<EngineFixture>
         return inHolder
             ? ["0 0 1", $"1 1 {ranges.UidCount}", "0 0 1", $"1 1 {ranges.GidCount}"]
             : [$"0 {Credentials.EffectiveUid} 1", $"1 {ranges.UidStart} {ranges.UidCount}", $"0 {Credentials.EffectiveGid} 1", $"1 {ranges.GidStart} {ranges.GidCount}"];
+    }
+
+    /// <summary>Rootless, the ranges the owners probes need (null as root, where every id exists).</summary>
+    private static SubordinateIds? RequireRanges()
+    {
+        if (Specs.IsRoot)
+        {
+            return null;
+        }
+
+        var lookup = SubordinateIds.ForThisProcess();
+        Assert.True(lookup.Ids is not null, $"user {Environment.UserName} has no subordinate ranges: {lookup.Missing} (.ci/setup.sh adds them for isotest)");
+        return lookup.Ids;
     }
 
     /// <summary>Rootless, the probe of dropped groups means something only if the caller has one to drop.</summary>

@@ -22,13 +22,13 @@ public sealed class RawXattrTests : IDisposable
 
     public void Dispose() => ImageStore.RemoveTree(_dir);
 
-    private string Unpack(byte[] tar)
+    private string Unpack(byte[] tar, UnpackOptions? options = null)
     {
         var blob = Path.Combine(_dir, Guid.NewGuid().ToString("N"));
         File.WriteAllBytes(blob, tar);
         var target = Path.Combine(_dir, "layer-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(target);
-        var result = LayerUnpacker.Unpack(blob, target, UnpackOptions.ForThisProcess);
+        var result = LayerUnpacker.Unpack(blob, target, options ?? UnpackOptions.ForThisProcess);
         Assert.Equal(OciLayout.Digest(tar), result.DiffId);
         return target;
     }
@@ -72,7 +72,7 @@ public sealed class RawXattrTests : IDisposable
     }
 
     [Fact]
-    public void Unpack_FileCapability_SurvivesTheChown_AsRoot()
+    public void Unpack_FileCapability_SurvivesTheChown_RootAndRootless()
     {
         var tar = new RawTar()
             .Entry("usr/bin/ping", '0', "binary"u8.ToArray(), uid: 1000, gid: 1000, mode: 0x1ED, xattrs: [("security.capability", Capability)])
@@ -80,25 +80,77 @@ public sealed class RawXattrTests : IDisposable
 
         var t = Unpack(tar);
         var ping = Path.Combine(t, "usr/bin/ping");
+        var stored = FsProbe.XattrBytes(ping, "security.capability");
 
-        if (!Root)
+        Assert.Equal("binary", File.ReadAllText(ping));
+        if (Root)
         {
-            // Outside a user namespace of its own an unprivileged unpack may not set file capabilities (EPERM), as
-            // rootless Docker's: the file is there without them.
-            Assert.Equal("binary", File.ReadAllText(ping));
-            Assert.Null(FsProbe.XattrBytes(ping, "security.capability"));
+            Assert.Equal((1000, 1000), FsProbe.Owner(ping)); // chowned first: chown drops security.capability
+            Assert.Equal(Capability, stored);
+            Assert.Contains("cap_setuid,cap_net_raw=e", GetCap(ping), StringComparison.Ordinal);
             return;
         }
 
-        Assert.Equal((1000, 1000), FsProbe.Owner(ping)); // chowned first: chown drops security.capability
-        Assert.Equal(Capability, FsProbe.XattrBytes(ping, "security.capability"));
-        if (File.Exists("/usr/sbin/getcap"))
+        // Rootless the owners tool writes it from a user namespace whose 0 is the caller (with subordinate ranges or
+        // without): the kernel keeps the capability sets and stores them as v3, rooted at the caller's uid, so they
+        // hold in containers that map the caller to 0 and nowhere else.
+        Assert.NotNull(stored);
+        Assert.Equal(24, stored.Length);
+        Assert.Equal(new byte[] { 0x01, 0x00, 0x00, 0x03 }, stored[..4]); // VFS_CAP_REVISION_3 | VFS_CAP_FLAGS_EFFECTIVE
+        Assert.Equal(Capability[4..20], stored[4..20]);
+        Assert.Equal(Credentials.EffectiveUid, BitConverter.ToUInt32(stored, 20));
+    }
+
+    [Fact]
+    public void Unpack_FileCapability_UnprivilegedWithoutSubordinateRanges_RootedAtTheCaller()
+    {
+        // The unprivileged path without ranges, whoever runs it: the tool maps the caller alone as 0 itself.
+        var tar = new RawTar()
+            .Entry("usr/bin/ping", '0', "binary"u8.ToArray(), mode: 0x1ED, xattrs: [("security.capability", Capability)])
+            .Tar();
+
+        var t = Unpack(tar, new UnpackOptions(Privileged: false));
+        var stored = FsProbe.XattrBytes(Path.Combine(t, "usr/bin/ping"), "security.capability");
+
+        Assert.NotNull(stored);
+        if (Root)
         {
-            using var getcap = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/usr/sbin/getcap", [ping]) { RedirectStandardOutput = true })!;
-            var said = getcap.StandardOutput.ReadToEnd();
-            getcap.WaitForExit();
-            Assert.Contains("cap_setuid,cap_net_raw=e", said, StringComparison.Ordinal);
+            Assert.Equal(Capability, stored); // rooted at the host's 0, which the kernel stores as v2
+            return;
         }
+
+        Assert.Equal(24, stored.Length);
+        Assert.Equal(Capability[4..20], stored[4..20]);
+        Assert.Equal(Credentials.EffectiveUid, BitConverter.ToUInt32(stored, 20));
+    }
+
+    [Fact]
+    public void Unpack_FileCapabilityBehindALaterSymlink_NeverReachesTheHost()
+    {
+        // The capped file's directory is replaced by a symlink to a host directory holding a file of that name: the
+        // capability (written at the end rootless) is resolved inside the layer and lands nowhere.
+        var outside = Directory.CreateDirectory(Path.Combine(_dir, "outside")).FullName;
+        var victim = Path.Combine(outside, "ping");
+        File.WriteAllText(victim, "host file");
+        var tar = new RawTar()
+            .Entry("a/", '5', [])
+            .Entry("a/ping", '0', "binary"u8.ToArray(), mode: 0x1ED, xattrs: [("security.capability", Capability)])
+            .Entry("a", '2', [], link: outside)
+            .Tar();
+
+        var t = Unpack(tar);
+
+        Assert.Equal(outside, new FileInfo(Path.Combine(t, "a")).LinkTarget);
+        Assert.Null(FsProbe.XattrBytes(victim, "security.capability"));
+        Assert.Equal("host file", File.ReadAllText(victim));
+    }
+
+    private static string GetCap(string path)
+    {
+        using var getcap = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("/sbin/getcap", [path]) { RedirectStandardOutput = true })!;
+        var said = getcap.StandardOutput.ReadToEnd();
+        getcap.WaitForExit();
+        return said;
     }
 
     /// <summary>A ustar archive with PAX extended headers whose values are bytes, written by hand.</summary>
@@ -106,7 +158,7 @@ public sealed class RawXattrTests : IDisposable
     {
         private readonly MemoryStream _out = new();
 
-        public RawTar Entry(string name, char type, byte[] data, (string Key, byte[] Value)[]? xattrs = null, int uid = 0, int gid = 0, int mode = 0x1A4, bool paxPath = false)
+        public RawTar Entry(string name, char type, byte[] data, (string Key, byte[] Value)[]? xattrs = null, int uid = 0, int gid = 0, int mode = 0x1A4, bool paxPath = false, string link = "")
         {
             var records = new MemoryStream();
             if (paxPath)
@@ -124,7 +176,7 @@ public sealed class RawXattrTests : IDisposable
                 Block("PaxHeaders/" + (name.Length > 80 ? name[..80] : name), 'x', records.ToArray(), 0, 0, 0x1A4);
             }
 
-            Block(paxPath ? name[..90] : name, type, data, uid, gid, type == '5' ? 0x1ED : mode);
+            Block(paxPath ? name[..90] : name, type, data, uid, gid, type == '5' ? 0x1ED : mode, link);
             return this;
         }
 
@@ -148,7 +200,7 @@ public sealed class RawXattrTests : IDisposable
             records.WriteByte((byte)'\n');
         }
 
-        private void Block(string name, char type, byte[] data, int uid, int gid, int mode)
+        private void Block(string name, char type, byte[] data, int uid, int gid, int mode, string link = "")
         {
             var header = new byte[512];
             void Put(int offset, string text) => Encoding.ASCII.GetBytes(text).CopyTo(header, offset);
@@ -160,6 +212,7 @@ public sealed class RawXattrTests : IDisposable
             Octal(124, 12, data.Length);
             Octal(136, 12, 1_700_000_000);
             header[156] = (byte)type;
+            Encoding.UTF8.GetBytes(link).CopyTo(header, 157);
             Put(257, "ustar\0");
             Put(263, "00");
             Put(148, "        ");

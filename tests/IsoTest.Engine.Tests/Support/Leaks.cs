@@ -30,8 +30,11 @@ public static class Leaks
         return Task.CompletedTask;
     }
 
-    /// <summary>Processes whose command line names the init agent and whose ancestor is <paramref name="ownerPid"/>.</summary>
-    public static IReadOnlyList<int> AgentProcessesOf(int ownerPid)
+    /// <summary>
+    /// Processes whose command line names the init agent (<paramref name="comm"/>: <c>isotest-mirror</c> for a host
+    /// mirror maker, RootFs/HostMirrors.cs) and whose parent is <paramref name="ownerPid"/>.
+    /// </summary>
+    public static IReadOnlyList<int> AgentProcessesOf(int ownerPid, string comm = "isotest-init")
     {
         var result = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -45,8 +48,8 @@ public static class Leaks
             {
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
                 var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                var comm = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
-                if (comm == "isotest-init" && int.Parse(fields[1]) == ownerPid)
+                var name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
+                if (name == comm && int.Parse(fields[1]) == ownerPid)
                 {
                     result.Add(pid);
                 }
