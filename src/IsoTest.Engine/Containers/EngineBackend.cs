@@ -67,7 +67,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         {
             Ranges = ranges,
             UserNamespaces = ranges is null ? null : new Namespaces.SharedUserNamespaces(EngineLoop.Shared, AgentPath),
-            HostMirrors = ranges is null ? null : new RootFs.HostMirrors(EngineLoop.Shared, AgentPath),
+            HostMirrors = ranges is null ? null : new RootFs.HostMirrors(EngineLoop.Shared, AgentPath, TimeProvider.System),
         };
 
         if (EngineRequirements.RootlessKernelNote(isRoot, Environment.OSVersion.Version) is { } note && Interlocked.Exchange(ref s_kernelNoted, 1) == 0)

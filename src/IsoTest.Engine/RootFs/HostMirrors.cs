@@ -21,15 +21,23 @@ namespace IsoTest.Engine.RootFs;
 /// upper dirs are that container's writable layer, on a staging tmpfs of its layer size), and only containers whose
 /// mounts and files land nowhere below a host directory take one (<see cref="Fits"/>: a target there changes the
 /// mirror's shape). No tree ready, a different layer size, or a maker that failed: the container's init builds its
-/// mirror itself, as before; a start never waits for the maker.
+/// mirror itself, as before.
+/// </para>
+/// <para>
+/// A tree shows the entries of <c>/</c>, <c>/var</c>, ... as they were when it was made (each entry's content is the
+/// live host directory below its overlay, as in any mirror). Made moments before the start that takes it, that is
+/// the same snapshot a mirror built at start is; a tree older than <see cref="MaxAge"/> is closed unused and the
+/// start waits for a fresh one, so an entry root adds to the host (only root can, they are root's directories)
+/// shows up as it does without the maker.
 /// </para>
 /// </summary>
-internal sealed class HostMirrors(EngineLoop loop, string agentPath) : IDisposable
+internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvider time) : IDisposable
 {
     // The mirror makes its own /proc, /sys, /dev, /tmp and /run (rootfs.c, mirror_host): targets there never change it.
     private static readonly string[] s_ownTopLevel = ["proc", "sys", "dev", "tmp", "run"];
 
     private readonly Dictionary<(string Uid, string Gid, long LayerSize), Maker> _makers = [];
+    private readonly TimeProvider _time = time;
     private bool _disposed;
 
     private int _served;
@@ -107,6 +115,9 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath) : IDisposab
     /// <summary>How long a start waits for the tree being made (~5 ms on this VM, tens under load) before building its own.</summary>
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(2);
 
+    /// <summary>A ready tree older than this is not handed out (it would show the host's top levels as they were then).</summary>
+    public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(1);
+
     /// <summary>Ends the makers, waits until the loop reaped them (no zombie outlives the engine) and closes the trees nobody took.</summary>
     public void Dispose()
     {
@@ -139,6 +150,7 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath) : IDisposab
         private Task? _spawned;
         private SafeFileHandle? _ready;
         private TaskCompletionSource<SafeFileHandle?>? _making;
+        private long _readyAt;
         private bool _claimed, _gone;
 
         public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts)
@@ -166,7 +178,12 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath) : IDisposab
             {
                 _ready = null;
                 MakeNext();
-                return Task.FromResult<SafeFileHandle?>(ready);
+                if (owner._time.GetElapsedTime(_readyAt) <= MaxAge)
+                {
+                    return Task.FromResult<SafeFileHandle?>(ready);
+                }
+
+                ready.Dispose(); // stale: this start waits for the one just asked for
             }
 
             if (_making is { } making && !_claimed)
@@ -208,6 +225,7 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath) : IDisposab
                     else
                     {
                         _ready = fds[0];
+                        _readyAt = owner._time.GetTimestamp();
                     }
 
                     return;

@@ -63,6 +63,22 @@ public sealed class HostMirrorsTests
     }
 
     [RootlessOnlyFact]
+    public async Task HostRoot_ATreeOlderThanMaxAge_IsNotHandedOut()
+    {
+        // A tree shows the host's top-level entries as they were when it was made: an old one would hide what root
+        // added since. The mirror's root directory is the maker's, its mtime when the maker made its last entry.
+        await using var engine = new EngineBackend();
+        await RunMadeAheadAsync(engine, UpperDirs); // the next tree is made now, then left waiting
+        await Task.Delay(HostMirrors.MaxAge + TimeSpan.FromMilliseconds(500));
+        var before = DateTimeOffset.UtcNow;
+        var run = await engine.RunAsync(Specs.Shell("date -u +%s.%N -r /; " + UpperDirs));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var madeAt = DateTimeOffset.FromUnixTimeMilliseconds((long)(double.Parse(run.Stdout.Split('\n')[0], System.Globalization.CultureInfo.InvariantCulture) * 1000));
+        Assert.Contains(MadeAhead, run.Stdout, StringComparison.Ordinal); // a fresh one from the maker, not its own
+        Assert.True(madeAt >= before.AddMilliseconds(-20), $"the tree was made at {madeAt:O}, before the start at {before:O}");
+    }
+
+    [RootlessOnlyFact]
     public async Task Dispose_EndsTheMaker_AndLeavesNoAgentBehind()
     {
         var engine = new EngineBackend();
