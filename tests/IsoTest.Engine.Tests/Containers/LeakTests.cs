@@ -25,12 +25,19 @@ public sealed class LeakTests
         }
 
         var agents = Leaks.AgentProcessesOf(Environment.ProcessId);
-        Assert.Equal(3, agents.Count); // one shim per container, children of this process
+        Assert.Equal(3, agents.Count); // one shim per container, children of this process's spawner
         Assert.NotEmpty(Leaks.ContainerCgroups(engine.EngineId)); // caps were requested, so cgroups exist
 
         foreach (var container in containers)
         {
             await container.DisposeAsync();
+        }
+
+        // A shim's exit shows as EOF on its control socket; the spawner, its parent, reaps it moments later.
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (agents.Any(Leaks.IsAlive) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
         }
 
         Assert.All(agents, pid => Assert.False(Leaks.IsAlive(pid), $"agent {pid} survived its container"));
@@ -74,10 +81,12 @@ public sealed class LeakTests
         Assert.StartsWith("ready ", ready);
         var engineId = ready!["ready ".Length..];
 
+        var spawners = Leaks.SpawnersOf(owner.Id);
         var shims = Leaks.AgentProcessesOf(owner.Id);
+        Assert.Single(spawners);
         Assert.Equal(3, shims.Count);
-        var everything = shims.SelectMany(Descendants).ToList();
-        Assert.True(everything.Count >= 3 * 4, $"expected shim, init and two sleeps per container, saw {everything.Count}");
+        var everything = spawners.Concat(shims.SelectMany(Descendants)).ToList();
+        Assert.True(everything.Count >= 1 + (3 * 4), $"expected the spawner, and shim, init and two sleeps per container, saw {everything.Count}");
         Assert.NotEmpty(Leaks.ContainerCgroups(engineId));
 
         owner.Kill(); // SIGKILL: no managed clean-up runs

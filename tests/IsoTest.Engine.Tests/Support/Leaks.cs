@@ -30,8 +30,15 @@ public static class Leaks
         return Task.CompletedTask;
     }
 
-    /// <summary>Processes whose command line names the init agent and whose ancestor is <paramref name="ownerPid"/>.</summary>
-    public static IReadOnlyList<int> AgentProcessesOf(int ownerPid)
+    /// <summary>The shims of <paramref name="ownerPid"/>'s engine: init agents whose parent is its spawner (see <see cref="SpawnersOf"/>).</summary>
+    public static IReadOnlyList<int> AgentProcessesOf(int ownerPid) => [.. SpawnersOf(ownerPid).SelectMany(ChildAgents)];
+
+    /// <summary>The engine's spawners (<c>isotest-init spawn-server</c>) among <paramref name="ownerPid"/>'s children.</summary>
+    public static IReadOnlyList<int> SpawnersOf(int ownerPid) =>
+        [.. ChildAgents(ownerPid).Where(pid => File.ReadAllText($"/proc/{pid}/cmdline").Split('\0') is [_, "spawn-server", ..])];
+
+    /// <summary>Processes named isotest-init whose parent is <paramref name="parentPid"/>.</summary>
+    private static IReadOnlyList<int> ChildAgents(int parentPid)
     {
         var result = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -46,7 +53,7 @@ public static class Leaks
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
                 var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
                 var comm = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
-                if (comm == "isotest-init" && int.Parse(fields[1]) == ownerPid)
+                if (comm == "isotest-init" && int.Parse(fields[1]) == parentPid)
                 {
                     result.Add(pid);
                 }
@@ -59,5 +66,15 @@ public static class Leaks
         return result;
     }
 
-    public static bool IsAlive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            return !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
+        }
+        catch (IOException)
+        {
+            return false; // gone (reaped) between two looks
+        }
+    }
 }
