@@ -114,7 +114,7 @@ internal static partial class SuiteBenchmark
             .FromHost()
             .WithUser(User)
             .WithBindMount(template.FullName, "/template")
-            .WithCommand("/usr/local/bin/initdb", "-D", "/template/data", "--username=postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+            .WithCommand("/usr/local/bin/initdb", "-D", "/template/data", "--username=postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--wal-segsize=1")
             .WithMemoryLimit("256m")
             .WithBackend(backend)
             .StartAsync(cancellationToken);

@@ -130,6 +130,9 @@ internal sealed class PostgreSqlTemplate
         DataDirectory = dataDirectory;
     }
 
+    /// <summary>The template's WAL segment size in MiB (<c>initdb --wal-segsize</c>), the smallest PostgreSQL allows.</summary>
+    internal const int WalSegmentMegabytes = 1;
+
     /// <summary>The user initdb and postgres run as: both refuse to run as root.</summary>
     public string OsUser { get; }
 
@@ -203,7 +206,9 @@ internal sealed class PostgreSqlTemplate
             // Deletable by its maker whoever owns it (see remarks), also when initdb fails half-way; each server makes its
             // own view of data/ 0700 again.
             "trap 'chmod -R a+rwX /template/data 2>/dev/null || true' EXIT",
-            $"'{initdb}' -D /template/data --username='{username}' --pwfile=/template/pw --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C --no-sync >/dev/null",
+            // 1 MiB WAL segments (initdb's default is 16): a server's first write opens the current segment, which the
+            // copy-on-write view then copies whole into the server's own layer, on the test's path (9-13 ms for 16 MiB here).
+            $"'{initdb}' -D /template/data --username='{username}' --pwfile=/template/pw --auth-local=trust --auth-host=scram-sha-256 --encoding=UTF8 --locale=C --no-sync --wal-segsize={WalSegmentMegabytes} >/dev/null",
             // Any client address: Docker's port publishing connects from its bridge, not from loopback.
             "echo 'host all all all scram-sha-256' >> /template/data/pg_hba.conf",
             database == "postgres" ? "true" : $"echo 'CREATE DATABASE \"{database}\"' | '{server}' --single -D /template/data -c fsync=off postgres >/dev/null");

@@ -64,6 +64,23 @@ public sealed class PostgreSqlModuleTests(Backends backends, ITestOutputHelper o
         Assert.Equal(0L, await ExecuteAsync(second.GetConnectionString(), "SELECT count(*) FROM pg_tables WHERE tablename = 'only_here'"));
     }
 
+    [Theory, MemberData(nameof(EngineRoots))]
+    public async Task Engine_Template_HasOneMiBWalSegments_ServerWritesPastMany(string root)
+    {
+        // The template's small segments (less to copy into each server's layer) must still take a test's writes:
+        // ~4 MiB of rows cross several segments, each a new file in the server's own layer.
+        await using var postgres = await On(root, App()).WithBackend(backends.Engine).StartAsync();
+        var connection = postgres.GetConnectionString();
+
+        Assert.Equal("1MB", await ExecuteAsync(connection, "SHOW wal_segment_size"));
+        var before = (string)(await ExecuteAsync(connection, "SELECT pg_walfile_name(pg_current_wal_lsn())"))!;
+        await ExecuteAsync(connection, "CREATE TABLE bulk AS SELECT n, repeat('x', 1000) AS body FROM generate_series(1, 4000) AS n");
+        var after = (string)(await ExecuteAsync(connection, "SELECT pg_walfile_name(pg_current_wal_lsn())"))!;
+
+        Assert.Equal(4000L, await ExecuteAsync(connection, "SELECT count(*) FROM bulk"));
+        Assert.True(Convert.ToInt64(after[^8..], 16) - Convert.ToInt64(before[^8..], 16) >= 3, $"WAL went from {before} to {after}: fewer than 3 segments for ~4 MiB of rows");
+    }
+
     [Fact]
     public async Task Engine_ServerStart_FromTheImageTemplateAndTheHostTemplate_PrintsTheTimes()
     {

@@ -38,7 +38,10 @@ public sealed class PostgresTemplate : IAsyncLifetime
             .WithUser(User)
             .WithBindMount(_workDirectory.FullName, "/template")
             .WithCommand(Path.Combine(BinDirectory, "initdb"), "-D", "/template/data",
-                "--username=postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+                "--username=postgres", "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync",
+                // 1 MiB WAL segments, not 16: a server's first write opens the current segment, and its copy-on-write
+                // view copies that file whole into the server's own layer (a 16 MiB copy on every test's path).
+                "--wal-segsize=1")
             .WithMemoryLimit("256m")
             .StartAsync();
         var exitCode = await initdb.WaitForExitAsync();

@@ -42,6 +42,21 @@ public class PostgresTests
         Assert.True(stats.PeakMemoryBytes is null or <= 256L << 20, $"peak memory {stats.PeakMemoryBytes} bytes exceeds the 256m cap");
     }
 
+    // The template has 1 MiB WAL segments (PostgresTemplate): ~4 MiB of rows must still go through, across several.
+    [Fact, ContainerFixture(typeof(Postgres))]
+    public async Task Writes_past_the_templates_small_wal_segments(IContainer postgres)
+    {
+        await using var db = NpgsqlDataSource.Create(Postgres.ConnectionString(postgres));
+        var before = (string)(await db.CreateCommand("SELECT pg_walfile_name(pg_current_wal_lsn())").ExecuteScalarAsync())!;
+
+        await db.CreateCommand("CREATE TABLE bulk AS SELECT n, repeat('x', 1000) AS body FROM generate_series(1, 4000) AS n").ExecuteNonQueryAsync();
+        var after = (string)(await db.CreateCommand("SELECT pg_walfile_name(pg_current_wal_lsn())").ExecuteScalarAsync())!;
+
+        Assert.Equal("1MB", await db.CreateCommand("SHOW wal_segment_size").ExecuteScalarAsync());
+        Assert.Equal(4000L, await db.CreateCommand("SELECT count(*) FROM bulk").ExecuteScalarAsync());
+        Assert.True(Convert.ToInt64(after[^8..], 16) - Convert.ToInt64(before[^8..], 16) >= 3, $"WAL went from {before} to {after}");
+    }
+
     private static async Task<string[]> WriteAndReadNotesAsync(IContainer postgres, string author)
     {
         await using var db = NpgsqlDataSource.Create(Postgres.ConnectionString(postgres));

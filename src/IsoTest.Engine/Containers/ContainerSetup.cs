@@ -121,7 +121,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
         SafeFileHandle? stdoutAgent = null, stderrAgent = null, controlAgent = null;
         Socket? stdout = null, stderr = null;
         NetworkAttachment? network = null;
-        SafeFileHandle? sharedUserns = null;
+        SafeFileHandle? sharedUserns = null, mirror = null;
         ContainerRun? run = null;
         try
         {
@@ -130,6 +130,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             // Rootless on networks the user namespace is the network holder's, mapped already (NetnsMode.JoinWithUser);
             // with subordinate ranges a private container joins the engine's for its maps (fd 5); else the agent makes one.
             var idMaps = context.IsRoot || network.Mode == NetnsMode.JoinWithUser ? null : IdMaps.ForContainer(user, root.Config is not null, Credentials.EffectiveUid, Credentials.EffectiveGid, context.Ranges);
+            var maps = idMaps;
             if (idMaps is not null && context.UserNamespaces is { } shared)
             {
                 sharedUserns = Fd.Duplicate(await SharedUserNamespaceAsync(shared, idMaps).ConfigureAwait(false));
@@ -138,7 +139,14 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
 
             // A member of user-defined networks gets the driver's /etc/hosts and /etc/resolv.conf, under the user's mounts.
             var built = network.Mounts.Count > 0 ? spec with { Mounts = [.. network.Mounts, .. spec.Mounts] } : spec;
-            var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode, context.CommandIsPid1, JoinUserNamespace: sharedUserns is not null)) };
+            // The host root's mirror made ahead (fd 6), when this container's mounts and files leave its shape alone.
+            if (sharedUserns is not null && root.IsHost && context.HostMirrors is { } mirrors
+                && HostMirrors.Fits(built.Mounts.Select(m => m.Target).Concat(files.Select(f => f.File.Target))))
+            {
+                mirror = await mirrors.TakeAsync(maps!, sharedUserns, AgentProtocol.TmpfsSizes(built.Limits.MemoryBytes).Layer, root.Submounts).ConfigureAwait(false);
+            }
+
+            var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode, context.CommandIsPid1, JoinUserNamespace: sharedUserns is not null, HostMirror: mirror is not null)) };
             if (startWith is not null)
             {
                 messages.Add(AgentProtocol.Start(startWith));
@@ -154,8 +162,11 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             run = new ContainerRun(agent, new ContainerLogs(context.Time));
 
             // The loop spawns the agent, closes its ends here and sends it the messages at once.
-            // The shared user namespace goes on fd 5, so fd 4 (a network namespace with netns 2 or 3) holds /dev/null.
-            SafeFileHandle[] agentEnds = sharedUserns is null ? [outAgent, errAgent, ctlAgent, .. network.AgentFds] : [outAgent, errAgent, ctlAgent, Fd.Duplicate(context.DevNull), sharedUserns];
+            // The shared user namespace goes on fd 5, so fd 4 (a network namespace with netns 2 or 3) holds /dev/null;
+            // a mirror made ahead on fd 6.
+            SafeFileHandle[] agentEnds = sharedUserns is null ? [outAgent, errAgent, ctlAgent, .. network.AgentFds]
+                : mirror is null ? [outAgent, errAgent, ctlAgent, Fd.Duplicate(context.DevNull), sharedUserns]
+                : [outAgent, errAgent, ctlAgent, Fd.Duplicate(context.DevNull), sharedUserns, mirror];
             await context.Loop.SpawnAsync(context.AgentPath, context.DevNull, agentEnds, agent.Control, agent, messages).ConfigureAwait(false);
             run.Logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);
@@ -192,6 +203,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             controlAgent?.Dispose();
             network?.Dispose();
             sharedUserns?.Dispose();
+            mirror?.Dispose();
             stdout?.Dispose();
             stderr?.Dispose();
 

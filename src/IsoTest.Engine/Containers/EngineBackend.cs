@@ -67,6 +67,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         {
             Ranges = ranges,
             UserNamespaces = ranges is null ? null : new Namespaces.SharedUserNamespaces(EngineLoop.Shared, AgentPath),
+            HostMirrors = ranges is null ? null : new RootFs.HostMirrors(EngineLoop.Shared, AgentPath, TimeProvider.System),
         };
 
         if (EngineRequirements.RootlessKernelNote(isRoot, Environment.OSVersion.Version) is { } note && Interlocked.Exchange(ref s_kernelNoted, 1) == 0)
@@ -188,6 +189,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         }
 
         _context.Network.Dispose();
+        _context.HostMirrors?.Dispose();
         _context.UserNamespaces?.Dispose();
         // The ended containers' mount namespaces this process still holds (one queue for all engines) are closed first.
         await Namespaces.MountNamespaceRelease.DrainAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);

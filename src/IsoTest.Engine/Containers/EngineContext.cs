@@ -34,4 +34,7 @@ internal sealed record EngineContext(
 
     /// <summary>Rootless with <see cref="Ranges"/>: the user namespaces private containers join, one per distinct maps (null otherwise).</summary>
     public Namespaces.SharedUserNamespaces? UserNamespaces { get; init; }
+
+    /// <summary>With <see cref="UserNamespaces"/>: host-root mirrors made ahead of the starts that take them (null otherwise).</summary>
+    public HostMirrors? HostMirrors { get; init; }
 }

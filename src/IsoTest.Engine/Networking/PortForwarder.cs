@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 
@@ -11,11 +10,10 @@ namespace IsoTest.Engine.Networking;
 /// </summary>
 internal sealed class PortForwarder : IAsyncDisposable
 {
-    private const int BufferSize = 128 * 1024;
     private readonly Socket _listener;
     private readonly Func<CancellationToken, Task<Socket?>> _connectInside;
     private readonly CancellationTokenSource _stop = new();
-    private readonly HashSet<Socket> _open = [];
+    private readonly HashSet<RelayedConnection> _open = [];
     private readonly Lock _lock = new();
     private Task _acceptLoop = Task.CompletedTask;
 
@@ -64,74 +62,33 @@ internal sealed class PortForwarder : IAsyncDisposable
         try
         {
             inside = await _connectInside(_stop.Token).ConfigureAwait(false);
-            if (inside is null)
-            {
-                return; // nothing listens inside: close the client, as a refused connection would
-            }
-
-            inside.NoDelay = true;
-            Track(client, inside, add: true);
-            await Task.WhenAll(PumpAsync(client, inside), PumpAsync(inside, client)).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or IOException)
         {
         }
-        finally
-        {
-            Track(client, inside, add: false);
-            client.Dispose();
-            inside?.Dispose();
-        }
-    }
 
-    /// <summary>Copies until EOF, then half-closes the other side so the peer sees EOF too.</summary>
-    private static async Task PumpAsync(Socket from, Socket to)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
-        try
+        if (inside is null)
         {
-            while (true)
-            {
-                int n = await from.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).ConfigureAwait(false);
-                if (n == 0)
-                {
-                    break;
-                }
-
-                await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None).ConfigureAwait(false);
-            }
-
-            to.Shutdown(SocketShutdown.Send);
+            client.Dispose(); // nothing listens inside: close the client, as a refused connection would
+            return;
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
-        {
-            // One side reset: reset the other too, so neither hangs.
-            from.Dispose();
-            to.Dispose();
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-    }
 
-    private void Track(Socket client, Socket? inside, bool add)
-    {
+        inside.NoDelay = true;
+        var connection = new RelayedConnection(client, inside, $"relay {HostPort}");
         lock (_lock)
         {
-            if (add)
+            if (_stop.IsCancellationRequested)
             {
-                _open.Add(client);
-                _open.Add(inside!);
+                connection.Abort();
             }
-            else
-            {
-                _open.Remove(client);
-                if (inside is not null)
-                {
-                    _open.Remove(inside);
-                }
-            }
+
+            _open.Add(connection);
+        }
+
+        await connection.Completion.ConfigureAwait(false);
+        lock (_lock)
+        {
+            _open.Remove(connection);
         }
     }
 
@@ -139,18 +96,19 @@ internal sealed class PortForwarder : IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener.Dispose();
-        Socket[] open;
+        RelayedConnection[] open;
         lock (_lock)
         {
             open = [.. _open];
         }
 
-        foreach (var socket in open)
+        foreach (var connection in open)
         {
-            socket.Dispose();
+            connection.Abort();
         }
 
         await _acceptLoop.ConfigureAwait(false);
+        await Task.WhenAll(open.Select(c => c.Completion)).ConfigureAwait(false); // every relay thread has ended and closed its sockets
         _stop.Dispose();
     }
 }

@@ -23,7 +23,8 @@ internal sealed record AgentSetup(
     IReadOnlyList<StagedFile> Files,
     NetnsMode Netns,
     bool CommandIsPid1 = false,
-    bool JoinUserNamespace = false);
+    bool JoinUserNamespace = false,
+    bool HostMirror = false);
 
 /// <summary>
 /// The agent's wire format (native/PROTOCOL.md), in one place: every message the engine sends is made
@@ -98,6 +99,11 @@ internal static class AgentProtocol
         if (setup.JoinUserNamespace)
         {
             Add("joinuser", "1"); // the engine's user namespace for these maps, on the agent's fd 5
+        }
+
+        if (setup.HostMirror)
+        {
+            Add("mirror", "1"); // the host root's mirror, made ahead (RootFs.HostMirrors), on the agent's fd 6
         }
 
         // Rootless, the host root is a mirror: the directories with mounts below them are not tried as overlays.

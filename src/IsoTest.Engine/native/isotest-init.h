@@ -39,6 +39,7 @@
 #define NETNS_FD 4              /* with netns 2 or 3: a ready network namespace (PROTOCOL.md) */
 #define USERNS_FD 5             /* with netns 3: the user namespace that owns it, the container's; with joinuser 1: the
                                  * engine's user namespace for the container's maps (fd 4 is then a placeholder) */
+#define MIRROR_FD 6             /* with mirror 1: the rootless host root's mirror, made ahead by the engine's maker */
 #define MAXMSG (256 * 1024)     /* largest datagram either side sends */
 #define MAXFIELDS 8192          /* fields in one datagram */
 #define MAXMNTS 256             /* bind, tmpfs and cow records */
@@ -73,7 +74,7 @@ struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcf
 
 struct spec {
     const char *root, *uid_map, *gid_map, *newuidmap, *newgidmap, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER], *submounts[MAXSUBMOUNTS];
-    int readonly, netns, nmnts, nfiles, ncg1, nlower, nsubmounts, cg2_write, pid1, join_userns;
+    int readonly, netns, nmnts, nfiles, ncg1, nlower, nsubmounts, cg2_write, pid1, join_userns, mirror;
     uid_t uid;
     gid_t gid;
     struct mnt mnts[MAXMNTS];
@@ -129,6 +130,8 @@ int spawner_main(const char *self);
 /* ---------------------------------------------------------------- rootfs.c */
 
 const char *fdpath(char buf[32], int fd);
+/* The first datagram was `mirror LAYER_SIZE [SUBMOUNT...]`: make rootless host mirrors on request, send each, until exit or EOF. */
+_Noreturn void mirror_main(struct msg *first);
 const char *tmpfs_opts(char buf[64], const char *mode, unsigned long long size);
 int open_in_root(const char *path, int flags);
 int target(const char *path, int dir);

@@ -3,9 +3,13 @@
  * pivot_root. Every target is resolved inside the new root (openat2 RESOLVE_IN_ROOT). */
 #include "isotest-init.h"
 #include <dirent.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <linux/openat2.h>
 #include <stdio.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -13,6 +17,21 @@
 #ifndef MOUNT_ATTR_RDONLY           /* musl's <sys/mount.h> lacks the new mount API; the kernel ABI: */
 #define MOUNT_ATTR_RDONLY 0x00000001
 struct mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
 #endif
 
 static int rootfd = -1;
@@ -133,9 +152,14 @@ static void bind_ro(const char *host, const char *dst, unsigned long rec)
 
 /* Overlay of lower with a private upper/work pair on the staging tmpfs, mounted at target (a host
  * path we created on the staging area). userxattr: a user namespace may not write trusted.* xattrs. */
+static int layers;          /* upper/work pairs made on the staging tmpfs (u0, w0, ...) */
+
+/* A maker's mirror names its pairs from here on, so that a container's own overlays (cow mounts, from u0) made on
+ * the same staging tmpfs after the mirror arrived never meet one of them. */
+#define MIRROR_FIRST_LAYER 100000
+
 int overlay(const char *lower, const char *target_path)
 {
-    static int layers;
     char up[64], work[64], opts[8192];
     snprintf(up, sizeof up, STAGE "/u%d", layers);
     snprintf(work, sizeof work, STAGE "/w%d", layers++);
@@ -257,6 +281,18 @@ static void mirror_dir(const char *host, const char *dst, int depth)
     closedir(d);
 }
 
+/* The whole rootless host mirror at r (on the staging tmpfs), and the mount points the container mounts its own
+ * /proc, /sys, /dev, /tmp and /run on. */
+static void mirror_host(const char *r)
+{
+    mirror_dir("/", r, 0);
+    static const char *own[] = { "proc", "sys", "dev", "tmp", "run" };
+    char p[64];
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (snprintf(p, sizeof p, "%s/%s", r, own[i]), mkdir(p, 0755) < 0)
+            die("root", p);
+}
+
 /* The root: an overlay (host / or a directory) with its upper dir on the staging tmpfs, or a read-only
  * recursive bind. The staging tmpfs exists only in this mount namespace, so the writable layer
  * vanishes with the container and nothing touches the host's disk. */
@@ -268,7 +304,14 @@ void build_root(void)
         die("mount", "/");
     open_sources();
     char opt[64];
-    if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0 || mkdir(r, 0755) < 0)
+    /* mirror 1: the engine's maker built the staging tmpfs with the mirror at r already (mirror_main); attaching
+     * that detached tree is one move_mount instead of ~45 overlays made here. Its sources were opened above, in
+     * this namespace, as they must be for the binds that follow (a bind's source must be a mount of ours). */
+    if (S.mirror) {
+        if (syscall(SYS_move_mount, MIRROR_FD, "", AT_FDCWD, STAGE, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            die("mount", "the engine's host mirror (fd 6)");
+        close(MIRROR_FD);
+    } else if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0 || mkdir(r, 0755) < 0)
         die("mount", STAGE);
     const char *lower = root_srcfd >= 0 ? fdpath(src, root_srcfd) : "/";
     /* An image: every layer by its descriptor, topmost first. /proc/self/fd/N is short, so 128 layers
@@ -281,12 +324,8 @@ void build_root(void)
         lower = lowers;
     }
     if (root_srcfd < 0 && ROOTLESS) {
-        mirror_dir("/", r, 0);
-        static const char *own[] = { "proc", "sys", "dev", "tmp", "run" };
-        char p[64];
-        for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
-            if (snprintf(p, sizeof p, "%s/%s", r, own[i]), mkdir(p, 0755) < 0)
-                die("root", p);
+        if (!S.mirror)
+            mirror_host(r);
     } else if (overlay(lower, r) < 0) {
         die("root", S.root);
     }
@@ -328,4 +367,50 @@ void enter_root(void)
         die("pivot_root", S.root);
     if (umount2(".", MNT_DETACH) < 0 || chdir("/") < 0)
         die("pivot_root", "/");
+}
+
+/* The engine's mirror maker (rootless with a shared user namespace, RootFs/HostMirrors.cs): in that user namespace
+ * (fd 5) and a mount namespace of its own, each `make` builds the mirror a container's init would build (no spec
+ * targets below host directories: the engine only hands it to such containers), on a staging tmpfs of the layer
+ * size; open_tree copies that tree out as a detached mount (the same superblocks, nothing made twice) and the
+ * staging is unmounted here. The container's init attaches it with move_mount (build_root); the engine makes the
+ * next while the container runs. One tree serves one container: its overlays' upper dirs are that container's. */
+_Noreturn void mirror_main(struct msg *first)
+{
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    prctl(PR_SET_NAME, "isotest-mirror");       /* in ps, and not counted as a container's shim by the leak tests */
+    if (first->n < 2 || first->n - 2 > MAXSUBMOUNTS)
+        errno = EINVAL, die("spec", "mirror: a layer size and at most 256 submounts expected");
+    char *end;
+    errno = 0;
+    S.layer_size = strtoull(first->f[1], &end, 10);
+    if (errno || *end || end == first->f[1])
+        errno = EINVAL, die("spec", "mirror: the layer size is not a number");
+    for (int i = 2; i < first->n; i++) {
+        if (first->f[i][0] != '/')
+            errno = EINVAL, die("spec", "mirror: a submount is not an absolute path");
+        S.submounts[S.nsubmounts++] = first->f[i];
+    }
+    S.join_userns = 1;                          /* ROOTLESS: userxattr, as in the container */
+    if (setns(USERNS_FD, CLONE_NEWUSER) < 0 || close(USERNS_FD) < 0)
+        die("userns", "setns");
+    if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        die("mount", "/");
+    static struct msg m;
+    char opt[64];
+    while (recv_msg(&m) && !(m.n == 1 && !strcmp(m.f[0], "exit"))) {
+        if (m.n != 1 || strcmp(m.f[0], "make") != 0)
+            errno = EINVAL, die("spec", "mirror: only make or exit follows");
+        layers = MIRROR_FIRST_LAYER;
+        if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0 ||
+            mkdir(STAGE "/r", 0755) < 0)
+            die("mount", STAGE);
+        mirror_host(STAGE "/r");
+        int tree = syscall(SYS_open_tree, AT_FDCWD, STAGE, OPEN_TREE_CLONE | AT_RECURSIVE | O_CLOEXEC);
+        if (tree < 0 || umount2(STAGE, MNT_DETACH) < 0)
+            die("mount", "open_tree " STAGE);
+        send_msg(tree, "mirror", NULL);
+        close(tree);
+    }
+    _exit(0);
 }

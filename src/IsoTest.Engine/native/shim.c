@@ -74,8 +74,10 @@ int main(int argc, char **argv)
     prctl(PR_SET_PDEATHSIG, SIGKILL);           /* the engine's spawning thread dies -> so do we */
     /* Only the descriptors PROTOCOL.md lists: whatever started the engine may have left others open
      * without CLOEXEC (a shell's `exec 7<file`), and the engine's posix_spawn passes them on. */
-    close_fds_from(USERNS_FD + 1);
+    close_fds_from(MIRROR_FD + 1);
     read_spec();
+    if (!S.mirror)
+        close(MIRROR_FD);                       /* not ours unless mirror 1 says so */
     if (S.netns < 2)
         close(NETNS_FD);                        /* not ours unless netns 2 or 3 says so */
     if (S.netns != 3 && !S.join_userns)
@@ -107,6 +109,8 @@ int main(int argc, char **argv)
         init_main(sync[0], &cg);
     }
     close(sync[0]);
+    if (S.mirror)
+        close(MIRROR_FD);                       /* init attaches it; the tree goes when nothing holds it */
     send_msg(-1, "pid", num(pid), NULL);
     /* with subordinate ranges (an idmap record) newuidmap/newgidmap write the maps, setgroups stays allowed */
     char why[256];

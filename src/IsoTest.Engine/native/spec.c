@@ -93,6 +93,9 @@ static int rec_submounts(const char *k, char **v)
 static int rec_readonly(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.readonly); }
 /* joinuser 1: the shim joins the user namespace on fd 5 (the engine's, shared by the containers with these maps). */
 static int rec_joinuser(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.join_userns); }
+
+/* mirror 1: fd 6 holds the rootless host root's mirror, made ahead by the engine's maker (rootfs.c, mirror_main). */
+static int rec_mirror(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.mirror); }
 static int rec_pid1(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.pid1); }
 
 static int rec_userns(const char *k, char **v)
@@ -240,7 +243,7 @@ static const struct record {
     { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
     { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "cg2join", 1, rec_cg2join }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
     { "pid1", 1, rec_pid1 }, { "joinuser", 1, rec_joinuser },
-    { "submounts", 1, rec_submounts },
+    { "submounts", 1, rec_submounts }, { "mirror", 1, rec_mirror },
 };
 
 /* Parses a received `spec` into S: 0, or -1 with errno set and *why saying what was wrong. */
@@ -284,6 +287,12 @@ int parse_spec(struct msg *m, const char **why_out)
         errno = EINVAL;
         return -1;
     }
+    /* the maker's mirror lives in the engine's user namespace and stands in for the host root only */
+    if (S.mirror && (!S.join_userns || strcmp(S.root, "host") != 0)) {
+        snprintf(why, sizeof why, "mirror: only with joinuser 1 and root host (the mirror is the host root's, in that user namespace)");
+        errno = EINVAL;
+        return -1;
+    }
     return 0;
 }
 
@@ -297,6 +306,8 @@ void read_spec(void)
         holder_main(&spec_msg);                          /* not a container: the rootless network holder */
     if (spec_msg.n >= 1 && !strcmp(spec_msg.f[0], "userns"))
         userns_main(&spec_msg);                          /* not a container: a shared user namespace's maker */
+    if (spec_msg.n >= 1 && !strcmp(spec_msg.f[0], "mirror"))
+        mirror_main(&spec_msg);                          /* not a container: the host mirrors' maker */
     if (parse_spec(&spec_msg, &why) < 0)
         die("spec", why);
 }

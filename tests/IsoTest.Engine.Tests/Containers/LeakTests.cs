@@ -33,13 +33,7 @@ public sealed class LeakTests
             await container.DisposeAsync();
         }
 
-        // A shim's exit shows as EOF on its control socket; the spawner, its parent, reaps it moments later.
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        while (agents.Any(Leaks.IsAlive) && DateTime.UtcNow < deadline)
-        {
-            await Task.Delay(10);
-        }
-
+        await Leaks.AllGoneAsync(agents);
         Assert.All(agents, pid => Assert.False(Leaks.IsAlive(pid), $"agent {pid} survived its container"));
         Assert.Empty(Leaks.ContainerCgroups(engine.EngineId));
 
@@ -85,7 +79,8 @@ public sealed class LeakTests
         var shims = Leaks.AgentProcessesOf(owner.Id);
         Assert.Single(spawners);
         Assert.Equal(3, shims.Count);
-        var everything = spawners.Concat(shims.SelectMany(Descendants)).ToList();
+        // Rootless with ranges the engine's host-mirror maker (RootFs/HostMirrors.cs) must die with the owner too.
+        var everything = spawners.Concat(shims.SelectMany(Descendants)).Concat(Leaks.AgentProcessesOf(owner.Id, "isotest-mirror")).ToList();
         Assert.True(everything.Count >= 1 + (3 * 4), $"expected the spawner, and shim, init and two sleeps per container, saw {everything.Count}");
         Assert.NotEmpty(Leaks.ContainerCgroups(engineId));
 

@@ -176,6 +176,186 @@ public sealed class PortForwardingTests(EngineFixture fixture) : IClassFixture<E
         Assert.False(await hanging.WaitAsync(TimeSpan.FromSeconds(30)));
     }
 
+    [Fact]
+    public async Task Relay_ServerHalfClosesFirst_ClientStillSendsAndIsHeard()
+    {
+        const string server = """
+            import socket
+            l = socket.socket(); l.bind(("127.0.0.1", 9000)); l.listen(8)
+            while True:  # the first connection is the readiness probe's, which closes at once
+                c, _ = l.accept()
+                try:
+                    c.sendall(b"greeting"); c.shutdown(socket.SHUT_WR)
+                    data = b""
+                    while d := c.recv(65536):
+                        data += d
+                    if data:
+                        open("/tmp/got", "wb").write(data)
+                except OSError:
+                    pass
+            """;
+        await using var container = await StartPythonAsync(server);
+        using var client = await ConnectAsync(container.GetEndpoint(9000));
+
+        Assert.Equal("greeting", System.Text.Encoding.UTF8.GetString(await ReadToEndAsync(client)));
+        await client.SendAsync("after eof"u8.ToArray());
+        client.Shutdown(SocketShutdown.Send);
+
+        Assert.Equal("after eof", await WaitForFileAsync(container, "/tmp/got"));
+    }
+
+    [Fact]
+    public async Task Relay_ServerResets_ClientSeesReset()
+    {
+        const string server = """
+            import socket, struct
+            l = socket.socket(); l.bind(("127.0.0.1", 9000)); l.listen(8)
+            while True:  # the first connection is the readiness probe's
+                c, _ = l.accept(); c.recv(1)
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)); c.close()
+            """;
+        await using var container = await StartPythonAsync(server);
+        using var client = await ConnectAsync(container.GetEndpoint(9000));
+
+        await client.SendAsync("x"u8.ToArray());
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var error = await Assert.ThrowsAsync<SocketException>(async () => await client.ReceiveAsync(new byte[16], SocketFlags.None, cts.Token));
+
+        Assert.Equal(SocketError.ConnectionReset, error.SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task Relay_ClientResets_ServerSeesReset()
+    {
+        const string server = """
+            import socket
+            l = socket.socket(); l.bind(("127.0.0.1", 9000)); l.listen(8)
+            while True:  # the first connection is the readiness probe's: it sends nothing
+                c, _ = l.accept()
+                try:
+                    got = b""
+                    while d := c.recv(65536):
+                        got += d
+                    result = "eof"
+                except ConnectionResetError:
+                    result = "reset"
+                if got or result == "reset":
+                    open("/tmp/got", "w").write(result)
+            """;
+        await using var container = await StartPythonAsync(server);
+        using (var client = await ConnectAsync(container.GetEndpoint(9000)))
+        {
+            await client.SendAsync("x"u8.ToArray());
+            client.LingerState = new LingerOption(true, 0); // close sends RST
+        }
+
+        Assert.Equal("reset", await WaitForFileAsync(container, "/tmp/got"));
+    }
+
+    [Fact]
+    public async Task Relay_ContainerExitsWhileConnected_ClientSeesTheEnd()
+    {
+        await using var echo = await StartEchoAsync();
+        using var client = await ConnectAsync(echo.GetEndpoint(9000));
+        await client.SendAsync("ping"u8.ToArray());
+        var buffer = new byte[4];
+        Assert.Equal(4, await client.ReceiveAsync(buffer, SocketFlags.None));
+
+        await echo.StopAsync(TimeSpan.FromSeconds(1));
+
+        Assert.Empty(await ReadToEndAsync(client)); // EOF or reset, within ReadToEndAsync's minute rather than never
+    }
+
+    [Fact]
+    public async Task Relay_ConnectionsEndAndContainerGoes_NoRelayThreadOrSocketIsLeft()
+    {
+        const string server = """
+            import socketserver
+            class Echo(socketserver.StreamRequestHandler):
+                def handle(self):
+                    while data := self.request.recv(65536):
+                        self.request.sendall(data)
+            socketserver.ThreadingTCPServer(("127.0.0.1", 9000), Echo).serve_forever()
+            """;
+        var container = await StartPythonAsync(server);
+        var port = container.GetEndpoint(9000).Port;
+        for (var i = 0; i < 20; i++)
+        {
+            using var client = await ConnectAsync(container.GetEndpoint(9000));
+            await client.SendAsync("ping"u8.ToArray());
+            client.Shutdown(SocketShutdown.Send);
+            Assert.Equal("ping"u8.ToArray(), await ReadToEndAsync(client));
+        }
+
+        await WaitUntilAsync(() => RelayThreads(port) == 0 && OpenConnections(port) == 0, "the 20 finished connections' relay threads and sockets to go");
+        using var idle = await ConnectAsync(container.GetEndpoint(9000));   // open while the container goes
+        await WaitUntilAsync(() => RelayThreads(port) == 2, "the open connection's two relay threads to start");
+
+        await container.DisposeAsync();
+
+        Assert.Equal(0, RelayThreads(port));  // dispose waits for them
+        Assert.Empty(await ReadToEndAsync(idle));
+        await WaitUntilAsync(() => OpenConnections(port) == 0, "the host side of the open connection to close");
+        Assert.False(File.ReadAllLines("/proc/net/tcp").Skip(1).Any(l => LocalPort(l) == port && State(l) == "0A"), "the listener should be closed");
+    }
+
+    private async Task<IContainer> StartPythonAsync(string script)
+    {
+        var container = await _engine.CreateAsync(Specs.Host("/usr/bin/python3", "-c", script) with { Ports = [9000] });
+        await container.StartAsync();
+        await Probe.WaitForPortAsync(container, 9000);
+        return container;
+    }
+
+    private static async Task<string> WaitForFileAsync(IContainer container, string path)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (true)
+        {
+            var result = await container.ExecAsync(["cat", path], cts.Token);
+            if (result.ExitCode == 0)
+            {
+                return result.Stdout;
+            }
+
+            await Task.Delay(20, cts.Token);
+        }
+    }
+
+    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"timed out waiting for {what}");
+            await Task.Delay(20);
+        }
+    }
+
+    /// <summary>The forwarder names its threads "relay &lt;host port&gt;" (what /proc shows of a .NET thread's name).</summary>
+    private static int RelayThreads(int port) =>
+        Directory.GetDirectories("/proc/self/task").Count(t => ReadOrEmpty(Path.Combine(t, "comm")).Trim() == $"relay {port}");
+
+    /// <summary>Host-side sockets on the published port that are neither listening nor in TIME_WAIT (a leaked one stays ESTABLISHED or CLOSE_WAIT).</summary>
+    private static int OpenConnections(int port) =>
+        File.ReadAllLines("/proc/net/tcp").Skip(1).Count(l => LocalPort(l) == port && State(l) is not ("0A" or "06"));
+
+    private static int LocalPort(string line) => Convert.ToInt32(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1].Split(':')[1], 16);
+
+    private static string State(string line) => line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3];
+
+    private static string ReadOrEmpty(string path)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (IOException)
+        {
+            return "";   // the thread ended between the listing and the read
+        }
+    }
+
     private static async Task<Socket> ConnectAsync(ContainerEndpoint endpoint)
     {
         var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

@@ -19,7 +19,7 @@ public sealed class SpecFuzzTests
                 ["tmpfs", "/t", "", "rw"], ["sizes", "1", "2", "3"]]
         arity = {"root": 1, "readonly": 1, "userns": 2, "netns": 1, "hostname": 1, "uid": 1, "gid": 1, "bind": 3,
                  "tmpfs": 3, "cow": 2, "file": 5, "cg1": 1, "cg2": 1, "cg2join": 1, "seccomp": 2, "sizes": 3,
-                 "joinuser": 1, "submounts": 1}
+                 "joinuser": 1, "submounts": 1, "mirror": 1}
         def junk():
             return "".join(chr(rnd.randrange(1, 256)) for _ in range(rnd.randrange(0, 40)))
         def bad_record():
@@ -33,7 +33,9 @@ public sealed class SpecFuzzTests
             if kind == 6: return ["seccomp", "0", rnd.choice(["", "0", "zz" * 8, "00" * 7, junk() + "g"])]
             if kind == 7: return ["tmpfs", "/t", "", rnd.choice(["", "RW", "rO"])]
             if kind == 8: return rnd.choice([["joinuser", rnd.choice(["2", "", "yes"])],           # a flag; one user namespace only
-                                             ["joinuser", "1", "userns", "0 1 1", "0 1 1"], ["netns", "3", "joinuser", "1"]])
+                                             ["joinuser", "1", "userns", "0 1 1", "0 1 1"], ["netns", "3", "joinuser", "1"],
+                                             ["mirror", rnd.choice(["1", "2", ""])],                          # a host mirror: joinuser and root host only
+                                             ["joinuser", "1", "root", "/x", "mirror", "1"]])
             if kind == 9: return ["submounts", "relative/" + junk()] if rnd.random() < .5 else [f for _ in range(257) for f in ("submounts", "/d")]
             return [rnd.choice(list(arity))]                                       # cut short: no values
         def case(i):

@@ -30,15 +30,19 @@ public static class Leaks
         return Task.CompletedTask;
     }
 
-    /// <summary>The shims of <paramref name="ownerPid"/>'s engine: init agents whose parent is its spawner (see <see cref="SpawnersOf"/>).</summary>
-    public static IReadOnlyList<int> AgentProcessesOf(int ownerPid) => [.. SpawnersOf(ownerPid).SelectMany(ChildAgents)];
+    /// <summary>
+    /// The agents of <paramref name="ownerPid"/>'s engine named <paramref name="comm"/> (<c>isotest-mirror</c> for a host
+    /// mirror maker, RootFs/HostMirrors.cs): children of its spawner (see <see cref="SpawnersOf"/>).
+    /// </summary>
+    public static IReadOnlyList<int> AgentProcessesOf(int ownerPid, string comm = "isotest-init") =>
+        [.. SpawnersOf(ownerPid).SelectMany(spawner => ChildProcesses(spawner, comm))];
 
     /// <summary>The engine's spawners (<c>isotest-init spawn-server</c>) among <paramref name="ownerPid"/>'s children.</summary>
     public static IReadOnlyList<int> SpawnersOf(int ownerPid) =>
-        [.. ChildAgents(ownerPid).Where(pid => File.ReadAllText($"/proc/{pid}/cmdline").Split('\0') is [_, "spawn-server", ..])];
+        [.. ChildProcesses(ownerPid, "isotest-init").Where(pid => File.ReadAllText($"/proc/{pid}/cmdline").Split('\0') is [_, "spawn-server", ..])];
 
-    /// <summary>Processes named isotest-init whose parent is <paramref name="parentPid"/>.</summary>
-    private static IReadOnlyList<int> ChildAgents(int parentPid)
+    /// <summary>Processes named <paramref name="comm"/> whose parent is <paramref name="parentPid"/>.</summary>
+    private static IReadOnlyList<int> ChildProcesses(int parentPid, string comm)
     {
         var result = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -52,8 +56,8 @@ public static class Leaks
             {
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
                 var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                var comm = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
-                if (comm == "isotest-init" && int.Parse(fields[1]) == parentPid)
+                var name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
+                if (name == comm && int.Parse(fields[1]) == parentPid)
                 {
                     result.Add(pid);
                 }
@@ -64,6 +68,21 @@ public static class Leaks
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Waits (at most 10 s) until none of <paramref name="pids"/> is alive: an agent's exit shows as EOF on its control
+    /// socket, and the spawner, its parent, reaps it moments later. True when all are gone.
+    /// </summary>
+    public static async Task<bool> AllGoneAsync(IEnumerable<int> pids)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (pids.Any(IsAlive) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        return !pids.Any(IsAlive);
     }
 
     public static bool IsAlive(int pid)
