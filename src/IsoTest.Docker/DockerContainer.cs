@@ -344,6 +344,9 @@ internal sealed class DockerContainer : IContainer, IContainerProbes, IContainer
     /// <summary>50 ms: a probe here is a round trip to the daemon, and a file probe an exec (tens of milliseconds).</summary>
     TimeSpan IContainerProbes.MaxProbeInterval { get; } = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>A port probe here is an exec (tens of ms), dearer than the HTTP request it would save.</summary>
+    bool IContainerProbes.PortProbeIsCheap => false;
+
     async Task<bool> IContainerProbes.FileExistsAsync(string path, CancellationToken cancellationToken)
     {
         try

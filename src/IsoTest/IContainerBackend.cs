@@ -31,6 +31,13 @@ public interface IContainerProbes
     /// a ready container is noticed, and is traded against what one probe costs on this backend.
     /// </summary>
     TimeSpan MaxProbeInterval { get; }
+
+    /// <summary>
+    /// True when <see cref="IsPortOpenAsync"/> costs less than a request through the published port (the engine:
+    /// one message to its agent). An HTTP wait then asks it until the port listens inside, so it sends no request
+    /// that can only fail; false where the probe is an exec (Docker), which costs more than the request it saves.
+    /// </summary>
+    bool PortProbeIsCheap { get; }
 }
 
 /// <summary>

@@ -334,6 +334,9 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
     /// </summary>
     TimeSpan IContainerProbes.MaxProbeInterval => TimeSpan.FromMilliseconds(10);
 
+    /// <summary>A port probe is the agent's connect alone; a request through the forwarder does that connect too, and more.</summary>
+    bool IContainerProbes.PortProbeIsCheap => true;
+
     async Task<bool> IContainerProbes.IsPortOpenAsync(int port, CancellationToken cancellationToken)
     {
         if (Spec.Network.Kind == NetworkKind.Host)

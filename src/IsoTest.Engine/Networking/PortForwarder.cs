@@ -74,7 +74,7 @@ internal sealed class PortForwarder : IAsyncDisposable
         }
 
         inside.NoDelay = true;
-        var connection = new RelayedConnection(client, inside, $"relay {HostPort}");
+        var connection = new RelayedConnection(client, inside);
         lock (_lock)
         {
             if (_stop.IsCancellationRequested)

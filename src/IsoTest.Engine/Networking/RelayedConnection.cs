@@ -5,30 +5,27 @@ namespace IsoTest.Engine.Networking;
 
 /// <summary>
 /// One connection a <see cref="PortForwarder"/> relays: a dedicated thread per direction splicing in the kernel
-/// (<see cref="SplicePump"/>). EOF is passed on as a half-close, so either side may finish sending first. When a
+/// (<see cref="SplicePump"/>), not the thread pool's: each blocks in splice(2) for the connection's life, and 64
+/// parallel connections would starve the pool (<see cref="RelayThreads"/> keeps them parked between connections). EOF is passed on as a half-close, so either side may finish sending first. When a
 /// direction breaks (a reset, or <see cref="Abort"/>), both sockets close with a reset, so neither peer waits on a
 /// connection that can no longer carry data, and a reset reaches the other side as a reset.
 /// </summary>
 internal sealed class RelayedConnection
 {
-    // Dedicated threads, not the thread pool: each blocks in splice(2) for the connection's life, and 64 parallel
-    // connections would starve the pool. The pump's frames are small.
-    private const int StackSize = 256 * 1024;
-
     private readonly Socket _client;
     private readonly Socket _inside;
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _running = 2;
     private int _broken;
 
-    public RelayedConnection(Socket client, Socket inside, string threadName)
+    public RelayedConnection(Socket client, Socket inside)
     {
         (_client, _inside) = (client, inside);
         SplicePump.MakeBlocking(client);
         SplicePump.MakeBlocking(inside);
         // The client speaks first in most protocols: its direction starts first.
-        Start(client, inside, threadName);
-        Start(inside, client, threadName);
+        RelayThreads.Run(() => Pump(client, inside));
+        RelayThreads.Run(() => Pump(inside, client));
     }
 
     /// <summary>Completes once both directions ended and both sockets are closed.</summary>
@@ -45,12 +42,6 @@ internal sealed class RelayedConnection
         Volatile.Write(ref _broken, 1);
         ShutdownQuietly(_client, how);
         ShutdownQuietly(_inside, how);
-    }
-
-    private void Start(Socket from, Socket to, string threadName)
-    {
-        var thread = new Thread(() => Pump(from, to), StackSize) { IsBackground = true, Name = threadName };
-        thread.UnsafeStart();
     }
 
     private void Pump(Socket from, Socket to)

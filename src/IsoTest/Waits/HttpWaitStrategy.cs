@@ -31,6 +31,19 @@ internal sealed class HttpWaitStrategy(string path, int port, Func<HttpStatusCod
     private protected override async Task<bool> ProbeAsync(WaitAttempt attempt, CancellationToken cancellationToken)
     {
         var uri = new Uri(attempt.Container.GetEndpoint(Port).ToUri(), Path);
+        if (!attempt.PortSeenListening && attempt.Container is IContainerProbes { PortProbeIsCheap: true } probes)
+        {
+            // Before the server listens, a request through the published port is a connect to the forwarder, its
+            // connect inside, a close and an exception here: the in-namespace probe alone says the same for less.
+            if (!await probes.IsPortOpenAsync(Port, cancellationToken).ConfigureAwait(false))
+            {
+                attempt.LastResult = $"nothing listens on port {Port} inside the container yet (no request sent to {uri})";
+                return false;
+            }
+
+            attempt.PortSeenListening = true;
+        }
+
         using var attemptTimeout = new CancellationTokenSource(AttemptTimeout, attempt.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, attemptTimeout.Token);
         using var request = new HttpRequestMessage(HttpMethod.Get, uri);

@@ -187,6 +187,9 @@ internal sealed class FakeProbingContainer(ContainerSpec? spec = null) : FakeCon
 
     public volatile bool FileExists;
 
+    /// <summary>Whether an HTTP wait asks the port probe before sending requests; true, as on the engine.</summary>
+    public bool PortProbeIsCheap { get; init; } = true;
+
     public int PortProbes => _portProbes;
 
     public int FileProbes => _fileProbes;

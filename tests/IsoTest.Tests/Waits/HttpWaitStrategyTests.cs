@@ -67,6 +67,60 @@ public sealed class HttpWaitStrategyTests : IAsyncDisposable
         Assert.Contains($"http://127.0.0.1:{_server.Port}/health answered 503", e.Message);
     }
 
+    [Fact]
+    public async Task ForHttp_CheapPortProbe_SendsNoRequestUntilThePortListensInside()
+    {
+        _server.Respond = n => n < 2 ? (503, "starting") : (200, "ok");
+        await using var container = new FakeProbingContainer();
+        container.MapPort(8080, new ContainerEndpoint("127.0.0.1", _server.Port));
+
+        var wait = Wait.ForHttp("/health", 8080).WaitAsync(container, _time, default);
+        for (var i = 0; i < 3; i++)
+        {
+            _time.Clock.Advance(await _time.NextPauseAsync());
+        }
+
+        // Three pauses, four probes inside, and the server (listening on the host all along) saw nothing.
+        Assert.Equal(4, container.PortProbes);
+        Assert.Empty(_server.RequestLines);
+
+        container.PortOpen = true;
+        await _time.RunPausesUntilAsync(wait);
+
+        await wait;
+        // Listening seen once: the 503 that followed was retried by request alone, not by asking the port again.
+        Assert.Equal(5, container.PortProbes);
+        Assert.Equal(2, _server.RequestLines.Count);
+    }
+
+    [Fact]
+    public async Task ForHttp_PortNeverListensInside_TimeoutSaysSoAndNoRequestWasSent()
+    {
+        await using var container = new FakeProbingContainer();
+        container.MapPort(8080, new ContainerEndpoint("127.0.0.1", _server.Port));
+
+        var wait = Wait.ForHttp("/health", 8080).WithTimeout(TimeSpan.FromSeconds(2)).WaitAsync(container, _time, default);
+        await _time.NextPauseAsync();
+        _time.Clock.Advance(TimeSpan.FromSeconds(2));
+
+        var e = await Assert.ThrowsAsync<WaitTimeoutException>(() => wait);
+        Assert.Contains("nothing listens on port 8080 inside the container yet", e.Message);
+        Assert.Empty(_server.RequestLines);
+    }
+
+    [Fact]
+    public async Task ForHttp_DearPortProbe_IsNotAskedAndRequestsGoStraightOut()
+    {
+        _server.Respond = _ => (200, "ok");
+        await using var container = new FakeProbingContainer { PortProbeIsCheap = false };
+        container.MapPort(8080, new ContainerEndpoint("127.0.0.1", _server.Port));
+
+        await Wait.ForHttp("/health", 8080).WaitAsync(container, _time, default);
+
+        Assert.Equal(0, container.PortProbes);
+        Assert.Equal(["GET /health HTTP/1.1"], _server.RequestLines);
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _server.DisposeAsync();
