@@ -233,9 +233,35 @@ static int holds_mounts(const char *dir)
     return 0;
 }
 
+/* True for a host directory this user can list, holding nothing, and not writable by others (a shared /var/tmp). */
+static int empty_dir(const char *host, struct stat *st)
+{
+    if (stat(host, st) < 0 || !S_ISDIR(st->st_mode) || (st->st_mode & S_IWOTH))
+        return 0;
+    DIR *d = opendir(host);
+    if (!d)
+        return 0;
+    int empty = 1;
+    for (struct dirent *e; empty && (e = readdir(d));)
+        empty = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..");
+    closedir(d);
+    return empty;
+}
+
 static void mirror_dir(const char *host, const char *dst, int depth)
 {
     int holds = depth > 0 && holds_target(host);
+    /* An empty host directory needs no overlay: an overlay of it shows exactly what the directory made for it on the
+     * mirror's tmpfs shows (nothing; the lower's mode; the upper's owner, which is the lower's when the user namespace
+     * maps it), and writes land in the container's layer either way. It saves a superblock made and freed per start
+     * (14 of 44 here). What differs: a file the host puts there later is not seen (through an overlay it would be),
+     * which is why a directory others may write to (a shared /var/tmp) keeps its overlay. */
+    struct stat est;
+    if (depth > 0 && !holds && !holds_mounts(host) && empty_dir(host, &est)) {
+        if ((chown(dst, est.st_uid, est.st_gid) < 0 && errno != EINVAL && errno != EPERM) || chmod(dst, est.st_mode & 07777) < 0)
+            die("root", dst);
+        return;
+    }
     /* A directory the plan names is not tried as an overlay: the kernel's refusal costs a superblock set up and
      * torn down (~1 ms each, measured here, against ~0.1 ms for an overlay that works). A directory the plan
      * misses (a mount made after the engine read its table) is still tried, and mirrored when refused. */
