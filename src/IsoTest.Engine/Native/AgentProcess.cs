@@ -4,7 +4,7 @@ using Microsoft.Win32.SafeHandles;
 namespace IsoTest.Engine.Native;
 
 /// <summary>
-/// The processes the engine spawns, as the host sees them: the init agent's shim (and the rootless network holder), and
+/// The processes the engine spawns itself, as the host sees them: the agents' spawner (<see cref="AgentSpawner"/>, which forks every shim), and
 /// an outbound network's slirp4netns. Spawned, reaped, and (only when one no longer answers) killed by pid.
 /// </summary>
 internal static unsafe class AgentProcess

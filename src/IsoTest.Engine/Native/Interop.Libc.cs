@@ -35,6 +35,7 @@ internal static unsafe partial class Libc
     public const int ENOTDIR = 20;
     public const int ECONNREFUSED = 111;
     public const int ECONNRESET = 104;
+    public const int EPIPE = 32;
     public const int SIGKILL = 9;
     public const int SIGTERM = 15;
     public const int WNOHANG = 1;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 
@@ -10,10 +11,11 @@ namespace IsoTest.Engine.Networking;
 /// </summary>
 internal sealed class PortForwarder : IAsyncDisposable
 {
+    private const int BufferSize = 128 * 1024;
     private readonly Socket _listener;
     private readonly Func<CancellationToken, Task<Socket?>> _connectInside;
     private readonly CancellationTokenSource _stop = new();
-    private readonly HashSet<RelayedConnection> _open = [];
+    private readonly HashSet<Socket> _open = [];
     private readonly Lock _lock = new();
     private Task _acceptLoop = Task.CompletedTask;
 
@@ -59,36 +61,93 @@ internal sealed class PortForwarder : IAsyncDisposable
     {
         client.NoDelay = true;
         Socket? inside = null;
+        Track(client);   // from the accept on: a dispose during the inside connect resets it too
         try
         {
             inside = await _connectInside(_stop.Token).ConfigureAwait(false);
+            if (inside is null)
+            {
+                return; // nothing listens inside: close the client, as a refused connection would
+            }
+
+            inside.NoDelay = true;
+            Track(inside);
+            await Task.WhenAll(PumpAsync(client, inside), PumpAsync(inside, client)).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or IOException)
         {
         }
-
-        if (inside is null)
+        finally
         {
-            client.Dispose(); // nothing listens inside: close the client, as a refused connection would
-            return;
+            Untrack(client, inside);
+            client.Dispose();
+            inside?.Dispose();
         }
+    }
 
-        inside.NoDelay = true;
-        var connection = new RelayedConnection(client, inside, $"relay {HostPort}");
-        lock (_lock)
+    /// <summary>Copies until EOF, then half-closes the other side so the peer sees EOF too.</summary>
+    private static async Task PumpAsync(Socket from, Socket to)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
+        try
         {
-            if (_stop.IsCancellationRequested)
+            while (true)
             {
-                connection.Abort();
+                int n = await from.ReceiveAsync(buffer.AsMemory(), SocketFlags.None).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    break;
+                }
+
+                await to.SendAsync(buffer.AsMemory(0, n), SocketFlags.None).ConfigureAwait(false);
             }
 
-            _open.Add(connection);
+            to.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // One side reset: reset the other too, so neither hangs, and its peer reads a reset rather than a clean EOF.
+            Reset(from);
+            Reset(to);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Closes with linger 0, so the kernel sends RST: the peer learns the connection died instead of reading EOF.</summary>
+    private static void Reset(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Already closed (the other direction reset it first).
         }
 
-        await connection.Completion.ConfigureAwait(false);
+        socket.Dispose();
+    }
+
+    private void Track(Socket socket)
+    {
         lock (_lock)
         {
-            _open.Remove(connection);
+            _open.Add(socket);
+        }
+    }
+
+    private void Untrack(Socket client, Socket? inside)
+    {
+        lock (_lock)
+        {
+            _open.Remove(client);
+            if (inside is not null)
+            {
+                _open.Remove(inside);
+            }
         }
     }
 
@@ -96,19 +155,18 @@ internal sealed class PortForwarder : IAsyncDisposable
     {
         await _stop.CancelAsync().ConfigureAwait(false);
         _listener.Dispose();
-        RelayedConnection[] open;
+        Socket[] open;
         lock (_lock)
         {
             open = [.. _open];
         }
 
-        foreach (var connection in open)
+        foreach (var socket in open)
         {
-            connection.Abort();
+            Reset(socket);   // the container is going: its open connections end as a peer that died would end them
         }
 
         await _acceptLoop.ConfigureAwait(false);
-        await Task.WhenAll(open.Select(c => c.Completion)).ConfigureAwait(false); // every relay thread has ended and closed its sockets
         _stop.Dispose();
     }
 }

@@ -5,10 +5,10 @@ using Microsoft.Win32.SafeHandles;
 namespace IsoTest.Engine.Process;
 
 /// <summary>
-/// The engine's one long-lived thread. It spawns every init agent (PR_SET_PDEATHSIG follows the
-/// thread that forked, and thread-pool threads exit when idle, so spawning from a pool thread would
-/// kill containers at random) and it reads every agent's control socket through one epoll set, so a
-/// thousand containers cost one thread, not a thousand.
+/// The engine's one long-lived thread. It spawns every init agent through the <see cref="AgentSpawner"/> it
+/// started (PR_SET_PDEATHSIG follows the thread that forked, and thread-pool threads exit when idle, so a spawner
+/// started from a pool thread would kill containers at random) and it reads every agent's control socket through
+/// one epoll set, so a thousand containers cost one thread, not a thousand.
 /// </summary>
 internal sealed class EngineLoop
 {
@@ -16,6 +16,7 @@ internal sealed class EngineLoop
     private readonly Poller _poller = new();
     private readonly ConcurrentQueue<Action> _work = new();
     private readonly Dictionary<ulong, Registration> _registrations = [];
+    private readonly Dictionary<string, AgentSpawner> _spawners = new(StringComparer.Ordinal);
     private readonly byte[] _receiveBuffer = new byte[AgentSocket.MaxMessage];
     private ulong _nextKey = Poller.WakeKey + 1;
 
@@ -43,14 +44,14 @@ internal sealed class EngineLoop
             int pid;
             try
             {
-                pid = AgentProcess.Spawn(agentPath, [devNull, .. agentEnds]);
+                pid = Spawn(agentPath, [devNull, .. agentEnds]);
                 foreach (var end in agentEnds)
                 {
                     end.Dispose();
                 }
 
                 var key = _nextKey++;
-                _registrations[key] = new Registration(control, listener, pid);
+                _registrations[key] = new Registration(control, listener);
                 _poller.Add(control, key);
             }
             catch (Exception e)
@@ -74,6 +75,16 @@ internal sealed class EngineLoop
             done.SetResult(pid);
         });
         return done.Task;
+    }
+
+    private int Spawn(string agentPath, SafeFileHandle[] fds)
+    {
+        if (!_spawners.TryGetValue(agentPath, out var spawner))
+        {
+            _spawners[agentPath] = spawner = new AgentSpawner(agentPath);
+        }
+
+        return spawner.Spawn(fds);
     }
 
     private void Post(Action work)
@@ -129,8 +140,7 @@ internal sealed class EngineLoop
         _poller.Remove(registration.Control);
         _registrations.Remove(key);
 
-        // EOF means the shim closed its last descriptor while exiting: reaping it cannot block for long.
-        AgentProcess.Reap(registration.ShimPid);
+        // EOF means the shim closed its last descriptor while exiting; the spawner, its parent, reaps it.
         try
         {
             registration.Listener.OnClosed();
@@ -141,5 +151,5 @@ internal sealed class EngineLoop
         }
     }
 
-    private sealed record Registration(AgentSocket Control, IAgentListener Listener, int ShimPid);
+    private sealed record Registration(AgentSocket Control, IAgentListener Listener);
 }

@@ -17,6 +17,7 @@
  *   idmap.c   subordinate id ranges: newuidmap/newgidmap for a waiting process, or for ourselves, and the
  *             maker of the engine's shared user namespaces (`userns`)
  *   owners.c  the `own`/`disown` tool: a layer's file owners under subordinate ids, and back
+ *   spawner.c `spawn-server`: the engine's spawner, which forks and execs each agent (its shim)
  *   init.c    PID 1: setup order, then the request loop (start, exec, connect, stat, signal, kill)
  *   rootfs.c  the root: staging tmpfs, overlays, the rootless host mirror, read-only seal, pivot_root
  *   mounts.c  what goes on the root: /proc, /dev, /sys, /tmp, /run, masked paths, user mounts, files
@@ -120,6 +121,11 @@ _Noreturn void holder_main(struct msg *first);
 
 /* `isotest-init own|disown ...`: a layer's owners under subordinate ids (PROTOCOL.md "Owners"). */
 int owners_main(int argc, char **argv);
+
+/* ---------------------------------------------------------------- spawner.c */
+
+/* `isotest-init spawn-server`: forks and execs agents for the engine from a small descriptor table. */
+int spawner_main(const char *self);
 
 /* ---------------------------------------------------------------- rootfs.c */
 

@@ -67,6 +67,8 @@ static int write_maps(pid_t pid)
 
 int main(int argc, char **argv)
 {
+    if (argc == 2 && !strcmp(argv[1], "spawn-server"))
+        return spawner_main(argv[0]);           /* not an agent: the engine's spawner (spawner.c) */
     if (argc > 1)
         return owners_main(argc, argv);         /* not an agent: the layer owners tool (owners.c) */
     prctl(PR_SET_PDEATHSIG, SIGKILL);           /* the engine's spawning thread dies -> so do we */

@@ -25,7 +25,7 @@ public sealed class LeakTests
         }
 
         var agents = Leaks.AgentProcessesOf(Environment.ProcessId);
-        Assert.Equal(3, agents.Count); // one shim per container, children of this process
+        Assert.Equal(3, agents.Count); // one shim per container, children of this process's spawner
         Assert.NotEmpty(Leaks.ContainerCgroups(engine.EngineId)); // caps were requested, so cgroups exist
 
         foreach (var container in containers)
@@ -33,6 +33,7 @@ public sealed class LeakTests
             await container.DisposeAsync();
         }
 
+        await Leaks.AllGoneAsync(agents);
         Assert.All(agents, pid => Assert.False(Leaks.IsAlive(pid), $"agent {pid} survived its container"));
         Assert.Empty(Leaks.ContainerCgroups(engine.EngineId));
 
@@ -74,11 +75,13 @@ public sealed class LeakTests
         Assert.StartsWith("ready ", ready);
         var engineId = ready!["ready ".Length..];
 
+        var spawners = Leaks.SpawnersOf(owner.Id);
         var shims = Leaks.AgentProcessesOf(owner.Id);
+        Assert.Single(spawners);
         Assert.Equal(3, shims.Count);
         // Rootless with ranges the engine's host-mirror maker (RootFs/HostMirrors.cs) must die with the owner too.
-        var everything = shims.SelectMany(Descendants).Concat(Leaks.AgentProcessesOf(owner.Id, "isotest-mirror")).ToList();
-        Assert.True(everything.Count >= 3 * 4, $"expected shim, init and two sleeps per container, saw {everything.Count}");
+        var everything = spawners.Concat(shims.SelectMany(Descendants)).Concat(Leaks.AgentProcessesOf(owner.Id, "isotest-mirror")).ToList();
+        Assert.True(everything.Count >= 1 + (3 * 4), $"expected the spawner, and shim, init and two sleeps per container, saw {everything.Count}");
         Assert.NotEmpty(Leaks.ContainerCgroups(engineId));
 
         owner.Kill(); // SIGKILL: no managed clean-up runs

@@ -31,10 +31,18 @@ public static class Leaks
     }
 
     /// <summary>
-    /// Processes whose command line names the init agent (<paramref name="comm"/>: <c>isotest-mirror</c> for a host
-    /// mirror maker, RootFs/HostMirrors.cs) and whose parent is <paramref name="ownerPid"/>.
+    /// The agents of <paramref name="ownerPid"/>'s engine named <paramref name="comm"/> (<c>isotest-mirror</c> for a host
+    /// mirror maker, RootFs/HostMirrors.cs): children of its spawner (see <see cref="SpawnersOf"/>).
     /// </summary>
-    public static IReadOnlyList<int> AgentProcessesOf(int ownerPid, string comm = "isotest-init")
+    public static IReadOnlyList<int> AgentProcessesOf(int ownerPid, string comm = "isotest-init") =>
+        [.. SpawnersOf(ownerPid).SelectMany(spawner => ChildProcesses(spawner, comm))];
+
+    /// <summary>The engine's spawners (<c>isotest-init spawn-server</c>) among <paramref name="ownerPid"/>'s children.</summary>
+    public static IReadOnlyList<int> SpawnersOf(int ownerPid) =>
+        [.. ChildProcesses(ownerPid, "isotest-init").Where(pid => File.ReadAllText($"/proc/{pid}/cmdline").Split('\0') is [_, "spawn-server", ..])];
+
+    /// <summary>Processes named <paramref name="comm"/> whose parent is <paramref name="parentPid"/>.</summary>
+    private static IReadOnlyList<int> ChildProcesses(int parentPid, string comm)
     {
         var result = new List<int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -49,7 +57,7 @@ public static class Leaks
                 var stat = File.ReadAllText(Path.Combine(dir, "stat"));
                 var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
                 var name = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
-                if (name == comm && int.Parse(fields[1]) == ownerPid)
+                if (name == comm && int.Parse(fields[1]) == parentPid)
                 {
                     result.Add(pid);
                 }
@@ -62,5 +70,30 @@ public static class Leaks
         return result;
     }
 
-    public static bool IsAlive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
+    /// <summary>
+    /// Waits (at most 10 s) until none of <paramref name="pids"/> is alive: an agent's exit shows as EOF on its control
+    /// socket, and the spawner, its parent, reaps it moments later. True when all are gone.
+    /// </summary>
+    public static async Task<bool> AllGoneAsync(IEnumerable<int> pids)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (pids.Any(IsAlive) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(10);
+        }
+
+        return !pids.Any(IsAlive);
+    }
+
+    public static bool IsAlive(int pid)
+    {
+        try
+        {
+            return !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ");
+        }
+        catch (IOException)
+        {
+            return false; // gone (reaped) between two looks
+        }
+    }
 }
