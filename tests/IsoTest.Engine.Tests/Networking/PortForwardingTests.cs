@@ -10,6 +10,18 @@ public sealed class PortForwardingTests(EngineFixture fixture) : IClassFixture<E
 {
     private readonly EngineBackend _engine = fixture.Engine;
 
+    // A threaded echo server on 9000 with a deep accept queue (python3 from the host root). Not busybox `nc -ll`:
+    // it re-creates its listening socket after each accept, resetting the connections queued on the old one.
+    private const string ThreadedEchoServer = """
+        import socketserver
+        class Echo(socketserver.StreamRequestHandler):
+            def handle(self):
+                while data := self.request.recv(65536):
+                    self.request.sendall(data)
+        socketserver.ThreadingTCPServer.request_queue_size = 128
+        socketserver.ThreadingTCPServer(("127.0.0.1", 9000), Echo).serve_forever()
+        """;
+
     /// <summary>An echo server (one `cat` per connection) inside a private network namespace.</summary>
     private async Task<IContainer> StartEchoAsync(int port = 9000)
     {
@@ -52,16 +64,7 @@ public sealed class PortForwardingTests(EngineFixture fixture) : IClassFixture<E
     {
         // Not busybox `nc -ll`: it re-creates its listening socket after each accept, resetting the
         // connections queued on the old one, and the agent connects in parallel (as Docker's proxy does).
-        const string server = """
-            import socketserver
-            class Echo(socketserver.StreamRequestHandler):
-                def handle(self):
-                    while data := self.request.recv(65536):
-                        self.request.sendall(data)
-            socketserver.ThreadingTCPServer.request_queue_size = 128
-            socketserver.ThreadingTCPServer(("127.0.0.1", 9000), Echo).serve_forever()
-            """;
-        await using var echo = await _engine.CreateAsync(Specs.Host("/usr/bin/python3", "-c", server) with { Ports = [9000] });
+        await using var echo = await _engine.CreateAsync(Specs.Host("/usr/bin/python3", "-c", ThreadedEchoServer) with { Ports = [9000] });
         await echo.StartAsync();
         await Probe.WaitForPortAsync(echo, 9000);
         var endpoint = echo.GetEndpoint(9000);
@@ -269,15 +272,7 @@ public sealed class PortForwardingTests(EngineFixture fixture) : IClassFixture<E
     [Fact]
     public async Task Relay_ConnectionsEndAndContainerGoes_NoSocketIsLeft()
     {
-        const string server = """
-            import socketserver
-            class Echo(socketserver.StreamRequestHandler):
-                def handle(self):
-                    while data := self.request.recv(65536):
-                        self.request.sendall(data)
-            socketserver.ThreadingTCPServer(("127.0.0.1", 9000), Echo).serve_forever()
-            """;
-        var container = await StartPythonAsync(server);
+        var container = await StartPythonAsync(ThreadedEchoServer);
         var port = container.GetEndpoint(9000).Port;
         for (var i = 0; i < 20; i++)
         {
