@@ -304,7 +304,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
         using var root = OpenRoot();
         var image = _root.Config is not null;
         Func<string, int, int, string?>? owners = _context.IsRoot ? null : (name, uid, gid) =>
-            IdMaps.Covers(_user, image, _context.Ranges, uid, gid) || IsCallersOwn(uid, gid)
+            IdMaps.Covers(_user, image, _context.Ranges, uid, gid) || LayerOwners.IsHostCaller(uid, gid)
                 ? null
                 : RootlessOwnerProblem("/" + ContainerFiles.Relative(directory + "/" + name), uid, gid, _user, _context.Ranges);
 
@@ -315,9 +315,6 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
             : new LayerOwners(ranges, AgentLocator.Find(), image ? 0 : _user.Uid, image ? 0 : _user.Gid) { HostCallerIsCaller = true };
         ContainerFiles.Extract(root, directory, tar, _context.IsRoot, owners, tool, cancellationToken);
     }
-
-    // A tar made on the host by the caller (its own uid and gid) means "mine": such entries are the container user's.
-    private static bool IsCallersOwn(int uid, int gid) => uid == Credentials.EffectiveUid && gid == Credentials.EffectiveGid;
 
     /// <summary>The container's processes as the host sees them (docker top); empty when it is not running.</summary>
     internal IReadOnlyList<ProcessTreeCpu.Entry> Processes() => _lifecycle.AgentIfRunning?.Processes() ?? [];

@@ -36,7 +36,10 @@ internal sealed class LayerOwners(SubordinateIds ranges, string agentPath, long 
 
     /// <summary>Whether files the caller writes already have owner <paramref name="uid"/>:<paramref name="gid"/> inside (nothing to chown).</summary>
     public bool IsCaller(int uid, int gid) =>
-        (uid == callerUid && gid == callerGid) || (HostCallerIsCaller && uid == Credentials.EffectiveUid && gid == Credentials.EffectiveGid);
+        (uid == callerUid && gid == callerGid) || (HostCallerIsCaller && IsHostCaller(uid, gid));
+
+    /// <summary>Whether <paramref name="uid"/>:<paramref name="gid"/> are the caller's own host ids (a tar made on the host by the caller: "mine").</summary>
+    public static bool IsHostCaller(int uid, int gid) => uid == Credentials.EffectiveUid && gid == Credentials.EffectiveGid;
 
     /// <summary>The ranges' key: a store keeps the layers unpacked for other ranges (or none) apart.</summary>
     public string Key => ranges.Key;
