@@ -41,11 +41,12 @@ internal static class CgroupErrors
     /// <summary>
     /// v2: the kernel checks cgroup.procs of the nearest group above both the mover's group and the target
     /// (cgroup_procs_write_permission), not just the target's, so a delegated subtree works only for a
-    /// process already inside it.
+    /// process already inside it. The mover's group is the engine's spawner's, where the engine ran when it started
+    /// its first container.
     /// </summary>
     public static string JoinRefusedV2(string target, string? ownGroup, string? commonAncestor) =>
         $"the kernel refused to move it into {target}: cgroup v2 lets a process move a task only if it may write cgroup.procs of the common ancestor "
-        + $"of the task's group and the target{(commonAncestor is null ? "" : $" ({commonAncestor})")}, and the engine runs in {ownGroup ?? "a group it cannot read"}. "
+        + $"of the task's group and the target{(commonAncestor is null ? "" : $" ({commonAncestor})")}, and the engine's agents start in {ownGroup ?? "a group it cannot read"} (where the engine ran when it started its first container). "
         + "Run the engine inside the subtree delegated to you (systemd: systemd-run --user -p Delegate=yes --scope ...; by hand: move your shell into a leaf group of it) "
         + $"and set {CgroupDriver.ParentVariable} to a group in that subtree";
 

@@ -134,7 +134,7 @@ internal sealed class CgroupV1Driver : ICgroupDriver
         }
     }
 
-    public string JoinRefused(CgroupHandle handle) => CgroupErrors.JoinRefusedV1(handle.Paths, Path.Combine([_root, "<controller>", .. _parent]));
+    public string JoinRefused(CgroupHandle handle, int moverPid) => CgroupErrors.JoinRefusedV1(handle.Paths, Path.Combine([_root, "<controller>", .. _parent]));
 
     public IReadOnlyList<string> ListEngineGroups()
     {

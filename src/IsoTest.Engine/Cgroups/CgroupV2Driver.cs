@@ -329,17 +329,19 @@ internal sealed class CgroupV2Driver : ICgroupDriver
         return error;
     }
 
-    public string JoinRefused(CgroupHandle handle)
+    public string JoinRefused(CgroupHandle handle, int moverPid)
     {
+        // The task that moves is init, forked by the engine's spawner: its group is the spawner's, which is where the
+        // engine ran when it started its first container (the same group unless the engine process moved since).
         var target = handle.Paths[0];
-        var own = OwnGroup();
-        return CgroupErrors.JoinRefusedV2(target, own, own is null ? null : CommonAncestor(own, target));
+        var mover = GroupOf(moverPid > 0 ? $"/proc/{moverPid}/cgroup" : "/proc/self/cgroup") ?? GroupOf("/proc/self/cgroup");
+        return CgroupErrors.JoinRefusedV2(target, mover, mover is null ? null : CommonAncestor(mover, target));
     }
 
-    /// <summary>This process's group ("0::/path" in /proc/self/cgroup), as a path below the root; null when unreadable.</summary>
-    private string? OwnGroup()
+    /// <summary>A process's group ("0::/path" in /proc/PID/cgroup), as a path below the root; null when unreadable.</summary>
+    private string? GroupOf(string procCgroupFile)
     {
-        if (!_fs.ReadFile("/proc/self/cgroup", out var text).IsOk)
+        if (!_fs.ReadFile(procCgroupFile, out var text).IsOk)
         {
             return null;
         }

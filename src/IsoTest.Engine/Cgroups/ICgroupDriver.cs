@@ -24,8 +24,11 @@ internal interface ICgroupDriver
     /// <summary>Kills every process left in the cgroup, then removes it. Idempotent; "already gone" is not an error.</summary>
     void Destroy(CgroupHandle handle);
 
-    /// <summary>Why the kernel may have refused to move init into the container's group (EACCES), and the fix.</summary>
-    string JoinRefused(CgroupHandle handle);
+    /// <summary>
+    /// Why the kernel may have refused to move init into the container's group (EACCES), and the fix.
+    /// <paramref name="moverPid"/> is a process in the group init starts from (the engine's spawner), 0 when unknown.
+    /// </summary>
+    string JoinRefused(CgroupHandle handle, int moverPid);
 
     /// <summary>Engine ids that have an engine group on this machine.</summary>
     IReadOnlyList<string> ListEngineGroups();

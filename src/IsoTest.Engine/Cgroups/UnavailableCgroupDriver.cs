@@ -16,7 +16,7 @@ internal sealed class UnavailableCgroupDriver(string root) : ICgroupDriver
     {
     }
 
-    public string JoinRefused(CgroupHandle handle) => "there is no cgroup filesystem";
+    public string JoinRefused(CgroupHandle handle, int moverPid) => "there is no cgroup filesystem";
 
     public IReadOnlyList<string> ListEngineGroups() => [];
 

@@ -178,7 +178,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             catch (AgentException e)
             {
                 var cgroup = Cgroup;
-                throw AgentErrors.SetupFailed(id, e.Error, run.Logs.Tail(), cgroup is null ? null : () => context.Cgroups.JoinRefused(cgroup), context.IsRoot);
+                throw AgentErrors.SetupFailed(id, e.Error, run.Logs.Tail(), cgroup is null ? null : () => context.Cgroups.JoinRefused(cgroup, context.Loop.SpawnerPid(context.AgentPath)), context.IsRoot);
             }
             catch (AgentGoneException)
             {

@@ -84,7 +84,12 @@ internal sealed class EngineState : IDisposable
         System.IO.Directory.CreateDirectory(directory, OwnerOnlyDirectory);
 
         // .NET maps FileShare.None to flock(LOCK_EX) on Unix; the kernel drops it when we die, even by kill -9.
-        var lockFile = new FileStream(Path.Combine(directory, "lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        // The file is locked under another name and renamed into place: opened as "lock" directly, it would exist
+        // unlocked between open and flock, and another process's sweep (DeadEngines) that probes it then takes this
+        // live engine for a dead one and deletes its directory (seen with test projects starting engines in parallel).
+        var staging = Path.Combine(directory, "lock.new");
+        var lockFile = new FileStream(staging, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+        File.Move(staging, LockPath(directory));
         return new EngineState(root, engineId, lockFile);
     }
 
@@ -133,11 +138,13 @@ internal sealed class EngineState : IDisposable
 
         foreach (var directory in System.IO.Directory.EnumerateDirectories(root))
         {
-            var lockPath = Path.Combine(directory, "lock");
+            var lockPath = LockPath(directory);
             if (!File.Exists(lockPath))
             {
-                // Either being created right now or a half-made leftover: only a stale one is dead.
-                if (System.IO.Directory.GetCreationTimeUtc(directory) < DateTime.UtcNow.AddMinutes(-1))
+                // Either being created right now, being removed by its engine, or a half-made leftover: only a stale
+                // one is dead. (.NET gives 1601 as the creation time of a directory that is gone by now.)
+                var created = System.IO.Directory.GetCreationTimeUtc(directory);
+                if (created < DateTime.UtcNow.AddMinutes(-1) && System.IO.Directory.Exists(directory))
                 {
                     dead.Add(Path.GetFileName(directory));
                 }
@@ -158,6 +165,9 @@ internal sealed class EngineState : IDisposable
 
         return dead;
     }
+
+    /// <summary>The lock file of an engine directory: present only while locked, or after its engine died.</summary>
+    internal static string LockPath(string engineDirectory) => Path.Combine(engineDirectory, "lock");
 
     public static void RemoveDirectory(string root, string engineId)
     {

@@ -16,7 +16,8 @@ internal sealed class EngineLoop
     private readonly Poller _poller = new();
     private readonly ConcurrentQueue<Action> _work = new();
     private readonly Dictionary<ulong, Registration> _registrations = [];
-    private readonly Dictionary<string, AgentSpawner> _spawners = new(StringComparer.Ordinal);
+    // Concurrent: the loop adds spawners, error paths on other threads ask for a spawner's pid.
+    private readonly ConcurrentDictionary<string, AgentSpawner> _spawners = new(StringComparer.Ordinal);
     private readonly byte[] _receiveBuffer = new byte[AgentSocket.MaxMessage];
     private ulong _nextKey = Poller.WakeKey + 1;
 
@@ -85,6 +86,28 @@ internal sealed class EngineLoop
         }
 
         return spawner.Spawn(fds);
+    }
+
+    /// <summary>The pid of the spawner that forks <paramref name="agentPath"/>'s agents; 0 before its first spawn.</summary>
+    public int SpawnerPid(string agentPath) => _spawners.TryGetValue(agentPath, out var spawner) ? spawner.Pid : 0;
+
+    /// <summary>
+    /// Ends the spawner of <paramref name="agentPath"/> (it exits at EOF and is reaped). A spawner otherwise lives as
+    /// long as this process; this is for an engine given an agent path of its own, as a test does, that is done with it.
+    /// </summary>
+    public Task RetireSpawnerAsync(string agentPath)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Post(() =>
+        {
+            if (_spawners.TryRemove(agentPath, out var spawner))
+            {
+                spawner.Dispose();
+            }
+
+            done.SetResult();
+        });
+        return done.Task;
     }
 
     private void Post(Action work)

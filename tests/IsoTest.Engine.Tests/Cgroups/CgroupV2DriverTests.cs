@@ -139,12 +139,12 @@ public sealed class CgroupV2DriverTests : IDisposable
     {
         var handle = Driver().Create("e1", "c1", AllCaps)!;
 
-        var why = Driver().JoinRefused(handle);
+        var why = Driver().JoinRefused(handle, Environment.ProcessId);
 
-        // The engine's own group is this process's (outside the fake tree), so the common ancestor is a prefix of both.
+        // The mover's group is this process's (outside the fake tree), so the common ancestor is a prefix of both.
         Assert.Contains($"into {_fs.Full("isotest/e1/c1")}", why);
         Assert.Contains("common ancestor", why);
-        Assert.Contains("the engine runs in /", why);
+        Assert.Contains("the engine's agents start in /", why);
         Assert.Contains("Delegate=yes", why);
         Assert.Contains(CgroupDriver.ParentVariable, why);
     }

@@ -1,5 +1,6 @@
 using IsoTest.Engine.Cgroups;
 using IsoTest.Engine.Native;
+using IsoTest.Engine.Process;
 using IsoTest.Engine.Tests.Support;
 
 namespace IsoTest.Engine.Tests.Cgroups;
@@ -25,6 +26,12 @@ public sealed class V2DelegationTests
         var procs = Path.Combine(scratch.Dir, "cgroup.procs");
         var mode = File.GetUnixFileMode(procs);
 
+        // Init is forked by the engine's spawner, which stays where the process was at its first container. This
+        // process has started containers before, from home, so the test gives its engine an agent of its own path:
+        // its spawner starts in a, as an engine started in a would.
+        var agent = Path.Combine(Path.GetTempPath(), $"isotest-agent-{Guid.NewGuid():N}");
+        File.Copy(AgentLocator.Find(), agent);
+
         // Within one's own delegated subtree the move is allowed: the common ancestor is the delegated group.
         CgroupV2.Move(Environment.ProcessId, a);
         File.SetUnixFileMode(procs, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
@@ -36,7 +43,8 @@ public sealed class V2DelegationTests
             // rootless test cannot make one.
             var noRanges = Path.Combine(Path.GetTempPath(), $"isotest-noranges-{Guid.NewGuid():N}");
             File.WriteAllText(noRanges, "");
-            await using var engine = new EngineBackend(null, null, new CgroupV2Driver(CgroupV2.Root, scratch.Relative + "/b", CgroupFileSystem.Instance),
+
+            await using var engine = new EngineBackend(agent, null, new CgroupV2Driver(CgroupV2.Root, scratch.Relative + "/b", CgroupFileSystem.Instance),
                 subordinateIdFiles: (noRanges, noRanges));
             File.Delete(noRanges); // read when the engine is made
             var spec = Specs.Shell("echo inside") with { Limits = new ResourceLimits(MemoryBytes: 64L << 20) };
@@ -49,7 +57,7 @@ public sealed class V2DelegationTests
 
             var error = await Assert.ThrowsAsync<ContainerStartException>(() => engine.RunAsync(spec, TimeSpan.FromMinutes(2)));
             Assert.Contains("common ancestor", error.Message);
-            Assert.Contains(a, error.Message);                         // where the engine runs
+            Assert.Contains(a, error.Message);                         // where the engine (its spawner) runs
             Assert.Contains(scratch.Dir + "/b/" + engine.EngineId, error.Message); // where the container was to go
             Assert.Contains("Delegate=yes", error.Message);            // and the fix
             Assert.Empty(Leaks.ContainerCgroups(engine.EngineId));
@@ -58,6 +66,8 @@ public sealed class V2DelegationTests
         {
             File.SetUnixFileMode(procs, mode);
             CgroupV2.Move(Environment.ProcessId, home);
+            await EngineLoop.Shared.RetireSpawnerAsync(agent); // it sits in a
+            File.Delete(agent);
         }
     }
 

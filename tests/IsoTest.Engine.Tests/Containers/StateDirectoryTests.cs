@@ -147,4 +147,39 @@ public sealed class StateDirectoryTests : IDisposable
         Assert.Equal("444 6\n", result.Stdout);
         Assert.Empty(Directory.GetFiles(engine.StateDirectory, "*-file*"));
     }
+
+    [Fact]
+    public async Task AnEngineStartingWhileAnotherProcessSweeps_IsNeverTakenForDead()
+    {
+        // Test projects start engines in parallel on one state root, and each start sweeps the directories of dead
+        // engines: a lock file seen unlocked for a moment (between open and flock) once had a live engine's directory
+        // deleted under it. One thread here starts and ends engines, another sweeps as a starting engine does.
+        var root = EngineState.EnsureRoot(Path.Combine(_dir, "state"));
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        var sweeper = Task.Run(() =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                foreach (var dead in EngineState.DeadEngines(root))
+                {
+                    // An engine that is ending can be seen dead here a moment before its directory is gone: fine.
+                    EngineState.RemoveDirectory(root, dead);
+                }
+            }
+        });
+
+        var started = 0;
+        while (!stop.IsCancellationRequested)
+        {
+            using var state = EngineState.Acquire(root); // the old lock file made this throw at times (the sweep held it)
+            started++;
+            Assert.True(File.Exists(EngineState.LockPath(state.Directory)), $"engine {state.EngineId} has no lock file");
+            await Task.Yield();
+            Assert.True(Directory.Exists(state.Directory), $"the sweep deleted the directory of live engine {state.EngineId} (after {started} starts)");
+        }
+
+        await sweeper;
+        Assert.True(started > 100, $"only {started} engines started: the race had no chance to show");
+        Assert.Empty(Directory.GetFileSystemEntries(root));
+    }
 }
