@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace IsoTest.Bench.Peers;
 
@@ -74,14 +75,24 @@ internal sealed class RootlessPeer(EngineRoot root) : IPeer
         }
     }
 
+    /// <summary>create + start of each cycle while <see cref="RecordStarts"/> is set, in ms, as the child's engine timed it.</summary>
+    public List<double> Starts { get; } = [];
+
+    public bool RecordStarts { get; set; }
+
     public async Task CycleAsync(CancellationToken cancellationToken)
     {
         var driver = _driver ?? throw new InvalidOperationException("not prepared");
         await driver.StandardInput.WriteLineAsync("cycle".AsMemory(), cancellationToken);
         var reply = await driver.StandardOutput.ReadLineAsync(cancellationToken);
-        if (reply != "ok")
+        if (reply is null || !reply.StartsWith("ok ", StringComparison.Ordinal))
         {
             throw new InvalidOperationException($"the rootless cycle failed: {reply ?? "the driver exited"}");
+        }
+
+        if (RecordStarts)
+        {
+            Starts.Add(double.Parse(reply.AsSpan(3), CultureInfo.InvariantCulture));
         }
     }
 
@@ -102,15 +113,17 @@ internal sealed class RootlessPeer(EngineRoot root) : IPeer
     /// <summary>The child's side: one engine cycle per input line, "ok" or "error ..." per line, until end of input.</summary>
     public static async Task<int> DriveAsync(string target)
     {
-        await using var peer = new IsoTestPeer(target == "host" ? EngineRoot.Host : EngineRoot.BusyboxDirectory);
+        await using var peer = new IsoTestPeer(target == "host" ? EngineRoot.Host : EngineRoot.BusyboxDirectory) { RecordPhases = true };
         peer.PrepareOn(target == "host" ? null : target);
         Console.WriteLine("ready");
+        var starts = peer.Phases["create + start"];
         while (await Console.In.ReadLineAsync() is not null)
         {
             try
             {
                 await peer.CycleAsync(CancellationToken.None);
-                Console.WriteLine("ok");
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ok {starts[^1]:R}"));
+                starts.Clear();
             }
             catch (Exception e)
             {
