@@ -54,9 +54,9 @@ internal static class ScaleBenchmark
         s.AppendLine("## scale: many containers alive at once");
         s.AppendLine();
         s.AppendLine(CultureInfo.InvariantCulture,
-            $"The engine starts {engine.Count:N0} containers running `sleep 600` (host root, no caps) {(Processes(engine.Count, OpenFilesLimit()) is var n && n > 1 ? $"from {n} engine processes at once (one process may hold {OpenFilesLimit():N0} descriptors, a hard limit only CAP_SYS_RESOURCE raises; the engine holds ~3 per container), {Parallelism / 2} starts in flight in each" : $"from one process, {Parallelism} starts in flight at a time")}; all are alive together, then all are disposed ({Parallelism} at a time). Docker: {options.DockerScaleCount} × `docker run -d --network none isotest/busybox sleep 600` ({Parallelism} CLI calls in flight), then one `docker rm -f` of all.");
+            $"The engine starts {engine.Count:N0} containers running `sleep 600` (host root, no caps) {(Processes(engine.Count, OpenFilesLimit()) is var n && n > 1 ? $"from {n} engine processes at once (one process may hold {OpenFilesLimit():N0} descriptors, a hard limit only CAP_SYS_RESOURCE raises; the engine holds {FdsPerContainer} per container), {Parallelism / 2} starts in flight in each" : $"from one process, {Parallelism} starts in flight at a time")}; all are alive together, then all are disposed ({Parallelism} at a time). Docker: {options.DockerScaleCount} × `docker run -d --network none isotest/busybox sleep 600` ({Parallelism} CLI calls in flight), then one `docker rm -f` of all.");
         s.AppendLine("Memory per container: PSS (proportional set size, /proc/<pid>/smaps_rollup) added by the runtime's own processes while the containers live, divided by the count (engine: the bench process's growth + every isotest-init; Docker: dockerd + containerd + every containerd-shim), and the host's MemAvailable drop divided by the count (includes kernel memory: namespaces, cgroups, mounts, the payload's own pages).");
-        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}. {limits.Trim()}: the engine holds ~3 fds per container in the bench process. Limits this count needs: {raised}.");
+        s.AppendLine(CultureInfo.InvariantCulture, $"Run {started:yyyy-MM-dd HH:mm} UTC, load average {loadBefore} before, {Load.Now()} after; CPU steal {Steal.Since(stealBefore)}. {limits.Trim()}: the engine holds {FdsPerContainer} fds per container in the bench process. Limits this count needs: {raised}.");
         s.AppendLine();
         s.AppendLine("| runtime | containers | start all, s | start rate /s | PSS per container | MemAvailable drop per container | teardown all, s | target |");
         s.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
@@ -101,7 +101,7 @@ internal static class ScaleBenchmark
     /// <summary>
     /// What <paramref name="count"/> containers need of the machine's limits, checked before the first start so a large
     /// run fails at once with the command that raises the limit, not halfway with EMFILE or EAGAIN. Each container holds
-    /// ~3 descriptors in its engine's process (its agent socket, init's pidfd, the log pipe), three processes (init, its
+    /// <see cref="FdsPerContainer"/> descriptors in its engine's process, three processes (init, its
     /// helper and the payload), and one namespace of each kind (a network namespace from the pool among them).
     /// </summary>
     private static string CheckLimits(int count)
@@ -109,7 +109,7 @@ internal static class ScaleBenchmark
         long Read(string path) => long.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture);
         var fds = OpenFilesLimit();
         // Descriptors are per process: a count beyond one process's limit runs in several engine processes (EngineAsync).
-        var (needFds, needPids) = (3L * PerProcess(count, fds) + 2000, 3L * count + 4000);
+        var (needFds, needPids) = ((long)FdsPerContainer * PerProcess(count, fds) + 2000, 3L * count + 4000);
         var problems = new List<string>();
 
         foreach (var (path, fix) in new[] { ("/proc/sys/kernel/pid_max", "kernel.pid_max"), ("/proc/sys/kernel/threads-max", "kernel.threads-max") })
@@ -138,7 +138,14 @@ internal static class ScaleBenchmark
     }
 
     /// <summary>How many engine processes <paramref name="count"/> containers need under a descriptor limit of <paramref name="fds"/>.</summary>
-    private static int Processes(int count, long fds) => (int)Math.Max(1, Math.Ceiling(3.0 * count / Math.Max(1000, fds - 2000)));
+    /// <summary>
+    /// Descriptors the engine holds per live container: the control socket, stdout and stderr (socket pairs), and the
+    /// agent's pidfd. Counted in /proc/PID/fd of the bench at 400 and 1,000 alive (1,202 sockets + 403 anon inodes;
+    /// 4,086 in all); with 3 assumed here a 10,000 run split into two processes of 5,000 ran out (EMFILE) at ~4,900.
+    /// </summary>
+    private const int FdsPerContainer = 4;
+
+    private static int Processes(int count, long fds) => (int)Math.Max(1, Math.Ceiling((double)FdsPerContainer * count / Math.Max(1000, fds - 2000)));
 
     private static int PerProcess(int count, long fds) => (int)Math.Ceiling((double)count / Processes(count, fds));
 
