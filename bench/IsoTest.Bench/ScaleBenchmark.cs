@@ -137,7 +137,6 @@ internal static class ScaleBenchmark
             $"~{needPids:N0} pids (pid_max {Read("/proc/sys/kernel/pid_max"):N0}), {count:N0} namespaces of each kind (max_net_namespaces {Read("/proc/sys/user/max_net_namespaces"):N0})";
     }
 
-    /// <summary>How many engine processes <paramref name="count"/> containers need under a descriptor limit of <paramref name="fds"/>.</summary>
     /// <summary>
     /// Descriptors the engine holds per live container: the control socket, stdout and stderr (socket pairs), and the
     /// agent's pidfd. Counted in /proc/PID/fd of the bench at 400 and 1,000 alive (1,202 sockets + 403 anon inodes;
@@ -145,6 +144,7 @@ internal static class ScaleBenchmark
     /// </summary>
     private const int FdsPerContainer = 4;
 
+    /// <summary>How many engine processes <paramref name="count"/> containers need under a descriptor limit of <paramref name="fds"/>.</summary>
     private static int Processes(int count, long fds) => (int)Math.Max(1, Math.Ceiling((double)FdsPerContainer * count / Math.Max(1000, fds - 2000)));
 
     private static int PerProcess(int count, long fds) => (int)Math.Ceiling((double)count / Processes(count, fds));
