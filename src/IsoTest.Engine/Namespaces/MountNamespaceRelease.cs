@@ -34,7 +34,7 @@ internal static class MountNamespaceRelease
         {
             s_pending++;
             s_queue.Enqueue(mountNamespace);
-            Monitor.PulseAll(s_lock);
+            Monitor.PulseAll(s_lock); // All, not Pulse: the worker and DrainAsync's waiters share this monitor
         }
     }
 
