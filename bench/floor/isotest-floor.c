@@ -12,15 +12,23 @@
  * reaps it and exits; the parent reaps PID 1 and removes the cgroups. No protocol, no engine, no
  * error reporting beyond a step name: what is left is what the kernel charges.
  *
- * Protocol (stdin/stdout, one line each): the parent reads "cycle" and answers "ok" or
- * "err STEP ERRNO". Root only; cgroup v1 (this machine) or v2 (memory.max/cpu.max).
- *   isotest-floor [--netns-ahead] [--cgroup NAME]
+ * A server fixture (ServerBenchmark.cs) is the same container with `busybox httpd` as the payload and
+ * --root's busybox directory as the overlay's lower dir: once httpd has exec'd, the parent knocks on
+ * 127.0.0.1:PORT from inside the container's network namespace until it accepts, GETs /index.html on
+ * a fresh connection (a 200 whose body is DIR/www/index.html), then SIGKILLs PID 1, reaps it and
+ * removes the cgroups. No port is published: a connection made inside the namespace is the cheapest
+ * path to the server any engine could offer, which is what makes this a floor.
+ *
+ * Protocol (stdin/stdout, one line each): the parent reads "cycle" or "server PORT" and answers "ok"
+ * or "err STEP ERRNO". Root only; cgroup v1 (this machine) or v2 (memory.max/cpu.max).
+ *   isotest-floor [--netns-ahead] [--cgroup NAME] [--root DIR]
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -34,9 +42,11 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/time.h>
 #include <sys/types.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STAGE "/tmp"
@@ -46,6 +56,10 @@ static int v2;                          /* unified hierarchy at /sys/fs/cgroup *
 static const char *group = "isotest-floor";
 static char dirs[2][200];               /* this cycle's cgroup directories (v1: memory, cpu; v2: one) */
 static int ndirs;
+static const char *root = "/";          /* the overlay's lower dir (--root) */
+static int port;                        /* this request's server port; 0 for a cycle */
+static char page[4096];                 /* --root's www/index.html: the body a server must answer with */
+static ssize_t page_len = -1;
 
 static int put(const char *dir, const char *file, const char *value)
 {
@@ -82,11 +96,16 @@ static int make_cgroups(unsigned cycle)
            put(dirs[1], "cpu.cfs_period_us", "100000") | put(dirs[1], "cpu.cfs_quota_us", "50000");
 }
 
-static void remove_cgroups(void)
+/* -1 when a group stayed (its errno kept): the cycle's answer says so rather than leaving it behind unseen. */
+static int remove_cgroups(void)
 {
+    int r = 0, err = 0;
     for (int i = ndirs - 1; i >= 0; i--)
-        rmdir(dirs[i]);
+        if (rmdir(dirs[i]) < 0)
+            r = -1, err = errno;
     ndirs = 0;
+    errno = err;
+    return r;
 }
 
 static int report = 1;                  /* the child's pipe to the parent: a failed step's name and errno */
@@ -124,10 +143,21 @@ static void build_root(void)
 {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail("private");
+    /* A --root directory is opened before the staging tmpfs covers /tmp, where the bench keeps it, and
+     * named as /proc/self/fd/N, as the engine's agent does (rootfs.c, open_sources). */
+    int lower = -1;
+    char opts[128] = "lowerdir=/,upperdir=" STAGE "/u,workdir=" STAGE "/w";
+    if (strcmp(root, "/") != 0) {
+        if ((lower = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+            fail("root");
+        snprintf(opts, sizeof opts, "lowerdir=/proc/self/fd/%d,upperdir=" STAGE "/u,workdir=" STAGE "/w", lower);
+    }
     mount_at("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
     mkdir(STAGE "/u", 0755);
     mkdir(STAGE "/w", 0755);
-    mount_at("overlay", STAGE "/r", "overlay", 0, "lowerdir=/,upperdir=" STAGE "/u,workdir=" STAGE "/w");
+    mount_at("overlay", STAGE "/r", "overlay", 0, opts);
+    if (lower >= 0)
+        close(lower);
     mount_at("proc", STAGE "/r/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
     mount_at("tmpfs", STAGE "/r/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=65536k");
     static const struct { const char *name; unsigned major, minor; } nodes[] = {
@@ -174,7 +204,7 @@ static void drop_caps(void)
         fail("caps");
 }
 
-/* PID 1 of the new namespaces: set up, fork the payload, reap it. */
+/* PID 1 of the new namespaces: set up, fork the payload, reap it (a server: until the parent kills PID 1). */
 static int init_main(void)
 {
     join_cgroups();
@@ -187,17 +217,109 @@ static int init_main(void)
         fail("fork");
     if (payload == 0) {
         drop_caps();
-        char *argv[] = { "/bin/true", NULL }, *envp[] = { "PATH=/usr/bin:/bin", NULL };
+        char portarg[8];
+        snprintf(portarg, sizeof portarg, "%d", port);
+        char *cycle_argv[] = { "/bin/true", NULL }, *envp[] = { "PATH=/usr/bin:/bin", NULL };
+        char *server_argv[] = { "/bin/busybox", "httpd", "-f", "-p", portarg, "-h", "/www", NULL };
+        char **argv = port ? server_argv : cycle_argv;
         execve(argv[0], argv, envp);
         fail("exec");
     }
     int status;
+    if (port) {
+        /* The payload's copy of the report pipe is the last one once this one is closed, and its exec
+         * closes it: the parent's read returns at httpd's exec, and only then does it start knocking. */
+        close(report);
+        for (;;) {
+            pid_t p = wait(&status);
+            if (p == payload || (p < 0 && errno != EINTR))
+                _exit(1);               /* the server died: the parent's knocking sees PID 1 gone */
+        }
+    }
     if (waitpid(payload, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
         fail("payload");
     _exit(0);
 }
 
 static int host_netns = -1, ready_netns = -1;
+
+static int step(char *why, size_t size, const char *name)
+{
+    snprintf(why, size, "%s %d", name, errno);
+    return -1;
+}
+
+/* Knocks until the server accepts, then GETs the index on a fresh connection. The pause between knocks
+ * is short because httpd listens within 0.1-1 ms of its exec (0 to 6 pauses in a trace here) and each
+ * pause can add its whole length to the figure (50 us asked; with the default 50 us timer slack it is
+ * ~0.13 ms, measured here); without one the parent would spend the second of this machine's two cores
+ * on refused connects while the server starts on the other. */
+static int knock_and_get(pid_t pid, char *why, size_t size)
+{
+    struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct timespec pause = { 0, 50000 }, start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (s < 0)
+            return step(why, size, "socket");
+        int up = connect(s, (struct sockaddr *)&addr, sizeof addr), err = errno;
+        close(s);
+        if (up == 0)
+            break;
+        if (err != ECONNREFUSED)
+            return errno = err, step(why, size, "connect");
+        siginfo_t info = { 0 };         /* WNOWAIT: PID 1 stays unreaped, so its pid cannot be reused before the kill */
+        if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid)
+            return errno = ESRCH, step(why, size, "server");
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - start.tv_sec >= 5)
+            return errno = ETIMEDOUT, step(why, size, "ready");
+        nanosleep(&pause, NULL);
+    }
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval limit = { 5, 0 };    /* a server that stops answering fails the request instead of hanging the bench */
+    static const char request[] = "GET /index.html HTTP/1.0\r\n\r\n";
+    if (s < 0 || setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) < 0 ||
+        connect(s, (struct sockaddr *)&addr, sizeof addr) < 0 || write(s, request, sizeof request - 1) != sizeof request - 1) {
+        step(why, size, "request");
+        return close(s), -1;
+    }
+    char answer[8192];
+    size_t len = 0;
+    for (ssize_t n; len < sizeof answer - 1 && (n = read(s, answer + len, sizeof answer - 1 - len)) != 0; len += (size_t)n)
+        if (n < 0) {
+            step(why, size, "response");
+            return close(s), -1;
+        }
+    close(s);
+    answer[len] = 0;
+    const char *body = strstr(answer, "\r\n\r\n");
+    errno = EPROTO;
+    if (strncmp(answer, "HTTP/1.", 7) != 0 || strncmp(answer + 8, " 200 ", 5) != 0)
+        return step(why, size, "status");
+    if (!body || page_len < 0 || (size_t)(answer + len - (body + 4)) != (size_t)page_len || memcmp(body + 4, page, (size_t)page_len) != 0)
+        return step(why, size, "body");
+    return 0;
+}
+
+/* The parent makes its sockets inside the container's network namespace (a socket stays in the namespace
+ * it was made in): one setns in and one out per fixture, as it makes no other socket meanwhile. */
+static int serve(pid_t pid, char *why, size_t size)
+{
+    char p[64];
+    snprintf(p, sizeof p, "/proc/%d/ns/net", (int)pid);
+    int netns = open(p, O_RDONLY | O_CLOEXEC);
+    if (netns < 0 || setns(netns, CLONE_NEWNET) < 0) {
+        step(why, size, "netns");
+        return netns >= 0 ? close(netns) : 0, -1;
+    }
+    close(netns);
+    int r = knock_and_get(pid, why, size);
+    if (setns(host_netns, CLONE_NEWNET) < 0)
+        return step(why, size, "setns");
+    return r;
+}
 
 /* "--netns-ahead": a pool of one, refilled right after each reply, as the engine's pool refills at idle
  * priority. Back to back the refill still competes with the next request, as it does in the engine. */
@@ -234,12 +356,18 @@ static int cycle(unsigned n)
     if (pid < 0)
         return close(pipefd[0]), printf("err clone %d\n", err), remove_cgroups(), -1;
     char why[64] = "";
-    ssize_t got = read(pipefd[0], why, sizeof why - 1);
+    /* EOF: a cycle's PID 1 has exited; a server's httpd has exec'd (see init_main). */
+    int failed = read(pipefd[0], why, sizeof why - 1) > 0;
     close(pipefd[0]);
+    if (port) {
+        failed = failed || serve(pid, why, sizeof why) < 0;
+        kill(pid, SIGKILL);             /* PID 1's death takes the rest of its pid namespace */
+    }
     int status;
     waitpid(pid, &status, 0);
-    remove_cgroups();
-    if (got > 0)
+    if (remove_cgroups() < 0 && !failed)
+        failed = step(why, sizeof why, "rmdir");
+    if (failed)
         return printf("err %s\n", why), -1;
     return printf("ok\n"), 0;
 }
@@ -252,9 +380,16 @@ int main(int argc, char **argv)
             netns_ahead = 1;
         else if (!strcmp(argv[i], "--cgroup") && i + 1 < argc)
             group = argv[++i];
+        else if (!strcmp(argv[i], "--root") && i + 1 < argc)
+            root = argv[++i];
         else
-            return fprintf(stderr, "usage: isotest-floor [--netns-ahead] [--cgroup NAME]\n"), 2;
+            return fprintf(stderr, "usage: isotest-floor [--netns-ahead] [--cgroup NAME] [--root DIR]\n"), 2;
     }
+    char index_path[512];
+    snprintf(index_path, sizeof index_path, "%s/www/index.html", root);
+    int index_fd = open(index_path, O_RDONLY | O_CLOEXEC);
+    if (index_fd >= 0)
+        page_len = read(index_fd, page, sizeof page), close(index_fd);   /* none: a server request answers "err body" */
     struct statfs fs;
     v2 = statfs("/sys/fs/cgroup", &fs) == 0 && fs.f_type == CGROUP2_MAGIC;
     char parent[256];
@@ -275,9 +410,19 @@ int main(int argc, char **argv)
     host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
     if (host_netns < 0 || (netns_ahead && prepare_netns() < 0))
         return fprintf(stderr, "isotest-floor: network namespace: %s\n", strerror(errno)), 1;
-    while (fgets(line, sizeof line, stdin))
+    while (fgets(line, sizeof line, stdin)) {
+        char *end;
+        if (!strcmp(line, "cycle\n"))
+            port = 0;
+        else if (!strncmp(line, "server ", 7) && (port = (int)strtol(line + 7, &end, 10)) > 0 && port < 65536 && *end == '\n')
+            ;
+        else {
+            printf("err request %d\n", EINVAL);
+            continue;
+        }
         if (cycle(n++) == 0 && netns_ahead && prepare_netns() < 0)
             return fprintf(stderr, "isotest-floor: network namespace: %s\n", strerror(errno)), 1;
+    }
     for (int i = 0; i < (v2 ? 1 : 2); i++) {
         if (v2)
             snprintf(parent, sizeof parent, "/sys/fs/cgroup/%s", group);

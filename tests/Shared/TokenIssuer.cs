@@ -181,7 +181,9 @@ public sealed class TokenIssuer : IDisposable
 
     public void Dispose()
     {
-        _listener.Stop();
+        // Close alone: Stop then Close removes the prefixes twice, and the managed HttpListener's second removal binds
+        // the port again to find its endpoint, which throws "Address already in use" once another test has taken the
+        // freed port (seen in a rootless CI lane).
         _listener.Close();
         _loop.Wait(TimeSpan.FromSeconds(10));
         _certificate.Dispose();

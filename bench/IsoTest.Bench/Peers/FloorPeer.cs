@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 
 namespace IsoTest.Bench.Peers;
 
@@ -8,17 +9,27 @@ namespace IsoTest.Bench.Peers;
 /// Docker's capabilities, v1 memory + cpu cgroups joined by the child) with no engine around it. It is
 /// built here with the machine's C compiler and driven over a pipe, one cycle per line, so it can take
 /// its turn in the same rounds as the other peers; the pipe round trip (~20 µs) is part of its figure.
+/// With a server root (<see cref="ForServer"/>) each cycle is a server fixture instead: <c>busybox httpd</c> in
+/// the same isolation over that directory, reached from inside its network namespace, one GET, killed.
 /// </summary>
-internal sealed class FloorPeer(string repositoryRoot, bool netnsAhead) : IPeer
+internal sealed class FloorPeer(string repositoryRoot, bool netnsAhead, string? serverRoot = null) : IPeer
 {
     private Process? _driver;
     private string? _directory;
 
+    /// <summary>The server benchmark's floor: httpd on <paramref name="rootfs"/> (a busybox root holding /www/index.html), a fresh network namespace each.</summary>
+    public static FloorPeer ForServer(string repositoryRoot, string rootfs) => new(repositoryRoot, netnsAhead: false, rootfs);
+
     public string Name => netnsAhead ? "kernel floor, netns ahead" : "kernel floor";
 
-    public string Notes => netnsAhead
+    public string Notes => serverRoot is not null
+        ? $"bench/floor/isotest-floor.c --root (the engine's busybox root): httpd in the engine's isolation, a fresh network namespace; no published port: TCP connects to 127.0.0.1:{ServerBenchmark.Port} made inside that namespace (every ~0.13 ms until one is accepted), then the GET there, the cheapest path any engine could offer; SIGKILL of PID 1"
+        : netnsAhead
         ? "bench/floor/isotest-floor.c --netns-ahead: a network namespace made right after each cycle, as the engine's pool refills"
-        : "bench/floor/isotest-floor.c: the engine's isolation in ~300 lines of C, a fresh network namespace per cycle";
+        : "bench/floor/isotest-floor.c: the engine's isolation in ~430 lines of C, a fresh network namespace per cycle";
+
+    // One line per cycle: the program's whole protocol (its header comment).
+    private string Request => serverRoot is not null ? $"server {ServerBenchmark.Port.ToString(CultureInfo.InvariantCulture)}" : "cycle";
 
     public async Task PrepareAsync(CancellationToken cancellationToken)
     {
@@ -44,10 +55,16 @@ internal sealed class FloorPeer(string repositoryRoot, bool netnsAhead) : IPeer
             UseShellExecute = false,
         };
         info.ArgumentList.Add("--cgroup");
-        info.ArgumentList.Add($"isotest-bench-floor-{Environment.ProcessId}{(netnsAhead ? "-ahead" : "")}");
+        info.ArgumentList.Add($"isotest-bench-floor-{Environment.ProcessId}{(netnsAhead ? "-ahead" : "")}{(serverRoot is not null ? "-server" : "")}");
         if (netnsAhead)
         {
             info.ArgumentList.Add("--netns-ahead");
+        }
+
+        if (serverRoot is not null)
+        {
+            info.ArgumentList.Add("--root");
+            info.ArgumentList.Add(serverRoot);
         }
 
         _driver = Process.Start(info) ?? throw new PeerUnavailableException($"could not start {binary}");
@@ -57,7 +74,7 @@ internal sealed class FloorPeer(string repositoryRoot, bool netnsAhead) : IPeer
     public async Task CycleAsync(CancellationToken cancellationToken)
     {
         var driver = _driver ?? throw new InvalidOperationException("not prepared");
-        await driver.StandardInput.WriteLineAsync("cycle".AsMemory(), cancellationToken);
+        await driver.StandardInput.WriteLineAsync(Request.AsMemory(), cancellationToken);
         var reply = await driver.StandardOutput.ReadLineAsync(cancellationToken);
         if (reply != "ok")
         {

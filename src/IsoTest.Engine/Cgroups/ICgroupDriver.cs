@@ -30,7 +30,10 @@ internal interface ICgroupDriver
     /// </summary>
     string JoinRefused(CgroupHandle handle, int moverPid);
 
-    /// <summary>Engine ids that have an engine group on this machine.</summary>
+    /// <summary>
+    /// The names of the groups directly under the engines' parent: engine groups, and anything else that shares the
+    /// parent. The sweep keeps only engine-id-shaped names (EngineState.IsEngineId).
+    /// </summary>
     IReadOnlyList<string> ListEngineGroups();
 
     /// <summary>

@@ -133,7 +133,7 @@ internal sealed class ContainerLifecycle(EngineContext context, string id, Conta
         }
 
         setup.DetachNetworks(); // the new run joins them afresh, under the same names
-        using (context.Network.BeginCreate(spec))
+        using (context.BeginCreate(spec))
         {
             await LaunchAsync(start: true, cancellationToken).ConfigureAwait(false);
         }

@@ -137,6 +137,13 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
                 idMaps = null;
             }
 
+            // A private network with the shared user namespace: a namespace made ahead in it (fd 4), when one is ready.
+            if (sharedUserns is not null && network.Mode == NetnsMode.New && context.UserNetns?.TryTake(maps!, sharedUserns) is { } ready)
+            {
+                network.Dispose();
+                network = new NetworkAttachment(NetnsMode.Join, ready);
+            }
+
             // A member of user-defined networks gets the driver's /etc/hosts and /etc/resolv.conf, under the user's mounts.
             var built = network.Mounts.Count > 0 ? spec with { Mounts = [.. network.Mounts, .. spec.Mounts] } : spec;
             // The host root's mirror made ahead (fd 6), when this container's mounts and files leave its shape alone.
@@ -162,11 +169,11 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
             run = new ContainerRun(agent, new ContainerLogs(context.Time));
 
             // The loop spawns the agent, closes its ends here and sends it the messages at once.
-            // The shared user namespace goes on fd 5, so fd 4 (a network namespace with netns 2 or 3) holds /dev/null;
-            // a mirror made ahead on fd 6.
+            // The shared user namespace goes on fd 5; fd 4 holds the network namespace made ahead in it (netns 2), else
+            // /dev/null; a mirror made ahead on fd 6.
             SafeFileHandle[] agentEnds = sharedUserns is null ? [outAgent, errAgent, ctlAgent, .. network.AgentFds]
-                : mirror is null ? [outAgent, errAgent, ctlAgent, Fd.Duplicate(context.DevNull), sharedUserns]
-                : [outAgent, errAgent, ctlAgent, Fd.Duplicate(context.DevNull), sharedUserns, mirror];
+                : mirror is null ? [outAgent, errAgent, ctlAgent, network.Namespace ?? Fd.Duplicate(context.DevNull), sharedUserns]
+                : [outAgent, errAgent, ctlAgent, network.Namespace ?? Fd.Duplicate(context.DevNull), sharedUserns, mirror];
             await context.Loop.SpawnAsync(context.AgentPath, context.DevNull, agentEnds, agent.Control, agent, messages).ConfigureAwait(false);
             run.Logs.Start(stdout, stderr);
             (stdout, stderr) = (null, null);

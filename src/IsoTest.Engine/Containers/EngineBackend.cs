@@ -66,8 +66,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
             log)
         {
             Ranges = ranges,
-            UserNamespaces = ranges is null ? null : new Namespaces.SharedUserNamespaces(EngineLoop.Shared, AgentPath),
-            HostMirrors = ranges is null ? null : new RootFs.HostMirrors(EngineLoop.Shared, AgentPath, TimeProvider.System),
+            // Rootless, with ranges or without: the containers' user namespaces are made once per maps and shared, so the
+            // host mirrors and network namespaces can be made ahead in them.
+            UserNamespaces = isRoot ? null : new Namespaces.SharedUserNamespaces(EngineLoop.Shared, AgentPath),
+            HostMirrors = isRoot ? null : new RootFs.HostMirrors(EngineLoop.Shared, AgentPath, TimeProvider.System),
+            UserNetns = isRoot ? null : new UserNetnsPools(EngineLoop.Shared, AgentPath),
         };
 
         if (EngineRequirements.RootlessKernelNote(isRoot, Environment.OSVersion.Version) is { } note && Interlocked.Exchange(ref s_kernelNoted, 1) == 0)
@@ -104,8 +107,11 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
     internal Lazy<IsoTest.Engine.Images.ImageService> Images { get; set; } =
         new(() => new IsoTest.Engine.Images.ImageService(new IsoTest.Engine.Images.ImageStore(IsoTest.Engine.Images.ImageStore.DefaultRoot())));
 
-    /// <summary>Network namespaces made ahead of time (root only: see <see cref="NetnsPool"/>); started on first use.</summary>
+    /// <summary>Network namespaces made ahead of time as root (see <see cref="NetnsPool"/>); started on first use.</summary>
     internal NetnsPool? Netns => (_context.Network as NamespaceNetworkDriver)?.Pool;
+
+    /// <summary>Rootless with subordinate ranges: network namespaces made ahead in the shared user namespaces (null otherwise).</summary>
+    internal UserNetnsPools? UserNetns => _context.UserNetns;
 
     internal int LiveContainers => _context.Registry.Count;
 
@@ -158,7 +164,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
         ArgumentNullException.ThrowIfNull(spec);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var container = await Containers.EngineContainer.PrepareAsync(_context, spec, cancellationToken).ConfigureAwait(false);
-        using (_context.Network.BeginCreate(spec))
+        using (_context.BeginCreate(spec))
         {
             await container.CreateAsync(start, cancellationToken).ConfigureAwait(false);
         }
@@ -190,6 +196,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
 
         _context.Network.Dispose();
         _context.HostMirrors?.Dispose();
+        _context.UserNetns?.Dispose();
         _context.UserNamespaces?.Dispose();
         // The ended containers' mount namespaces this process still holds (one queue for all engines) are closed first.
         await Namespaces.MountNamespaceRelease.DrainAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
@@ -239,7 +246,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
                 }
             }
 
-            foreach (var engineId in cgroups.ListEngineGroups())
+            foreach (var engineId in cgroups.ListEngineGroups().Where(Containers.EngineState.IsEngineId))
             {
                 cgroups.RemoveIfUnowned(engineId);
             }

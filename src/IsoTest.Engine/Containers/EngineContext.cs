@@ -32,9 +32,30 @@ internal sealed record EngineContext(
     /// <summary>Rootless: the caller's subordinate id ranges, which the containers' user namespaces map (null: the caller's ids only).</summary>
     public SubordinateIds? Ranges { get; init; }
 
-    /// <summary>Rootless with <see cref="Ranges"/>: the user namespaces private containers join, one per distinct maps (null otherwise).</summary>
+    /// <summary>Rootless: the user namespaces private containers join, one per distinct maps (null as root).</summary>
     public Namespaces.SharedUserNamespaces? UserNamespaces { get; init; }
 
     /// <summary>With <see cref="UserNamespaces"/>: host-root mirrors made ahead of the starts that take them (null otherwise).</summary>
     public HostMirrors? HostMirrors { get; init; }
+
+    /// <summary>With <see cref="UserNamespaces"/>: network namespaces made ahead in them for private containers (null otherwise).</summary>
+    public UserNetnsPools? UserNetns { get; init; }
+
+    /// <summary>
+    /// Marks a container creation in flight until disposed, for every pool that makes network namespaces ahead (the
+    /// driver's as root, <see cref="UserNetns"/> rootless) and for the host mirrors' makers (<see cref="HostMirrors"/>,
+    /// every creation: they take the mount locks any start needs): none makes one meanwhile (<see cref="NetnsPool"/>: why).
+    /// </summary>
+    public IDisposable BeginCreate(ContainerSpec spec) =>
+        new Holds(Network.BeginCreate(spec), spec.Network.Kind != NetworkKind.Host ? UserNetns?.Hold() : null, HostMirrors?.Hold());
+
+    private sealed class Holds(IDisposable? network, IDisposable? userNetns, IDisposable? mirrors) : IDisposable
+    {
+        public void Dispose()
+        {
+            network?.Dispose();
+            userNetns?.Dispose();
+            mirrors?.Dispose();
+        }
+    }
 }

@@ -127,6 +127,13 @@ internal sealed class EngineState : IDisposable
         }
     }
 
+    /// <summary>
+    /// Whether a name has the shape of the ids <see cref="Acquire"/> makes (8 lowercase hex digits). The sweeps act
+    /// only on such names: the cgroup parent may be shared (a systemd slice, a CI runner's group, a test's scratch
+    /// group), and a group or directory someone else made there is not ours to remove.
+    /// </summary>
+    public static bool IsEngineId(string name) => name.Length == 8 && name.All(c => char.IsAsciiDigit(c) || c is >= 'a' and <= 'f');
+
     /// <summary>Engine ids under <paramref name="root"/> whose owner is gone (their lock is free).</summary>
     public static IReadOnlyList<string> DeadEngines(string root)
     {
@@ -136,7 +143,7 @@ internal sealed class EngineState : IDisposable
             return dead;
         }
 
-        foreach (var directory in System.IO.Directory.EnumerateDirectories(root))
+        foreach (var directory in System.IO.Directory.EnumerateDirectories(root).Where(d => IsEngineId(Path.GetFileName(d))))
         {
             var lockPath = LockPath(directory);
             if (!File.Exists(lockPath))

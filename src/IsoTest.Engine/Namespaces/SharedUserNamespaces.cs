@@ -7,12 +7,14 @@ using Microsoft.Win32.SafeHandles;
 namespace IsoTest.Engine.Namespaces;
 
 /// <summary>
-/// Rootless with subordinate ranges: one user namespace per distinct pair of id maps, made once per engine and joined
+/// Rootless: one user namespace per distinct pair of id maps, made once per engine and joined
 /// by every private container with those maps (the agent's <c>joinuser</c>, native/PROTOCOL.md "Shared user
 /// namespaces"), as rootless podman keeps one user namespace for its containers. Subordinate ranges can only be
 /// written by the setuid helpers newuidmap/newgidmap: two execs per start (~6.6 ms on this VM) when every container
 /// mapped a namespace of its own; here they run once per maps, in the agent binary's <c>userns</c> mode, and each start
-/// only joins. The namespace is a child of the initial one with the same maps as before, so a container sees the same
+/// only joins. Without ranges the maps are the caller's own ids, which the maker writes itself; sharing still lets the
+/// engine make host mirrors and network namespaces ahead in it (RootFs/HostMirrors.cs, Networking/UserNetnsPools.cs),
+/// which need the container's user namespace to exist before the container. The namespace is a child of the initial one with the same maps as before, so a container sees the same
 /// <c>/proc/self/uid_map</c>; a rootless network's member keeps a namespace of its own (the network holder's child).
 /// <para>
 /// What sharing costs in isolation: the containers' ids were the same host ids before (the maps are equal), so files
@@ -39,7 +41,6 @@ internal sealed class SharedUserNamespaces(EngineLoop loop, string agentPath) : 
     /// <exception cref="AgentGoneException">The maker exited without a namespace.</exception>
     public Task<SafeFileHandle> ForAsync(IdMaps maps)
     {
-        var helpers = maps.Helpers ?? throw new ArgumentException("shared user namespaces map subordinate ranges", nameof(maps));
         lock (_made)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
@@ -47,7 +48,7 @@ internal sealed class SharedUserNamespaces(EngineLoop loop, string agentPath) : 
             if (!_made.TryGetValue(key, out var made) || made.IsFaulted || made.IsCanceled)
             {
                 // A failure is not kept: the next start tries again and reports what the helpers say then.
-                made = MakeAsync(helpers, maps);
+                made = MakeAsync(maps);
                 _made[key] = made;
             }
 
@@ -55,14 +56,16 @@ internal sealed class SharedUserNamespaces(EngineLoop loop, string agentPath) : 
         }
     }
 
-    private async Task<SafeFileHandle> MakeAsync(SubordinateIds helpers, IdMaps maps)
+    private async Task<SafeFileHandle> MakeAsync(IdMaps maps)
     {
+        // Without ranges ("-" for both helpers) the maker writes the one-id maps itself.
+        var (newUidMap, newGidMap) = maps.Helpers is { } helpers ? (helpers.NewUidMap, helpers.NewGidMap) : ("-", "-");
         var (engineEnd, makerEnd) = Fd.SeqPacketPair();
         var control = new AgentSocket(engineEnd);
         var maker = new Maker(control);
         // Its stdout and stderr are /dev/null: it reports on the control socket only.
         await loop.SpawnAsync(agentPath, Fd.OpenDevNull(), [Fd.OpenDevNull(), Fd.OpenDevNull(), makerEnd], control, maker,
-            [AgentProtocol.Encode(["userns", helpers.NewUidMap, helpers.NewGidMap, maps.UidMap, maps.GidMap])]).ConfigureAwait(false);
+            [AgentProtocol.Encode(["userns", newUidMap, newGidMap, maps.UidMap, maps.GidMap])]).ConfigureAwait(false);
         return await maker.Made.Task.ConfigureAwait(false);
     }
 

@@ -5,7 +5,8 @@ namespace IsoTest.Engine.Networking;
 
 /// <summary>
 /// The engine's network driver: a private network namespace per container (as root, a ready one from the
-/// <see cref="NetnsPool"/>; rootless, the agent makes one inside the container's user namespace), or the host's;
+/// <see cref="NetnsPool"/>; rootless, the agent makes one inside the container's user namespace, unless that is the
+/// engine's shared one and <see cref="UserNetnsPools"/> has one ready there), or the host's;
 /// as root, a container on user-defined networks (<see cref="EngineNetworks"/>) gets a namespace the engine
 /// has joined to them before the agent starts: one the pool made ready on its first network, when there is one. Rootless, the <see cref="NetworkHolder"/> makes those namespaces
 /// (a member's inside a user namespace of its own, which the agent joins first) and the engine configures them the same way.
@@ -16,7 +17,7 @@ internal sealed class NamespaceNetworkDriver : INetworkDriver
     private readonly EngineNetworks _networks;
     private readonly Lazy<NetworkHolder>? _holder;
 
-    /// <param name="root">Root: keep namespaces ready. Rootless cannot pool: the namespace must belong to a user namespace that does not exist yet.</param>
+    /// <param name="root">Root: keep namespaces ready. Rootless pools only for containers in a shared user namespace (<see cref="UserNetnsPools"/>, outside this driver: the namespace must belong to the container's user namespace).</param>
     /// <param name="stateDirectory">Where members' hosts files live.</param>
     /// <param name="holder">Rootless: starts the network holder (on first use of a network).</param>
     /// <param name="findSlirp">Where slirp4netns is (outbound networks), or null when it is not installed; by default looked up on PATH.</param>

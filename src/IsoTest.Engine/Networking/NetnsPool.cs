@@ -24,8 +24,13 @@ namespace IsoTest.Engine.Networking;
 /// Once its own are ready it does the same for the user-defined networks (the <c>more</c> work it is given,
 /// <see cref="EngineNetworks.PlugOne"/>): namespaces already on a network, so a member's start makes no veth.
 /// </para>
-/// Root only: a rootless container's network namespace must belong to its own user namespace, which
-/// does not exist before the container does.
+/// <para>
+/// Root makes them on this thread. Rootless, a container's network namespace must belong to its user namespace, so
+/// only a container joining the engine's shared user namespace for its maps (subordinate ranges) can take one made
+/// ahead: <see cref="UserNetnsPools"/> gives each such user namespace a pool whose namespaces a maker process in it
+/// makes (<c>make</c>), under the same rules. A rootless container with a user namespace of its own (no ranges, or a
+/// member of a user-defined network) still makes its own.
+/// </para>
 /// </summary>
 internal sealed class NetnsPool : IDisposable
 {
@@ -34,8 +39,9 @@ internal sealed class NetnsPool : IDisposable
     private readonly Lock _lock = new();
     private readonly Queue<SafeFileHandle> _ready = new();
     private readonly AutoResetEvent _wake = new(false); // managed on Linux: no OS handle to dispose
+    private readonly Creations _creations;
+    private readonly Func<SafeFileHandle?>? _make;
     private bool _stopped;
-    private int _creating;
 
     private readonly Func<SafeFileHandle, bool>? _more;
 
@@ -43,9 +49,17 @@ internal sealed class NetnsPool : IDisposable
     /// More work of the same kind, done once the plain namespaces are ready (<see cref="EngineNetworks.PlugOne"/>: namespaces
     /// ready on a user-defined network): makes one more, given the thread's own namespace; false when none is wanted.
     /// </param>
-    public NetnsPool(Func<SafeFileHandle, bool>? more = null)
+    /// <param name="make">
+    /// Makes one namespace (lo up) elsewhere, blocking this pool's thread until it is made, or null when it no longer
+    /// can (the pool then stops); null: made on the pool's thread in this process's user namespace (root).
+    /// </param>
+    /// <param name="creations">The creations in flight this pool waits out; null: its own (<see cref="Hold"/>).</param>
+    public NetnsPool(Func<SafeFileHandle, bool>? more = null, Func<SafeFileHandle?>? make = null, Creations? creations = null)
     {
         _more = more;
+        _make = make;
+        _creations = creations ?? new Creations();
+        _creations.Idle += Wake;
         new Thread(Run) { IsBackground = true, Name = "isotest-netns" }.Start();
     }
 
@@ -78,14 +92,11 @@ internal sealed class NetnsPool : IDisposable
     public void Wake() => _wake.Set();
 
     /// <summary>Marks a container creation in flight until disposed; the pool waits for none to be.</summary>
-    public IDisposable Hold()
-    {
-        Interlocked.Increment(ref _creating);
-        return new Creation(this);
-    }
+    public IDisposable Hold() => _creations.Hold();
 
     public void Dispose()
     {
+        _creations.Idle -= Wake;
         lock (_lock)
         {
             _stopped = true;
@@ -115,13 +126,18 @@ internal sealed class NetnsPool : IDisposable
         {
             NetworkNamespace.LowerThisThreadToIdle();
             using var home = NetworkNamespace.OpenCurrent();
+            var make = _make ?? (() => NetworkNamespace.Make(home));
             while (true)
             {
-                while (Volatile.Read(ref _creating) == 0)
+                while (!_creations.InFlight)
                 {
                     if (ReadyCount < Size)
                     {
-                        var made = NetworkNamespace.Make(home);
+                        if (make() is not { } made)
+                        {
+                            return; // the maker is gone: containers make their own
+                        }
+
                         lock (_lock)
                         {
                             if (_stopped)
@@ -161,16 +177,37 @@ internal sealed class NetnsPool : IDisposable
             Console.Error.WriteLine($"isotest: the network namespace pool stopped: {e}");
         }
     }
+}
 
-    private sealed class Creation(NetnsPool pool) : IDisposable
+/// <summary>
+/// Container creations in flight, for the pools that make no namespace meanwhile (<see cref="NetnsPool"/>: why). One
+/// per root pool; one shared by every rootless pool of an engine, so a pool made during a creation waits it out too.
+/// </summary>
+internal sealed class Creations
+{
+    private int _inFlight;
+
+    /// <summary>Raised when the last creation in flight ends.</summary>
+    public event Action? Idle;
+
+    public bool InFlight => Volatile.Read(ref _inFlight) > 0;
+
+    /// <summary>Marks a container creation in flight until disposed.</summary>
+    public IDisposable Hold()
+    {
+        Interlocked.Increment(ref _inFlight);
+        return new Creation(this);
+    }
+
+    private sealed class Creation(Creations creations) : IDisposable
     {
         private int _done;
 
         public void Dispose()
         {
-            if (Interlocked.Exchange(ref _done, 1) == 0 && Interlocked.Decrement(ref pool._creating) == 0)
+            if (Interlocked.Exchange(ref _done, 1) == 0 && Interlocked.Decrement(ref creations._inFlight) == 0)
             {
-                pool._wake.Set();
+                creations.Idle?.Invoke();
             }
         }
     }

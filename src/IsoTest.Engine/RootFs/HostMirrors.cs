@@ -1,14 +1,23 @@
-using IsoTest.Engine.Native;
+using IsoTest.Engine.Networking;
 using IsoTest.Engine.Process;
 using Microsoft.Win32.SafeHandles;
 
 namespace IsoTest.Engine.RootFs;
 
 /// <summary>
-/// Rootless with a shared user namespace, the host root's mirror (native/rootfs.c, <c>mirror_dir</c>) made ahead of
-/// time: a maker (the agent binary's <c>mirror</c> mode, in the shared user namespace and a mount namespace of its
-/// own) builds it while the previous container runs, and a start attaches that detached tree with one
-/// <c>move_mount</c> (spec record <c>mirror</c>, fd 6) instead of making ~45 overlays itself.
+/// Rootless (the containers join a shared user namespace, with subordinate ranges or without), the host root's
+/// mirror (native/rootfs.c, <c>mirror_dir</c>) made ahead of time: a maker (the agent binary's <c>mirror</c> mode, in the shared user namespace and a mount namespace of its
+/// own) builds it between starts, and a start attaches that detached tree with one <c>move_mount</c> (spec record
+/// <c>mirror</c>, fd 6) instead of making ~30 overlays itself.
+/// <para>
+/// When it makes them: only while no container of the engine is being created (<see cref="Hold"/>, the same rule as
+/// the network namespace pools), keeping <see cref="Depth"/> ready. A maker making while a start runs slows that
+/// start even on the other vCPU (its mounts and unmounts take the kernel's mount locks and force expedited RCU grace
+/// periods that interrupt every CPU). Rootless host start against root's, in five alternating pairs: 1.51–1.77×
+/// (median 1.71×) with the maker making right when a start took a tree, 1.24–1.56× (median 1.41×) held off; with
+/// every tree made before the run, 1.15–1.26× (findings.md, 2026-12-03 evening). A start that finds none ready asks
+/// for one and waits for it, as a start waited for the tree being made before.
+/// </para>
 /// <para>
 /// Why a mirror at all: inside a user namespace every mount copied from the host's table is locked (MNT_LOCKED,
 /// fs/namespace.c <c>lock_mnt_tree</c>), and overlayfs takes each lower layer with <c>clone_private_mount</c>, which
@@ -31,19 +40,50 @@ namespace IsoTest.Engine.RootFs;
 /// shows up as it does without the maker.
 /// </para>
 /// </summary>
-internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvider time) : IDisposable
+internal sealed class HostMirrors : IDisposable
 {
     // The mirror makes its own /proc, /sys, /dev, /tmp and /run (rootfs.c, mirror_host): targets there never change it.
     private static readonly string[] s_ownTopLevel = ["proc", "sys", "dev", "tmp", "run"];
 
+    /// <summary>
+    /// Trees kept ready per maker. Two, not one: in a back-to-back loop the next start can come before the tree asked
+    /// for when the last start ended is done (a container that exits at once leaves ~4 ms between starts, a tree takes
+    /// ~3), and it then takes the second instead of waiting.
+    /// </summary>
+    public const int Depth = 2;
+
     private readonly Dictionary<(string Uid, string Gid, long LayerSize), Maker> _makers = [];
-    private readonly TimeProvider _time = time;
+    private readonly EngineLoop _loop;
+    private readonly string _agentPath;
+    private readonly TimeProvider _time;
+    private readonly Creations _creations = new();
     private bool _disposed;
+
+    public HostMirrors(EngineLoop loop, string agentPath, TimeProvider time)
+    {
+        (_loop, _agentPath, _time) = (loop, agentPath, time);
+        _creations.Idle += Refill;
+    }
 
     private int _served;
 
     /// <summary>Trees handed to containers so far.</summary>
     public int Served => Volatile.Read(ref _served);
+
+    /// <summary>Marks a container creation in flight until disposed (EngineContext.BeginCreate): no maker makes meanwhile.</summary>
+    public IDisposable Hold() => _creations.Hold();
+
+    /// <summary>The last creation in flight ended: each maker makes what its stock lacks.</summary>
+    private void Refill()
+    {
+        lock (_makers)
+        {
+            foreach (var maker in _makers.Values)
+            {
+                maker.Refill();
+            }
+        }
+    }
 
     /// <summary>
     /// True when a container whose mounts and files land on <paramref name="targets"/> gets the same mirror as one
@@ -67,9 +107,10 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvide
 
     /// <summary>
     /// A mirror for a container with <paramref name="maps"/> (joined through <paramref name="userns"/>) and a writable
-    /// layer of <paramref name="layerSize"/> bytes: the one ready, else the one being made (the maker started it at the
-    /// previous start, so what is left of it is less than a whole mirror made here), else null and the container's
-    /// init builds its own. The maker then makes the next. The caller owns the handle (fd 6 of the agent).
+    /// layer of <paramref name="layerSize"/> bytes: the oldest one ready, else the one being made (asked for now if none
+    /// is), else null (another start waits for that one) and the container's init builds its own. The caller holds a
+    /// creation (<see cref="Hold"/>), so the stock is refilled once the starts in flight have ended. The caller owns the
+    /// handle (fd 6 of the agent).
     /// </summary>
     public async ValueTask<SafeFileHandle?> TakeAsync(IdMaps maps, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts)
     {
@@ -86,7 +127,7 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvide
             {
                 maker = new Maker(this);
                 _makers[key] = maker;
-                maker.Spawn(loop, agentPath, userns, layerSize, submounts);
+                maker.Spawn(_loop, _agentPath, userns, layerSize, submounts);
             }
 
             tree = maker.Take();
@@ -112,7 +153,7 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvide
         return result;
     }
 
-    /// <summary>How long a start waits for the tree being made (~5 ms on this VM, tens under load) before building its own.</summary>
+    /// <summary>How long a start waits for the tree being made (~3 ms on this VM, tens under load) before building its own.</summary>
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(2);
 
     /// <summary>A ready tree older than this is not handed out (it would show the host's top levels as they were then).</summary>
@@ -134,6 +175,7 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvide
             _makers.Clear();
         }
 
+        _creations.Idle -= Refill;
         // Outside the lock: the loop's OnClosed takes it.
         foreach (var maker in makers)
         {
@@ -141,32 +183,34 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvide
         }
     }
 
-    /// <summary>One maker process: at most one tree ready and one being made.</summary>
-    private sealed class Maker(HostMirrors owner) : IAgentListener, IDisposable
+    /// <summary>One maker process (<see cref="AheadMaker"/>): up to <see cref="Depth"/> trees ready and one being made.</summary>
+    private sealed class Maker : IAgentListener, IDisposable
     {
         private static readonly byte[] s_make = AgentProtocol.Encode(["make"]);
-        private readonly TaskCompletionSource _reaped = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private AgentSocket? _control;
-        private Task? _spawned;
-        private SafeFileHandle? _ready;
+        private readonly HostMirrors _owner;
+        private readonly AheadMaker _process;
+        private readonly Queue<(SafeFileHandle Tree, long MadeAt)> _ready = new();
         private TaskCompletionSource<SafeFileHandle?>? _making;
-        private long _readyAt;
         private bool _claimed, _gone;
 
-        public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts)
+        public Maker(HostMirrors owner)
         {
-            var (engineEnd, makerEnd) = Fd.SeqPacketPair();
-            _control = new AgentSocket(engineEnd);
-            _making = new(TaskCreationOptions.RunContinuationsAsynchronously);
-            // fds as a container's agent has them where it matters: the control socket on 3, the user namespace on 5.
-            SafeFileHandle[] ends = [Fd.OpenDevNull(), Fd.OpenDevNull(), makerEnd, Fd.OpenDevNull(), Fd.Duplicate(userns)];
-            _spawned = loop.SpawnAsync(agentPath, Fd.OpenDevNull(), ends, _control, this,
-                [AgentProtocol.Encode(["mirror", layerSize.ToString(System.Globalization.CultureInfo.InvariantCulture), .. submounts]), s_make]);
-            // A maker that cannot start leaves the containers building their own mirrors.
-            _spawned.ContinueWith(_ => OnClosed(), CancellationToken.None, TaskContinuationOptions.NotOnRanToCompletion, TaskScheduler.Default);
+            _owner = owner;
+            _process = new AheadMaker(this);
         }
 
-        /// <summary>Under the owner's lock: the ready tree, or the one being made (at most one start waits for it), or null.</summary>
+        /// <summary>Under the owner's lock: starts the maker with the first start's tree asked for (that start waits for it).</summary>
+        public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts)
+        {
+            _making = new(TaskCreationOptions.RunContinuationsAsynchronously);
+            _process.Spawn(loop, agentPath, userns,
+                [AgentProtocol.Encode(["mirror", layerSize.ToString(System.Globalization.CultureInfo.InvariantCulture), .. submounts]), s_make]);
+        }
+
+        /// <summary>
+        /// Under the owner's lock: the oldest fresh tree ready; else the one being made, asked for now if none is (at
+        /// most one start waits for it); else null. Stale trees are closed unused.
+        /// </summary>
         public Task<SafeFileHandle?> Take()
         {
             if (_gone)
@@ -174,16 +218,19 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvide
                 return Task.FromResult<SafeFileHandle?>(null);
             }
 
-            if (_ready is { } ready)
+            while (_ready.TryDequeue(out var ready))
             {
-                _ready = null;
-                MakeNext();
-                if (owner._time.GetElapsedTime(_readyAt) <= MaxAge)
+                if (_owner._time.GetElapsedTime(ready.MadeAt) <= MaxAge)
                 {
-                    return Task.FromResult<SafeFileHandle?>(ready);
+                    return Task.FromResult<SafeFileHandle?>(ready.Tree);
                 }
 
-                ready.Dispose(); // stale: this start waits for the one just asked for
+                ready.Tree.Dispose();
+            }
+
+            if (_making is null)
+            {
+                MakeOne();
             }
 
             if (_making is { } making && !_claimed)
@@ -195,16 +242,24 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvide
             return Task.FromResult<SafeFileHandle?>(null);
         }
 
-        /// <summary>Under the owner's lock.</summary>
-        private void MakeNext()
+        /// <summary>Under the owner's lock: asks for one more tree while no creation is in flight and the stock is short.</summary>
+        public void Refill()
         {
-            try
+            if (!_gone && !_owner._disposed && _making is null && _ready.Count < Depth && !_owner._creations.InFlight)
             {
-                _control!.Send(s_make);
+                MakeOne();
+            }
+        }
+
+        /// <summary>Under the owner's lock.</summary>
+        private void MakeOne()
+        {
+            if (_process.TrySend(s_make))
+            {
                 _making = new(TaskCreationOptions.RunContinuationsAsynchronously);
                 _claimed = false;
             }
-            catch (Exception e) when (e is NativeException or ObjectDisposedException)
+            else
             {
                 _gone = true; // it died; its EOF is on the way
             }
@@ -212,22 +267,21 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvide
 
         public void OnMessage(string[] fields, SafeFileHandle[] fds)
         {
-            lock (owner._makers)
+            lock (_owner._makers)
             {
-                if (fields is ["mirror"] && fds.Length == 1 && !_gone && !owner._disposed && _making is { } made)
+                if (fields is ["mirror"] && fds.Length == 1 && !_gone && !_owner._disposed && _making is { } made)
                 {
                     _making = null;
                     if (_claimed)
                     {
-                        made.TrySetResult(fds[0]); // a start is waiting for it: the next one starts now
-                        MakeNext();
+                        made.TrySetResult(fds[0]); // a start is waiting for it
                     }
                     else
                     {
-                        _ready = fds[0];
-                        _readyAt = owner._time.GetTimestamp();
+                        _ready.Enqueue((fds[0], _owner._time.GetTimestamp()));
                     }
 
+                    Refill();
                     return;
                 }
 
@@ -241,39 +295,30 @@ internal sealed class HostMirrors(EngineLoop loop, string agentPath, TimeProvide
 
         public void OnClosed()
         {
-            lock (owner._makers)
+            lock (_owner._makers)
             {
                 _gone = true;
                 _making?.TrySetResult(null);
-                _ready?.Dispose();
-                _ready = null;
+                CloseReady();
             }
-
-            _control?.Dispose();
-            _reaped.TrySetResult();
         }
 
-        /// <summary>
-        /// Tells the maker to exit (PDEATHSIG ends it should the engine die first) and waits for the loop to reap it.
-        /// The socket stays open until then: the loop sees the maker's EOF only on a descriptor it still watches.
-        /// </summary>
+        /// <summary>Under the owner's lock.</summary>
+        private void CloseReady()
+        {
+            while (_ready.TryDequeue(out var ready))
+            {
+                ready.Tree.Dispose();
+            }
+        }
+
+        /// <summary>Ends the maker (<see cref="AheadMaker.Dispose"/>), then drops a tree it made that nobody took.</summary>
         public void Dispose()
         {
-            try
+            _process.Dispose();
+            lock (_owner._makers)
             {
-                _spawned?.GetAwaiter().GetResult();
-                _control?.Send(AgentProtocol.Encode(["exit"]));
-            }
-            catch (Exception e) when (e is NativeException or ObjectDisposedException or AgentGoneException)
-            {
-                // gone already: OnClosed ran or is about to
-            }
-
-            _reaped.Task.Wait(TimeSpan.FromSeconds(10));
-            lock (owner._makers)
-            {
-                _ready?.Dispose();
-                _ready = null;
+                CloseReady();
             }
         }
     }

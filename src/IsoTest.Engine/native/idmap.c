@@ -120,7 +120,9 @@ int unshare_mapped(const struct idhelpers *h, char *why, size_t whylen)
 /* `userns NEWUIDMAP NEWGIDMAP UID_MAP GID_MAP` as the first datagram: not a container but the maker of the engine's
  * shared user namespace for these maps (PROTOCOL.md "Shared user namespaces"). It unshares one, has the helpers map
  * it, sends `made` with /proc/self/ns/user and exits: the engine's descriptor keeps the namespace, and every
- * container with these maps joins it (joinuser), so the helpers run once per engine and maps, not per start. */
+ * container with these maps joins it (joinuser), so the helpers run once per engine and maps, not per start.
+ * Without subordinate ranges the helpers are `-`: the maps are one id each, the caller's own, which a process may
+ * write for its own new namespace once setgroups is denied (what the shim does for a container without ranges). */
 _Noreturn void userns_main(struct msg *first)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -128,8 +130,15 @@ _Noreturn void userns_main(struct msg *first)
         errno = EINVAL, die("spec", "userns: 4 values expected (newuidmap newgidmap uid_map gid_map)");
     struct idhelpers h = { first->f[1], first->f[2], first->f[3], first->f[4] };
     char why[256];
-    if (unshare_mapped(&h, why, sizeof why) < 0)
+    if (!strcmp(h.newuidmap, "-") && !strcmp(h.newgidmap, "-")) {
+        if (unshare(CLONE_NEWUSER) < 0)
+            die("userns", "unshare");
+        if (write_file("/proc/self/setgroups", "deny") < 0 || write_file("/proc/self/uid_map", h.uid_map) < 0 ||
+            write_file("/proc/self/gid_map", h.gid_map) < 0)
+            die("uidmap", h.uid_map);
+    } else if (unshare_mapped(&h, why, sizeof why) < 0) {
         die("idmap", why);
+    }
     int fd = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         die("userns", "/proc/self/ns/user");

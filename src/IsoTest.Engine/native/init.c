@@ -41,15 +41,8 @@ static void set_identity_and_network(void)
         die("hostname", S.hostname);
     if (S.netns != 1)
         return;                                 /* the host's network, or a ready one with lo up */
-    struct ifreq ifr = { 0 };
-    strcpy(ifr.ifr_name, "lo");
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+    if (lo_up() < 0)
         die("network", "lo");
-    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
-        die("network", "lo");
-    close(s);
 }
 
 static pid_t payload = -1;
@@ -246,7 +239,7 @@ static void serve(int sfd)
     }
 }
 
-_Noreturn void init_main(int syncfd, struct cgroup_fds *cg)
+_Noreturn void init_main(int syncfd, struct cgroup_fds *cg, const struct pin *pin)
 {
     /* dies with the shim; the sync pipe below closes the race where the shim died before this */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -254,6 +247,7 @@ _Noreturn void init_main(int syncfd, struct cgroup_fds *cg)
     if (read(syncfd, &c, 1) != 1)
         _exit(1);                               /* shim gone, or it failed to write our id maps */
     close(syncfd);
+    unpin(pin);                                 /* started on the shim's CPU (shim.c); balanced as usual from here */
     fcntl(CTL, F_SETFD, FD_CLOEXEC);
     join_session_keyring();
     set_rlimits();

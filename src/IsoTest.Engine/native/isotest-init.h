@@ -17,6 +17,7 @@
  *   idmap.c   subordinate id ranges: newuidmap/newgidmap for a waiting process, or for ourselves, and the
  *             maker of the engine's shared user namespaces (`userns`)
  *   owners.c  the `own`/`disown` tool: a layer's file owners under subordinate ids, and back
+ *   netmaker.c network namespaces made ahead in a shared user namespace (`netmaker`), and lo up
  *   spawner.c `spawn-server`: the engine's spawner, which forks and execs each agent (its shim)
  *   init.c    PID 1: setup order, then the request loop (start, exec, connect, stat, signal, kill)
  *   rootfs.c  the root: staging tmpfs, overlays, the rootless host mirror, read-only seal, pivot_root
@@ -30,6 +31,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
@@ -38,7 +40,8 @@
 #define CTL 3                   /* the control socket (PROTOCOL.md) */
 #define NETNS_FD 4              /* with netns 2 or 3: a ready network namespace (PROTOCOL.md) */
 #define USERNS_FD 5             /* with netns 3: the user namespace that owns it, the container's; with joinuser 1: the
-                                 * engine's user namespace for the container's maps (fd 4 is then a placeholder) */
+                                 * engine's user namespace for the container's maps (fd 4 is then a placeholder unless netns 2:
+                                 * a network namespace made ahead in that user namespace, Networking/UserNetnsPools.cs) */
 #define MIRROR_FD 6             /* with mirror 1: the rootless host root's mirror, made ahead by the engine's maker */
 #define MAXMSG (256 * 1024)     /* largest datagram either side sends */
 #define MAXFIELDS 8192          /* fields in one datagram */
@@ -97,7 +100,12 @@ int parse_spec(struct msg *m, const char **why);   /* 0, or -1 with errno and *w
 /* Cgroup files the shim opened from the host's view, for init to join before it unshares. */
 struct cgroup_fds { int cg1[MAXCG1], cg2, cg2procs, cg2_need_write; };
 
-_Noreturn void init_main(int syncfd, struct cgroup_fds *cg);
+/* This task's CPU mask before pin_here; `on` when pin_here narrowed it (see exec.c). */
+struct pin { cpu_set_t saved; int on; };
+void pin_here(struct pin *p);
+void unpin(const struct pin *p);
+
+_Noreturn void init_main(int syncfd, struct cgroup_fds *cg, const struct pin *pin);
 /* Rootless: a user namespace maps the container's ids (made by the clone, or joined with netns 3 or joinuser 1). */
 #define ROOTLESS (S.uid_map || S.netns == 3 || S.join_userns)
 
@@ -116,6 +124,13 @@ _Noreturn void userns_main(struct msg *first);
 /* ---------------------------------------------------------------- netholder.c */
 
 _Noreturn void holder_main(struct msg *first);
+
+/* ---------------------------------------------------------------- netmaker.c */
+
+/* Brings lo up in the calling thread's network namespace: 0, or -1 with errno. */
+int lo_up(void);
+/* The first datagram was `netmaker`: in the user namespace on fd 5, make network namespaces on request, until exit or EOF. */
+_Noreturn void netmaker_main(struct msg *first);
 
 /* ---------------------------------------------------------------- owners.c */
 

@@ -49,16 +49,6 @@ static _Noreturn void child_fail(const char *stage)
     _exit(1);
 }
 
-static void lo_up(void)
-{
-    struct ifreq r = { 0 };
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    strcpy(r.ifr_name, "lo");
-    if (s < 0 || ioctl(s, SIOCGIFFLAGS, &r) < 0 || (r.ifr_flags |= IFF_UP | IFF_RUNNING, ioctl(s, SIOCSIFFLAGS, &r)) < 0)
-        child_fail("lo");
-    close(s);
-}
-
 /* In the child, now in the namespaces it made: the namespace descriptors and netlink sockets bound there
  * (member: net, rtnetlink, user; bridge: net, rtnetlink, netfilter, user). */
 static _Noreturn void send_made(int member)
@@ -92,7 +82,8 @@ static void make(int member, const char *uid_map, const char *gid_map)
         (void)!write(ready[1], "1", 1);
         if (read(go[0], &c, 1) != 1)
             _exit(1);                           /* the holder could not write the maps and said why */
-        lo_up();
+        if (lo_up() < 0)
+            child_fail("lo");
         send_made(member);
     }
     close(ready[1]), close(go[0]);

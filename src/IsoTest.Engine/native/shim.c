@@ -100,14 +100,18 @@ int main(int argc, char **argv)
     int sync[2];
     if (pipe2(sync, O_CLOEXEC) < 0)
         die("clone", "pipe");
+    /* init starts on this CPU (pin_here, exec.c): we only send a few messages before wait4 */
+    struct pin pin;
+    pin_here(&pin);
     pid_t pid = clone_init(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
                            (S.netns == 1 ? CLONE_NEWNET : 0) | (S.uid_map ? CLONE_NEWUSER : 0));
     if (pid < 0)
         die("clone", "");
     if (pid == 0) {
         close(sync[1]);
-        init_main(sync[0], &cg);
+        init_main(sync[0], &cg, &pin);
     }
+    unpin(&pin);                                /* init gives itself its mask back once it runs */
     close(sync[0]);
     if (S.mirror)
         close(MIRROR_FD);                       /* init attaches it; the tree goes when nothing holds it */

@@ -308,6 +308,8 @@ void read_spec(void)
         userns_main(&spec_msg);                          /* not a container: a shared user namespace's maker */
     if (spec_msg.n >= 1 && !strcmp(spec_msg.f[0], "mirror"))
         mirror_main(&spec_msg);                          /* not a container: the host mirrors' maker */
+    if (spec_msg.n >= 1 && !strcmp(spec_msg.f[0], "netmaker"))
+        netmaker_main(&spec_msg);                        /* not a container: a shared user namespace's netns maker */
     if (parse_spec(&spec_msg, &why) < 0)
         die("spec", why);
 }

@@ -101,7 +101,7 @@ internal static class ContainerEndpoints
             {
                 "next-exit" => container.NextExit,
                 "removed" => container.Removed.ContinueWith(_ => container.Inner.ExitCode ?? 0, TaskScheduler.Default),
-                "not-running" => container.Running ? container.NextExit : Task.FromResult(container.Inner.ExitCode ?? 0),
+                "not-running" => container.ExitOfTheRunningRun(),
                 var other => throw DockerApiException.BadRequest($"invalid condition: \"{other}\": use not-running, next-exit or removed"),
             };
             context.Response.StatusCode = StatusCodes.Status200OK;

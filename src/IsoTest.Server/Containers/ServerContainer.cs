@@ -69,6 +69,22 @@ internal sealed class ServerContainer
         }
     }
 
+    /// <summary>
+    /// What `wait?condition=not-running` waits for: the running run's exit, else the last exit code at once. Decided
+    /// under the lock WatchAsync ends a run under: reading <see cref="Running"/> and then <see cref="NextExit"/> let a
+    /// fast exit end the run between the two reads, and the wait got the next run's exit, which never came (seen in
+    /// CI with `sh -c "exit 3"`).
+    /// </summary>
+    public Task<int> ExitOfTheRunningRun()
+    {
+        lock (_lock)
+        {
+            // A run is on from a successful start (StartedAt set, FinishedAt cleared) until WatchAsync sets FinishedAt.
+            var running = StartedAt is not null && FinishedAt is null;
+            return running && !Removing ? _nextExit.Task : Task.FromResult(Inner.ExitCode ?? 0);
+        }
+    }
+
     public Task Removed => _removed.Task;
 
     /// <summary>Completes when a start failed because the command could not be executed.</summary>

@@ -79,8 +79,9 @@ public sealed class LeakTests
         var shims = Leaks.AgentProcessesOf(owner.Id);
         Assert.Single(spawners);
         Assert.Equal(3, shims.Count);
-        // Rootless with ranges the engine's host-mirror maker (RootFs/HostMirrors.cs) must die with the owner too.
-        var everything = spawners.Concat(shims.SelectMany(Descendants)).Concat(Leaks.AgentProcessesOf(owner.Id, "isotest-mirror")).ToList();
+        // Rootless with ranges the engine's makers (RootFs/HostMirrors.cs, Networking/UserNetnsPools.cs) must die with the owner too.
+        var everything = spawners.Concat(shims.SelectMany(Descendants)).Concat(Leaks.AgentProcessesOf(owner.Id, "isotest-mirror"))
+            .Concat(Leaks.AgentProcessesOf(owner.Id, Networking.NetnsPoolTests.UserNetnsMaker)).ToList();
         Assert.True(everything.Count >= 1 + (3 * 4), $"expected the spawner, and shim, init and two sleeps per container, saw {everything.Count}");
         Assert.NotEmpty(Leaks.ContainerCgroups(engineId));
 
@@ -136,7 +137,7 @@ public sealed class LeakTests
     }
 
     [Fact]
-    public async Task Sweep_GroupsOfAnEngineNobodyHolds_GoWhenEmpty_StayWithAProcessInThem()
+    public async Task Sweep_GroupsOfAnEngineNobodyHolds_GoWhenEmpty_StayWithAProcessInThem_OthersGroupsStay()
     {
         // What an engine leaves when a group's rmdir gave up at teardown (its processes still dying) and the engine
         // then ended: groups with no state directory anywhere and no engine holding them. The next engine removes
@@ -145,6 +146,9 @@ public sealed class LeakTests
         var busy = Convert.ToHexStringLower(Guid.NewGuid().ToByteArray().AsSpan(0, 4));
         var emptyDirs = Leaks.EngineGroupDirs(empty).Select(d => Directory.CreateDirectory(Path.Combine(d, "c1")).FullName).ToList();
         var busyDirs = Leaks.EngineGroupDirs(busy).Select(d => Directory.CreateDirectory(Path.Combine(d, "c2")).FullName).ToList();
+
+        // An empty group someone else made under a shared parent (a slice, a test's scratch group) is not an engine's.
+        var foreignDirs = Leaks.EngineGroupDirs($"scratch-{empty}").Select(d => Directory.CreateDirectory(d).FullName).ToList();
         using var squatter = System.Diagnostics.Process.Start("sleep", "1000");
         try
         {
@@ -157,6 +161,7 @@ public sealed class LeakTests
 
             Assert.All(emptyDirs, dir => Assert.False(Directory.Exists(Path.GetDirectoryName(dir)), $"{dir} was not swept"));
             Assert.All(busyDirs, dir => Assert.True(Directory.Exists(dir), $"{dir} was swept with a process in it"));
+            Assert.All(foreignDirs, dir => Assert.True(Directory.Exists(dir), $"{dir} is not an engine's group, yet it was swept"));
             Assert.False(squatter.HasExited);
         }
         finally
@@ -168,6 +173,8 @@ public sealed class LeakTests
                 RemoveWhenEmpty(dir);
                 RemoveWhenEmpty(Path.GetDirectoryName(dir)!);
             }
+
+            foreignDirs.ForEach(RemoveWhenEmpty);
         }
     }
 

@@ -154,8 +154,11 @@ public sealed class StateDirectoryTests : IDisposable
         // Test projects start engines in parallel on one state root, and each start sweeps the directories of dead
         // engines: a lock file seen unlocked for a moment (between open and flock) once had a live engine's directory
         // deleted under it. One thread here starts and ends engines, another sweeps as a starting engine does.
+        // A count of starts, not a time: under a loaded suite 2 s held fewer than 100 starts once, and a test must not
+        // assert on speed. The sweeper runs until the starts are done (or a minute, should starts hang).
+        const int Starts = 1000;
         var root = EngineState.EnsureRoot(Path.Combine(_dir, "state"));
-        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(1));
         var sweeper = Task.Run(() =>
         {
             while (!stop.IsCancellationRequested)
@@ -169,7 +172,7 @@ public sealed class StateDirectoryTests : IDisposable
         });
 
         var started = 0;
-        while (!stop.IsCancellationRequested)
+        while (started < Starts && !stop.IsCancellationRequested)
         {
             using var state = EngineState.Acquire(root); // the old lock file made this throw at times (the sweep held it)
             started++;
@@ -178,8 +181,9 @@ public sealed class StateDirectoryTests : IDisposable
             Assert.True(Directory.Exists(state.Directory), $"the sweep deleted the directory of live engine {state.EngineId} (after {started} starts)");
         }
 
+        await stop.CancelAsync();
         await sweeper;
-        Assert.True(started > 100, $"only {started} engines started: the race had no chance to show");
+        Assert.True(started == Starts, $"only {started} of {Starts} engines started within a minute");
         Assert.Empty(Directory.GetFileSystemEntries(root));
     }
 }

@@ -174,35 +174,27 @@ public sealed class SubordinateIdTests : IClassFixture<EngineFixture>
     [RootlessOnlyFact]
     public async Task WithoutRanges_TheEngineSaysSoAndMapsTheCallerOnly()
     {
-        var empty = Path.Combine(Path.GetTempPath(), $"isotest-subid-none-{Guid.NewGuid():N}");
-        File.WriteAllText(empty, "");
-        try
-        {
-            await using var engine = new EngineBackend(null, null, null, null, (empty, empty));
-            Assert.NotNull(engine.SubordinateIdsMissing);
-            Assert.Contains($"{empty} has no range for user {Environment.UserName}", engine.SubordinateIdsMissing, StringComparison.Ordinal);
-            Assert.Contains($"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {Environment.UserName}", engine.SubordinateIdsMissing, StringComparison.Ordinal);
+        using var ids = new NoSubordinateIds();
+        await using var engine = new EngineBackend(null, null, null, null, ids.Files);
+        Assert.NotNull(engine.SubordinateIdsMissing);
+        Assert.Contains($"{ids.Path} has no range for user {Environment.UserName}", engine.SubordinateIdsMissing, StringComparison.Ordinal);
+        Assert.Contains($"usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {Environment.UserName}", engine.SubordinateIdsMissing, StringComparison.Ordinal);
 
-            var run = await engine.RunAsync(Specs.Shell("cat /proc/self/uid_map; cat /proc/self/setgroups; id -G; chown 1234 /tmp 2>/dev/null || echo no-chown"));
-            Assert.True(run.ExitCode == 0, run.Stderr);
-            var rows = Rows(run.Stdout);
-            Assert.Equal([$"0 {Credentials.EffectiveUid} 1", "deny"], rows[..2]);
-            // The documented limitation (README "Rootless"): the caller's groups stay, as the overflow gid.
-            Assert.Equal(HostSupplementaryGroups().Length > 0 ? "0 65534" : "0", rows[2]);
-            Assert.Equal("no-chown", rows[3]);
+        var run = await engine.RunAsync(Specs.Shell("cat /proc/self/uid_map; cat /proc/self/setgroups; id -G; chown 1234 /tmp 2>/dev/null || echo no-chown"));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var rows = Rows(run.Stdout);
+        Assert.Equal([$"0 {Credentials.EffectiveUid} 1", "deny"], rows[..2]);
+        // The documented limitation (README "Rootless"): the caller's groups stay, as the overflow gid.
+        Assert.Equal(HostSupplementaryGroups().Length > 0 ? "0 65534" : "0", rows[2]);
+        Assert.Equal("no-chown", rows[3]);
 
-            // Only the container user owns files: another owner is refused up front, naming the fix.
-            var refused = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => engine.CreateAsync(Specs.Host("true") with
-            {
-                Files = [new FileCopySpec("/etc/app/other", "x"u8.ToArray(), null, 0x1A4, 999, 999)],
-            }));
-            Assert.Contains("file /etc/app/other is to be owned by 999:999, but rootless containers without subordinate ids have only uid 0 and gid 0", refused.Message, StringComparison.Ordinal);
-            Assert.Contains("/etc/subuid", refused.Message, StringComparison.Ordinal);
-        }
-        finally
+        // Only the container user owns files: another owner is refused up front, naming the fix.
+        var refused = await Assert.ThrowsAsync<InvalidContainerSpecException>(() => engine.CreateAsync(Specs.Host("true") with
         {
-            File.Delete(empty);
-        }
+            Files = [new FileCopySpec("/etc/app/other", "x"u8.ToArray(), null, 0x1A4, 999, 999)],
+        }));
+        Assert.Contains("file /etc/app/other is to be owned by 999:999, but rootless containers without subordinate ids have only uid 0 and gid 0", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("/etc/subuid", refused.Message, StringComparison.Ordinal);
     }
 
     /// <summary>The maps the container should see: root's identity map, else the caller's ids as 0 and the ranges from 1.</summary>

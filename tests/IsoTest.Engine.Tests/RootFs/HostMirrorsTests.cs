@@ -1,3 +1,4 @@
+using IsoTest.Engine.Native;
 using IsoTest.Engine.RootFs;
 using IsoTest.Engine.Tests.Support;
 using IsoTest.TestSupport;
@@ -46,6 +47,26 @@ public sealed class HostMirrorsTests
     }
 
     [RootlessOnlyFact]
+    public async Task WithoutSubordinateRanges_TheMirrorIsMadeAheadToo_InTheSharedOneIdNamespace()
+    {
+        // Without ranges the engine's shared user namespace maps the caller alone (its maker writes the maps itself), and
+        // the maker works in it as with ranges: what one container writes stays its own, the host sees none of it.
+        using var ids = new NoSubordinateIds();
+        await using var engine = new EngineBackend(null, null, null, null, ids.Files);
+        Assert.NotNull(engine.SubordinateIdsMissing);
+        var first = await RunMadeAheadAsync(engine, "cat /proc/self/uid_map /proc/self/setgroups; echo a > /usr/isotest-mirror-probe && " + UpperDirs);
+        var second = await RunMadeAheadAsync(engine, "test -e /usr/isotest-mirror-probe && echo leaked-usr; cat /proc/self/uid_map; " + UpperDirs);
+        Assert.StartsWith($"0 {Credentials.EffectiveUid} 1\ndeny\n", Normalized(first.Stdout), StringComparison.Ordinal);
+        Assert.StartsWith($"0 {Credentials.EffectiveUid} 1\n", Normalized(second.Stdout), StringComparison.Ordinal);
+        Assert.DoesNotContain("leaked-usr", second.Stdout, StringComparison.Ordinal);
+        Assert.False(File.Exists("/usr/isotest-mirror-probe"));
+    }
+
+    /// <summary>/proc/self/uid_map pads its columns with spaces: one space between fields.</summary>
+    private static string Normalized(string text) =>
+        string.Join('\n', text.Split('\n').Select(line => string.Join(' ', line.Split(' ', StringSplitOptions.RemoveEmptyEntries))));
+
+    [RootlessOnlyFact]
     public async Task HostRoot_WithAFileBelowAHostDirectory_BuildsItsOwnMirror()
     {
         await using var engine = new EngineBackend();
@@ -76,6 +97,51 @@ public sealed class HostMirrorsTests
         var madeAt = DateTimeOffset.FromUnixTimeMilliseconds((long)(double.Parse(run.Stdout.Split('\n')[0], System.Globalization.CultureInfo.InvariantCulture) * 1000));
         Assert.Contains(MadeAhead, run.Stdout, StringComparison.Ordinal); // a fresh one from the maker, not its own
         Assert.True(madeAt >= before.AddMilliseconds(-20), $"the tree was made at {madeAt:O}, before the start at {before:O}");
+    }
+
+    [RootlessOnlyFact]
+    public async Task HostRoot_TheMakerMakesNothingWhileAStartIsInFlight()
+    {
+        // The mirror's root directory's mtime is when the maker made the tree (see the MaxAge test; the kernel's coarse
+        // clock, a few ms). A first start has the maker spawned and its stock filled once it ended. Then a slow start:
+        // a 64 MiB file its agent copies in before `created` keeps it in flight for 100 ms or more. The trees the next
+        // two starts get were made before that start or after it ended, never while it ran (the maker used to make the
+        // next tree right when a start took one: 10-35 ms into this window, measured).
+        await using var engine = new EngineBackend();
+        await RunMadeAheadAsync(engine, UpperDirs);
+        await Task.Delay(TimeSpan.FromMilliseconds(100));
+        var big = Path.Combine(Path.GetTempPath(), $"isotest-mirror-slow-{Guid.NewGuid():N}");
+        try
+        {
+            await File.WriteAllBytesAsync(big, new byte[64 << 20]);
+            var began = DateTimeOffset.UtcNow;
+            await using (var slow = await ((ICreateStartedBackend)engine).CreateStartedAsync(Specs.Shell("sleep 60") with { Files = [new FileCopySpec("/isotest-mirror-slow", null, big)] }, CancellationToken.None))
+            {
+                var started = DateTimeOffset.UtcNow;
+                Assert.True(started - began > TimeSpan.FromMilliseconds(50), $"the slow start took only {(started - began).TotalMilliseconds} ms: no window to test in");
+                // The start holds the maker off until its command runs, a moment before `started` was read: the last
+                // fifth of the window is left out for that moment and the coarse clock.
+                var (from, to) = (began, began + ((started - began) * 0.8));
+                foreach (var next in new[] { await MadeAtAsync(engine), await MadeAtAsync(engine) })
+                {
+                    Assert.Contains(MadeAhead, next.Dirs, StringComparison.Ordinal);
+                    Assert.False(next.MadeAt > from && next.MadeAt < to, $"a tree was made at {next.MadeAt:O}, while a start was in flight ({began:O} to {started:O})");
+                }
+            }
+        }
+        finally
+        {
+            File.Delete(big);
+        }
+    }
+
+    private static async Task<(DateTimeOffset MadeAt, string Dirs)> MadeAtAsync(EngineBackend engine)
+    {
+        var run = await engine.RunAsync(Specs.Shell("date -u +%s.%N -r /; " + UpperDirs));
+        Assert.True(run.ExitCode == 0, run.Stderr);
+        var lines = run.Stdout.Split('\n');
+        var madeAt = DateTimeOffset.FromUnixTimeMilliseconds((long)(double.Parse(lines[0], System.Globalization.CultureInfo.InvariantCulture) * 1000));
+        return (madeAt, lines[1]);
     }
 
     [RootlessOnlyFact]
@@ -122,8 +188,8 @@ public sealed class HostMirrorsTests
     }
 
     /// <summary>
-    /// Runs <paramref name="script"/> in host-root containers until one took a mirror made ahead (the maker builds it
-    /// while the previous container runs: the first start of an engine builds its own, and a start never waits).
+    /// Runs <paramref name="script"/> in host-root containers until one took a mirror made ahead (the first start of an
+    /// engine spawns the maker and waits for its first tree; a start whose tree is not ready within MaxWait builds its own).
     /// </summary>
     private static async Task<RunResult> RunMadeAheadAsync(EngineBackend engine, string script)
     {

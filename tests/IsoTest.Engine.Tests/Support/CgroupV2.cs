@@ -182,6 +182,10 @@ public static class CgroupV2
                     Directory.Delete(dir);
                     return;
                 }
+                catch (DirectoryNotFoundException)
+                {
+                    return; // gone is what we wanted, whoever removed it
+                }
                 catch (IOException) when (attempt < 500)
                 {
                     Thread.Sleep(10);
