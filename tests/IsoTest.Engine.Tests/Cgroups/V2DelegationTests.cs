@@ -16,15 +16,31 @@ public sealed class V2DelegationTests
     [V2KernelFact]
     public async Task CommonAncestorRule_EngineOutsideTheSubtreeItPlacesContainersIn_IsRefusedRootlessWithAClearError()
     {
-        // scratch/a holds the engine (this process); scratch/b is the engine's parent. Moving a task from a to
-        // b/<engine>/<container> needs write access to cgroup.procs of scratch, their common ancestor: made
-        // read-only here, as the cgroup above a systemd delegation is root's. Root may write anyway.
+        // ancestor/a holds the engine (this process); ancestor/b is the engine's parent. Moving a task from a to
+        // b/<engine>/<container> needs write access to cgroup.procs of ancestor, their common ancestor. Rootless that
+        // is a group of root's above two of the user's, as the group above a systemd delegation is root's: the guest
+        // (.ci/v2vm-guest) makes one and names it in ISOTEST_V2_FOREIGN_ANCESTOR. (A read-only group of the user's own
+        // is no barrier: the shim joins the container's cgroups from the engine's user namespace, where the user's own
+        // files yield to CAP_DAC_OVERRIDE; root's do not, as root is not mapped there.) Root may make the move anyway.
         var home = CgroupV2.CgroupOf(Environment.ProcessId);
-        using var scratch = CgroupV2.MakeScratch("v2-ancestor", "memory");
-        var a = scratch.Child("a");
-        scratch.Child("b");
-        var procs = Path.Combine(scratch.Dir, "cgroup.procs");
-        var mode = File.GetUnixFileMode(procs);
+        CgroupV2.Scratch? scratch = null;
+        string ancestor;
+        if (Specs.IsRoot)
+        {
+            scratch = CgroupV2.MakeScratch("v2-ancestor", "memory");
+            scratch.Child("a");
+            scratch.Child("b");
+            ancestor = scratch.Dir;
+        }
+        else
+        {
+            ancestor = Environment.GetEnvironmentVariable("ISOTEST_V2_FOREIGN_ANCESTOR") ?? "";
+            Assert.True(Directory.Exists(Path.Combine(ancestor, "a")) && Directory.Exists(Path.Combine(ancestor, "b")),
+                "rootless, this test needs a group of root's holding two groups of this user's, a and b, named in ISOTEST_V2_FOREIGN_ANCESTOR (.ci/v2vm-guest makes one)");
+            Assert.False(CanOpenForWriting(Path.Combine(ancestor, "cgroup.procs")), $"{ancestor}/cgroup.procs must not be this user's to write");
+        }
+
+        var a = Path.Combine(ancestor, "a");
 
         // Init is forked by the engine's spawner, which stays where the process was at its first container. This
         // process has started containers before, from home, so the test gives its engine an agent of its own path:
@@ -32,19 +48,14 @@ public sealed class V2DelegationTests
         var agent = Path.Combine(Path.GetTempPath(), $"isotest-agent-{Guid.NewGuid():N}");
         File.Copy(AgentLocator.Find(), agent);
 
-        // Within one's own delegated subtree the move is allowed: the common ancestor is the delegated group.
+        // The test may move itself into a: the common ancestor of home and a is a group it may write (the delegated one).
         CgroupV2.Move(Environment.ProcessId, a);
-        File.SetUnixFileMode(procs, UnixFileMode.UserRead | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         try
         {
-            // Without subordinate ranges (empty files): with them, the rootless shim clones the container from inside the
-            // engine's shared user namespace, where the user's own files yield to CAP_DAC_OVERRIDE, so a read-only mode
-            // is no barrier there; only an ancestor of another owner (root's, as above a systemd delegation) is, and a
-            // rootless test cannot make one.
             var noRanges = Path.Combine(Path.GetTempPath(), $"isotest-noranges-{Guid.NewGuid():N}");
             File.WriteAllText(noRanges, "");
 
-            await using var engine = new EngineBackend(agent, null, new CgroupV2Driver(CgroupV2.Root, scratch.Relative + "/b", CgroupFileSystem.Instance),
+            await using var engine = new EngineBackend(agent, null, new CgroupV2Driver(CgroupV2.Root, Path.GetRelativePath(CgroupV2.Root, ancestor) + "/b", CgroupFileSystem.Instance),
                 subordinateIdFiles: (noRanges, noRanges));
             File.Delete(noRanges); // read when the engine is made
             var spec = Specs.Shell("echo inside") with { Limits = new ResourceLimits(MemoryBytes: 64L << 20) };
@@ -58,16 +69,30 @@ public sealed class V2DelegationTests
             var error = await Assert.ThrowsAsync<ContainerStartException>(() => engine.RunAsync(spec, TimeSpan.FromMinutes(2)));
             Assert.Contains("common ancestor", error.Message);
             Assert.Contains(a, error.Message);                         // where the engine (its spawner) runs
-            Assert.Contains(scratch.Dir + "/b/" + engine.EngineId, error.Message); // where the container was to go
+            Assert.Contains(ancestor + "/b/" + engine.EngineId, error.Message); // where the container was to go
             Assert.Contains("Delegate=yes", error.Message);            // and the fix
-            Assert.Empty(Leaks.ContainerCgroups(engine.EngineId));
+            var engineGroup = Path.Combine(ancestor, "b", engine.EngineId); // nothing half-made is left there
+            Assert.Empty(Directory.Exists(engineGroup) ? Directory.GetDirectories(engineGroup) : []);
         }
         finally
         {
-            File.SetUnixFileMode(procs, mode);
             CgroupV2.Move(Environment.ProcessId, home);
             await EngineLoop.Shared.RetireSpawnerAsync(agent); // it sits in a
             File.Delete(agent);
+            scratch?.Dispose();
+        }
+    }
+
+    private static bool CanOpenForWriting(string path)
+    {
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Write); // opened only: nothing is written
+            return true;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return false;
         }
     }
 

@@ -104,7 +104,8 @@ public sealed class HostMirrorsTests
     {
         // The mirror's root directory's mtime is when the maker made the tree (see the MaxAge test; the kernel's coarse
         // clock, a few ms). A first start has the maker spawned and its stock filled once it ended. Then a slow start:
-        // a 64 MiB file its agent copies in before `created` keeps it in flight for 100 ms or more. The trees the next
+        // a 192 MiB file its agent copies in before `created` keeps it in flight for 100 ms or more (64 MiB took
+        // 49 ms once in CI, too short a window to mean anything). The trees the next
         // two starts get were made before that start or after it ended, never while it ran (the maker used to make the
         // next tree right when a start took one: 10-35 ms into this window, measured).
         await using var engine = new EngineBackend();
@@ -113,7 +114,7 @@ public sealed class HostMirrorsTests
         var big = Path.Combine(Path.GetTempPath(), $"isotest-mirror-slow-{Guid.NewGuid():N}");
         try
         {
-            await File.WriteAllBytesAsync(big, new byte[64 << 20]);
+            await File.WriteAllBytesAsync(big, new byte[192 << 20]);
             var began = DateTimeOffset.UtcNow;
             await using (var slow = await ((ICreateStartedBackend)engine).CreateStartedAsync(Specs.Shell("sleep 60") with { Files = [new FileCopySpec("/isotest-mirror-slow", null, big)] }, CancellationToken.None))
             {
