@@ -86,12 +86,11 @@ internal static class ContainerFiles
 
     /// <summary>
     /// Unpacks <paramref name="tar"/> (plain or compressed) into directory <paramref name="directory"/> inside the
-    /// container, with the archive's owners when <paramref name="privileged"/> (the engine runs as root).
-    /// <paramref name="owner"/> (entry name, uid, gid) says why an owner cannot be had, or null when it can.
-    /// Rootless with subordinate ranges <paramref name="owners"/> gives entries owned by others than the caller their
-    /// owners (null: they stay the caller's).
+    /// container, written as <paramref name="options"/> say (the owners, the devices). <paramref name="owner"/> (entry
+    /// name, uid, gid) says why an owner cannot be had, or null when it can; it is asked of every entry before anything
+    /// is written.
     /// </summary>
-    public static void Extract(LayerTree root, string directory, Stream tar, bool privileged, Func<string, int, int, string?>? owner, LayerOwners? owners, CancellationToken cancellationToken)
+    public static void Extract(LayerTree root, string directory, Stream tar, UnpackOptions options, Func<string, int, int, string?>? owner, CancellationToken cancellationToken)
     {
         var target = Relative(directory);
         if (!root.IsDirectory(target))
@@ -110,15 +109,17 @@ internal static class ContainerFiles
             }
 
             using var input = LayerUnpacker.Decompress(tar);
-            LayerUnpacker.Extract(input, root, target, new UnpackOptions(privileged) { Owners = owners }, layer: false, cancellationToken);
+            LayerUnpacker.Extract(input, root, target, options, layer: false, cancellationToken);
         }
         catch (LayerFormatException e)
         {
-            var problem = e.ReadOnly ? ContainerFileProblem.ReadOnly : e.Denied && !privileged ? ContainerFileProblem.Denied : ContainerFileProblem.BadArchive;
+            var rootless = !Credentials.IsRoot;
+            var problem = e.ReadOnly ? ContainerFileProblem.ReadOnly : e.Denied && rootless ? ContainerFileProblem.Denied : ContainerFileProblem.BadArchive;
             var message = problem == ContainerFileProblem.Denied
-                ? $"{e.Message}: rootless, a copy into a created or running container is written as you (uid {Credentials.EffectiveUid}), and " +
-                  "this directory inside is not yours (in the host's root it is the host's root's); copy into a directory you own " +
-                  "there (/tmp), declare the file before start (WithFile: the container's init writes it with any owner it maps), or run as root"
+                ? $"{e.Message}: rootless, a copy into a created or running container is written as the container's root, in its " +
+                  "user namespace, which has no rights over files owned by ids it does not map (in the host's root, the host's own " +
+                  "files: /etc, /usr); copy into a directory of the container's (/tmp, its volumes, what its image holds), declare " +
+                  "the file before start (WithFile: it lands in the container's own layer), or run as root"
                 : e.Message;
             throw new ContainerFileException(problem, message, e);
         }

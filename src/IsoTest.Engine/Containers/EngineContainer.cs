@@ -287,16 +287,23 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
     /// <summary>
     /// The container's root as its processes see it, for copying files in and out (<see cref="ContainerFiles"/>);
     /// only while it is created or running: the writable layer lives in init's mount namespace and goes with it.
+    /// Rootless, every call on it is made from the container's user namespace (<see cref="Process.ContainerFiler"/>), as its
+    /// root: what the container's root may read and write, the copy may, and owners read are the container's ids.
     /// </summary>
     /// <exception cref="ContainerFileException">The container is not set up (exited or removed).</exception>
-    internal LayerTree OpenRoot() =>
-        _lifecycle.AgentIfSetUp?.OpenRoot()
-        ?? throw new ContainerFileException(ContainerFileProblem.NotRunning, $"Container {Id} is {State.ToString().ToLowerInvariant()}: its files exist only while it is created or running (IsoTest keeps no writable layer after exit)");
+    internal LayerTree OpenRoot()
+    {
+        Func<Microsoft.Win32.SafeHandles.SafeFileHandle, ITreeCalls>? calls = _context.IsRoot ? null : userns => Process.ContainerFiler.Start(_context.Loop, _context.AgentPath, userns);
+        return _lifecycle.AgentIfSetUp?.OpenRoot(calls)
+            ?? throw new ContainerFileException(ContainerFileProblem.NotRunning, $"Container {Id} is {State.ToString().ToLowerInvariant()}: its files exist only while it is created or running (IsoTest keeps no writable layer after exit)");
+    }
 
     /// <summary>
-    /// Unpacks a tar into <paramref name="directory"/> inside (<c>docker cp</c> in). As root the archive's owners are kept;
-    /// rootless only the container user exists inside, so an entry owned by anyone else (but the caller, who is that
-    /// user inside) is refused before anything is written, in the words <see cref="PrepareAsync"/> uses for files.
+    /// Unpacks a tar into <paramref name="directory"/> inside (<c>docker cp</c> in), with the archive's owners. Rootless
+    /// the tree is written as the container's root (<see cref="OpenRoot"/>), so an owner is a container id: one the
+    /// user namespace does not map is refused before anything is written, in the words <see cref="PrepareAsync"/> uses
+    /// for files, and an entry owned by the caller's own host ids (a tar made on the host: "mine") becomes the
+    /// container's id for the caller (0 in an image, the container user in the host's and directory roots).
     /// </summary>
     /// <exception cref="ContainerFileException">Not set up, no such directory, a bad archive or owner, or a read-only target.</exception>
     internal void CopyIn(string directory, Stream tar, CancellationToken cancellationToken)
@@ -307,13 +314,15 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
             IdMaps.Covers(_user, image, _context.Ranges, uid, gid) || LayerOwners.IsHostCaller(uid, gid)
                 ? null
                 : RootlessOwnerProblem("/" + ContainerFiles.Relative(directory + "/" + name), uid, gid, _user, _context.Ranges);
-
-        // Rootless with ranges the engine writes the files as the caller (the container's 0 for an image, its user for the
-        // host's and directory roots) and the owners tool gives the others their owners from a namespace with the container's maps.
-        var tool = _context.IsRoot || _context.Ranges is not { } ranges
-            ? null
-            : new LayerOwners(ranges, AgentLocator.Find(), image ? 0 : _user.Uid, image ? 0 : _user.Gid) { HostCallerIsCaller = true };
-        ContainerFiles.Extract(root, directory, tar, _context.IsRoot, owners, tool, cancellationToken);
+        var options = _context.IsRoot
+            ? new UnpackOptions(Privileged: true)
+            : new UnpackOptions(Privileged: true)
+            {
+                // Root of a user namespace may give any owner it maps, but make no device node (that needs the host's CAP_MKNOD).
+                Devices = false,
+                Owner = (uid, gid) => LayerOwners.IsHostCaller(uid, gid) ? (image ? 0 : (int)_user.Uid, image ? 0 : (int)_user.Gid) : (uid, gid),
+            };
+        ContainerFiles.Extract(root, directory, tar, options, owners, cancellationToken);
     }
 
     /// <summary>The container's processes as the host sees them (docker top); empty when it is not running.</summary>

@@ -19,9 +19,7 @@ internal readonly record struct LayerOwner(string Path, int Uid, int Gid, int? M
 /// </summary>
 /// <param name="ranges">The caller's subordinate ranges.</param>
 /// <param name="agentPath">The agent binary, which is also the tool.</param>
-/// <param name="callerUid">The container uid the caller is under the maps: 0 for image layers, the container user for a host or directory root.</param>
-/// <param name="callerGid">Likewise for the gid.</param>
-internal sealed class LayerOwners(SubordinateIds ranges, string agentPath, long callerUid = 0, long callerGid = 0)
+internal sealed class LayerOwners(SubordinateIds ranges, string agentPath)
 {
     private static readonly Lazy<LayerOwners?> s_thisProcess = new(() =>
         !Credentials.IsRoot && SubordinateIds.ForThisProcess().Ids is { } ranges ? new LayerOwners(ranges, AgentLocator.Find()) : null);
@@ -31,12 +29,8 @@ internal sealed class LayerOwners(SubordinateIds ranges, string agentPath, long 
 
     private string AgentPath => agentPath;
 
-    /// <summary>Entries owned by the caller's own host uid and gid are the caller's too (a tar made on the host: "mine"), not those container ids.</summary>
-    public bool HostCallerIsCaller { get; init; }
-
-    /// <summary>Whether files the caller writes already have owner <paramref name="uid"/>:<paramref name="gid"/> inside (nothing to chown).</summary>
-    public bool IsCaller(int uid, int gid) =>
-        (uid == callerUid && gid == callerGid) || (HostCallerIsCaller && IsHostCaller(uid, gid));
+    /// <summary>Whether files the caller writes already have owner <paramref name="uid"/>:<paramref name="gid"/> inside (root's: nothing to chown).</summary>
+    public static bool IsCaller(int uid, int gid) => uid == 0 && gid == 0;
 
     /// <summary>Whether <paramref name="uid"/>:<paramref name="gid"/> are the caller's own host ids (a tar made on the host by the caller: "mine").</summary>
     public static bool IsHostCaller(int uid, int gid) => uid == Credentials.EffectiveUid && gid == Credentials.EffectiveGid;
@@ -105,7 +99,7 @@ internal sealed class LayerOwners(SubordinateIds ranges, string agentPath, long 
     }
 
     private string[] MapArguments =>
-        [ranges.NewUidMap, ranges.NewGidMap, ranges.UidMap(callerUid, Credentials.EffectiveUid), ranges.GidMap(callerGid, Credentials.EffectiveGid)];
+        [ranges.NewUidMap, ranges.NewGidMap, ranges.UidMap(0, Credentials.EffectiveUid), ranges.GidMap(0, Credentials.EffectiveGid)];
 
     /// <summary>Runs the tool; null on success, else what it said.</summary>
     private static string? Run(string agentPath, string verb, string[] maps, string path, byte[] input)

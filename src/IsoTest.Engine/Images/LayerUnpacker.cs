@@ -17,6 +17,12 @@ internal sealed record UnpackOptions(bool Privileged)
     /// <summary>Unprivileged with subordinate ranges: gives the files the tar's owners under the ranges; null: every file stays the caller's.</summary>
     public LayerOwners? Owners { get; init; }
 
+    /// <summary>Device nodes are made (root on the host); root of a user namespace may not (mknod needs the host's CAP_MKNOD): they are skipped.</summary>
+    public bool Devices { get; init; } = Privileged;
+
+    /// <summary>Privileged: the owner a tar's uid and gid become (null: themselves), for a writer whose ids differ from the archive's.</summary>
+    public Func<int, int, (int Uid, int Gid)>? Owner { get; init; }
+
     /// <summary>The xattr namespace overlayfs reads: trusted.* as root, user.* when mounted with userxattr (rootless).</summary>
     public string OverlayXattrPrefix => Privileged ? "trusted.overlay." : "user.overlay.";
 }
@@ -110,8 +116,8 @@ internal static class LayerUnpacker
             }
 
             // Last: files owned by subordinate ids are no longer the caller's to write; then an image layer's
-            // file capabilities, which the chown would clear. (A rootless copy into a running container drops
-            // them, as before: its tree is the container's, reached through the agent.)
+            // file capabilities, which the chown would clear. (A rootless copy into a running container is
+            // privileged in the container's user namespace: it sets both as it goes, as root does.)
             options.Owners?.Own(tree.Path, owners.Values);
             if (!options.Privileged && layer)
             {
@@ -223,7 +229,7 @@ internal static class LayerUnpacker
         // The last entry for a path says its owner and capabilities (tar semantics), whichever kind it is.
         owners.Remove(path);
         capabilities.Remove(path);
-        if (options.Owners is { } tool && !tool.IsCaller(entry.Uid, entry.Gid) && entry.EntryType is not (TarEntryType.CharacterDevice or TarEntryType.BlockDevice))
+        if (options.Owners is not null && !LayerOwners.IsCaller(entry.Uid, entry.Gid) && entry.EntryType is not (TarEntryType.CharacterDevice or TarEntryType.BlockDevice))
         {
             owners[path] = new LayerOwner(path, entry.Uid, entry.Gid, entry.EntryType == TarEntryType.SymbolicLink ? null : (int)entry.Mode & 0xFFF);
         }
@@ -272,7 +278,7 @@ internal static class LayerUnpacker
                 tree.Hardlink(path, linkTarget!);
                 break;
             case TarEntryType.CharacterDevice or TarEntryType.BlockDevice:
-                if (!options.Privileged)
+                if (!options.Devices)
                 {
                     return false;
                 }
@@ -299,9 +305,15 @@ internal static class LayerUnpacker
     {
         // Unprivileged, every file stays the caller's here: with subordinate ranges options.Owners gives them
         // their owners at the end; without, the user namespace maps the caller to the container's user.
-        if (options.Privileged && !tree.TryChown(path, entry.Uid, entry.Gid))
+        if (!options.Privileged)
         {
-            throw new LayerFormatException($"cannot give '{path}' owner {entry.Uid}:{entry.Gid}");
+            return;
+        }
+
+        var (uid, gid) = options.Owner?.Invoke(entry.Uid, entry.Gid) ?? (entry.Uid, entry.Gid);
+        if (!tree.TryChown(path, uid, gid))
+        {
+            throw new LayerFormatException($"cannot give '{path}' owner {uid}:{gid}");
         }
     }
 

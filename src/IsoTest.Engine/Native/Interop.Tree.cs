@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace IsoTest.Engine.Native;
 
@@ -135,6 +136,59 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int flock(int fd, int operation);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    private static partial nint fdopendir(int fd);
+
+    [LibraryImport(Lib, SetLastError = true)]
+    private static partial nint readdir(nint dir);
+
+    [LibraryImport(Lib)]
+    private static partial int closedir(nint dir);
+
+    /// <summary>
+    /// The names in the directory open on <paramref name="dir"/> (not "." and ".."), read from the descriptor itself:
+    /// no path is opened again, so no permission is asked again (the open asked it, perhaps in another user namespace).
+    /// </summary>
+    public static List<string> ReadDirectory(SafeFileHandle dir)
+    {
+        // fdopendir takes the descriptor it is given; a duplicate leaves the caller's open. Both glibc's and musl's
+        // struct dirent put d_name after d_ino (8), d_off (8), d_reclen (2) and d_type (1).
+        var dup = fcntl((int)dir.DangerousGetHandle(), F_DUPFD_CLOEXEC, 0);
+        GC.KeepAlive(dir);
+        if (dup < 0)
+        {
+            throw Errors.Native("fcntl F_DUPFD_CLOEXEC", Errno);
+        }
+
+        var stream = fdopendir(dup);
+        if (stream == 0)
+        {
+            var errno = Errno;
+            close(dup);
+            throw Errors.Native("fdopendir", errno);
+        }
+
+        try
+        {
+            var names = new List<string>();
+            Marshal.SetLastPInvokeError(0);
+            for (nint entry; (entry = readdir(stream)) != 0;)
+            {
+                var name = Marshal.PtrToStringUTF8(entry + 19)!;
+                if (name is not ("." or ".."))
+                {
+                    names.Add(name);
+                }
+            }
+
+            return Errno == 0 ? names : throw Errors.Native("readdir", Errno);
+        }
+        finally
+        {
+            closedir(stream);
+        }
+    }
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial int fsync(int fd);

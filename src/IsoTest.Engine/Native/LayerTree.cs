@@ -18,8 +18,8 @@ internal enum TreeNodeKind
 /// <param name="Mode">The permission bits with setuid, setgid and sticky (07777).</param>
 /// <param name="FileType">The S_IFMT bits, for archive headers of special files.</param>
 /// <param name="Size">Bytes (of a regular file).</param>
-/// <param name="Uid">The owner, as the host sees it.</param>
-/// <param name="Gid">The group, as the host sees it.</param>
+/// <param name="Uid">The owner, as the tree's calls see it: the host for a tree the engine writes itself, the container for a rootless container's root read through its user namespace.</param>
+/// <param name="Gid">The group, likewise.</param>
 /// <param name="Modified">The mtime.</param>
 /// <param name="LinkTarget">A symlink's target as written; null for anything else.</param>
 /// <param name="DeviceMajor">A device node's major number.</param>
@@ -53,13 +53,15 @@ internal sealed class LayerTreeException(string message, bool escapes = false, b
 /// component is created or changed with *at calls that do not follow it. Paths are relative to the root
 /// ("usr/bin/sh"); the caller has cleaned them lexically.
 /// </summary>
-internal sealed unsafe class LayerTree : IDisposable
+internal sealed class LayerTree : IDisposable
 {
     private readonly SafeFileHandle _root;
+    private readonly ITreeCalls _calls;
 
-    private LayerTree(SafeFileHandle root, string path)
+    private LayerTree(SafeFileHandle root, string path, ITreeCalls calls)
     {
         _root = root;
+        _calls = calls;
         Path = path;
     }
 
@@ -68,18 +70,21 @@ internal sealed unsafe class LayerTree : IDisposable
     /// <summary>
     /// The root a process sees (<c>/proc/PID/root</c>: its mount namespace, every mount in it), for writing into
     /// and reading from a running container. <paramref name="stillThatProcess"/> is asked after the open: true means
-    /// the pid was not reused meanwhile, so the descriptor is that process's root and nobody else's.
+    /// the pid was not reused meanwhile, so the descriptor is that process's root and nobody else's. Every call goes
+    /// through <paramref name="calls"/> (null: this process's own), which the tree then owns.
     /// </summary>
-    public static LayerTree OpenRootOf(int pid, Func<bool> stillThatProcess)
+    public static LayerTree OpenRootOf(int pid, Func<bool> stillThatProcess, ITreeCalls? calls = null)
     {
         var path = $"/proc/{pid}/root/.";
         var fd = Libc.open(path, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC, 0);
         if (fd < 0)
         {
-            throw Fail("open", path, Libc.Errno);
+            var errno = Libc.Errno;
+            calls?.Dispose();
+            throw Fail("open", path, errno);
         }
 
-        var tree = new LayerTree(new SafeFileHandle(fd, ownsHandle: true), path);
+        var tree = new LayerTree(new SafeFileHandle(fd, ownsHandle: true), path, calls ?? HostTreeCalls.Instance);
         if (!stillThatProcess())
         {
             tree.Dispose();
@@ -92,7 +97,7 @@ internal sealed unsafe class LayerTree : IDisposable
     public static LayerTree Open(string path)
     {
         var fd = Libc.open(path, Libc.O_PATH | Libc.O_DIRECTORY | Libc.O_CLOEXEC | Libc.O_NOFOLLOW, 0);
-        return fd < 0 ? throw Fail("open", path, Libc.Errno) : new LayerTree(new SafeFileHandle(fd, ownsHandle: true), path);
+        return fd < 0 ? throw Fail("open", path, Libc.Errno) : new LayerTree(new SafeFileHandle(fd, ownsHandle: true), path, HostTreeCalls.Instance);
     }
 
     /// <summary>Makes every missing directory of <paramref name="path"/> (0755, as tar implies them) and returns nothing.</summary>
@@ -112,9 +117,8 @@ internal sealed unsafe class LayerTree : IDisposable
         foreach (var part in path.Split('/'))
         {
             using var parent = OpenParentOf(built.Length == 0 ? part : built + "/" + part, out var name);
-            if (Libc.mkdirat(Fd(parent), name, 0x1ED /* 0755 */) < 0)
+            if (_calls.MakeDirectory(parent, name, 0x1ED /* 0755 */) is var errno && errno != 0)
             {
-                var errno = Libc.Errno;
                 if (errno != Libc.EEXIST)
                 {
                     throw Fail("mkdir", path, errno);
@@ -143,33 +147,33 @@ internal sealed unsafe class LayerTree : IDisposable
             return TreeNodeKind.Missing;
         }
 
-        Libc.Statx st;
-        if (Libc.statx(Fd(parent), name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_TYPE, &st) < 0)
+        var errno = _calls.Stat(parent, name, out var st);
+        if (errno != 0)
         {
-            var errno = Libc.Errno;
             return errno == Libc.ENOENT || errno == Libc.ENOTDIR ? TreeNodeKind.Missing : throw Fail("stat", path, errno);
         }
 
-        return (st.Mode & Libc.S_IFMT) switch
-        {
-            Libc.S_IFDIR => TreeNodeKind.Directory,
-            Libc.S_IFREG => TreeNodeKind.File,
-            Libc.S_IFLNK => TreeNodeKind.Symlink,
-            _ => TreeNodeKind.Other,
-        };
+        return KindOf(st.Mode);
     }
 
     /// <summary>Removes whatever is at <paramref name="path"/> (a directory with its contents; a symlink itself, never its target).</summary>
     public void Remove(string path)
     {
         using var parent = OpenParentOf(path, out var name, mustExist: false);
-        if (parent is null || Libc.unlinkat(Fd(parent), name, 0) == 0)
+        if (parent is not null)
         {
-            return;
+            RemoveAt(parent, name, path);
         }
+    }
 
-        var errno = Libc.Errno;
-        if (errno == Libc.ENOENT)
+    /// <summary>
+    /// Removes <paramref name="name"/> in <paramref name="parent"/>: a directory's entries first, each reached through
+    /// the descriptor of the directory holding it (opened without following), so the walk never leaves the tree.
+    /// </summary>
+    private void RemoveAt(SafeFileHandle parent, string name, string path)
+    {
+        var errno = _calls.Unlink(parent, name, 0);
+        if (errno is 0 or Libc.ENOENT)
         {
             return;
         }
@@ -179,23 +183,39 @@ internal sealed unsafe class LayerTree : IDisposable
             throw Fail("unlink", path, errno);
         }
 
-        // A directory: its entries are reached through the parent's descriptor (/proc/self/fd), so the
-        // walk starts inside the root; .NET's recursive delete unlinks symlinks instead of following them.
-        Directory.Delete($"/proc/self/fd/{Fd(parent)}/{name}", recursive: true);
+        errno = _calls.OpenAt(parent, name, Libc.O_RDONLY | Libc.O_DIRECTORY, 0, out var dir);
+        if (errno != 0)
+        {
+            throw Fail("open", path, errno);
+        }
+
+        using (dir)
+        {
+            foreach (var child in Libc.ReadDirectory(dir!))
+            {
+                RemoveAt(dir!, child, path + "/" + child);
+            }
+        }
+
+        errno = _calls.Unlink(parent, name, Libc.AT_REMOVEDIR);
+        if (errno is not (0 or Libc.ENOENT))
+        {
+            throw Fail("rmdir", path, errno);
+        }
     }
 
     /// <summary>Creates a regular file (replacing nothing: the caller removed what was there) open for writing.</summary>
     public FileStream CreateFile(string path)
     {
         using var parent = OpenParentOf(path, out var name);
-        var fd = Libc.openat(Fd(parent), name, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY, 0x180 /* 0600 */);
-        return fd < 0 ? throw Fail("create", path, Libc.Errno) : new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Write, 1);
+        var errno = _calls.OpenAt(parent, name, Libc.O_WRONLY | Libc.O_CREAT | Libc.O_EXCL, 0x180 /* 0600 */, out var file);
+        return errno != 0 ? throw Fail("create", path, errno) : new FileStream(file!, FileAccess.Write, 1);
     }
 
     public void MakeDirectory(string path)
     {
         using var parent = OpenParentOf(path, out var name);
-        if (Libc.mkdirat(Fd(parent), name, 0x1C0 /* 0700 */) < 0 && Libc.Errno is var errno && errno != Libc.EEXIST)
+        if (_calls.MakeDirectory(parent, name, 0x1C0 /* 0700 */) is var errno && errno != 0 && errno != Libc.EEXIST)
         {
             throw Fail("mkdir", path, errno);
         }
@@ -204,9 +224,9 @@ internal sealed unsafe class LayerTree : IDisposable
     public void Symlink(string path, string target)
     {
         using var parent = OpenParentOf(path, out var name);
-        if (Libc.symlinkat(target, Fd(parent), name) < 0)
+        if (_calls.Symlink(parent, name, target) is var errno && errno != 0)
         {
-            throw Fail("symlink", path, Libc.Errno);
+            throw Fail("symlink", path, errno);
         }
     }
 
@@ -216,9 +236,8 @@ internal sealed unsafe class LayerTree : IDisposable
         using var targetParent = OpenParentOf(target, out var targetName, mustExist: false)
             ?? throw new LayerTreeException($"hard link '{path}' points to '{target}', which the layer does not contain (earlier in the archive)");
         using var parent = OpenParentOf(path, out var name);
-        if (Libc.linkat(Fd(targetParent), targetName, Fd(parent), name, 0) < 0)
+        if (_calls.Link(targetParent, targetName, parent, name) is var errno && errno != 0)
         {
-            var errno = Libc.Errno;
             throw errno == Libc.ENOENT
                 ? new LayerTreeException($"hard link '{path}' points to '{target}', which the layer does not contain (earlier in the archive)")
                 : Fail("link", path, errno);
@@ -237,9 +256,9 @@ internal sealed unsafe class LayerTree : IDisposable
         using var parent = OpenParentOf(path, out var name);
         ulong ma = (uint)major, mi = (uint)minor;
         var dev = ((ma & 0xfffff000) << 32) | ((ma & 0xfff) << 8) | ((mi & 0xffffff00) << 12) | (mi & 0xff); // glibc's makedev
-        if (Libc.mknodat(Fd(parent), name, typeAndMode, dev) < 0)
+        if (_calls.MakeNode(parent, name, typeAndMode, dev) is var errno && errno != 0)
         {
-            throw Fail("mknod", path, Libc.Errno);
+            throw Fail("mknod", path, errno);
         }
     }
 
@@ -247,23 +266,17 @@ internal sealed unsafe class LayerTree : IDisposable
     public bool TryChown(string path, int uid, int gid)
     {
         using var parent = OpenParentOf(path, out var name);
-        if (Libc.fchownat(Fd(parent), name, (uint)uid, (uint)gid, Libc.AT_SYMLINK_NOFOLLOW) == 0)
-        {
-            return true;
-        }
-
-        var errno = Libc.Errno;
-        return errno is Libc.EPERM or Libc.EINVAL ? false : throw Fail("chown", path, errno);
+        var errno = _calls.Chown(parent, name, uid, gid);
+        return errno == 0 || (errno is Libc.EPERM or Libc.EINVAL ? false : throw Fail("chown", path, errno));
     }
 
     /// <summary>Sets the mode (with setuid/setgid/sticky) of a file, directory or node; symlinks have none.</summary>
     public void Chmod(string path, int mode)
     {
         using var node = OpenInRoot(path, Libc.O_PATH | Libc.O_NOFOLLOW);
-        // fchmod refuses O_PATH descriptors; its /proc/self/fd link names exactly the object opened.
-        if (Libc.fchmodat(Libc.AT_FDCWD, $"/proc/self/fd/{Fd(node)}", (uint)mode, 0) < 0)
+        if (_calls.Chmod(node, mode) is var errno && errno != 0)
         {
-            throw Fail("chmod", path, Libc.Errno);
+            throw Fail("chmod", path, errno);
         }
     }
 
@@ -271,28 +284,17 @@ internal sealed unsafe class LayerTree : IDisposable
     public bool TrySetXattr(string path, string attribute, ReadOnlySpan<byte> value)
     {
         using var parent = OpenParentOf(path, out var name);
-        fixed (byte* v = value)
-        {
-            if (Libc.lsetxattr($"/proc/self/fd/{Fd(parent)}/{name}", attribute, v, (nuint)value.Length, 0) == 0)
-            {
-                return true;
-            }
-        }
-
-        var errno = Libc.Errno;
-        return errno is Libc.EPERM or Libc.ENOTSUP or Libc.EACCES ? false : throw Fail($"setxattr {attribute}", path, errno);
+        var errno = _calls.SetXattr(parent, name, attribute, value);
+        return errno == 0 || (errno is Libc.EPERM or Libc.ENOTSUP or Libc.EACCES ? false : throw Fail($"setxattr {attribute}", path, errno));
     }
 
     public void SetTimes(string path, DateTimeOffset modified)
     {
         using var parent = OpenParentOf(path, out var name);
-        var ts = stackalloc Libc.Timespec[2];
         var seconds = Math.DivRem(modified.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks, TimeSpan.TicksPerSecond, out var rest);
-        ts[0] = new Libc.Timespec { Seconds = seconds, Nanoseconds = rest * 100 };
-        ts[1] = ts[0];
-        if (Libc.utimensat(Fd(parent), name, ts, Libc.AT_SYMLINK_NOFOLLOW) < 0)
+        if (_calls.SetTimes(parent, name, seconds, rest * 100) is var errno && errno != 0)
         {
-            throw Fail("utimensat", path, Libc.Errno);
+            throw Fail("utimensat", path, errno);
         }
     }
 
@@ -317,24 +319,14 @@ internal sealed unsafe class LayerTree : IDisposable
                 return null;
             }
 
-            Libc.Statx st;
-            if (Libc.statx(Fd(parent), name, Libc.AT_SYMLINK_NOFOLLOW, Libc.STATX_BASIC_STATS, &st) < 0)
+            var errno = _calls.Stat(parent, name, out var st);
+            if (errno != 0)
             {
-                var errno = Libc.Errno;
                 return errno == Libc.ENOENT || errno == Libc.ENOTDIR ? null : throw Fail("stat", path, errno);
             }
 
-            var type = st.Mode & Libc.S_IFMT;
-            var kind = type switch
-            {
-                Libc.S_IFDIR => TreeNodeKind.Directory,
-                Libc.S_IFREG => TreeNodeKind.File,
-                Libc.S_IFLNK => TreeNodeKind.Symlink,
-                _ => TreeNodeKind.Other,
-            };
             var modified = DateTimeOffset.FromUnixTimeSeconds(st.MtimeSeconds).AddTicks(st.MtimeNanoseconds / 100);
-            var link = kind == TreeNodeKind.Symlink ? ReadLink(Fd(parent), name) : null;
-            return new TreeEntry(kind, st.Mode & 0xFFF, type, (long)st.Size, (int)st.Uid, (int)st.Gid, modified, link, (int)st.RdevMajor, (int)st.RdevMinor);
+            return new TreeEntry(KindOf(st.Mode), st.Mode & 0xFFF, st.Mode & Libc.S_IFMT, st.Size, st.Uid, st.Gid, modified, st.LinkTarget, st.RdevMajor, st.RdevMinor);
         }
     }
 
@@ -353,29 +345,32 @@ internal sealed unsafe class LayerTree : IDisposable
     /// <summary>The names in directory <paramref name="path"/> ("" for the root), read through a descriptor opened inside the root.</summary>
     public IReadOnlyList<string> List(string path)
     {
+        // The descriptor pins the directory, and reading it asks for no permission again: the open did.
         using var dir = OpenInRoot(path.Length == 0 ? "." : path, Libc.O_RDONLY | Libc.O_DIRECTORY | Libc.O_NOFOLLOW);
-        // The descriptor pins the directory: listing it through /proc/self/fd cannot be redirected elsewhere.
-        return [.. Directory.EnumerateFileSystemEntries($"/proc/self/fd/{Fd(dir)}").Select(System.IO.Path.GetFileName).Order(StringComparer.Ordinal)!];
+        return [.. Libc.ReadDirectory(dir).Order(StringComparer.Ordinal)];
     }
 
     /// <summary>A regular file at <paramref name="path"/> open for reading (a last symlink is not followed).</summary>
     public FileStream OpenRead(string path)
     {
         using var parent = OpenParentOf(path, out var name);
-        var fd = Libc.openat(Fd(parent), name, Libc.O_RDONLY | Libc.O_NOFOLLOW | Libc.O_CLOEXEC | Libc.O_NOCTTY | Libc.O_NONBLOCK, 0);
-        return fd < 0 ? throw Fail("open", path, Libc.Errno) : new FileStream(new SafeFileHandle(fd, ownsHandle: true), FileAccess.Read, 1 << 16);
+        var errno = _calls.OpenAt(parent, name, Libc.O_RDONLY | Libc.O_NONBLOCK, 0, out var file);
+        return errno != 0 ? throw Fail("open", path, errno) : new FileStream(file!, FileAccess.Read, 1 << 16);
     }
 
-    private static string? ReadLink(int dirFd, string name)
+    public void Dispose()
     {
-        byte* buffer = stackalloc byte[4096];
-        nint n = Libc.readlinkat(dirFd, name, buffer, 4096);
-        return n < 0 ? null : Encoding.UTF8.GetString(buffer, (int)n);
+        _root.Dispose();
+        _calls.Dispose();
     }
 
-    public void Dispose() => _root.Dispose();
-
-    private static int Fd(SafeFileHandle handle) => (int)handle.DangerousGetHandle();
+    private static TreeNodeKind KindOf(int mode) => (mode & Libc.S_IFMT) switch
+    {
+        Libc.S_IFDIR => TreeNodeKind.Directory,
+        Libc.S_IFREG => TreeNodeKind.File,
+        Libc.S_IFLNK => TreeNodeKind.Symlink,
+        _ => TreeNodeKind.Other,
+    };
 
     /// <summary>Opens the directory holding <paramref name="path"/>'s last component, resolved inside the root.</summary>
     private SafeFileHandle OpenParentOf(string path, out string name) => OpenParentOf(path, out name, mustExist: true)!;
@@ -409,26 +404,8 @@ internal sealed unsafe class LayerTree : IDisposable
 
     private bool TryOpenInRoot(string path, int flags, out SafeFileHandle? handle, out int errno)
     {
-        var how = new Libc.OpenHow
-        {
-            Flags = (ulong)(flags | Libc.O_CLOEXEC),
-            Resolve = Libc.RESOLVE_IN_ROOT | Libc.RESOLVE_NO_MAGICLINKS,
-        };
-        var bytes = Encoding.UTF8.GetBytes(path + "\0");
-        fixed (byte* p = bytes)
-        {
-            var fd = Libc.syscall(Libc.SYS_openat2, Fd(_root), p, &how, (nuint)sizeof(Libc.OpenHow));
-            if (fd >= 0)
-            {
-                handle = new SafeFileHandle((nint)fd, ownsHandle: true);
-                errno = 0;
-                return true;
-            }
-        }
-
-        handle = null;
-        errno = Libc.Errno;
-        return false;
+        errno = _calls.OpenInRoot(_root, path, flags, out handle);
+        return errno == 0;
     }
 
     private static LayerTreeException Fail(string operation, string path, int errno) =>

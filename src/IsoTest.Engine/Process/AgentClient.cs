@@ -60,8 +60,12 @@ internal sealed class AgentClient : IAgentListener
         return init.IsAlive ? cpu : null;
     }
 
-    /// <summary>The root init sees (its mount namespace, every mount in it), opened from the host; null once init is gone.</summary>
-    public LayerTree? OpenRoot()
+    /// <summary>
+    /// The root init sees (its mount namespace, every mount in it), opened from the host; null once init is gone.
+    /// With <paramref name="callsInUserNamespace"/> (rootless) every call on it is made by what that returns for init's
+    /// user namespace (Process/ContainerFiler.cs), so the tree may touch what the container's root may.
+    /// </summary>
+    public LayerTree? OpenRoot(Func<SafeFileHandle, ITreeCalls>? callsInUserNamespace = null)
     {
         if (Volatile.Read(ref _init) is not { } init)
         {
@@ -70,9 +74,28 @@ internal sealed class AgentClient : IAgentListener
 
         try
         {
-            return LayerTree.OpenRootOf(InitPid, () => init.IsAlive);
+            if (callsInUserNamespace is null)
+            {
+                return LayerTree.OpenRootOf(InitPid, () => init.IsAlive);
+            }
+
+            // Opened first, checked after: a namespace of a live init is that container's, not a reused pid's.
+            var path = $"/proc/{InitPid}/ns/user";
+            var fd = Libc.open(path, Libc.O_RDONLY | Libc.O_CLOEXEC, 0);
+            if (fd < 0 || !init.IsAlive)
+            {
+                if (fd >= 0)
+                {
+                    Libc.close(fd);
+                }
+
+                return null;
+            }
+
+            using var userNamespace = new SafeFileHandle(fd, ownsHandle: true);
+            return LayerTree.OpenRootOf(InitPid, () => init.IsAlive, callsInUserNamespace(userNamespace));
         }
-        catch (LayerTreeException)
+        catch (LayerTreeException) when (!init.IsAlive)
         {
             return null; // init exited meanwhile
         }

@@ -132,6 +132,11 @@ int lo_up(void);
 /* The first datagram was `netmaker`: in the user namespace on fd 5, make network namespaces on request, until exit or EOF. */
 _Noreturn void netmaker_main(struct msg *first);
 
+/* ---------------------------------------------------------------- filer.c */
+
+/* The first datagram was `filer`: in the running container's user namespace on fd 5, make one file system call per request, until exit or EOF. */
+_Noreturn void filer_main(struct msg *first);
+
 /* ---------------------------------------------------------------- owners.c */
 
 /* `isotest-init own|disown ...`: a layer's owners under subordinate ids (PROTOCOL.md "Owners"). */

@@ -310,6 +310,8 @@ void read_spec(void)
         mirror_main(&spec_msg);                          /* not a container: the host mirrors' maker */
     if (spec_msg.n >= 1 && !strcmp(spec_msg.f[0], "netmaker"))
         netmaker_main(&spec_msg);                        /* not a container: a shared user namespace's netns maker */
+    if (spec_msg.n >= 1 && !strcmp(spec_msg.f[0], "filer"))
+        filer_main(&spec_msg);                           /* not a container: a running container's files, rootless */
     if (parse_spec(&spec_msg, &why) < 0)
         die("spec", why);
 }

@@ -158,17 +158,102 @@ public sealed class SubordinateIdTests : IClassFixture<EngineFixture>
     }
 
     [RootlessOnlyFact]
-    public async Task CopyIn_IntoADirectoryThatIsNotTheCallers_IsDeniedNamingTheWaysOut()
+    public async Task CopyIn_WritesWhereTheContainersRootMay_AndIsDeniedNamingTheWaysOutWhereNoIdOfItsOwns()
     {
-        // The engine writes a copy as the caller: the host root's /etc belongs to the host's root, unmapped inside.
+        // The copy is written as the container's root, in its user namespace. In the host's root a top-level entry
+        // such as /etc is the container's (its overlay's upper directory): the copy lands there, in the container's
+        // layer, as `touch` from inside would. /usr/lib is the host root's, which that namespace does not map: not even
+        // the container's root may write there, and neither may the copy.
         await using var container = await _engine.CreateAsync(Specs.Host("sleep", "600"));
         await container.StartAsync();
-        var tar = new LayerBuilder().File("isotest-denied", "x").Tar();
-        var copy = Assert.Throws<ContainerFileException>(() => ((EngineContainer)container).CopyIn("/etc", new MemoryStream(tar), CancellationToken.None));
+        var tar = new LayerBuilder().File("isotest-copied", "x").Tar();
+        ((EngineContainer)container).CopyIn("/etc", new MemoryStream(tar), CancellationToken.None);
+        var inside = await container.ExecAsync(["sh", "-c", "cat /etc/isotest-copied; touch /usr/lib/isotest-probe 2>/dev/null || echo root-denied-too"]);
+        Assert.Equal("xroot-denied-too\n", inside.Stdout);
+        Assert.False(File.Exists("/etc/isotest-copied")); // the container's layer, not the host
+
+        var copy = Assert.Throws<ContainerFileException>(() => ((EngineContainer)container).CopyIn("/usr/lib", new MemoryStream(tar), CancellationToken.None));
         Assert.Equal(ContainerFileProblem.Denied, copy.Problem);
-        Assert.Contains($"written as you (uid {Credentials.EffectiveUid})", copy.Message, StringComparison.Ordinal);
+        Assert.Contains("written as the container's root, in its user namespace", copy.Message, StringComparison.Ordinal);
         Assert.Contains("WithFile", copy.Message, StringComparison.Ordinal);
-        Assert.False(File.Exists("/etc/isotest-denied"));
+        Assert.False(File.Exists("/usr/lib/isotest-copied"));
+    }
+
+    [Fact]
+    public async Task CopyInAndOut_OfADirectoryOnlyItsOwnerInsideMayEnter_WorkAsDockerCp()
+    {
+        // A server's data directory: uid 999's inside, mode 0700. Rootless that owner is a subordinate uid on the host,
+        // whose directory the caller may not even enter; rootless Docker's daemon copies as root of the container's user
+        // namespace, and so does the engine (the filer, native/filer.c). Out, the owners are the container's ids.
+        RequireRanges();
+        await using var container = await _engine.CreateAsync(Specs.Host("sleep", "600"));
+        await container.StartAsync();
+        var setup = await container.ExecAsync(["sh", "-c", "mkdir /tmp/data && echo old > /tmp/data/conf && chown -R 999:998 /tmp/data && chmod 700 /tmp/data"]);
+        Assert.True(setup.ExitCode == 0, setup.Stderr);
+
+        var tar = new LayerBuilder().File("conf", "new", 0x180, 999, 998).Dir("sub", 0x1C0, 999, 998).File("sub/root", "r").Tar();
+        ((EngineContainer)container).CopyIn("/tmp/data", new MemoryStream(tar), CancellationToken.None);
+        var exec = await container.ExecAsync(["sh", "-c", "stat -c '%n %u %g %a' /tmp/data /tmp/data/conf /tmp/data/sub /tmp/data/sub/root && cat /tmp/data/conf"]);
+        Assert.True(exec.ExitCode == 0, exec.Stderr);
+        Assert.Equal(["/tmp/data 999 998 700", "/tmp/data/conf 999 998 600", "/tmp/data/sub 999 998 700", "/tmp/data/sub/root 0 0 644", "new"], Rows(exec.Stdout));
+
+        var archive = new MemoryStream();
+        using (var root = ((EngineContainer)container).OpenRoot())
+        {
+            await ContainerFiles.ArchiveAsync(root, "/tmp/data", archive, CancellationToken.None);
+        }
+
+        archive.Position = 0;
+        var entries = new List<string>();
+        using var reader = new System.Formats.Tar.TarReader(archive);
+        while (reader.GetNextEntry() is { } entry)
+        {
+            var content = entry.DataStream is { } data ? new StreamReader(data).ReadToEnd().Trim() : "-";
+            entries.Add($"{entry.Name} {entry.Uid} {entry.Gid} {content}");
+        }
+
+        Assert.Equal(["data/ 999 998 -", "data/conf 999 998 new", "data/sub/ 999 998 -", "data/sub/root 0 0 r"], entries.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task CopyIn_WhileTheContainerSwapsItsTargetForASymlinkToAHostDirectory_NeverWritesOnTheHost()
+    {
+        // The filer runs in the host's mount namespace with the container's root as its only way in: every path is
+        // resolved inside that root (RESOLVE_IN_ROOT), so a symlink the container swaps in mid-copy, pointing at a host
+        // directory the caller owns (which the filer could write, were a path ever resolved on the host), leads to the
+        // container's own view of that path. The host directory must stay empty.
+        var hostDir = Directory.CreateTempSubdirectory("isotest-copy-race-");
+        try
+        {
+            await using var container = await _engine.CreateAsync(Specs.Shell(
+                $"while :; do rm -rf /tmp/d; mkdir /tmp/d; rm -rf /tmp/d; ln -s {hostDir.FullName} /tmp/d; done"));
+            await container.StartAsync();
+            var builder = new LayerBuilder().Dir("d");
+            for (var i = 0; i < 40; i++)
+            {
+                builder.File($"d/f{i}", "x");
+            }
+
+            var tar = builder.Tar();
+            for (var round = 0; round < 20; round++)
+            {
+                try
+                {
+                    ((EngineContainer)container).CopyIn("/tmp", new MemoryStream(tar), CancellationToken.None);
+                }
+                catch (ContainerFileException)
+                {
+                    // the container removed a directory under the copy: a failed copy is fine, an escaped one is not
+                }
+            }
+
+            Assert.Empty(Directory.EnumerateFileSystemEntries(hostDir.FullName));
+            Assert.True(container.ExitCode is null, "the swapping loop must still run, or the race was not run");
+        }
+        finally
+        {
+            hostDir.Delete(recursive: true);
+        }
     }
 
     [RootlessOnlyFact]
