@@ -1,3 +1,4 @@
+using System.Text;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -94,6 +95,25 @@ internal static unsafe partial class Libc
 
     [LibraryImport(Lib, SetLastError = true)]
     public static partial long syscall(long number, int dirfd, byte* path, OpenHow* how, nuint size);
+
+    /// <summary>
+    /// openat2; a descriptor or -1 (errno in <see cref="Errno"/>). With RESOLVE_IN_ROOT or RESOLVE_BENEATH the kernel
+    /// fails EAGAIN when a rename or a mount anywhere raced the walk of a "..", as it cannot then prove the walk stayed
+    /// inside, and asks the caller to try again (a busy engine mounts all the time): a few tries, then the EAGAIN stands.
+    /// </summary>
+    public static int OpenAt2(int dirfd, string path, OpenHow how)
+    {
+        var bytes = Encoding.UTF8.GetBytes(path + "\0");
+        fixed (byte* p = bytes)
+        {
+            long fd = -1;
+            for (var i = 0; i < 64 && (fd = syscall(SYS_openat2, dirfd, p, &how, (nuint)sizeof(OpenHow))) < 0 && Errno == EAGAIN; i++)
+            {
+            }
+
+            return (int)fd;
+        }
+    }
 
     [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int openat(int dirfd, string path, int flags, int mode);

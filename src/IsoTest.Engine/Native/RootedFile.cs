@@ -59,11 +59,7 @@ internal static unsafe class RootedFile
     private static int OpenAt2(int rootFd, string path)
     {
         var how = new Libc.OpenHow { Flags = (ulong)(Libc.O_RDONLY | Libc.O_CLOEXEC), Resolve = Libc.RESOLVE_IN_ROOT | Libc.RESOLVE_NO_MAGICLINKS };
-        var bytes = Encoding.UTF8.GetBytes(path + "\0");
-        fixed (byte* p = bytes)
-        {
-            return (int)Libc.syscall(Libc.SYS_openat2, rootFd, p, &how, (nuint)sizeof(Libc.OpenHow));
-        }
+        return Libc.OpenAt2(rootFd, path, how);
     }
 
     /// <summary>

@@ -67,13 +67,9 @@ internal sealed unsafe class HostTreeCalls : ITreeCalls
             Flags = (ulong)(flags | Libc.O_CLOEXEC),
             Resolve = Libc.RESOLVE_IN_ROOT | Libc.RESOLVE_NO_MAGICLINKS,
         };
-        var bytes = Encoding.UTF8.GetBytes(path + "\0");
-        fixed (byte* p = bytes)
-        {
-            var fd = Libc.syscall(Libc.SYS_openat2, Fd(root), p, &how, (nuint)sizeof(Libc.OpenHow));
-            handle = fd >= 0 ? new SafeFileHandle((nint)fd, ownsHandle: true) : null;
-            return fd >= 0 ? 0 : Libc.Errno;
-        }
+        var fd = Libc.OpenAt2(Fd(root), path, how);
+        handle = fd >= 0 ? new SafeFileHandle(fd, ownsHandle: true) : null;
+        return fd >= 0 ? 0 : Libc.Errno;
     }
 
     public int OpenAt(SafeFileHandle dir, string name, int flags, int mode, out SafeFileHandle? handle)

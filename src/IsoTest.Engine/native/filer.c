@@ -96,7 +96,7 @@ static void serve(struct msg *m)
     if (!strcmp(op, "open") && m->n == 3) {
         /* `open PATH FLAGS`: the only request that resolves a path, and only inside the root it came with */
         struct open_how how = { .flags = number(m->f[2], 10) | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS };
-        int fd = errno ? -1 : syscall(SYS_openat2, d0, m->f[1], &how, sizeof how);
+        int fd = errno ? -1 : openat2_retry(d0, m->f[1], &how);
         reply(fd, fd);
     } else if (!strcmp(op, "openat") && m->n == 4) {
         /* `openat NAME FLAGS MODE`: a file to write or read, never through a symlink */

@@ -68,6 +68,8 @@ int recv_msg(struct msg *m);
 void split_fields(struct msg *m, size_t r);
 void drain(void);
 _Noreturn void die(const char *stage, const char *detail);
+struct open_how;
+int openat2_retry(int dirfd, const char *path, struct open_how *how);   /* openat2, tried again on EAGAIN */
 int write_file(const char *path, const char *text);
 
 /* ---------------------------------------------------------------- spec.c */

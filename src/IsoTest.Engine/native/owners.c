@@ -42,7 +42,7 @@ static int open_layer_path(char *path, int *fd)
     *fd = -1;
     if (slash)
         *slash = 0;
-    int parent = syscall(SYS_openat2, rootfd, slash ? path : ".", &how, sizeof how);
+    int parent = openat2_retry(rootfd, slash ? path : ".", &how);
     if (slash)
         *slash = '/';
     if (parent < 0)

@@ -1,5 +1,7 @@
 /* Datagrams on the control socket (fd 3): NUL-terminated fields, descriptors as SCM_RIGHTS. */
 #include "isotest-init.h"
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -103,4 +105,15 @@ _Noreturn void die(const char *stage, const char *detail)
     if (getpid() != 1)
         drain();                                /* the shim, before it cloned init */
     _exit(1);
+}
+
+/* openat2 with RESOLVE_IN_ROOT or RESOLVE_BENEATH fails EAGAIN when a rename or a mount anywhere on the system raced
+ * the walk of a "..": the kernel cannot then prove the walk stayed inside, and asks the caller to try again (a busy
+ * engine mounts all the time). A few tries, then the EAGAIN stands. */
+int openat2_retry(int dirfd, const char *path, struct open_how *how)
+{
+    int fd = -1;
+    for (int i = 0; i < 64 && (fd = syscall(SYS_openat2, dirfd, path, how, sizeof *how)) < 0 && errno == EAGAIN; i++)
+        continue;
+    return fd;
 }

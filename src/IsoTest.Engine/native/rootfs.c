@@ -69,7 +69,7 @@ int open_in_root(const char *path, int flags)
         path++;
     if (!*path)
         path = ".";
-    return syscall(SYS_openat2, rootfd, path, &how, sizeof how);
+    return openat2_retry(rootfd, path, &how);
 }
 
 /* Opens a mount target inside the new root, creating it if missing (mkdir -p; the last component a
