@@ -423,19 +423,15 @@ public abstract partial class ConformanceTests : IAsyncLifetime
                 .WithFile("/etc/app/secret.txt", "inline-content\n", UnixFileMode.UserRead | UnixFileMode.UserWrite, uid: 65534, gid: 65534)
                 .WithFile("/opt/tool.sh", "#!/bin/sh\necho tool-ran\n", UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute)
                 .WithFileFrom(source, "/srv/copied.txt");
-            if (EngineUnderneath && Environment.UserName != "root")
+            if (EngineUnderneath && Environment.UserName != "root" && IsoTest.Engine.RootFs.SubordinateIds.ForThisProcess().Ids is null)
             {
                 // Rootless without subordinate ranges only the container user's ids exist inside: another owner is refused
-                // up front, before a byte is written. With ranges (CI's user) every id of them exists, and the engine's init
-                // writes the file with its owner as under root. Behind the server the files arrive as an upload after create,
-                // which the engine writes as the caller: the host root's /etc is not the caller's, and that is said.
-                var withRanges = IsoTest.Engine.RootFs.SubordinateIds.ForThisProcess().Ids is not null;
-                if (!withRanges || IsDocker)
-                {
-                    var error = await Assert.ThrowsAnyAsync<IsoTestException>(() => builder.StartAsync(Timeout()));
-                    Assert.Contains(withRanges ? "rootless, a copy into a created or running container is written as you" : "/etc/app/secret.txt is to be owned by 65534:65534", error.Message);
-                    return;
-                }
+                // up front, before a byte is written. With ranges (CI's user) every id of them exists: the engine's init
+                // writes the file with its owner as under root, and behind the server, where the files arrive as an upload
+                // after create, the engine writes them as the container's root, from its user namespace (the filer).
+                var error = await Assert.ThrowsAnyAsync<IsoTestException>(() => builder.StartAsync(Timeout()));
+                Assert.Contains("/etc/app/secret.txt is to be owned by 65534:65534", error.Message);
+                return;
             }
 
             var (container, exit) = await RunToExitAsync(builder);
