@@ -58,6 +58,16 @@ internal sealed class LayerTree : IDisposable
     private readonly SafeFileHandle _root;
     private readonly ITreeCalls _calls;
 
+    // Directories this tree made or found while writing: a layer or an archive names the same parents for entry
+    // after entry, and each check costs three calls (one round trip each through the filer). Only a cache of what was
+    // seen: whatever happens to a path later (a container removing it) makes a later call fail, never resolve outside.
+    private readonly HashSet<string> _directories = new(StringComparer.Ordinal);
+
+    // The directory the last call's name was in, kept open: one entry takes five or so calls in the same directory,
+    // and the next entry is usually there too. A descriptor stays the directory it was opened on, inside the root.
+    private string? _parentPath;
+    private SafeFileHandle? _parent;
+
     private LayerTree(SafeFileHandle root, string path, ITreeCalls calls)
     {
         _root = root;
@@ -113,9 +123,20 @@ internal sealed class LayerTree : IDisposable
     /// <summary>Creates directory <paramref name="path"/> and missing parents; an existing directory is kept.</summary>
     public void MakeDirectories(string path)
     {
+        if (_directories.Contains(path))
+        {
+            return;
+        }
+
         var built = new StringBuilder();
         foreach (var part in path.Split('/'))
         {
+            if (_directories.Contains(built.Length == 0 ? part : built + "/" + part))
+            {
+                built.Append(built.Length == 0 ? "" : "/").Append(part);
+                continue;
+            }
+
             using var parent = OpenParentOf(built.Length == 0 ? part : built + "/" + part, out var name);
             if (_calls.MakeDirectory(parent, name, 0x1ED /* 0755 */) is var errno && errno != 0)
             {
@@ -136,6 +157,7 @@ internal sealed class LayerTree : IDisposable
             }
 
             built.Append(built.Length == 0 ? "" : "/").Append(part);
+            _directories.Add(built.ToString());
         }
     }
 
@@ -159,6 +181,12 @@ internal sealed class LayerTree : IDisposable
     /// <summary>Removes whatever is at <paramref name="path"/> (a directory with its contents; a symlink itself, never its target).</summary>
     public void Remove(string path)
     {
+        _directories.RemoveWhere(d => d == path || d.StartsWith(path + "/", StringComparison.Ordinal));
+        if (_parentPath is { } kept && (kept == path || kept.StartsWith(path + "/", StringComparison.Ordinal)))
+        {
+            ForgetParent();
+        }
+
         using var parent = OpenParentOf(path, out var name, mustExist: false);
         if (parent is not null)
         {
@@ -360,8 +388,15 @@ internal sealed class LayerTree : IDisposable
 
     public void Dispose()
     {
+        ForgetParent();
         _root.Dispose();
         _calls.Dispose();
+    }
+
+    private void ForgetParent()
+    {
+        _parent?.Dispose();
+        (_parent, _parentPath) = (null, null);
     }
 
     private static TreeNodeKind KindOf(int mode) => (mode & Libc.S_IFMT) switch
@@ -384,19 +419,20 @@ internal sealed class LayerTree : IDisposable
             throw new LayerTreeException($"'{path}' has no name to create");
         }
 
-        if (slash < 0)
+        var parentPath = slash < 0 ? "." : path[..slash];
+        if (parentPath == _parentPath)
         {
-            return OpenInRoot(".", Libc.O_PATH | Libc.O_DIRECTORY);
+            return Fd.Duplicate(_parent!);
         }
 
-        if (mustExist)
+        if (!TryOpenInRoot(parentPath, Libc.O_PATH | Libc.O_DIRECTORY, out var handle, out var errno))
         {
-            return OpenInRoot(path[..slash], Libc.O_PATH | Libc.O_DIRECTORY);
+            return !mustExist && errno is Libc.ENOENT or Libc.ENOTDIR ? null : throw Fail("open", parentPath, errno);
         }
 
-        return TryOpenInRoot(path[..slash], Libc.O_PATH | Libc.O_DIRECTORY, out var handle, out var errno)
-            ? handle
-            : errno is Libc.ENOENT or Libc.ENOTDIR ? null : throw Fail("open", path[..slash], errno);
+        ForgetParent();
+        (_parent, _parentPath) = (Fd.Duplicate(handle!), parentPath);
+        return handle;
     }
 
     private SafeFileHandle OpenInRoot(string path, int flags) =>
