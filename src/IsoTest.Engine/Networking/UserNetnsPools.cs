@@ -101,16 +101,16 @@ internal sealed class UserNetnsPools(EngineLoop loop, string agentPath) : IDispo
         }
     }
 
-    /// <summary>One maker process (<see cref="AheadMaker"/>); its pool's thread asks for one namespace at a time and waits for it.</summary>
+    /// <summary>One maker process (<see cref="HelperAgent"/>); its pool's thread asks for one namespace at a time and waits for it.</summary>
     private sealed class Maker : IAgentListener, IDisposable
     {
         private static readonly byte[] s_make = AgentProtocol.Encode(["make"]);
         private readonly Lock _lock = new();
-        private readonly AheadMaker _process;
+        private readonly HelperAgent _process;
         private TaskCompletionSource<SafeFileHandle?>? _making;
         private bool _gone;
 
-        public Maker() => _process = new AheadMaker(this);
+        public Maker() => _process = new HelperAgent(this);
 
         public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns) =>
             _process.Spawn(loop, agentPath, userns, [AgentProtocol.Encode(["netmaker"])]);

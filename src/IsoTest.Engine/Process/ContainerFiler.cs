@@ -16,35 +16,17 @@ internal sealed class ContainerFiler : ITreeCalls, IAgentListener
 {
     private static readonly TimeSpan ReplyTimeout = TimeSpan.FromSeconds(30);
     private readonly Lock _requestLock = new();
-    private readonly TaskCompletionSource _reaped = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly AgentSocket _control;
-    private readonly Task _spawned;
+    private readonly HelperAgent _process;
     private TaskCompletionSource<(string[] Fields, SafeFileHandle[] Fds)>? _pending;
     private volatile string? _gone;
 
-    private ContainerFiler(EngineLoop loop, string agentPath, SafeFileHandle userNamespace)
-    {
-        var (engineEnd, filerEnd) = Fd.SeqPacketPair();
-        _control = new AgentSocket(engineEnd);
-        SafeFileHandle[] ends = [Fd.OpenDevNull(), Fd.OpenDevNull(), filerEnd, Fd.OpenDevNull(), Fd.Duplicate(userNamespace)];
-        _spawned = loop.SpawnAsync(agentPath, Fd.OpenDevNull(), ends, _control, this, [AgentProtocol.Encode(["filer"])]);
-    }
+    private ContainerFiler() => _process = new HelperAgent(this);
 
     /// <summary>Starts a filer in <paramref name="userNamespace"/> (a running container's, from /proc/PID/ns/user).</summary>
-    /// <exception cref="LayerTreeException">The agent could not be started.</exception>
     public static ContainerFiler Start(EngineLoop loop, string agentPath, SafeFileHandle userNamespace)
     {
-        var filer = new ContainerFiler(loop, agentPath, userNamespace);
-        try
-        {
-            filer._spawned.GetAwaiter().GetResult();
-        }
-        catch (Exception e)
-        {
-            filer._control.Dispose(); // never registered with the loop: nobody else closes it
-            throw new LayerTreeException($"cannot start the agent that writes the container's files from its user namespace ({agentPath}): {e.Message}");
-        }
-
+        var filer = new ContainerFiler();
+        filer._process.Spawn(loop, agentPath, userNamespace, [AgentProtocol.Encode(["filer"])]);
         return filer;
     }
 
@@ -116,26 +98,12 @@ internal sealed class ContainerFiler : ITreeCalls, IAgentListener
 
     public void OnClosed()
     {
-        _gone ??= "the agent that writes the container's files from its user namespace exited";
+        _gone ??= "the agent that writes the container's files from its user namespace exited (or could not start)";
         Interlocked.Exchange(ref _pending, null)?.TrySetException(new LayerTreeException(_gone));
-        _control.Dispose();
-        _reaped.TrySetResult();
     }
 
-    /// <summary>Tells the filer to exit and waits for the loop to reap it (PDEATHSIG ends it should the engine die first).</summary>
-    public void Dispose()
-    {
-        try
-        {
-            _control.Send(AgentProtocol.Encode(["exit"]));
-        }
-        catch (Exception e) when (e is NativeException or ObjectDisposedException)
-        {
-            // gone already: its EOF is on the way, or was seen
-        }
-
-        _reaped.Task.Wait(TimeSpan.FromSeconds(10));
-    }
+    /// <summary>Tells the filer to exit and waits until the loop reaped it (PDEATHSIG ends it should the engine die first).</summary>
+    public void Dispose() => _process.Dispose();
 
     private int Call(string[] fields, SafeFileHandle[] fds) => Request(fields, fds, out _).Errno;
 
@@ -148,19 +116,10 @@ internal sealed class ContainerFiler : ITreeCalls, IAgentListener
         {
             var reply = new TaskCompletionSource<(string[] Fields, SafeFileHandle[] Fds)>(TaskCreationOptions.RunContinuationsAsynchronously);
             _pending = reply;
-            try
-            {
-                if (_gone is { } gone)
-                {
-                    throw new LayerTreeException(gone);
-                }
-
-                _control.Send(AgentProtocol.Encode(fields), fds);
-            }
-            catch (Exception e) when (e is NativeException or ObjectDisposedException)
+            if (_gone is { } gone || !_process.TrySend(AgentProtocol.Encode(fields), fds))
             {
                 _pending = null;
-                throw new LayerTreeException(_gone ?? $"the agent that writes the container's files from its user namespace is gone: {e.Message}");
+                throw new LayerTreeException(_gone ?? "the agent that writes the container's files from its user namespace is gone");
             }
 
             string[] said;

@@ -183,12 +183,12 @@ internal sealed class HostMirrors : IDisposable
         }
     }
 
-    /// <summary>One maker process (<see cref="AheadMaker"/>): up to <see cref="Depth"/> trees ready and one being made.</summary>
+    /// <summary>One maker process (<see cref="HelperAgent"/>): up to <see cref="Depth"/> trees ready and one being made.</summary>
     private sealed class Maker : IAgentListener, IDisposable
     {
         private static readonly byte[] s_make = AgentProtocol.Encode(["make"]);
         private readonly HostMirrors _owner;
-        private readonly AheadMaker _process;
+        private readonly HelperAgent _process;
         private readonly Queue<(SafeFileHandle Tree, long MadeAt)> _ready = new();
         private TaskCompletionSource<SafeFileHandle?>? _making;
         private bool _claimed, _gone;
@@ -196,7 +196,7 @@ internal sealed class HostMirrors : IDisposable
         public Maker(HostMirrors owner)
         {
             _owner = owner;
-            _process = new AheadMaker(this);
+            _process = new HelperAgent(this);
         }
 
         /// <summary>Under the owner's lock: starts the maker with the first start's tree asked for (that start waits for it).</summary>
@@ -312,7 +312,7 @@ internal sealed class HostMirrors : IDisposable
             }
         }
 
-        /// <summary>Ends the maker (<see cref="AheadMaker.Dispose"/>), then drops a tree it made that nobody took.</summary>
+        /// <summary>Ends the maker (<see cref="HelperAgent.Dispose"/>), then drops a tree it made that nobody took.</summary>
         public void Dispose()
         {
             _process.Dispose();

@@ -77,6 +77,18 @@ public sealed class FilerTests : IDisposable
         Assert.False(Directory.Exists("/usr/isotest-filer-probe"));
     }
 
+    [Fact]
+    public void AFilerThatCannotJoinItsNamespace_FailsItsFirstCallSayingSo()
+    {
+        // /dev/null is no user namespace: setns refuses, the agent reports it and exits; the call says what happened.
+        using var devNull = Open("/dev/null", Libc.O_RDONLY);
+        using var broken = ContainerFiler.Start(EngineLoop.Shared, AgentLocator.Find(), devNull);
+        using var root = Open(_root.FullName, Libc.O_PATH | Libc.O_DIRECTORY);
+        var error = Assert.Throws<LayerTreeException>(() => broken.MakeDirectory(root, "never", 0x1ED));
+        Assert.Contains("the agent that writes the container's files from its user namespace", error.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_root.FullName, "never")));
+    }
+
     public void Dispose()
     {
         _filer.Dispose();

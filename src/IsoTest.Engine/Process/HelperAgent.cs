@@ -4,41 +4,42 @@ using Microsoft.Win32.SafeHandles;
 namespace IsoTest.Engine.Process;
 
 /// <summary>
-/// The life of an agent process that makes things ahead of time in the engine's shared user namespace (the host
-/// mirror maker, RootFs/HostMirrors.cs; the network namespace maker, Networking/UserNetnsPools.cs): spawned by the
-/// engine's loop with the descriptors a container's agent has where it matters (the control socket on 3, the user
-/// namespace on 5), asked with messages, told to exit at dispose and reaped. What it makes, and what a message means,
-/// stay with the owner (<paramref name="owner"/>), which gets every message and, once the process is gone, OnClosed.
+/// The life of an agent process that is not a container but works for the engine in a user namespace: the makers in
+/// the engine's shared one (the host mirrors, RootFs/HostMirrors.cs; network namespaces, Networking/UserNetnsPools.cs)
+/// and the filer in a running container's (Process/ContainerFiler.cs). Spawned by the engine's loop with the
+/// descriptors a container's agent has where it matters (the control socket on 3, the user namespace on 5), asked
+/// with messages, told to exit at dispose and reaped. What it does, and what a message means, stay with the owner
+/// (<paramref name="owner"/>), which gets every message and, once the process is gone, OnClosed.
 /// </summary>
-internal sealed class AheadMaker(IAgentListener owner) : IAgentListener, IDisposable
+internal sealed class HelperAgent(IAgentListener owner) : IAgentListener, IDisposable
 {
     private readonly TaskCompletionSource _reaped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private AgentSocket? _control;
     private Task? _spawned;
 
     /// <summary>
-    /// Starts the maker with <paramref name="firstMessages"/> queued for it. One that cannot start closes at once
-    /// (the owner's OnClosed runs), which leaves the containers making their own.
+    /// Starts the agent with <paramref name="firstMessages"/> queued for it. One that cannot start closes at once
+    /// (the owner's OnClosed runs): a maker's containers then make their own, a filer's next request fails.
     /// </summary>
     public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns, IReadOnlyList<byte[]> firstMessages)
     {
-        var (engineEnd, makerEnd) = Fd.SeqPacketPair();
+        var (engineEnd, agentEnd) = Fd.SeqPacketPair();
         _control = new AgentSocket(engineEnd);
-        SafeFileHandle[] ends = [Fd.OpenDevNull(), Fd.OpenDevNull(), makerEnd, Fd.OpenDevNull(), Fd.Duplicate(userns)];
+        SafeFileHandle[] ends = [Fd.OpenDevNull(), Fd.OpenDevNull(), agentEnd, Fd.OpenDevNull(), Fd.Duplicate(userns)];
         _spawned = loop.SpawnAsync(agentPath, Fd.OpenDevNull(), ends, _control, this, firstMessages);
         _spawned.ContinueWith(_ => OnClosed(), CancellationToken.None, TaskContinuationOptions.NotOnRanToCompletion, TaskScheduler.Default);
     }
 
     /// <summary>
-    /// Sends one request once the maker runs; false when it is gone or could not start (its OnClosed ran or is on the
-    /// way, so the owner need not wait for an answer).
+    /// Sends one request (with <paramref name="fds"/>, which stay the caller's) once the agent runs; false when it is
+    /// gone or could not start (its OnClosed ran or is on the way, so the owner need not wait for an answer).
     /// </summary>
-    public bool TrySend(byte[] message)
+    public bool TrySend(byte[] message, ReadOnlySpan<SafeFileHandle> fds = default)
     {
         try
         {
             _spawned!.GetAwaiter().GetResult();
-            _control!.Send(message);
+            _control!.Send(message, fds);
             return true;
         }
         catch (Exception e) when (e is NativeException or ObjectDisposedException or AgentGoneException)
@@ -61,7 +62,7 @@ internal sealed class AheadMaker(IAgentListener owner) : IAgentListener, IDispos
     }
 
     /// <summary>
-    /// Tells the maker to exit (PDEATHSIG ends it should the engine die first) and waits for the loop to reap it.
+    /// Tells the agent to exit (PDEATHSIG ends it should the engine die first) and waits for the loop to reap it.
     /// The socket stays open until then: the loop sees the maker's EOF only on a descriptor it still watches.
     /// </summary>
     public void Dispose()
