@@ -16,8 +16,9 @@ namespace IsoTest.Engine.Tests.RootFs;
 public sealed class HostMirrorsTests
 {
     private const string Maker = "isotest-mirror";
-    private const string MadeAhead = "upperdir=/tmp/u1000";
-    private const string UpperDirs = "grep -o 'upperdir=/tmp/u[0-9]*' /proc/self/mountinfo | sort -u | tr '\\n' ' '";
+    // The maker's overlays have their upper dirs on its staging at /tmp/m, from u100000; a container's own on /tmp, from u0.
+    private const string MadeAhead = "upperdir=/tmp/m/u1000";
+    private const string UpperDirs = "grep -o 'upperdir=/tmp/\\(m/\\)\\?u[0-9]*' /proc/self/mountinfo | sort -u | tr '\\n' ' '";
 
     [Theory]
     [InlineData(new string[0], true)]
@@ -186,6 +187,26 @@ public sealed class HostMirrorsTests
         Assert.True(await Leaks.AllGoneAsync([maker]), $"maker {maker} outlived its engine");
         Assert.Empty(Leaks.AgentProcessesOf(Environment.ProcessId, Maker));
         Assert.Empty(Leaks.AgentProcessesOf(Environment.ProcessId));
+    }
+
+    [RootlessOnlyFact]
+    public async Task TheMakersOwnStagings_GoEightAtATime_NeverMoreKept()
+    {
+        // The maker keeps its copy of each staging mounted (an unmount per tree put an expedited RCU grace period into
+        // the next start) and drops them with their holder every eighth make: after twenty trees at most eight are left
+        // in its namespace, and at least one (the last made), so the batching is what bounds them.
+        await using var engine = new EngineBackend();
+        for (var i = 0; i < 20; i++)
+        {
+            await RunMadeAheadAsync(engine, UpperDirs);
+        }
+
+        var maker = Assert.Single(Leaks.AgentProcessesOf(Environment.ProcessId, Maker));
+        // mountinfo: the mount point is field 5; after " - ", the type, the source and the superblock's options.
+        var mounts = File.ReadAllLines($"/proc/{maker}/mountinfo").Select(l => (Point: l.Split(' ')[4], Super: l[(l.IndexOf(" - ", StringComparison.Ordinal) + 3)..])).ToList();
+        Assert.InRange(mounts.Count(m => m.Point == "/tmp/m"), 1, 8);
+        // One holder (a 64 KiB tmpfs; a host's own /tmp may be a tmpfs too): the old ones went with their stagings.
+        Assert.Equal(1, mounts.Count(m => m.Point == "/tmp" && m.Super.Contains("size=64k", StringComparison.Ordinal)));
     }
 
     /// <summary>
