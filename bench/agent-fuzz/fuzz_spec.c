@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(why && *why && strlen(why) < 256, "a detail says why");
     } else {
         check(S.nmnts <= MAXMNTS && S.nfiles <= MAXFILES && S.ncg1 <= MAXCG1 && S.seccomp_len <= MAXBPF, "tables bounded");
-        check(S.netns >= 0 && S.netns <= 2 && (S.readonly == 0 || S.readonly == 1), "flags in range");
+        check(S.netns >= 0 && S.netns <= 3 && (S.readonly == 0 || S.readonly == 1), "flags in range");
         for (int i = 0; i < S.nmnts; i++)
             check(S.mnts[i].dst && (S.mnts[i].kind == 't' || S.mnts[i].src[0] == '/'), "mounts complete");
     }

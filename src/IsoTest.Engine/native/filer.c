@@ -36,21 +36,6 @@ static unsigned long long number(const char *s, int base)
     return v;
 }
 
-static int hex_value(const char *hex, unsigned char *out, size_t cap, size_t *len)
-{
-    size_t n = strlen(hex);
-    if (n % 2 || n / 2 > cap)
-        return errno = EINVAL, -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned int byte;
-        if (sscanf(hex + 2 * i, "%2x", &byte) != 1)
-            return errno = EINVAL, -1;
-        out[i] = byte;
-    }
-    *len = n / 2;
-    return 0;
-}
-
 static void reply(int rc, int fd)
 {
     if (rc < 0)
@@ -88,7 +73,7 @@ static void serve(struct msg *m)
     int d0 = m->nfds > 0 ? m->fds[0] : -1, d1 = m->nfds > 1 ? m->fds[1] : -1, rc;
     static char proc[64 + 4096];                /* /proc/self/fd/N/ and one name */
     static unsigned char value[64 * 1024];
-    size_t len;
+    ssize_t len;
     if (d0 < 0) {
         errno = EBADF, reply(-1, -1);
         return;
@@ -126,7 +111,7 @@ static void serve(struct msg *m)
     } else if (!strcmp(op, "setxattr") && m->n == 4) {
         /* `setxattr NAME ATTRIBUTE HEX` on the object itself, not a symlink's target */
         snprintf(proc, sizeof proc, "/proc/self/fd/%d/", d0);
-        rc = component(m->f[1]) < 0 || strlen(proc) + strlen(m->f[1]) >= sizeof proc || hex_value(m->f[3], value, sizeof value, &len) < 0
+        rc = component(m->f[1]) < 0 || strlen(proc) + strlen(m->f[1]) >= sizeof proc || (len = hex_decode(m->f[3], value, sizeof value)) < 0
             ? -1 : lsetxattr(strcat(proc, m->f[1]), m->f[2], value, len, 0);
         reply(rc, -1);
     } else if (!strcmp(op, "utimes") && m->n == 4) {

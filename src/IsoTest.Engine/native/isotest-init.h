@@ -70,6 +70,7 @@ void drain(void);
 _Noreturn void die(const char *stage, const char *detail);
 struct open_how;
 int openat2_retry(int dirfd, const char *path, struct open_how *how);   /* openat2, tried again on EAGAIN */
+ssize_t hex_decode(const char *hex, unsigned char *out, size_t cap);    /* bytes, or -1 with EINVAL */
 int write_file(const char *path, const char *text);
 
 /* ---------------------------------------------------------------- spec.c */

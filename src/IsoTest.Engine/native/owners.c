@@ -77,15 +77,9 @@ static int setcap_one(char **f)
     const char *hex = f[0];
     char *path = f[1], proc[32];
     unsigned char value[64];
-    size_t len = strlen(hex) / 2;
-    if (strlen(hex) % 2 || len == 0 || len > sizeof value)
+    ssize_t len = hex_decode(hex, value, sizeof value);
+    if (len <= 0)
         return errno = EINVAL, fail("read the capability of", path);
-    for (size_t i = 0; i < len; i++) {
-        unsigned int byte;
-        if (sscanf(hex + 2 * i, "%2x", &byte) != 1)
-            return errno = EINVAL, fail("read the capability of", path);
-        value[i] = byte;
-    }
     struct stat st;
     int fd, rc = open_layer_path(path, &fd);
     if (rc || fd < 0)

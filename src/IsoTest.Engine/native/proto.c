@@ -117,3 +117,24 @@ int openat2_retry(int dirfd, const char *path, struct open_how *how)
         continue;
     return fd;
 }
+
+/* Decodes hex (either case, nothing else) into at most CAP bytes: the byte count, or -1 with EINVAL for an odd length,
+ * a character that is not a hex digit, or more than CAP bytes. The seccomp record, the owners tool's capabilities and
+ * the filer's xattr values all arrive as hex (a field is NUL-terminated text). */
+ssize_t hex_decode(const char *hex, unsigned char *out, size_t cap)
+{
+    size_t n = strlen(hex);
+    if (n % 2 || n / 2 > cap)
+        return errno = EINVAL, -1;
+    for (size_t i = 0; i < n; i += 2) {
+        int d[2];
+        for (int j = 0; j < 2; j++) {
+            char c = hex[i + j];
+            d[j] = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+            if (d[j] < 0)
+                return errno = EINVAL, -1;
+        }
+        out[i / 2] = (unsigned char)(d[0] << 4 | d[1]);
+    }
+    return (ssize_t)(n / 2);
+}

@@ -33,11 +33,6 @@ static int number(const char *key, const char *v, int base, unsigned long max, u
     return 0;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 static int flag(const char *key, const char *v, const char *no, const char *yes, int *out)
 {
     if (strcmp(v, no) && strcmp(v, yes)) {
@@ -207,13 +202,8 @@ static int rec_seccomp(const char *k, char **v)
         snprintf(fmt, sizeof fmt, "more than %d instructions (the kernel's limit)%%s", MAXBPF);
         return bad(E2BIG, k, fmt, "");
     }
-    unsigned char *out = (unsigned char *)S.seccomp;
-    for (size_t i = 0; i < len; i += 2) {
-        int hi = hexval(v[1][i]), lo = hexval(v[1][i + 1]);
-        if (hi < 0 || lo < 0)
-            return bad(EINVAL, k, "the filter is not hex%s", "");
-        out[i / 2] = hi << 4 | lo;
-    }
+    if (hex_decode(v[1], (unsigned char *)S.seccomp, sizeof S.seccomp) < 0)
+        return bad(EINVAL, k, "the filter is not hex%s", "");
     S.seccomp_len = len / 16;
     S.seccomp_flags = flags;
     return 0;
