@@ -320,7 +320,7 @@ internal sealed class EngineContainer : IContainer, IContainerProbes, IContainer
             {
                 // Root of a user namespace may give any owner it maps, but make no device node (that needs the host's CAP_MKNOD).
                 Devices = false,
-                Owner = (uid, gid) => LayerOwners.IsHostCaller(uid, gid) ? (image ? 0 : (int)_user.Uid, image ? 0 : (int)_user.Gid) : (uid, gid),
+                MapOwner = (uid, gid) => LayerOwners.IsHostCaller(uid, gid) ? (image ? 0 : (int)_user.Uid, image ? 0 : (int)_user.Gid) : (uid, gid),
             };
         ContainerFiles.Extract(root, directory, tar, options, owners, cancellationToken);
     }

@@ -21,7 +21,7 @@ internal sealed record UnpackOptions(bool Privileged)
     public bool Devices { get; init; } = Privileged;
 
     /// <summary>Privileged: the owner a tar's uid and gid become (null: themselves), for a writer whose ids differ from the archive's.</summary>
-    public Func<int, int, (int Uid, int Gid)>? Owner { get; init; }
+    public Func<int, int, (int Uid, int Gid)>? MapOwner { get; init; }
 
     /// <summary>The xattr namespace overlayfs reads: trusted.* as root, user.* when mounted with userxattr (rootless).</summary>
     public string OverlayXattrPrefix => Privileged ? "trusted.overlay." : "user.overlay.";
@@ -310,7 +310,7 @@ internal static class LayerUnpacker
             return;
         }
 
-        var (uid, gid) = options.Owner?.Invoke(entry.Uid, entry.Gid) ?? (entry.Uid, entry.Gid);
+        var (uid, gid) = options.MapOwner?.Invoke(entry.Uid, entry.Gid) ?? (entry.Uid, entry.Gid);
         if (!tree.TryChown(path, uid, gid))
         {
             throw new LayerFormatException($"cannot give '{path}' owner {uid}:{gid}");
