@@ -146,14 +146,18 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
 
             // A member of user-defined networks gets the driver's /etc/hosts and /etc/resolv.conf, under the user's mounts.
             var built = network.Mounts.Count > 0 ? spec with { Mounts = [.. network.Mounts, .. spec.Mounts] } : spec;
-            // The host root's mirror made ahead (fd 6), when this container's mounts and files leave its shape alone.
+            // The host root's mirror made ahead (fd 6: a mount namespace to join), when this container's mounts and files
+            // leave its shape alone; its sources are what init opens in that namespace's copy of the host's table.
+            string? mirrorStage = null;
             if (sharedUserns is not null && root.IsHost && context.HostMirrors is { } mirrors
                 && HostMirrors.Fits(built.Mounts.Select(m => m.Target).Concat(files.Select(f => f.File.Target))))
             {
-                mirror = await mirrors.TakeAsync(maps!, sharedUserns, AgentProtocol.TmpfsSizes(built.Limits.MemoryBytes).Layer, root.Submounts).ConfigureAwait(false);
+                string[] sources = [.. built.Mounts.Where(m => m.Source is not null).Select(m => Path.GetFullPath(m.Source!)), .. files.Select(f => f.HostPath)];
+                mirror = await mirrors.TakeAsync(maps!, sharedUserns, AgentProtocol.TmpfsSizes(built.Limits.MemoryBytes).Layer, root.Submounts, sources).ConfigureAwait(false);
+                mirrorStage = mirror is null ? null : mirrors.Stage;
             }
 
-            var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode, context.CommandIsPid1, JoinUserNamespace: sharedUserns is not null, HostMirror: mirror is not null)) };
+            var messages = new List<byte[]> { AgentProtocol.Spec(new AgentSetup(built, root, hostname, user, idMaps, Cgroup?.Join, files, network.Mode, context.CommandIsPid1, JoinUserNamespace: sharedUserns is not null, HostMirrorStage: mirrorStage)) };
             if (startWith is not null)
             {
                 messages.Add(AgentProtocol.Start(startWith));

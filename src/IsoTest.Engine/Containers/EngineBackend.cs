@@ -69,7 +69,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
             // Rootless, with ranges or without: the containers' user namespaces are made once per maps and shared, so the
             // host mirrors and network namespaces can be made ahead in them.
             UserNamespaces = isRoot ? null : new Namespaces.SharedUserNamespaces(EngineLoop.Shared, AgentPath),
-            HostMirrors = isRoot ? null : new RootFs.HostMirrors(EngineLoop.Shared, AgentPath, TimeProvider.System),
+            HostMirrors = isRoot ? null : new RootFs.HostMirrors(EngineLoop.Shared, AgentPath, TimeProvider.System, Path.Combine(_state.Directory, "stage")),
             UserNetns = isRoot ? null : new UserNetnsPools(EngineLoop.Shared, AgentPath),
         };
 

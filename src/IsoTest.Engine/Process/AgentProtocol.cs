@@ -24,7 +24,7 @@ internal sealed record AgentSetup(
     NetnsMode Netns,
     bool CommandIsPid1 = false,
     bool JoinUserNamespace = false,
-    bool HostMirror = false);
+    string? HostMirrorStage = null);
 
 /// <summary>
 /// The agent's wire format (native/PROTOCOL.md), in one place: every message the engine sends is made
@@ -101,9 +101,9 @@ internal static class AgentProtocol
             Add("joinuser", "1"); // the engine's user namespace for these maps, on the agent's fd 5
         }
 
-        if (setup.HostMirror)
+        if (setup.HostMirrorStage is { } stage)
         {
-            Add("mirror", "1"); // the host root's mirror, made ahead (RootFs.HostMirrors), on the agent's fd 6
+            Add("mirror", stage); // a mount namespace with the host root's mirror at STAGE/r, made ahead (RootFs.HostMirrors), on the agent's fd 6
         }
 
         // Rootless, the host root is a mirror: the directories with mounts below them are not tried as overlays.

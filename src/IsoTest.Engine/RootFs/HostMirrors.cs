@@ -1,3 +1,4 @@
+using IsoTest.Engine.Namespaces;
 using IsoTest.Engine.Networking;
 using IsoTest.Engine.Process;
 using Microsoft.Win32.SafeHandles;
@@ -6,17 +7,22 @@ namespace IsoTest.Engine.RootFs;
 
 /// <summary>
 /// Rootless (the containers join a shared user namespace, with subordinate ranges or without), the host root's
-/// mirror (native/rootfs.c, <c>mirror_dir</c>) made ahead of time: a maker (the agent binary's <c>mirror</c> mode, in the shared user namespace and a mount namespace of its
-/// own) builds it between starts, and a start attaches that detached tree with one <c>move_mount</c> (spec record
-/// <c>mirror</c>, fd 6) instead of making ~30 overlays itself.
+/// mirror (native/rootfs.c, <c>mirror_dir</c>) made ahead of time: a maker (the agent binary's <c>mirror</c> mode, in the
+/// shared user namespace) builds it between starts, each in a mount namespace of its own, and a start's init joins that
+/// namespace (spec record <c>mirror STAGE</c>, fd 6) instead of copying the engine's and making ~30 overlays itself.
 /// <para>
 /// When it makes them: only while no container of the engine is being created (<see cref="Hold"/>, the same rule as
 /// the network namespace pools), keeping <see cref="Depth"/> ready. A maker making while a start runs slows that
-/// start even on the other vCPU (its mounts and unmounts take the kernel's mount locks and force expedited RCU grace
-/// periods that interrupt every CPU). Rootless host start against root's, in five alternating pairs: 1.51–1.77×
-/// (median 1.71×) with the maker making right when a start took a tree, 1.24–1.56× (median 1.41×) held off; with
-/// every tree made before the run, 1.15–1.26× (findings.md, 2026-12-03 evening). A start that finds none ready asks
-/// for one and waits for it, as a start waited for the tree being made before.
+/// start even on the other vCPU (its mounts take the kernel's mount locks). Rootless host start against root's, in
+/// five alternating pairs: 1.51–1.77× (median 1.71×) with the maker making right when a start took a tree, 1.24–1.56×
+/// (median 1.41×) held off (findings.md, 2026-12-03 evening). A start that finds none ready asks for one and waits
+/// for it, as a start waited for a mirror being made before.
+/// </para>
+/// <para>
+/// The maker never unmounts (each namespace it made goes with the container that joined it, released off the start
+/// path by <see cref="Namespaces.MountNamespaceRelease"/>): an unmount ends in an expedited RCU grace period that the
+/// next start's own unmount waits behind, and a maker that kept its copy of each tree to unmount eight at a time
+/// freed 8 × ~30 overlays in one 14–50 ms burst, inside one start in eight (findings.md, "one start in eight").
 /// </para>
 /// <para>
 /// Why a mirror at all: inside a user namespace every mount copied from the host's table is locked (MNT_LOCKED,
@@ -26,16 +32,18 @@ namespace IsoTest.Engine.RootFs;
 /// per entry, a superblock each (~65 µs to make, an expedited RCU grace period to free, measured here).
 /// </para>
 /// <para>
-/// Same semantics as a mirror built by the container's init: one tree serves exactly one container (its overlays'
-/// upper dirs are that container's writable layer, on a staging tmpfs of its layer size), and only containers whose
-/// mounts and files land nowhere below a host directory take one (<see cref="Fits"/>: a target there changes the
-/// mirror's shape). No tree ready, a different layer size, or a maker that failed: the container's init builds its
-/// mirror itself, as before.
+/// Same semantics as a mirror built by the container's init: one namespace serves exactly one container (its
+/// overlays' upper dirs are that container's writable layer, on a staging tmpfs of its layer size), and only
+/// containers whose mounts and files land nowhere below a host directory take one (<see cref="Fits"/>: a target there
+/// changes the mirror's shape). The namespace's copy of the host's mount table is the maker's, taken when it started:
+/// a container whose bind or file sources lie at a mount point made or removed since then does not take one
+/// (<see cref="SourcesFit"/>), and the maker is replaced. No namespace ready, a different layer size, or a maker that
+/// failed: the container's init builds its mirror itself, as before.
 /// </para>
 /// <para>
-/// A tree shows the entries of <c>/</c>, <c>/var</c>, ... as they were when it was made (each entry's content is the
-/// live host directory below its overlay, as in any mirror). Made moments before the start that takes it, that is
-/// the same snapshot a mirror built at start is; a tree older than <see cref="MaxAge"/> is closed unused and the
+/// A namespace shows the entries of <c>/</c>, <c>/var</c>, ... as they were when it was made (each entry's content is
+/// the live host directory below its overlay, as in any mirror). Made moments before the start that takes it, that
+/// is the same snapshot a mirror built at start is; one older than <see cref="MaxAge"/> is released unused and the
 /// start waits for a fresh one, so an entry root adds to the host (only root can, they are root's directories)
 /// shows up as it does without the maker.
 /// </para>
@@ -46,8 +54,8 @@ internal sealed class HostMirrors : IDisposable
     private static readonly string[] s_ownTopLevel = ["proc", "sys", "dev", "tmp", "run"];
 
     /// <summary>
-    /// Trees kept ready per maker. Two, not one: in a back-to-back loop the next start can come before the tree asked
-    /// for when the last start ended is done (a container that exits at once leaves ~4 ms between starts, a tree takes
+    /// Namespaces kept ready per maker. Two, not one: in a back-to-back loop the next start can come before the one asked
+    /// for when the last start ended is done (a container that exits at once leaves ~4 ms between starts, one takes
     /// ~3), and it then takes the second instead of waiting.
     /// </summary>
     public const int Depth = 2;
@@ -59,15 +67,25 @@ internal sealed class HostMirrors : IDisposable
     private readonly Creations _creations = new();
     private bool _disposed;
 
-    public HostMirrors(EngineLoop loop, string agentPath, TimeProvider time)
+    /// <param name="loop">The loop that runs the makers.</param>
+    /// <param name="agentPath">The agent binary.</param>
+    /// <param name="time">Ages the namespaces ready (<see cref="MaxAge"/>).</param>
+    /// <param name="stage">
+    /// Where each maker mounts its staging tmpfs in the namespaces it makes: a directory of the engine's own (made on
+    /// first use), so it covers no path a container binds from (a staging on /tmp, as init's own, would cover them).
+    /// </param>
+    public HostMirrors(EngineLoop loop, string agentPath, TimeProvider time, string stage)
     {
-        (_loop, _agentPath, _time) = (loop, agentPath, time);
+        (_loop, _agentPath, _time, Stage) = (loop, agentPath, time, stage);
         _creations.Idle += Refill;
     }
 
+    /// <summary>The staging tmpfs's mount point in every namespace made (spec record <c>mirror</c>).</summary>
+    public string Stage { get; }
+
     private int _served;
 
-    /// <summary>Trees handed to containers so far.</summary>
+    /// <summary>Namespaces handed to containers so far.</summary>
     public int Served => Volatile.Read(ref _served);
 
     /// <summary>Marks a container creation in flight until disposed (EngineContext.BeginCreate): no maker makes meanwhile.</summary>
@@ -106,15 +124,38 @@ internal sealed class HostMirrors : IDisposable
     }
 
     /// <summary>
+    /// True when host paths a container opens before it leaves the host's tree (its bind and copy-on-write sources,
+    /// the files it copies in) look the same in a namespace whose host table is older by <paramref name="changedPoints"/>
+    /// (mount points made or removed since, <see cref="HostMountPlan.ChangedPoints"/>): none is at, below or above one
+    /// of them (a bind is recursive), and none is below <paramref name="stage"/>, which the staging covers there.
+    /// </summary>
+    public static bool SourcesFit(IReadOnlyCollection<string> sources, IEnumerable<string> changedPoints, string stage)
+    {
+        if (sources.Count == 0)
+        {
+            return true;
+        }
+
+        return !sources.Any(s => Related(s, stage)) && !changedPoints.Any(point => sources.Any(s => Related(s, point) || Related(point, s)));
+
+        // path is dir or lies below it
+        static bool Related(string path, string dir) =>
+            path == dir || path.StartsWith(dir.EndsWith('/') ? dir : dir + "/", StringComparison.Ordinal);
+    }
+
+    /// <summary>
     /// A mirror for a container with <paramref name="maps"/> (joined through <paramref name="userns"/>) and a writable
     /// layer of <paramref name="layerSize"/> bytes: the oldest one ready, else the one being made (asked for now if none
-    /// is), else null (another start waits for that one) and the container's init builds its own. The caller holds a
-    /// creation (<see cref="Hold"/>), so the stock is refilled once the starts in flight have ended. The caller owns the
-    /// handle (fd 6 of the agent).
+    /// is), else null (another start waits for that one) and the container's init builds its own. Null too when one of
+    /// <paramref name="sources"/> (full host paths) does not fit the maker's copy of the host table (<see cref="SourcesFit"/>):
+    /// that maker is replaced, so the next start gets a fresh one. The caller holds a creation (<see cref="Hold"/>), so
+    /// the stock is refilled once the starts in flight have ended. The caller owns the handle (fd 6 of the agent): a
+    /// mount namespace.
     /// </summary>
-    public async ValueTask<SafeFileHandle?> TakeAsync(IdMaps maps, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts)
+    public async ValueTask<SafeFileHandle?> TakeAsync(IdMaps maps, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts, IReadOnlyCollection<string> sources)
     {
-        Task<SafeFileHandle?> tree;
+        Task<SafeFileHandle?> made;
+        Maker? replaced = null;
         lock (_makers)
         {
             if (_disposed)
@@ -123,25 +164,44 @@ internal sealed class HostMirrors : IDisposable
             }
 
             var key = (maps.UidMap, maps.GidMap, layerSize);
-            if (!_makers.TryGetValue(key, out var maker))
+            if (_makers.TryGetValue(key, out var existing) && sources.Count > 0
+                && (existing.Mounts is not { } then || HostMountPlan.MountsOfThisProcess() is not { } now || !SourcesFit(sources, HostMountPlan.ChangedPoints(then, now), Stage)))
             {
-                maker = new Maker(this);
-                _makers[key] = maker;
-                maker.Spawn(_loop, _agentPath, userns, layerSize, submounts);
+                // Its namespaces show another host table at a source: this container builds its own mirror; a fresh
+                // maker (a fresh copy of the table) serves the next ones.
+                _makers.Remove(key);
+                replaced = existing;
+                made = Task.FromResult<SafeFileHandle?>(null);
             }
+            else
+            {
+                if (existing is null)
+                {
+                    existing = new Maker(this);
+                    _makers[key] = existing;
+                    existing.Spawn(_loop, _agentPath, userns, layerSize, submounts, Stage);
+                }
 
-            tree = maker.Take();
+                made = existing.Take();
+            }
+        }
+
+        if (replaced is not null)
+        {
+            // Off this start's path: ending a maker waits for the loop to reap it.
+            _ = Task.Run(replaced.Dispose);
+            return null;
         }
 
         SafeFileHandle? result;
         try
         {
-            result = tree.IsCompleted ? tree.Result : await tree.WaitAsync(MaxWait).ConfigureAwait(false);
+            result = made.IsCompleted ? made.Result : await made.WaitAsync(MaxWait).ConfigureAwait(false);
         }
         catch (TimeoutException)
         {
-            // Bounded: a maker that stopped answering must not stall starts; its late tree is closed unread.
-            _ = tree.ContinueWith(t => t.Result?.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            // Bounded: a maker that stopped answering must not stall starts; its late namespace is released unused.
+            _ = made.ContinueWith(t => Release(t.Result), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
             return null;
         }
 
@@ -153,13 +213,25 @@ internal sealed class HostMirrors : IDisposable
         return result;
     }
 
-    /// <summary>How long a start waits for the tree being made (~3 ms on this VM, tens under load) before building its own.</summary>
+    /// <summary>How long a start waits for the namespace being made (~3 ms on this VM, tens under load) before building its own.</summary>
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(2);
 
-    /// <summary>A ready tree older than this is not handed out (it would show the host's top levels as they were then).</summary>
+    /// <summary>A ready namespace older than this is not handed out (it would show the host's top levels as they were then).</summary>
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(1);
 
-    /// <summary>Ends the makers, waits until the loop reaped them (no zombie outlives the engine) and closes the trees nobody took.</summary>
+    /// <summary>
+    /// A namespace nobody will join goes the way an ended container's does: its teardown (~30 overlays, an expedited
+    /// RCU grace period each) runs on the release thread, not in the start or dispose that drops it.
+    /// </summary>
+    private static void Release(SafeFileHandle? mountNamespace)
+    {
+        if (mountNamespace is not null)
+        {
+            MountNamespaceRelease.Release(mountNamespace);
+        }
+    }
+
+    /// <summary>Ends the makers, waits until the loop reaped them (no zombie outlives the engine) and releases the namespaces nobody took.</summary>
     public void Dispose()
     {
         List<Maker> makers;
@@ -183,13 +255,13 @@ internal sealed class HostMirrors : IDisposable
         }
     }
 
-    /// <summary>One maker process (<see cref="HelperAgent"/>): up to <see cref="Depth"/> trees ready and one being made.</summary>
+    /// <summary>One maker process (<see cref="HelperAgent"/>): up to <see cref="Depth"/> namespaces ready and one being made.</summary>
     private sealed class Maker : IAgentListener, IDisposable
     {
         private static readonly byte[] s_make = AgentProtocol.Encode(["make"]);
         private readonly HostMirrors _owner;
         private readonly HelperAgent _process;
-        private readonly Queue<(SafeFileHandle Tree, long MadeAt)> _ready = new();
+        private readonly Queue<(SafeFileHandle Namespace, long MadeAt)> _ready = new();
         private TaskCompletionSource<SafeFileHandle?>? _making;
         private bool _claimed, _gone;
 
@@ -199,17 +271,25 @@ internal sealed class HostMirrors : IDisposable
             _process = new HelperAgent(this);
         }
 
-        /// <summary>Under the owner's lock: starts the maker with the first start's tree asked for (that start waits for it).</summary>
-        public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts)
+        /// <summary>
+        /// The engine's mount table read just before the maker was spawned, which is no later than the maker copied
+        /// it (<see cref="SourcesFit"/>); null when it could not be read (then no container with sources takes one).
+        /// </summary>
+        public IReadOnlySet<string>? Mounts { get; private set; }
+
+        /// <summary>Under the owner's lock: starts the maker with the first start's namespace asked for (that start waits for it).</summary>
+        public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts, string stage)
         {
+            Mounts = HostMountPlan.MountsOfThisProcess();
+            Directory.CreateDirectory(stage, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             _making = new(TaskCreationOptions.RunContinuationsAsynchronously);
             _process.Spawn(loop, agentPath, userns,
-                [AgentProtocol.Encode(["mirror", layerSize.ToString(System.Globalization.CultureInfo.InvariantCulture), .. submounts]), s_make]);
+                [AgentProtocol.Encode(["mirror", layerSize.ToString(System.Globalization.CultureInfo.InvariantCulture), stage, .. submounts]), s_make]);
         }
 
         /// <summary>
-        /// Under the owner's lock: the oldest fresh tree ready; else the one being made, asked for now if none is (at
-        /// most one start waits for it); else null. Stale trees are closed unused.
+        /// Under the owner's lock: the oldest fresh namespace ready; else the one being made, asked for now if none is
+        /// (at most one start waits for it); else null. Stale ones are released unused.
         /// </summary>
         public Task<SafeFileHandle?> Take()
         {
@@ -222,10 +302,10 @@ internal sealed class HostMirrors : IDisposable
             {
                 if (_owner._time.GetElapsedTime(ready.MadeAt) <= MaxAge)
                 {
-                    return Task.FromResult<SafeFileHandle?>(ready.Tree);
+                    return Task.FromResult<SafeFileHandle?>(ready.Namespace);
                 }
 
-                ready.Tree.Dispose();
+                Release(ready.Namespace);
             }
 
             if (_making is null)
@@ -242,7 +322,7 @@ internal sealed class HostMirrors : IDisposable
             return Task.FromResult<SafeFileHandle?>(null);
         }
 
-        /// <summary>Under the owner's lock: asks for one more tree while no creation is in flight and the stock is short.</summary>
+        /// <summary>Under the owner's lock: asks for one more namespace while no creation is in flight and the stock is short.</summary>
         public void Refill()
         {
             if (!_gone && !_owner._disposed && _making is null && _ready.Count < Depth && !_owner._creations.InFlight)
@@ -308,11 +388,11 @@ internal sealed class HostMirrors : IDisposable
         {
             while (_ready.TryDequeue(out var ready))
             {
-                ready.Tree.Dispose();
+                Release(ready.Namespace);
             }
         }
 
-        /// <summary>Ends the maker (<see cref="HelperAgent.Dispose"/>), then drops a tree it made that nobody took.</summary>
+        /// <summary>Ends the maker (<see cref="HelperAgent.Dispose"/>), then releases the namespaces it made that nobody took.</summary>
         public void Dispose()
         {
             _process.Dispose();

@@ -65,6 +65,42 @@ internal static class HostMountPlan
         return [.. holders.OrderBy(d => d.Count(c => c == '/')).ThenBy(d => d, StringComparer.Ordinal).Take(MaxDirectories)];
     }
 
+    /// <summary>
+    /// The mounts of this process's namespace, each as "ID MOUNT-POINT" (mountinfo's fields 1 and 5: a mount keeps its
+    /// id while it lives); null when the table cannot be read.
+    /// </summary>
+    public static IReadOnlySet<string>? MountsOfThisProcess()
+    {
+        try
+        {
+            return Mounts(File.ReadAllText(MountInfoPath));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The mounts of a <c>/proc/PID/mountinfo</c> text, each as "ID MOUNT-POINT".</summary>
+    public static HashSet<string> Mounts(string mountInfo)
+    {
+        var mounts = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var line in mountInfo.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var fields = line.Split(' ');
+            if (fields.Length >= 5)
+            {
+                mounts.Add(fields[0] + " " + Unescape(fields[4]));
+            }
+        }
+
+        return mounts;
+    }
+
+    /// <summary>The mount points of the mounts in one of two tables (<see cref="Mounts"/>) and not the other: made, or removed, in between.</summary>
+    public static IEnumerable<string> ChangedPoints(IReadOnlySet<string> before, IReadOnlySet<string> after) =>
+        before.Except(after).Concat(after.Except(before)).Select(m => m[(m.IndexOf(' ', StringComparison.Ordinal) + 1)..]).Distinct(StringComparer.Ordinal);
+
     /// <summary>mountinfo escapes space, tab, newline and backslash as <c>\ooo</c>.</summary>
     internal static string Unescape(string field)
     {

@@ -42,7 +42,8 @@
 #define USERNS_FD 5             /* with netns 3: the user namespace that owns it, the container's; with joinuser 1: the
                                  * engine's user namespace for the container's maps (fd 4 is then a placeholder unless netns 2:
                                  * a network namespace made ahead in that user namespace, Networking/UserNetnsPools.cs) */
-#define MIRROR_FD 6             /* with mirror 1: the rootless host root's mirror, made ahead by the engine's maker */
+#define MIRROR_FD 6             /* with mirror STAGE: a mount namespace the engine's maker made ahead, holding the
+                                 * rootless host root's mirror at STAGE/r (rootfs.c, mirror_main) */
 #define MAXMSG (256 * 1024)     /* largest datagram either side sends */
 #define MAXFIELDS 8192          /* fields in one datagram */
 #define MAXMNTS 256             /* bind, tmpfs and cow records */
@@ -53,7 +54,9 @@
 #define MAXEXECS 256            /* exec'd commands running at once */
 #define MAXCONNECTS 256         /* connects in progress at once */
 #define MAXBPF 4096             /* seccomp filter instructions (the kernel's BPF_MAXINSNS) */
-#define STAGE "/tmp"            /* where the private tmpfs staging area is mounted (our namespace only) */
+#define STAGE "/tmp"            /* where the private tmpfs staging area is mounted (our namespace only); with a mirror
+                                 * made ahead, where the maker mounted it instead (stage_dir) */
+#define MAXSTAGE 200            /* a mirror's staging path (spec `mirror`, the maker's first datagram) */
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 /* ---------------------------------------------------------------- proto.c */
@@ -80,7 +83,8 @@ struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcf
 
 struct spec {
     const char *root, *uid_map, *gid_map, *newuidmap, *newgidmap, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER], *submounts[MAXSUBMOUNTS];
-    int readonly, netns, nmnts, nfiles, ncg1, nlower, nsubmounts, cg2_write, pid1, join_userns, mirror;
+    int readonly, netns, nmnts, nfiles, ncg1, nlower, nsubmounts, cg2_write, pid1, join_userns;
+    const char *mirror;         /* mirror STAGE: fd 6 is a mount namespace made ahead, its staging tmpfs at STAGE */
     uid_t uid;
     gid_t gid;
     struct mnt mnts[MAXMNTS];
@@ -153,7 +157,8 @@ int spawner_main(const char *self);
 /* ---------------------------------------------------------------- rootfs.c */
 
 const char *fdpath(char buf[32], int fd);
-/* The first datagram was `mirror LAYER_SIZE [SUBMOUNT...]`: make rootless host mirrors on request, send each, until exit or EOF. */
+/* The first datagram was `mirror LAYER_SIZE STAGE [SUBMOUNT...]`: make rootless host mirrors on request, each in a
+ * mount namespace of its own, send each, until exit or EOF. */
 _Noreturn void mirror_main(struct msg *first);
 const char *tmpfs_opts(char buf[64], const char *mode, unsigned long long size);
 int open_in_root(const char *path, int flags);
@@ -164,6 +169,7 @@ int try_make_ro(int fd);                   /* make_ro without dying: 0, or -1 wi
 int own_proc(void);
 int mount_in(const char *src, const char *dst, int dir, const char *type, unsigned long flags, const char *data);
 void make_ro(int fd, const char *what);
+extern const char *stage_dir;              /* the staging tmpfs's mount point: STAGE, or the mirror's (S.mirror) */
 int overlay(const char *lower, const char *target_path);
 void build_root(void);
 void seal_root(void);

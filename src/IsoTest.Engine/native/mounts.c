@@ -196,7 +196,7 @@ int own_proc(void)
  * and bind-mounted over the existing target. */
 static void copy_in(struct copy *c, int i)
 {
-    char dir[4096], staged[64];
+    char dir[4096], staged[MAXSTAGE + 32];
     snprintf(dir, sizeof dir, "%s", c->dst);
     char *slash = strrchr(dir, '/');
     if (slash)
@@ -205,7 +205,7 @@ static void copy_in(struct copy *c, int i)
     const char *base = slash ? slash + 1 : dir;
     int out = openat(dfd, base, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (out < 0 && (errno == EACCES || errno == EPERM || errno == EROFS)) {
-        snprintf(staged, sizeof staged, STAGE "/f%d", i);
+        snprintf(staged, sizeof staged, "%s/f%d", stage_dir, i);
         out = open(staged, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     } else {
         staged[0] = 0;

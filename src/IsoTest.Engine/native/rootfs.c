@@ -18,20 +18,8 @@
 #define MOUNT_ATTR_RDONLY 0x00000001
 struct mount_attr { uint64_t attr_set, attr_clr, propagation, userns_fd; };
 #endif
-#ifndef OPEN_TREE_CLONE
-#define OPEN_TREE_CLONE 1
-#endif
-#ifndef MOVE_MOUNT_F_EMPTY_PATH
-#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
-#endif
 #ifndef AT_RECURSIVE
 #define AT_RECURSIVE 0x8000
-#endif
-#ifndef SYS_open_tree
-#define SYS_open_tree 428
-#endif
-#ifndef SYS_move_mount
-#define SYS_move_mount 429
 #endif
 
 static int rootfd = -1;
@@ -153,7 +141,7 @@ static void bind_ro(const char *host, const char *dst, unsigned long rec)
 /* Overlay of lower with a private upper/work pair on the staging tmpfs, mounted at target (a host
  * path we created on the staging area). userxattr: a user namespace may not write trusted.* xattrs. */
 static int layers;          /* upper/work pairs made on the staging tmpfs (u0, w0, ...) */
-static const char *stage = STAGE;           /* where they are made: STAGE in a container, the maker's own staging in the maker */
+const char *stage_dir = STAGE;              /* where they are made: STAGE, or the staging of a mirror made ahead (S.mirror) */
 
 /* A maker's mirror names its pairs from here on, so that a container's own overlays (cow mounts, from u0) made on
  * the same staging tmpfs after the mirror arrived never meet one of them. */
@@ -161,9 +149,9 @@ static const char *stage = STAGE;           /* where they are made: STAGE in a c
 
 int overlay(const char *lower, const char *target_path)
 {
-    char up[64], work[64], opts[8192];
-    snprintf(up, sizeof up, "%s/u%d", stage, layers);
-    snprintf(work, sizeof work, "%s/w%d", stage, layers++);
+    char up[MAXSTAGE + 32], work[MAXSTAGE + 32], opts[8192];
+    snprintf(up, sizeof up, "%s/u%d", stage_dir, layers);
+    snprintf(work, sizeof work, "%s/w%d", stage_dir, layers++);
     if (mkdir(up, 0755) < 0 || mkdir(work, 0755) < 0)
         return -1;
     /* The merged root takes the upper dir's owner and mode: give it the lower dir's, or a data dir
@@ -325,20 +313,23 @@ static void mirror_host(const char *r)
  * vanishes with the container and nothing touches the host's disk. */
 void build_root(void)
 {
-    const char *r = STAGE "/r";
-    char src[32];
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)   /* no mount may propagate out */
-        die("mount", "/");
-    open_sources();
-    char opt[64];
-    /* mirror 1: the engine's maker built the staging tmpfs with the mirror at r already (mirror_main); attaching
-     * that detached tree is one move_mount instead of ~45 overlays made here. Its sources were opened above, in
-     * this namespace, as they must be for the binds that follow (a bind's source must be a mount of ours). */
+    char r[MAXSTAGE + 8], src[32], opt[64];
+    /* mirror STAGE: the engine's maker made this container's mount namespace ahead (mirror_main), a private copy of
+     * the host's table with the staging tmpfs at STAGE and the mirror built at STAGE/r. Joining it stands in for the
+     * copy clone_init would have made (shim.c leaves CLONE_NEWNS out) and for ~30 overlays made here. The sources
+     * are opened after, in it, as they must be for the binds that follow (a bind's source must be a mount of ours);
+     * the staging covers only the engine's own directory STAGE, never a source (RootFs/HostMirrors.cs, SourcesFit). */
     if (S.mirror) {
-        if (syscall(SYS_move_mount, MIRROR_FD, "", AT_FDCWD, STAGE, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-            die("mount", "the engine's host mirror (fd 6)");
+        if (setns(MIRROR_FD, CLONE_NEWNS) < 0)
+            die("mount", "join the engine's host mirror (fd 6)");
         close(MIRROR_FD);
-    } else if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0 || mkdir(r, 0755) < 0)
+        stage_dir = S.mirror;
+    } else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {  /* no mount may propagate out (the maker's are) */
+        die("mount", "/");
+    }
+    snprintf(r, sizeof r, "%s/r", stage_dir);
+    open_sources();
+    if (!S.mirror && (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0 || mkdir(r, 0755) < 0))
         die("mount", STAGE);
     const char *lower = root_srcfd >= 0 ? fdpath(src, root_srcfd) : "/";
     /* An image: every layer by its descriptor, topmost first. /proc/self/fd/N is short, so 128 layers
@@ -384,7 +375,7 @@ void seal_root(void)
 void enter_root(void)
 {
     if (fchdir(rootfd) < 0)
-        die("pivot_root", STAGE "/r");
+        die("pivot_root", "the root");
     close(rootfd);
     if (root_srcfd >= 0)
         close(root_srcfd);
@@ -397,38 +388,32 @@ void enter_root(void)
 }
 
 /* The engine's mirror maker (rootless with a shared user namespace, RootFs/HostMirrors.cs): in that user namespace
- * (fd 5) and a mount namespace of its own, each `make` builds the mirror a container's init would build (no spec
- * targets below host directories: the engine only hands it to such containers), on a staging tmpfs of the layer
- * size; open_tree copies that tree out as a detached mount (the same superblocks, nothing made twice). The container's
- * init attaches it with move_mount (build_root); the engine makes the next while the container runs. One tree serves
- * one container: its overlays' upper dirs are that container's.
- * The maker's own copy of a staging is not unmounted at once: an unmount ends in an expedited RCU grace period,
- * which interrupts every CPU and which the next container's own unmount of its old root then waits behind (a start
- * while the maker unmounted took 1.6-2.1x root's; with no unmount 1.15-1.4x, findings.md). The stagings stack at
- * MAKER_STAGE on a holder tmpfs at STAGE, and every MAKER_BATCH makes the holder goes with all of them in one
- * unmount: one grace period per batch. A removed container's layer so lives on until its batch goes (at most
- * MAKER_BATCH layers, memory only, in this namespace alone). */
-#define MAKER_STAGE STAGE "/m"
-#define MAKER_BATCH 8
-
-static void maker_holder(void)
-{
-    if (mount("tmpfs", STAGE, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755") < 0 || mkdir(MAKER_STAGE, 0755) < 0)
-        die("mount", STAGE);
-}
-
+ * (fd 5), each `make` builds, in a mount namespace made for it, the mirror a container's init would build (no spec
+ * targets below host directories: the engine only hands it to such containers) on a staging tmpfs of the layer size
+ * at STAGE (a directory of the engine's own, never a source), and sends that namespace. The container's init joins
+ * it (build_root); the engine makes the next while the container runs. One namespace serves one container: its
+ * overlays' upper dirs are that container's writable layer.
+ * Nothing here is ever unmounted: the maker steps back into its base namespace (a private copy of the engine's, made
+ * once) and the namespace it made lives on only through the descriptor it sent, then as the container's, and its
+ * mounts go when the engine releases that (Namespaces/MountNamespaceRelease.cs). Every unmount ends in an expedited
+ * RCU grace period, which interrupts every CPU and which a starting container's own unmount of its old root waits
+ * behind; and a maker that kept its copy of each tree freed the overlays of many trees at once, 14-50 ms of it, in
+ * the middle of some start (findings.md, "one start in eight"). */
 _Noreturn void mirror_main(struct msg *first)
 {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     prctl(PR_SET_NAME, "isotest-mirror");       /* in ps, and not counted as a container's shim by the leak tests */
-    if (first->n < 2 || first->n - 2 > MAXSUBMOUNTS)
-        errno = EINVAL, die("spec", "mirror: a layer size and at most 256 submounts expected");
+    if (first->n < 3 || first->n - 3 > MAXSUBMOUNTS)
+        errno = EINVAL, die("spec", "mirror: a layer size, a staging directory and at most 256 submounts expected");
     char *end;
     errno = 0;
     S.layer_size = strtoull(first->f[1], &end, 10);
     if (errno || *end || end == first->f[1])
         errno = EINVAL, die("spec", "mirror: the layer size is not a number");
-    for (int i = 2; i < first->n; i++) {
+    if (first->f[2][0] != '/' || strlen(first->f[2]) > MAXSTAGE)
+        errno = EINVAL, die("spec", "mirror: the staging directory is not an absolute path within the agent's limit");
+    stage_dir = first->f[2];
+    for (int i = 3; i < first->n; i++) {
         if (first->f[i][0] != '/')
             errno = EINVAL, die("spec", "mirror: a submount is not an absolute path");
         S.submounts[S.nsubmounts++] = first->f[i];
@@ -438,31 +423,28 @@ _Noreturn void mirror_main(struct msg *first)
         die("userns", "setns");
     if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         die("mount", "/");
+    int base = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    if (base < 0)
+        die("mount", "/proc/self/ns/mnt");
     static struct msg m;
-    char opt[64];
-    int made = 0;
-    stage = MAKER_STAGE;
-    maker_holder();
+    char opt[64], r[MAXSTAGE + 8];
+    snprintf(r, sizeof r, "%s/r", stage_dir);
     while (recv_msg(&m) && !(m.n == 1 && !strcmp(m.f[0], "exit"))) {
         if (m.n != 1 || strcmp(m.f[0], "make") != 0)
             errno = EINVAL, die("spec", "mirror: only make or exit follows");
-        if (made == MAKER_BATCH) {               /* the holder and every staging on it, in one unmount */
-            if (umount2(STAGE, MNT_DETACH) < 0)
-                die("mount", "umount " STAGE);
-            maker_holder();
-            made = 0;
-        }
         layers = MIRROR_FIRST_LAYER;
-        if (mount("tmpfs", MAKER_STAGE, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0 ||
-            mkdir(MAKER_STAGE "/r", 0755) < 0)
-            die("mount", MAKER_STAGE);
-        mirror_host(MAKER_STAGE "/r");
-        int tree = syscall(SYS_open_tree, AT_FDCWD, MAKER_STAGE, OPEN_TREE_CLONE | AT_RECURSIVE | O_CLOEXEC);
-        if (tree < 0)
-            die("mount", "open_tree " MAKER_STAGE);
-        made++;
-        send_msg(tree, "mirror", NULL);
-        close(tree);
+        /* a copy of the base: private like it, and holding none of the trees made before */
+        if (unshare(CLONE_NEWNS) < 0)
+            die("mount", "unshare");
+        if (mount("tmpfs", stage_dir, "tmpfs", MS_NOSUID | MS_NODEV, tmpfs_opts(opt, "0755", S.layer_size)) < 0 ||
+            mkdir(r, 0755) < 0)
+            die("mount", stage_dir);
+        mirror_host(r);
+        int made = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+        if (made < 0 || setns(base, CLONE_NEWNS) < 0)
+            die("mount", "back to the maker's namespace");
+        send_msg(made, "mirror", NULL);
+        close(made);
     }
     _exit(0);
 }

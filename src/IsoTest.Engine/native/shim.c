@@ -77,7 +77,7 @@ int main(int argc, char **argv)
     close_fds_from(MIRROR_FD + 1);
     read_spec();
     if (!S.mirror)
-        close(MIRROR_FD);                       /* not ours unless mirror 1 says so */
+        close(MIRROR_FD);                       /* not ours unless a mirror record says so */
     if (S.netns < 2)
         close(NETNS_FD);                        /* not ours unless netns 2 or 3 says so */
     if (S.netns != 3 && !S.join_userns)
@@ -103,7 +103,8 @@ int main(int argc, char **argv)
     /* init starts on this CPU (pin_here, exec.c): we only send a few messages before wait4 */
     struct pin pin;
     pin_here(&pin);
-    pid_t pid = clone_init(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC |
+    /* With a mirror made ahead, init joins the mount namespace on fd 6 (build_root) instead of copying ours. */
+    pid_t pid = clone_init(CLONE_NEWPID | (S.mirror ? 0 : CLONE_NEWNS) | CLONE_NEWUTS | CLONE_NEWIPC |
                            (S.netns == 1 ? CLONE_NEWNET : 0) | (S.uid_map ? CLONE_NEWUSER : 0));
     if (pid < 0)
         die("clone", "");
@@ -113,8 +114,6 @@ int main(int argc, char **argv)
     }
     unpin(&pin);                                /* init gives itself its mask back once it runs */
     close(sync[0]);
-    if (S.mirror)
-        close(MIRROR_FD);                       /* init attaches it; the tree goes when nothing holds it */
     send_msg(-1, "pid", num(pid), NULL);
     /* with subordinate ranges (an idmap record) newuidmap/newgidmap write the maps, setgroups stays allowed */
     char why[256];
@@ -131,10 +130,11 @@ int main(int argc, char **argv)
     /* Init's mount namespace, held past init's exit and handed to the engine with `reaped`: the last reference
      * tears down every mount of the container, and each overlay's teardown waits for an expedited RCU grace period
      * (a rootless host root has ~45 of them: 3 ms here when quiet, tens of ms under load). Held here, init's exit does
-     * not wait for that, nor does `reaped`; the engine closes it off the start/stop path. -1: init's exit does it. */
+     * not wait for that, nor does `reaped`; the engine closes it off the start/stop path. -1: init's exit does it.
+     * With a mirror made ahead, init's mount namespace is the one on fd 6 (init joins it once it runs): that one. */
     char nspath[64];
     snprintf(nspath, sizeof nspath, "/proc/%d/ns/mnt", (int)pid);
-    int mntns = open(nspath, O_RDONLY | O_CLOEXEC);
+    int mntns = S.mirror ? MIRROR_FD : open(nspath, O_RDONLY | O_CLOEXEC);
     (void)!write(sync[1], "1", 1);
     close(sync[1]);
     /* hold nothing init or the payload uses: the engine waits for EOF on the log sockets */

@@ -89,8 +89,17 @@ static int rec_readonly(const char *k, char **v) { return flag(k, v[0], "0", "1"
 /* joinuser 1: the shim joins the user namespace on fd 5 (the engine's, shared by the containers with these maps). */
 static int rec_joinuser(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.join_userns); }
 
-/* mirror 1: fd 6 holds the rootless host root's mirror, made ahead by the engine's maker (rootfs.c, mirror_main). */
-static int rec_mirror(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.mirror); }
+/* mirror STAGE: fd 6 is a mount namespace the engine's maker made ahead with the rootless host root's mirror on a
+ * staging tmpfs at STAGE (rootfs.c, mirror_main). Bounded: the staging's paths go into overlay options. */
+static int rec_mirror(const char *k, char **v)
+{
+    if (absolute(k, v[0]) < 0)
+        return -1;
+    if (strlen(v[0]) > MAXSTAGE)
+        return bad(ENAMETOOLONG, k, "'%s' is longer than the agent's limit for a staging path", v[0]);
+    S.mirror = v[0];
+    return 0;
+}
 static int rec_pid1(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.pid1); }
 
 static int rec_userns(const char *k, char **v)

@@ -6,19 +6,20 @@ using IsoTest.TestSupport;
 namespace IsoTest.Engine.Tests.RootFs;
 
 /// <summary>
-/// Rootless with subordinate ranges, the host root's mirror is made ahead by the engine's maker and attached by the
-/// next start (RootFs/HostMirrors.cs, native/rootfs.c <c>mirror_main</c>). A container can tell which it got: the
-/// maker names its overlays' upper dirs from u100000 on, a container's own init from u0, and an overlay's options in
-/// /proc/self/mountinfo name its upper dir. Each tree serves one container: what one writes no other sees, and the
-/// host sees none of it.
+/// Rootless with subordinate ranges, the host root's mirror is made ahead by the engine's maker, in a mount namespace
+/// the next start's init joins (RootFs/HostMirrors.cs, native/rootfs.c <c>mirror_main</c>). A container can tell which
+/// it got: the maker's staging is the engine's directory's <c>stage</c> and it names its overlays' upper dirs from
+/// u100000 on, a container's own init stages on /tmp from u0, and an overlay's options in /proc/self/mountinfo name its
+/// upper dir. Each namespace serves one container: what one writes no other sees, and the host sees none of it.
 /// </summary>
 [Collection(SerialCollection.Name)]
 public sealed class HostMirrorsTests
 {
     private const string Maker = "isotest-mirror";
-    // The maker's overlays have their upper dirs on its staging at /tmp/m, from u100000; a container's own on /tmp, from u0.
-    private const string MadeAhead = "upperdir=/tmp/m/u1000";
-    private const string UpperDirs = "grep -o 'upperdir=/tmp/\\(m/\\)\\?u[0-9]*' /proc/self/mountinfo | sort -u | tr '\\n' ' '";
+    // The maker's overlays have their upper dirs on its staging in the engine's directory, from u100000; a container's
+    // own on /tmp, from u0.
+    private const string MadeAhead = "/stage/u1000";
+    private const string UpperDirs = "grep -o 'upperdir=[^,]*/u[0-9]*' /proc/self/mountinfo | sort -u | tr '\\n' ' '";
 
     [Theory]
     [InlineData(new string[0], true)]
@@ -34,17 +35,20 @@ public sealed class HostMirrorsTests
     public async Task HostRoot_StartsTakeTheMirrorMadeAhead_AndEachKeepsItsWritesToItself()
     {
         await using var engine = new EngineBackend();
-        const string Write = "echo {0} > /usr/isotest-mirror-probe && mkdir /var/lib/isotest-mirror-probe-{0} && ls -d /var/lib/isotest-mirror-probe-* && ";
-        var first = await RunMadeAheadAsync(engine, string.Format(System.Globalization.CultureInfo.InvariantCulture, Write, "a") + UpperDirs);
-        var second = await RunMadeAheadAsync(engine, "test -e /usr/isotest-mirror-probe && echo leaked-usr; ls -d /var/lib/isotest-mirror-probe-* 2>/dev/null; " + string.Format(System.Globalization.CultureInfo.InvariantCulture, Write, "b") + UpperDirs);
+        // An entry of / (always mirrored: / holds /proc), and a directory made in /var/lib where the host's mounts have
+        // the mirror split it too (a docker host), else in / (the v2 guest: nothing below /var holds a mount).
+        var deep = HostMountPlan.ForThisProcess().Contains("/var/lib") ? "/var/lib" : "";
+        var write = "echo {0} > /usr/isotest-mirror-probe && mkdir " + deep + "/isotest-mirror-probe-{0} && ls -d " + deep + "/isotest-mirror-probe-* && ";
+        var first = await RunMadeAheadAsync(engine, string.Format(System.Globalization.CultureInfo.InvariantCulture, write, "a") + UpperDirs);
+        var second = await RunMadeAheadAsync(engine, "test -e /usr/isotest-mirror-probe && echo leaked-usr; ls -d " + deep + "/isotest-mirror-probe-* 2>/dev/null; " + string.Format(System.Globalization.CultureInfo.InvariantCulture, write, "b") + UpperDirs);
 
-        Assert.Contains("/var/lib/isotest-mirror-probe-a\n", first.Stdout, StringComparison.Ordinal);
-        // The second container sees neither of the first one's writes, in an entry of / nor of /var/lib.
+        Assert.Contains(deep + "/isotest-mirror-probe-a\n", first.Stdout, StringComparison.Ordinal);
+        // The second container sees neither of the first one's writes, in an entry of / nor one level down.
         Assert.DoesNotContain("leaked-usr", second.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("probe-a", second.Stdout, StringComparison.Ordinal);
-        Assert.Contains("/var/lib/isotest-mirror-probe-b\n", second.Stdout, StringComparison.Ordinal);
+        Assert.Contains(deep + "/isotest-mirror-probe-b\n", second.Stdout, StringComparison.Ordinal);
         Assert.False(File.Exists("/usr/isotest-mirror-probe"));
-        Assert.Empty(Directory.GetDirectories("/var/lib", "isotest-mirror-probe-*"));
+        Assert.Empty(Directory.GetDirectories(deep.Length == 0 ? "/" : deep, "isotest-mirror-probe-*"));
     }
 
     [RootlessOnlyFact]
@@ -190,11 +194,11 @@ public sealed class HostMirrorsTests
     }
 
     [RootlessOnlyFact]
-    public async Task TheMakersOwnStagings_GoEightAtATime_NeverMoreKept()
+    public async Task TheMakerKeepsNothingMounted_EachNamespaceItMadeIsTheContainers()
     {
-        // The maker keeps its copy of each staging mounted (an unmount per tree put an expedited RCU grace period into
-        // the next start) and drops them with their holder every eighth make: after twenty trees at most eight are left
-        // in its namespace, and at least one (the last made), so the batching is what bounds them.
+        // The maker steps back into its base namespace after each make, so nothing it made stays in its own table: no
+        // staging, no overlay of a mirror (it used to keep its copy of each tree and unmount eight at a time, freeing
+        // ~240 overlays at once inside some start). Every container below saw the maker's overlays in its own table.
         await using var engine = new EngineBackend();
         for (var i = 0; i < 20; i++)
         {
@@ -202,22 +206,82 @@ public sealed class HostMirrorsTests
         }
 
         var maker = Assert.Single(Leaks.AgentProcessesOf(Environment.ProcessId, Maker));
-        // mountinfo: the mount point is field 5; after " - ", the type, the source and the superblock's options.
-        var mounts = File.ReadAllLines($"/proc/{maker}/mountinfo").Select(l => (Point: l.Split(' ')[4], Super: l[(l.IndexOf(" - ", StringComparison.Ordinal) + 3)..])).ToList();
-        Assert.InRange(mounts.Count(m => m.Point == "/tmp/m"), 1, 8);
-        // One holder (a 64 KiB tmpfs; a host's own /tmp may be a tmpfs too): the old ones went with their stagings.
-        Assert.Equal(1, mounts.Count(m => m.Point == "/tmp" && m.Super.Contains("size=64k", StringComparison.Ordinal)));
+        var table = File.ReadAllLines($"/proc/{maker}/mountinfo");
+        Assert.DoesNotContain(table, line => line.Contains(MadeAhead, StringComparison.Ordinal));
+        // mountinfo: the mount point is field 5.
+        Assert.DoesNotContain(table, line => line.Split(' ')[4].EndsWith("/stage", StringComparison.Ordinal));
+    }
+
+    [RootlessOnlyFact]
+    public async Task HostRoot_BindAndFileSourcesInTheTempDirectory_TakeTheMirrorMadeAhead_AndAreTheHosts()
+    {
+        // init opens a container's sources in the namespace it joins. The maker's staging there covers the engine's own
+        // directory, not /tmp as init's own staging does: a bind and a copied file from the temp directory (where tests
+        // keep them) are the host's.
+        var dir = Directory.CreateTempSubdirectory("isotest-mirror-sources-");
+        try
+        {
+            File.WriteAllText(Path.Combine(dir.FullName, "probe"), "bound from the host\n");
+            File.WriteAllText(Path.Combine(dir.FullName, "copied"), "copied from the host\n");
+            await using var engine = new EngineBackend();
+            await RunMadeAheadAsync(engine, UpperDirs);
+            var run = await RunMadeAheadAsync(engine, "cat /data/probe /copied; " + UpperDirs, spec => spec with
+            {
+                Mounts = [new MountSpec(MountKind.Bind, dir.FullName, "/data", ReadOnly: true)],
+                Files = [new FileCopySpec("/copied", null, Path.Combine(dir.FullName, "copied"))],
+            });
+            Assert.StartsWith("bound from the host\ncopied from the host\n", run.Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(new string[0], new string[0], true)]
+    [InlineData(new[] { "/tmp/x/data" }, new string[0], true)]
+    [InlineData(new[] { "/tmp/x/data" }, new[] { "/run/docker/netns/a", "/var/lib/docker/overlay2/b/merged" }, true)]
+    [InlineData(new[] { "/mnt/fuse/data" }, new[] { "/mnt/fuse" }, false)] // below a mount made or removed since
+    [InlineData(new[] { "/mnt/fuse" }, new[] { "/mnt/fuse" }, false)]
+    [InlineData(new[] { "/mnt" }, new[] { "/mnt/fuse" }, false)] // a bind is recursive: it would show the mount
+    [InlineData(new[] { "/mnt/fuse2" }, new[] { "/mnt/fuse" }, true)]
+    [InlineData(new[] { "/e/stage/x" }, new string[0], false)] // the staging covers it there
+    [InlineData(new[] { "/e/stage" }, new string[0], false)]
+    [InlineData(new[] { "/e/staged/x" }, new string[0], true)]
+    public void SourcesFit_NoneAtAMountPointChangedSince_NorUnderTheStaging(string[] sources, string[] changed, bool fits) =>
+        Assert.Equal(fits, HostMirrors.SourcesFit(sources, changed, "/e/stage"));
+
+    [Fact]
+    public void ChangedPoints_AreTheMountsMadeOrRemoved_ByTheirIds()
+    {
+        const string Before = """
+            21 1 0:20 / / rw - ext4 /dev/vda rw
+            22 21 0:21 / /proc rw - proc proc rw
+            30 21 0:30 / /mnt/old rw - tmpfs tmpfs rw
+            31 21 0:31 / /srv/a\040b rw - tmpfs tmpfs rw
+            """;
+        // /mnt/old went, /mnt/new came, /srv/a b was unmounted and mounted again (a new id), / and /proc stayed.
+        const string After = """
+            21 1 0:20 / / rw - ext4 /dev/vda rw
+            22 21 0:21 / /proc rw - proc proc rw
+            40 21 0:40 / /mnt/new rw - tmpfs tmpfs rw
+            41 21 0:41 / /srv/a\040b rw - tmpfs tmpfs rw
+            """;
+        var changed = HostMountPlan.ChangedPoints(HostMountPlan.Mounts(Before), HostMountPlan.Mounts(After)).Order(StringComparer.Ordinal);
+        Assert.Equal(["/mnt/new", "/mnt/old", "/srv/a b"], changed);
     }
 
     /// <summary>
     /// Runs <paramref name="script"/> in host-root containers until one took a mirror made ahead (the first start of an
     /// engine spawns the maker and waits for its first tree; a start whose tree is not ready within MaxWait builds its own).
     /// </summary>
-    private static async Task<RunResult> RunMadeAheadAsync(EngineBackend engine, string script)
+    private static async Task<RunResult> RunMadeAheadAsync(EngineBackend engine, string script, Func<ContainerSpec, ContainerSpec>? with = null)
     {
         for (int attempt = 0; ; attempt++)
         {
-            var run = await engine.RunAsync(Specs.Shell(script));
+            var spec = Specs.Shell(script);
+            var run = await engine.RunAsync(with is null ? spec : with(spec));
             Assert.True(run.ExitCode == 0, $"{run.Stdout}\n{run.Stderr}");
             if (run.Stdout.Contains(MadeAhead, StringComparison.Ordinal))
             {

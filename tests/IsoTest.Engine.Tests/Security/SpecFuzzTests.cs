@@ -34,8 +34,9 @@ public sealed class SpecFuzzTests
             if kind == 7: return ["tmpfs", "/t", "", rnd.choice(["", "RW", "rO"])]
             if kind == 8: return rnd.choice([["joinuser", rnd.choice(["2", "", "yes"])],           # a flag; one user namespace only
                                              ["joinuser", "1", "userns", "0 1 1", "0 1 1"], ["netns", "3", "joinuser", "1"],
-                                             ["mirror", rnd.choice(["1", "2", ""])],                          # a host mirror: joinuser and root host only
-                                             ["joinuser", "1", "root", "/x", "mirror", "1"]])
+                                             ["mirror", rnd.choice(["1", "s", "", "/s"])],                    # a staging path; joinuser and root host only
+                                             ["joinuser", "1", "mirror", "/" + "s" * 200],                    # past the agent's staging path limit
+                                             ["joinuser", "1", "root", "/x", "mirror", "/s"]])
             if kind == 9: return ["submounts", "relative/" + junk()] if rnd.random() < .5 else [f for _ in range(257) for f in ("submounts", "/d")]
             return [rnd.choice(list(arity))]                                       # cut short: no values
         def case(i):
