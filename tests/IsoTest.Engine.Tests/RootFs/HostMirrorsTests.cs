@@ -169,6 +169,35 @@ public sealed class HostMirrorsTests
         Assert.Empty(Directory.GetFileSystemEntries(empty));
     }
 
+    [RootlessOnlyFact]
+    public async Task HostRoot_ADirectoryTheUserMayNotEnter_IsAPlainDirectoryOfTheContainersLayer_NothingOfTheHostsInIt()
+    {
+        // Root's /root (0700 on Debian): through an overlay nothing in it was reachable (overlayfs reads the lower
+        // directory with the mounter's credentials, the user's), so it is a directory on the mirror's tmpfs like an
+        // empty one: the host's mode, listed as empty instead of refused, writable at its top, the host untouched.
+        Assert.False(MayEnter("/root"), "this test needs a directory in / the user may not enter: Debian's /root (0700 root)");
+        var mode = Convert.ToString((int)File.GetUnixFileMode("/root"), 8);
+        await using var engine = new EngineBackend();
+        var run = await RunMadeAheadAsync(engine,
+            "stat -c %a /root; grep -c ' /root ' /proc/self/mountinfo; ls -A /root; touch /root/isotest-mirror-probe && ls -A /root; " + UpperDirs);
+        Assert.StartsWith($"{mode}\n0\nisotest-mirror-probe\n", run.Stdout, StringComparison.Ordinal);
+        // The container's own init builds it the same way (a file below /etc makes it build its own mirror).
+        var own = await engine.RunAsync(Specs.Shell("grep -c ' /root ' /proc/self/mountinfo; ls -A /root") with
+        {
+            Files = [new FileCopySpec("/etc/isotest-mirror-probe.conf", "probe\n"u8.ToArray(), null)],
+        });
+        Assert.True(own.ExitCode == 0, own.Stderr);
+        Assert.Equal("0\n", own.Stdout);
+    }
+
+    /// <summary>True when this user may enter <paramref name="dir"/> (test -x, which asks access(2)).</summary>
+    private static bool MayEnter(string dir)
+    {
+        using var test = System.Diagnostics.Process.Start("test", ["-x", dir])!;
+        test.WaitForExit();
+        return test.ExitCode == 0;
+    }
+
     private static bool IsEmptyAndReadable(string dir)
     {
         try
