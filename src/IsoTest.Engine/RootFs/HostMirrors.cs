@@ -65,6 +65,7 @@ internal sealed class HostMirrors : IDisposable
     private readonly string _agentPath;
     private readonly TimeProvider _time;
     private readonly Creations _creations = new();
+    private readonly List<Task> _retiring = []; // under _makers' lock: makers replaced (SourcesFit), ending off the start that replaced them
     private bool _disposed;
 
     /// <param name="loop">The loop that runs the makers.</param>
@@ -74,11 +75,15 @@ internal sealed class HostMirrors : IDisposable
     /// Where each maker mounts its staging tmpfs in the namespaces it makes: a directory of the engine's own (made on
     /// first use), so it covers no path a container binds from (a staging on /tmp, as init's own, would cover them).
     /// </param>
-    public HostMirrors(EngineLoop loop, string agentPath, TimeProvider time, string stage)
+    /// <param name="mountTable">The engine's mount table now (<see cref="HostMountPlan.MountsOfThisProcess"/>; tests pass their own).</param>
+    public HostMirrors(EngineLoop loop, string agentPath, TimeProvider time, string stage, Func<IReadOnlySet<string>?>? mountTable = null)
     {
         (_loop, _agentPath, _time, Stage) = (loop, agentPath, time, stage);
+        _mountTable = mountTable ?? HostMountPlan.MountsOfThisProcess;
         _creations.Idle += Refill;
     }
+
+    private readonly Func<IReadOnlySet<string>?> _mountTable;
 
     /// <summary>The staging tmpfs's mount point in every namespace made (spec record <c>mirror</c>).</summary>
     public string Stage { get; }
@@ -155,7 +160,6 @@ internal sealed class HostMirrors : IDisposable
     public async ValueTask<SafeFileHandle?> TakeAsync(IdMaps maps, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts, IReadOnlyCollection<string> sources)
     {
         Task<SafeFileHandle?> made;
-        Maker? replaced = null;
         lock (_makers)
         {
             if (_disposed)
@@ -165,32 +169,24 @@ internal sealed class HostMirrors : IDisposable
 
             var key = (maps.UidMap, maps.GidMap, layerSize);
             if (_makers.TryGetValue(key, out var existing) && sources.Count > 0
-                && (existing.Mounts is not { } then || HostMountPlan.MountsOfThisProcess() is not { } now || !SourcesFit(sources, HostMountPlan.ChangedPoints(then, now), Stage)))
+                && (existing.Mounts is not { } then || _mountTable() is not { } now || !SourcesFit(sources, HostMountPlan.ChangedPoints(then, now), Stage)))
             {
                 // Its namespaces show another host table at a source: this container builds its own mirror; a fresh
-                // maker (a fresh copy of the table) serves the next ones.
+                // maker (a fresh copy of the table) serves the next ones. Ending this one waits for the loop to reap
+                // it: off this start's path, and Dispose waits for it.
                 _makers.Remove(key);
-                replaced = existing;
-                made = Task.FromResult<SafeFileHandle?>(null);
+                _retiring.Add(Task.Run(existing.Dispose));
+                return null;
             }
-            else
+
+            if (existing is null)
             {
-                if (existing is null)
-                {
-                    existing = new Maker(this);
-                    _makers[key] = existing;
-                    existing.Spawn(_loop, _agentPath, userns, layerSize, submounts, Stage);
-                }
-
-                made = existing.Take();
+                existing = new Maker(this);
+                _makers[key] = existing;
+                existing.Spawn(_loop, _agentPath, userns, layerSize, submounts, Stage);
             }
-        }
 
-        if (replaced is not null)
-        {
-            // Off this start's path: ending a maker waits for the loop to reap it.
-            _ = Task.Run(replaced.Dispose);
-            return null;
+            made = existing.Take();
         }
 
         SafeFileHandle? result;
@@ -235,6 +231,7 @@ internal sealed class HostMirrors : IDisposable
     public void Dispose()
     {
         List<Maker> makers;
+        Task[] retiring;
         lock (_makers)
         {
             if (_disposed)
@@ -245,6 +242,7 @@ internal sealed class HostMirrors : IDisposable
             _disposed = true;
             makers = [.. _makers.Values];
             _makers.Clear();
+            retiring = [.. _retiring];
         }
 
         _creations.Idle -= Refill;
@@ -253,6 +251,8 @@ internal sealed class HostMirrors : IDisposable
         {
             maker.Dispose();
         }
+
+        Task.WaitAll(retiring);
     }
 
     /// <summary>One maker process (<see cref="HelperAgent"/>): up to <see cref="Depth"/> namespaces ready and one being made.</summary>
@@ -280,7 +280,7 @@ internal sealed class HostMirrors : IDisposable
         /// <summary>Under the owner's lock: starts the maker with the first start's namespace asked for (that start waits for it).</summary>
         public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts, string stage)
         {
-            Mounts = HostMountPlan.MountsOfThisProcess();
+            Mounts = _owner._mountTable();
             Directory.CreateDirectory(stage, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             _making = new(TaskCreationOptions.RunContinuationsAsynchronously);
             _process.Spawn(loop, agentPath, userns,

@@ -1,4 +1,5 @@
 using IsoTest.Engine.Native;
+using IsoTest.Engine.Process;
 using IsoTest.Engine.RootFs;
 using IsoTest.Engine.Tests.Support;
 using IsoTest.TestSupport;
@@ -264,6 +265,58 @@ public sealed class HostMirrorsTests
         finally
         {
             dir.Delete(recursive: true);
+        }
+    }
+
+    [RootlessOnlyFact]
+    public async Task AMountPointChangedAtASource_TheContainerBuildsItsOwn_AndAFreshMakerServesTheNext()
+    {
+        // A maker's namespaces hold the host's mount table as it was when the maker started. A start whose bind source
+        // lies at a mount point made since gets none (its init builds its own mirror in a fresh copy), the maker is
+        // replaced, and the next start gets a namespace from the new one. The table is the test's; the namespaces real.
+        using var holder = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("unshare", ["--user", "--map-root-user", "sh", "-c", "echo in; exec sleep 600"])
+        {
+            RedirectStandardOutput = true,
+        })!;
+        try
+        {
+            Assert.Equal("in", holder.StandardOutput.ReadLine());
+            using var userns = File.OpenHandle($"/proc/{holder.Id}/ns/user");
+            var stage = Directory.CreateTempSubdirectory("isotest-mirror-stage-");
+            HashSet<string> table = ["21 /", "22 /proc"];
+            var mirrors = new HostMirrors(EngineLoop.Shared, AgentLocator.Find(), TimeProvider.System, Path.Combine(stage.FullName, "stage"), () => new HashSet<string>(table));
+            try
+            {
+                var maps = new IdMaps($"0 {Credentials.EffectiveUid} 1", $"0 {Credentials.EffectiveGid} 1");
+                string[] sources = ["/mnt/fuse/data"];
+                using (var first = await mirrors.TakeAsync(maps, userns, 0, [], sources))
+                {
+                    Assert.NotNull(first);
+                }
+
+                var maker = Assert.Single(Leaks.AgentProcessesOf(Environment.ProcessId, Maker));
+                table.Add("40 /mnt/fuse"); // mounted since the maker started
+                Assert.Null(await mirrors.TakeAsync(maps, userns, 0, [], sources));
+                Assert.True(await Leaks.AllGoneAsync([maker]), $"the replaced maker {maker} did not end");
+                // A source elsewhere would not have mattered; this one now meets a fresh maker with the table as it is.
+                using (var next = await mirrors.TakeAsync(maps, userns, 0, [], sources))
+                {
+                    Assert.NotNull(next);
+                }
+
+                Assert.NotEqual(maker, Assert.Single(Leaks.AgentProcessesOf(Environment.ProcessId, Maker)));
+                Assert.Equal(2, mirrors.Served);
+            }
+            finally
+            {
+                mirrors.Dispose();
+                await Namespaces.MountNamespaceRelease.DrainAsync(TimeSpan.FromSeconds(30));
+                stage.Delete(recursive: true);
+            }
+        }
+        finally
+        {
+            holder.Kill();
         }
     }
 
