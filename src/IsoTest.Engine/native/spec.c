@@ -96,7 +96,7 @@ static int rec_mirror(const char *k, char **v)
     if (absolute(k, v[0]) < 0)
         return -1;
     if (strlen(v[0]) > MAXSTAGE)
-        return bad(ENAMETOOLONG, k, "'%s' is longer than the agent's limit for a staging path", v[0]);
+        return bad(E2BIG, k, "'%s' is longer than the agent's limit for a staging path", v[0]);
     S.mirror = v[0];
     return 0;
 }
