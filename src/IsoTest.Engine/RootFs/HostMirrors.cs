@@ -159,6 +159,8 @@ internal sealed class HostMirrors : IDisposable
     /// </summary>
     public async ValueTask<SafeFileHandle?> TakeAsync(IdMaps maps, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts, IReadOnlyCollection<string> sources)
     {
+        // Read before the lock (the loop's OnMessage takes it), and only for a container that has sources.
+        var now = sources.Count > 0 ? _mountTable() : null;
         Task<SafeFileHandle?> made;
         lock (_makers)
         {
@@ -169,7 +171,7 @@ internal sealed class HostMirrors : IDisposable
 
             var key = (maps.UidMap, maps.GidMap, layerSize);
             if (_makers.TryGetValue(key, out var existing) && sources.Count > 0
-                && (existing.Mounts is not { } then || _mountTable() is not { } now || !SourcesFit(sources, HostMountPlan.ChangedPoints(then, now), Stage)))
+                && (existing.Mounts is not { } then || now is null || !SourcesFit(sources, HostMountPlan.ChangedPoints(then, now), Stage)))
             {
                 // Its namespaces show another host table at a source: this container builds its own mirror; a fresh
                 // maker (a fresh copy of the table) serves the next ones. Ending this one waits for the loop to reap
