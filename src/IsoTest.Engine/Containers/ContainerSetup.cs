@@ -153,7 +153,7 @@ internal sealed class ContainerSetup(EngineContext context, string id, string na
                 && HostMirrors.Fits(built.Mounts.Select(m => m.Target).Concat(files.Select(f => f.File.Target))))
             {
                 string[] sources = [.. built.Mounts.Where(m => m.Source is not null).Select(m => Path.GetFullPath(m.Source!)), .. files.Select(f => f.HostPath)];
-                mirror = await mirrors.TakeAsync(maps!, sharedUserns, AgentProtocol.TmpfsSizes(built.Limits.MemoryBytes).Layer, root.Submounts, sources).ConfigureAwait(false);
+                mirror = await mirrors.TakeAsync(maps!, sharedUserns, AgentProtocol.TmpfsSizes(built.Limits.MemoryBytes).Layer, root.Submounts, root.ReadOnlyTrees, sources).ConfigureAwait(false);
                 mirrorStage = mirror is null ? null : mirrors.Stage;
             }
 

@@ -58,7 +58,7 @@ public sealed class EngineBackend : IContainerBackend, ICreateStartedBackend, IN
             cgroupDriver,
             network ?? new NamespaceNetworkDriver(isRoot, _state.Directory,
                 () => new NetworkHolder(EngineLoop.Shared, AgentPath, ranges is null ? null : IdMaps.ForHolder(Credentials.EffectiveUid, Credentials.EffectiveGid, ranges))),
-            new RootFsProviders([new HostRootFs(), new DirectoryRootFs(), new ImageRootFs(() => Images.Value, ImageRootFs.PolicyFromEnvironment()), new ImageArchiveRootFs(() => Images.Value)]),
+            new RootFsProviders([new HostRootFs(isRoot ? null : HostWriters.ForCaller(ranges)), new DirectoryRootFs(), new ImageRootFs(() => Images.Value, ImageRootFs.PolicyFromEnvironment()), new ImageArchiveRootFs(() => Images.Value)]),
             _state,
             new Containers.ContainerRegistry(),
             isRoot,

@@ -149,6 +149,15 @@ internal static unsafe partial class Libc
     public static partial uint getegid();
 
     [LibraryImport(Lib, SetLastError = true)]
+    public static partial int getgroups(int size, uint* list);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint lgetxattr(string path, string name, void* value, nuint size);
+
+    [LibraryImport(Lib, SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int access(string path, int mode);
+
+    [LibraryImport(Lib, SetLastError = true)]
     public static partial int posix_spawn_file_actions_init(void* actions);
 
     [LibraryImport(Lib, SetLastError = true)]

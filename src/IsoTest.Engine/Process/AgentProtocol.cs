@@ -106,13 +106,19 @@ internal static class AgentProtocol
             Add("mirror", stage); // a mount namespace with the host root's mirror at STAGE/r, made ahead (RootFs.HostMirrors), on the agent's fd 6
         }
 
-        // Rootless, the host root is a mirror: the directories with mounts below them are not tried as overlays.
+        // Rootless, the host root is a mirror: the directories with mounts below them are not tried as overlays, and
+        // their entries no id of the container may write in are bound read-only.
         bool rootless = setup.IdMaps is not null || setup.JoinUserNamespace || setup.Netns == NetnsMode.JoinWithUser;
         if (rootless && setup.Root.IsHost)
         {
             foreach (var dir in setup.Root.Submounts)
             {
                 Add("submounts", dir);
+            }
+
+            foreach (var dir in setup.Root.ReadOnlyTrees)
+            {
+                Add("rotree", dir); // bound read-only, not an overlay: no id of the container may write in it
             }
         }
 

@@ -157,7 +157,7 @@ internal sealed class HostMirrors : IDisposable
     /// the stock is refilled once the starts in flight have ended. The caller owns the handle (fd 6 of the agent): a
     /// mount namespace.
     /// </summary>
-    public async ValueTask<SafeFileHandle?> TakeAsync(IdMaps maps, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts, IReadOnlyCollection<string> sources)
+    public async ValueTask<SafeFileHandle?> TakeAsync(IdMaps maps, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts, IReadOnlyList<string> readOnlyTrees, IReadOnlyCollection<string> sources)
     {
         // Read before the lock (the loop's OnMessage takes it), and only for a container that has sources.
         var now = sources.Count > 0 ? _mountTable() : null;
@@ -185,7 +185,7 @@ internal sealed class HostMirrors : IDisposable
             {
                 existing = new Maker(this);
                 _makers[key] = existing;
-                existing.Spawn(_loop, _agentPath, userns, layerSize, submounts, Stage);
+                existing.Spawn(_loop, _agentPath, userns, layerSize, submounts, readOnlyTrees, Stage);
             }
 
             made = existing.Take();
@@ -261,6 +261,8 @@ internal sealed class HostMirrors : IDisposable
     private sealed class Maker : IAgentListener, IDisposable
     {
         private static readonly byte[] s_make = AgentProtocol.Encode(["make"]);
+
+        private static string Num(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         private readonly HostMirrors _owner;
         private readonly HelperAgent _process;
         private readonly Queue<(SafeFileHandle Namespace, long MadeAt)> _ready = new();
@@ -280,13 +282,13 @@ internal sealed class HostMirrors : IDisposable
         public IReadOnlySet<string>? Mounts { get; private set; }
 
         /// <summary>Under the owner's lock: starts the maker with the first start's namespace asked for (that start waits for it).</summary>
-        public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts, string stage)
+        public void Spawn(EngineLoop loop, string agentPath, SafeFileHandle userns, long layerSize, IReadOnlyList<string> submounts, IReadOnlyList<string> readOnlyTrees, string stage)
         {
             Mounts = _owner._mountTable();
             Directory.CreateDirectory(stage, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             _making = new(TaskCreationOptions.RunContinuationsAsynchronously);
             _process.Spawn(loop, agentPath, userns,
-                [AgentProtocol.Encode(["mirror", layerSize.ToString(System.Globalization.CultureInfo.InvariantCulture), stage, .. submounts]), s_make]);
+                [AgentProtocol.Encode(["mirror", Num(layerSize), stage, Num(submounts.Count), .. submounts, .. readOnlyTrees]), s_make]);
         }
 
         /// <summary>

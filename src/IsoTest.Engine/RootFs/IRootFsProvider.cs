@@ -15,10 +15,19 @@ internal interface IRootFsProvider
 }
 
 /// <summary>The host's <c>/</c>, read-only behind the container's private writable layer.</summary>
-internal sealed class HostRootFs : IRootFsProvider
+/// <param name="writers">Rootless: the host ids the containers act as, for the mirror's read-only trees; null as root (no mirror).</param>
+internal sealed class HostRootFs(HostWriters? writers = null) : IRootFsProvider
 {
     // Once per engine (each engine has its provider): the mount table is read on the first host root, not per start.
-    private readonly Lazy<ResolvedRoot> _root = new(() => new(isHost: true, ["/"]) { Submounts = HostMountPlan.ForThisProcess() });
+    private readonly Lazy<ResolvedRoot> _root = new(() =>
+    {
+        var submounts = HostMountPlan.ForThisProcess();
+        return new(isHost: true, ["/"])
+        {
+            Submounts = submounts,
+            ReadOnlyTrees = writers is null ? [] : HostReadOnlyTrees.For(submounts, writers),
+        };
+    });
 
     public RootFileSystemKind Kind => RootFileSystemKind.Host;
 

@@ -79,6 +79,12 @@ internal sealed record ResolvedRoot
     public IReadOnlyList<string> Submounts { get; init; } = [];
 
     /// <summary>
+    /// The rootless host root: the entries of <see cref="Submounts"/> that no id of a container may write anything in,
+    /// found once per engine (<see cref="HostReadOnlyTrees"/>), which the mirror binds read-only; empty otherwise.
+    /// </summary>
+    public IReadOnlyList<string> ReadOnlyTrees { get; init; } = [];
+
+    /// <summary>
     /// For an image root, the store's shared hold on the image and its layers (<see cref="Images.ImageStore.HoldImage"/>),
     /// which prune respects in every process. Released when the container is removed (or was never made).
     /// </summary>

@@ -51,6 +51,7 @@
 #define MAXCG1 32               /* cg1 records (one per v1 controller) */
 #define MAXLOWER 128            /* lower records (image layers below the root record) */
 #define MAXSUBMOUNTS 256        /* submounts records (host directories with mounts below them) */
+#define MAXROTREES 256          /* rotree records (host trees the container may write nothing in) */
 #define MAXEXECS 256            /* exec'd commands running at once */
 #define MAXCONNECTS 256         /* connects in progress at once */
 #define MAXBPF 4096             /* seccomp filter instructions (the kernel's BPF_MAXINSNS) */
@@ -82,8 +83,8 @@ struct mnt { char kind; const char *src, *dst, *opt; int ro, srcfd; };   /* kind
 struct copy { const char *src, *dst; mode_t mode; uid_t uid; gid_t gid; int srcfd; };
 
 struct spec {
-    const char *root, *uid_map, *gid_map, *newuidmap, *newgidmap, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER], *submounts[MAXSUBMOUNTS];
-    int readonly, netns, nmnts, nfiles, ncg1, nlower, nsubmounts, cg2_write, pid1, join_userns;
+    const char *root, *uid_map, *gid_map, *newuidmap, *newgidmap, *hostname, *cg2, *cg1[MAXCG1], *lower[MAXLOWER], *submounts[MAXSUBMOUNTS], *rotrees[MAXROTREES];
+    int readonly, netns, nmnts, nfiles, ncg1, nlower, nsubmounts, nrotrees, cg2_write, pid1, join_userns;
     const char *mirror;         /* mirror STAGE: fd 6 is a mount namespace made ahead, its staging tmpfs at STAGE */
     uid_t uid;
     gid_t gid;

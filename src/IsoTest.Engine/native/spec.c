@@ -85,6 +85,16 @@ static int rec_submounts(const char *k, char **v)
     return 0;
 }
 
+/* A host directory whose whole tree no id of the container may write in (the engine walked it once): the rootless
+ * host root's mirror binds it read-only instead of making an overlay of it (rootfs.c, mirror_dir). */
+static int rec_rotree(const char *k, char **v)
+{
+    if (absolute(k, v[0]) < 0 || full(k, S.nrotrees, MAXROTREES) < 0)
+        return -1;
+    S.rotrees[S.nrotrees++] = v[0];
+    return 0;
+}
+
 static int rec_readonly(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.readonly); }
 /* joinuser 1: the shim joins the user namespace on fd 5 (the engine's, shared by the containers with these maps). */
 static int rec_joinuser(const char *k, char **v) { return flag(k, v[0], "0", "1", &S.join_userns); }
@@ -242,7 +252,7 @@ static const struct record {
     { "bind", 3, rec_bind }, { "tmpfs", 3, rec_tmpfs }, { "cow", 2, rec_cow }, { "file", 5, rec_file },
     { "cg1", 1, rec_cg1 }, { "cg2", 1, rec_cg2 }, { "cg2join", 1, rec_cg2join }, { "seccomp", 2, rec_seccomp }, { "sizes", 3, rec_sizes },
     { "pid1", 1, rec_pid1 }, { "joinuser", 1, rec_joinuser },
-    { "submounts", 1, rec_submounts }, { "mirror", 1, rec_mirror },
+    { "submounts", 1, rec_submounts }, { "rotree", 1, rec_rotree }, { "mirror", 1, rec_mirror },
 };
 
 /* Parses a received `spec` into S: 0, or -1 with errno set and *why saying what was wrong. */

@@ -191,6 +191,49 @@ public sealed class HostMirrorsTests
         Assert.Equal("0\n", own.Stdout);
     }
 
+    [RootlessOnlyFact]
+    public async Task HostRoot_TreesNoContainerIdMayWriteIn_AreReadOnlyBindsOfTheHosts_TheOthersOverlays()
+    {
+        // A split directory's entries (/var/cache, /var/lib/dpkg: root's through and through) are read-only binds of the
+        // host's tree, made ahead and by the container's own init alike; /var/tmp (written by others) stays an overlay
+        // whose writes are the container's. The trees are the engine's own finding for this host and user.
+        var plan = HostMountPlan.ForThisProcess();
+        var readOnly = HostReadOnlyTrees.For(plan, HostWriters.ForCaller(SubordinateIds.ForThisProcess().Ids));
+        Assert.True(plan.Contains("/var"), "this test needs a host where /var holds a mount (CI's: dockerd's /var/lib/docker)");
+        Assert.Contains("/var/cache", readOnly); // root's on Debian, nothing in it for others to write
+        Assert.DoesNotContain("/var/tmp", readOnly);
+        const string probe = "/var/cache";
+        var script = "awk '{ for (i = 7; $i != \"-\"; i++) ; print $5, $6, $(i + 1) }' /proc/self/mountinfo; echo listing; ls -A " + probe + "; echo writes; " +
+                     $"touch {probe}/isotest-mirror-probe 2>&1; echo in-var-tmp > /var/tmp/isotest-mirror-probe && cat /var/tmp/isotest-mirror-probe; ";
+        await using var engine = new EngineBackend();
+        var ahead = await RunMadeAheadAsync(engine, script + UpperDirs);
+        var own = await engine.RunAsync(Specs.Shell(script) with
+        {
+            Files = [new FileCopySpec("/etc/isotest-mirror-probe.conf", "probe\n"u8.ToArray(), null)], // builds its own mirror
+        });
+        Assert.True(own.ExitCode == 0, own.Stderr);
+
+        foreach (var run in new[] { ahead.Stdout, own.Stdout })
+        {
+            var mounts = run[..run.IndexOf("listing\n", StringComparison.Ordinal)].Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(line => line.Split(' ')).GroupBy(f => f[0], StringComparer.Ordinal) // the topmost mount at a point counts
+                .ToDictionary(g => g.Key, g => (Options: g.Last()[1], Type: g.Last()[2]), StringComparer.Ordinal);
+            foreach (var tree in readOnly.Where(t => mounts.ContainsKey(t))) // an empty one is a plain directory: no mount
+            {
+                Assert.NotEqual("overlay", mounts[tree].Type);
+                Assert.StartsWith("ro", mounts[tree].Options, StringComparison.Ordinal);
+            }
+
+            Assert.Equal("overlay", mounts["/var/tmp"].Type);
+            var listing = run[(run.IndexOf("listing\n", StringComparison.Ordinal) + 8)..run.IndexOf("writes\n", StringComparison.Ordinal)];
+            Assert.Equal(Directory.GetFileSystemEntries(probe).Select(Path.GetFileName).Order(StringComparer.Ordinal), listing.Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+            Assert.Contains("Read-only file system\nin-var-tmp\n", run, StringComparison.Ordinal); // touch's complaint, then /var/tmp's write
+        }
+
+        Assert.False(File.Exists("/var/tmp/isotest-mirror-probe"));
+        Assert.Contains(readOnly, t => t.StartsWith("/var/lib/", StringComparison.Ordinal)); // /var/lib is split too: its entries alike
+    }
+
     /// <summary>True when this user may enter <paramref name="dir"/> (test -x, which asks access(2)).</summary>
     private static bool MayEnter(string dir)
     {
@@ -289,17 +332,17 @@ public sealed class HostMirrorsTests
             {
                 var maps = new IdMaps($"0 {Credentials.EffectiveUid} 1", $"0 {Credentials.EffectiveGid} 1");
                 string[] sources = ["/mnt/fuse/data"];
-                using (var first = await mirrors.TakeAsync(maps, userns, 0, [], sources))
+                using (var first = await mirrors.TakeAsync(maps, userns, 0, [], [], sources))
                 {
                     Assert.NotNull(first);
                 }
 
                 var maker = Assert.Single(Leaks.AgentProcessesOf(Environment.ProcessId, Maker));
                 table.Add("40 /mnt/fuse"); // mounted since the maker started
-                Assert.Null(await mirrors.TakeAsync(maps, userns, 0, [], sources));
+                Assert.Null(await mirrors.TakeAsync(maps, userns, 0, [], [], sources));
                 Assert.True(await Leaks.AllGoneAsync([maker]), $"the replaced maker {maker} did not end");
                 // A source elsewhere would not have mattered; this one now meets a fresh maker with the table as it is.
-                using (var next = await mirrors.TakeAsync(maps, userns, 0, [], sources))
+                using (var next = await mirrors.TakeAsync(maps, userns, 0, [], [], sources))
                 {
                     Assert.NotNull(next);
                 }

@@ -19,7 +19,7 @@ public sealed class SpecFuzzTests
                 ["tmpfs", "/t", "", "rw"], ["sizes", "1", "2", "3"]]
         arity = {"root": 1, "readonly": 1, "userns": 2, "netns": 1, "hostname": 1, "uid": 1, "gid": 1, "bind": 3,
                  "tmpfs": 3, "cow": 2, "file": 5, "cg1": 1, "cg2": 1, "cg2join": 1, "seccomp": 2, "sizes": 3,
-                 "joinuser": 1, "submounts": 1, "mirror": 1}
+                 "joinuser": 1, "submounts": 1, "rotree": 1, "mirror": 1}
         def junk():
             return "".join(chr(rnd.randrange(1, 256)) for _ in range(rnd.randrange(0, 40)))
         def bad_record():
@@ -37,7 +37,9 @@ public sealed class SpecFuzzTests
                                              ["mirror", rnd.choice(["1", "s", "", "/s"])],                    # a staging path; joinuser and root host only
                                              ["joinuser", "1", "mirror", "/" + "s" * 200],                    # past the agent's staging path limit
                                              ["joinuser", "1", "root", "/x", "mirror", "/s"]])
-            if kind == 9: return ["submounts", "relative/" + junk()] if rnd.random() < .5 else [f for _ in range(257) for f in ("submounts", "/d")]
+            if kind == 9:
+                key = rnd.choice(["submounts", "rotree"])
+                return [key, "relative/" + junk()] if rnd.random() < .5 else [f for _ in range(257) for f in (key, "/d")]
             return [rnd.choice(list(arity))]                                       # cut short: no values
         def case(i):
             fields = ["spec"] + [f for r in rnd.sample(good, rnd.randrange(len(good))) for f in r]
