@@ -9,7 +9,7 @@ namespace IsoTest.Engine.RootFs;
 /// Rootless (the containers join a shared user namespace, with subordinate ranges or without), the host root's
 /// mirror (native/rootfs.c, <c>mirror_dir</c>) made ahead of time: a maker (the agent binary's <c>mirror</c> mode, in the
 /// shared user namespace) builds it between starts, each in a mount namespace of its own, and a start's init joins that
-/// namespace (spec record <c>mirror STAGE</c>, fd 6) instead of copying the engine's and making ~30 overlays itself.
+/// namespace (spec record <c>mirror STAGE</c>, fd 6) instead of copying the engine's and making its overlays itself.
 /// <para>
 /// When it makes them: only while no container of the engine is being created (<see cref="Hold"/>, the same rule as
 /// the network namespace pools), keeping <see cref="Depth"/> ready. A maker making while a start runs slows that
@@ -218,7 +218,7 @@ internal sealed class HostMirrors : IDisposable
     public static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// A namespace nobody will join goes the way an ended container's does: its teardown (~30 overlays, an expedited
+    /// A namespace nobody will join goes the way an ended container's does: its teardown (its overlays, an expedited
     /// RCU grace period each) runs on the release thread, not in the start or dispose that drops it.
     /// </summary>
     private static void Release(SafeFileHandle? mountNamespace)

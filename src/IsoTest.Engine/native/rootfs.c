@@ -270,11 +270,11 @@ static void mirror_dir(const char *host, const char *dst, int depth)
             die("root", dst);
         return;
     }
-    /* A tree the engine found no id of the container may write in (rotree records, RootFs/HostMountPlan.cs
-     * ReadOnlyTrees: /var/lib/dpkg, /var/cache, ... root's through and through, unmapped here) is a read-only bind of
+    /* A tree the engine found no id of the container may write in (rotree records, RootFs/HostReadOnlyTrees.cs:
+     * /var/lib/dpkg, /var/cache, ... root's through and through, unmapped here) is a read-only bind of
      * the host's: through an overlay every write there failed too (EACCES: the user namespace grants no capability
      * over owners it does not map), so the overlay bought nothing but a superblock made at each start and freed
-     * after it with an expedited RCU grace period, the background work that kept rootless starts at 1.4-1.7x root's
+     * after it with an expedited RCU grace period, the background work that kept rootless starts at 1.35-1.74x root's
      * (18 of 26 overlays here). Writes now fail with EROFS; what the host changes there shows at once. Recursive:
      * a mount the plan missed below it must come along (a bind without it is refused, as the overlay was). */
     if (depth > 0 && !holds && !holds_mounts(host) && read_only_tree(host)) {
@@ -346,7 +346,7 @@ void build_root(void)
     char r[MAXSTAGE + 8], src[32], opt[64];
     /* mirror STAGE: the engine's maker made this container's mount namespace ahead (mirror_main), a private copy of
      * the host's table with the staging tmpfs at STAGE and the mirror built at STAGE/r. Joining it stands in for the
-     * copy clone_init would have made (shim.c leaves CLONE_NEWNS out) and for ~30 overlays made here. The sources
+     * copy clone_init would have made (shim.c leaves CLONE_NEWNS out) and for the overlays made here. The sources
      * are opened after, in it, as they must be for the binds that follow (a bind's source must be a mount of ours);
      * the staging covers only the engine's own directory STAGE, never a source (RootFs/HostMirrors.cs, SourcesFit). */
     if (S.mirror) {

@@ -6,8 +6,9 @@ namespace IsoTest.Engine.Tests.Security;
 /// Issue 8, "Fuzz": malformed `spec` datagrams sent to the real agent over its real control socket (the
 /// short version of bench/agent-fuzz, which runs libFuzzer on the parser in-process). Every case is
 /// invalid by construction — an unknown or cut-short record, a bad number, flag, path or filter, a
-/// table past its limit, too many fields, a wrong first verb — so none builds a container. Each must
-/// end with `error spec ERRNO DETAIL` and the agent's exit: no crash, no hang, a clear error.
+/// table past its limit, too many fields, a wrong first verb, a bad first datagram of the mirror maker —
+/// so none builds a container. Each must end with `error spec ERRNO DETAIL` and the agent's exit: no
+/// crash, no hang, a clear error.
 /// </summary>
 public sealed class SpecFuzzTests
 {
@@ -41,11 +42,18 @@ public sealed class SpecFuzzTests
                 key = rnd.choice(["submounts", "rotree"])
                 return [key, "relative/" + junk()] if rnd.random() < .5 else [f for _ in range(257) for f in (key, "/d")]
             return [rnd.choice(list(arity))]                                       # cut short: no values
+        def bad_maker():                                                          # the mirror maker's first datagram
+            return rnd.choice([["mirror", "0", "/s"],                                 # no count of submounts
+                               ["mirror", "0", "/s", "3", "/a"],                      # a count past the fields
+                               ["mirror", "0", "/s", rnd.choice(["-1", "x", "", "257"])],
+                               ["mirror", "0", "/s", "1", "/a", "relative"],          # a read-only tree not absolute
+                               ["mirror", "0", "/s", "0"] + ["/d"] * 257,            # past 256 read-only trees
+                               ["mirror", "x", "/s", "0"], ["mirror", "0", "s", "0"]])
         def case(i):
             fields = ["spec"] + [f for r in rnd.sample(good, rnd.randrange(len(good))) for f in r]
             shape = i % 5
             if shape == 0: fields += bad_record()
-            elif shape == 1: fields = [rnd.choice(["start", "kill", "", junk()])] + fields[1:]
+            elif shape == 1: fields = bad_maker() if rnd.random() < .5 else [rnd.choice(["start", "kill", "", junk()])] + fields[1:]
             elif shape == 2: fields += [f for _ in range(257) for f in ("tmpfs", "/t", "", "rw")]    # past 256 mounts
             elif shape == 3: fields += ["hostname", "h"] * 4100                                        # past 8192 fields
             else:
