@@ -75,24 +75,43 @@ internal sealed class RootlessPeer(EngineRoot root) : IPeer
         }
     }
 
-    /// <summary>create + start of each cycle while <see cref="RecordStarts"/> is set, in ms, as the child's engine timed it.</summary>
-    public List<double> Starts { get; } = [];
+    /// <summary>
+    /// While <see cref="RecordPhases"/> is set, each cycle's engine calls as the child timed them (the keys of
+    /// <see cref="IsoTestPeer.Phases"/>), in ms, and what the rest of the round trip took: the pipe, the child's
+    /// reading and writing of its lines, its loop.
+    /// </summary>
+    public Dictionary<string, List<double>> Phases { get; } = new()
+    {
+        ["create + start"] = [], ["wait for exit"] = [], ["dispose"] = [], [PipeAndDriver] = [],
+    };
 
-    public bool RecordStarts { get; set; }
+    public const string PipeAndDriver = "the pipe and the driver";
+
+    public bool RecordPhases { get; set; }
+
+    /// <summary>create + start of each recorded cycle.</summary>
+    public List<double> Starts => Phases["create + start"];
 
     public async Task CycleAsync(CancellationToken cancellationToken)
     {
         var driver = _driver ?? throw new InvalidOperationException("not prepared");
+        var t0 = Stopwatch.GetTimestamp();
         await driver.StandardInput.WriteLineAsync("cycle".AsMemory(), cancellationToken);
         var reply = await driver.StandardOutput.ReadLineAsync(cancellationToken);
+        var roundTrip = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         if (reply is null || !reply.StartsWith("ok ", StringComparison.Ordinal))
         {
             throw new InvalidOperationException($"the rootless cycle failed: {reply ?? "the driver exited"}");
         }
 
-        if (RecordStarts)
+        if (RecordPhases)
         {
-            Starts.Add(double.Parse(reply.AsSpan(3), CultureInfo.InvariantCulture));
+            // "ok START WAIT DISPOSE", each as the child's engine timed it
+            var times = reply[3..].Split(' ').Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToArray();
+            Phases["create + start"].Add(times[0]);
+            Phases["wait for exit"].Add(times[1]);
+            Phases["dispose"].Add(times[2]);
+            Phases[PipeAndDriver].Add(roundTrip - times.Sum());
         }
     }
 
@@ -116,14 +135,17 @@ internal sealed class RootlessPeer(EngineRoot root) : IPeer
         await using var peer = new IsoTestPeer(target == "host" ? EngineRoot.Host : EngineRoot.BusyboxDirectory) { RecordPhases = true };
         peer.PrepareOn(target == "host" ? null : target);
         Console.WriteLine("ready");
-        var starts = peer.Phases["create + start"];
+        var phases = peer.Phases;
         while (await Console.In.ReadLineAsync() is not null)
         {
             try
             {
                 await peer.CycleAsync(CancellationToken.None);
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ok {starts[^1]:R}"));
-                starts.Clear();
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ok {phases["create + start"][^1]:R} {phases["wait for exit"][^1]:R} {phases["dispose"][^1]:R}"));
+                foreach (var values in phases.Values)
+                {
+                    values.Clear();
+                }
             }
             catch (Exception e)
             {

@@ -276,7 +276,9 @@ static void mirror_dir(const char *host, const char *dst, int depth)
      * over owners it does not map), so the overlay bought nothing but a superblock made at each start and freed
      * after it with an expedited RCU grace period, the background work that kept rootless starts at 1.35-1.74x root's
      * (18 of 26 overlays here). Writes now fail with EROFS; what the host changes there shows at once. Recursive:
-     * a mount the plan missed below it must come along (a bind without it is refused, as the overlay was). */
+     * a mount the plan missed below it must come along (a bind without it is refused, as the overlay was). Like the
+     * files bound read-only beside it, the flag is not locked: a container given CAP_SYS_ADMIN may remount it, and
+     * then still writes only what its user may write on the host, which in this tree was nothing when it was walked. */
     if (depth > 0 && !holds && !holds_mounts(host) && read_only_tree(host)) {
         bind_ro(host, dst, MS_REC);
         return;
