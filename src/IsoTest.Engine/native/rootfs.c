@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 #ifndef MOUNT_ATTR_RDONLY           /* musl's <sys/mount.h> lacks the new mount API; the kernel ABI: */
 #define MOUNT_ATTR_RDONLY 0x00000001
@@ -231,10 +232,11 @@ static int read_only_tree(const char *dir)
     return 0;
 }
 
-/* True for a host directory this user can list, holding nothing, and not writable by others (a shared /var/tmp). */
-static int empty_dir(const char *host, struct stat *st)
+/* True for the host directory `host` (st: its stat) that this user can list, holding nothing, and not writable by
+ * others (a shared /var/tmp). */
+static int empty_dir(const char *host, const struct stat *st)
 {
-    if (stat(host, st) < 0 || !S_ISDIR(st->st_mode) || (st->st_mode & S_IWOTH))
+    if (st->st_mode & S_IWOTH)
         return 0;
     DIR *d = opendir(host);
     if (!d)
@@ -247,12 +249,40 @@ static int empty_dir(const char *host, struct stat *st)
 }
 
 /* True for a host directory this user may not enter (root's /root, /var/lib/private: 0700 root). */
-static int shut_dir(const char *host, struct stat *st)
+static int shut_dir(const char *host)
 {
-    return stat(host, st) == 0 && S_ISDIR(st->st_mode) && faccessat(AT_FDCWD, host, X_OK, AT_EACCESS) < 0 && errno == EACCES;
+    return faccessat(AT_FDCWD, host, X_OK, AT_EACCESS) < 0 && errno == EACCES;
 }
 
-static void mirror_dir(const char *host, const char *dst, int depth)
+/* Whether a host directory is mirrored as a plain directory (empty, or shut to this user), as last found: the maker
+ * makes the same tree again and again, and the answer holds while the directory's inode, mtime and ctime do (an
+ * entry added or removed changes its mtime; a mode, owner or ACL its ctime), so it asks again only when one
+ * changed. Asking is ~6 system calls per directory entry, reading an ext4 directory among them: a third of a make's
+ * calls. An answer is kept only when the directory had not changed for 50 ms when it was found: a timestamp is as
+ * coarse as the kernel's tick, and two changes within one tick leave one stamp (git's rule for a "racy" index). */
+static struct plain { dev_t dev; ino_t ino; struct timespec mtime, ctime; int plain; } plains[512];
+static int nplains;
+
+static int same_time(struct timespec a, struct timespec b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
+
+static int plain_dir(const char *host, const struct stat *st)
+{
+    for (int i = 0; i < nplains; i++)
+        if (plains[i].dev == st->st_dev && plains[i].ino == st->st_ino)
+            if (same_time(plains[i].mtime, st->st_mtim) && same_time(plains[i].ctime, st->st_ctim))
+                return plains[i].plain;
+    int plain = empty_dir(host, st) || shut_dir(host);
+    struct timespec now;
+    if (nplains < (int)(sizeof plains / sizeof plains[0]) && clock_gettime(CLOCK_REALTIME, &now) == 0) {
+        long long settled = (now.tv_sec - st->st_ctim.tv_sec) * 1000000000LL + (now.tv_nsec - st->st_ctim.tv_nsec);
+        if (settled > 50000000LL)       /* ctime is the later of the two stamps: every change sets it */
+            plains[nplains++] = (struct plain){ st->st_dev, st->st_ino, st->st_mtim, st->st_ctim, plain };
+    }
+    return plain;
+}
+
+/* host: a host directory; st: its lstat (NULL for /, depth 0); dst: where it is mirrored. */
+static void mirror_dir(const char *host, const struct stat *st, const char *dst, int depth)
 {
     int holds = depth > 0 && holds_target(host);
     /* An empty host directory needs no overlay: an overlay of it shows exactly what the directory made for it on the
@@ -264,9 +294,8 @@ static void mirror_dir(const char *host, const char *dst, int depth)
      * (overlayfs reads a lower directory with the mounter's credentials, ours, and the user namespace grants no
      * capability over owners it does not map), only its top written. A directory of the container's layer with its
      * mode shows the same, listed as empty where the overlay refused the listing. 7 of 32 overlays here. */
-    struct stat est;
-    if (depth > 0 && !holds && !holds_mounts(host) && (empty_dir(host, &est) || shut_dir(host, &est))) {
-        if ((chown(dst, est.st_uid, est.st_gid) < 0 && errno != EINVAL && errno != EPERM) || chmod(dst, est.st_mode & 07777) < 0)
+    if (depth > 0 && !holds && !holds_mounts(host) && plain_dir(host, st)) {
+        if ((chown(dst, st->st_uid, st->st_gid) < 0 && errno != EINVAL && errno != EPERM) || chmod(dst, st->st_mode & 07777) < 0)
             die("root", dst);
         return;
     }
@@ -304,20 +333,20 @@ static void mirror_dir(const char *host, const char *dst, int depth)
         for (size_t i = 0; i < (depth ? 2 : sizeof skip / sizeof skip[0]); i++)
             s |= !strcmp(e->d_name, skip[i]);
         char h[4096], p[4096], link[4096];
-        struct stat st;
+        struct stat est;
         snprintf(h, sizeof h, "%s/%s", depth ? host : "", e->d_name);
         snprintf(p, sizeof p, "%s/%s", dst, e->d_name);
-        if (s || lstat(h, &st) < 0)
+        if (s || lstat(h, &est) < 0)
             continue;
-        if (S_ISLNK(st.st_mode)) {
+        if (S_ISLNK(est.st_mode)) {
             ssize_t l = readlink(h, link, sizeof link - 1);
             if (l < 0 || (link[l] = 0, symlink(link, p) < 0))
                 die("root", h);
-        } else if (S_ISDIR(st.st_mode)) {
-            if (mkdir(p, st.st_mode & 07777) < 0)
+        } else if (S_ISDIR(est.st_mode)) {
+            if (mkdir(p, est.st_mode & 07777) < 0)
                 die("root", p);
-            mirror_dir(h, p, depth + 1);
-        } else if (S_ISREG(st.st_mode)) {
+            mirror_dir(h, &est, p, depth + 1);
+        } else if (S_ISREG(est.st_mode)) {
             int fd = open(p, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
             if (fd < 0)
                 die("root", p);
@@ -332,7 +361,7 @@ static void mirror_dir(const char *host, const char *dst, int depth)
  * /proc, /sys, /dev, /tmp and /run on. */
 static void mirror_host(const char *r)
 {
-    mirror_dir("/", r, 0);
+    mirror_dir("/", NULL, r, 0);
     static const char *own[] = { "proc", "sys", "dev", "tmp", "run" };
     char p[64];
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)

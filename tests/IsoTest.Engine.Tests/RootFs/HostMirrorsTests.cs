@@ -312,6 +312,94 @@ public sealed class HostMirrorsTests
     }
 
     [RootlessOnlyFact]
+    public async Task TheMakerKeepsWhatItFoundOfADirectory_OnlyUntilTheDirectoryChanges()
+    {
+        // The maker remembers which host directories it mirrored as plain ones (empty, or shut to the user) and asks
+        // again only when one's mtime or ctime moved. An empty directory that gets a file after the first mirror shows
+        // it in every mirror made after that: as an overlay of the host's, not the empty directory of before. A real
+        // maker in a user namespace of the test's, told that the test's directory in the user's home holds mounts
+        // (submounts), so that it mirrors it entry by entry; each namespace is looked into with nsenter.
+        using var holder = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("unshare", ["--user", "--map-root-user", "sh", "-c", "echo in; exec sleep 600"])
+        {
+            RedirectStandardOutput = true,
+        })!;
+        var home = Environment.GetFolderPath(Environment.SpecialFolder.UserProfile);
+        var dir = Directory.CreateDirectory(Path.Combine(home, $"isotest-mirror-plain-{Guid.NewGuid():N}"));
+        var stage = Directory.CreateTempSubdirectory("isotest-mirror-stage-");
+        try
+        {
+            Assert.Equal("in", holder.StandardOutput.ReadLine());
+            Directory.CreateDirectory(Path.Combine(dir.FullName, "empty"));
+            await Task.Delay(TimeSpan.FromMilliseconds(200)); // past the maker's 50 ms: its answer for "empty" is kept
+            using var userns = File.OpenHandle($"/proc/{holder.Id}/ns/user");
+            var mirrors = new HostMirrors(EngineLoop.Shared, AgentLocator.Find(), TimeProvider.System, Path.Combine(stage.FullName, "stage"));
+            try
+            {
+                var maps = new IdMaps($"0 {Credentials.EffectiveUid} 1", $"0 {Credentials.EffectiveGid} 1");
+                var chain = new List<string>();
+                for (var d = dir.FullName; d != "/"; d = Path.GetDirectoryName(d)!)
+                {
+                    chain.Insert(0, d);
+                }
+
+                var empty = Path.Combine(dir.FullName, "empty");
+                var look = $"ls -A {mirrors.Stage}/r{empty}; grep -c ' {mirrors.Stage}/r{empty} ' /proc/self/mountinfo; date +%s%N -r {mirrors.Stage}/r";
+                using (var first = await mirrors.TakeAsync(maps, userns, 0, chain, [], []))
+                {
+                    Assert.NotNull(first);
+                    var seen = Look(first!);
+                    Assert.True(seen.Length == 2 && seen[0] == "0", string.Join(" / ", seen)); // nothing in it, and no mount: a plain directory of the mirror
+                }
+
+                File.WriteAllText(Path.Combine(empty, "new"), "x");
+                var written = DateTimeOffset.UtcNow;
+                // The next ones may have been made before the write (the maker keeps two ready): take them until one
+                // was made after it (its root's mtime), which must show the file through an overlay.
+                for (int attempt = 0; ; attempt++)
+                {
+                    Assert.True(attempt < 10, "no mirror made after the write in 10");
+                    using var next = await mirrors.TakeAsync(maps, userns, 0, chain, [], []);
+                    Assert.NotNull(next);
+                    var seen = Look(next!);
+                    var madeAt = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(seen[^1], System.Globalization.CultureInfo.InvariantCulture) / 1_000_000);
+                    if (madeAt > written.AddMilliseconds(5)) // past the coarse clock's tick
+                    {
+                        Assert.Equal(["new", "1"], seen[..^1]);
+                        break;
+                    }
+                }
+
+                string[] Look(Microsoft.Win32.SafeHandles.SafeFileHandle mountNamespace)
+                {
+                    var fd = mountNamespace.DangerousGetHandle();
+                    var nsenter = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("nsenter",
+                        ["--preserve-credentials", $"--user=/proc/{holder.Id}/ns/user", $"--mount=/proc/{Environment.ProcessId}/fd/{fd}", "sh", "-c", look])
+                    {
+                        RedirectStandardOutput = true,
+                        RedirectStandardError = true,
+                    })!;
+                    var output = nsenter.StandardOutput.ReadToEnd() + nsenter.StandardError.ReadToEnd();
+                    nsenter.WaitForExit();
+                    GC.KeepAlive(mountNamespace);
+                    Assert.True(nsenter.ExitCode == 0, output); // the script's last command, date
+                    return output.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                }
+            }
+            finally
+            {
+                mirrors.Dispose();
+                await Namespaces.MountNamespaceRelease.DrainAsync(TimeSpan.FromSeconds(30));
+            }
+        }
+        finally
+        {
+            holder.Kill();
+            dir.Delete(recursive: true);
+            stage.Delete(recursive: true);
+        }
+    }
+
+    [RootlessOnlyFact]
     public async Task AMountPointChangedAtASource_TheContainerBuildsItsOwn_AndAFreshMakerServesTheNext()
     {
         // A maker's namespaces hold the host's mount table as it was when the maker started. A start whose bind source
