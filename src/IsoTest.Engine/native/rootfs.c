@@ -267,16 +267,19 @@ static int same_time(struct timespec a, struct timespec b) { return a.tv_sec == 
 
 static int plain_dir(const char *host, const struct stat *st)
 {
-    for (int i = 0; i < nplains; i++)
-        if (plains[i].dev == st->st_dev && plains[i].ino == st->st_ino)
-            if (same_time(plains[i].mtime, st->st_mtim) && same_time(plains[i].ctime, st->st_ctim))
-                return plains[i].plain;
+    int i = 0;
+    while (i < nplains && !(plains[i].dev == st->st_dev && plains[i].ino == st->st_ino))
+        i++;
+    if (i < nplains && same_time(plains[i].mtime, st->st_mtim) && same_time(plains[i].ctime, st->st_ctim))
+        return plains[i].plain;
     int plain = empty_dir(host, st) || shut_dir(host);
     struct timespec now;
-    if (nplains < (int)(sizeof plains / sizeof plains[0]) && clock_gettime(CLOCK_REALTIME, &now) == 0) {
+    if (i < (int)(sizeof plains / sizeof plains[0]) && clock_gettime(CLOCK_REALTIME, &now) == 0) {
         long long settled = (now.tv_sec - st->st_ctim.tv_sec) * 1000000000LL + (now.tv_nsec - st->st_ctim.tv_nsec);
-        if (settled > 50000000LL)       /* ctime is the later of the two stamps: every change sets it */
-            plains[nplains++] = (struct plain){ st->st_dev, st->st_ino, st->st_mtim, st->st_ctim, plain };
+        if (settled > 50000000LL) {     /* ctime is the later of the two stamps: every change sets it */
+            plains[i] = (struct plain){ st->st_dev, st->st_ino, st->st_mtim, st->st_ctim, plain };
+            nplains += i == nplains;    /* a directory seen before keeps its slot: one that changes often never fills the table */
+        }
     }
     return plain;
 }
