@@ -4,7 +4,7 @@ using static Tmds.Linux.LibC;
 namespace IsoTest.Engine.Native;
 
 /// <summary>What lstat(2) says of a path: the engine's state root is checked with it (owner and mode are not in .NET's API).</summary>
-internal readonly record struct PathStatus(bool Exists, bool IsDirectory, bool IsSymlink, uint Uid, uint Mode, uint Gid = 0)
+internal readonly record struct PathStatus(bool Exists, bool IsDirectory, bool IsSymlink, uint Uid, uint Mode, uint Gid)
 {
     /// <summary>lstat(<paramref name="path"/>): the last component is not followed.</summary>
     public static unsafe PathStatus Of(string path)

@@ -195,6 +195,13 @@ internal static class AgentProtocol
 
     public static byte[] Kill() => Encode(["kill"]);
 
+    /// <summary>
+    /// The host mirrors' maker's first datagram (native/PROTOCOL.md, "Host mirrors made ahead"): the layer size, the
+    /// staging directory, then the submounts counted and the read-only trees after them, as the spec records of those names.
+    /// </summary>
+    public static byte[] Mirror(long layerSize, string stage, IReadOnlyList<string> submounts, IReadOnlyList<string> readOnlyTrees) =>
+        Encode(["mirror", Num(layerSize), stage, Num(submounts.Count), .. submounts, .. readOnlyTrees]);
+
     /// <summary>Reads one message from the agent; unknown verbs (a newer agent) are <see cref="AgentEvent.Unknown"/>.</summary>
     public static AgentEvent Parse(string[] f, SafeFileHandle[] fds) => Field(f, 0) switch
     {

@@ -261,8 +261,6 @@ internal sealed class HostMirrors : IDisposable
     private sealed class Maker : IAgentListener, IDisposable
     {
         private static readonly byte[] s_make = AgentProtocol.Encode(["make"]);
-
-        private static string Num(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
         private readonly HostMirrors _owner;
         private readonly HelperAgent _process;
         private readonly Queue<(SafeFileHandle Namespace, long MadeAt)> _ready = new();
@@ -288,7 +286,7 @@ internal sealed class HostMirrors : IDisposable
             Directory.CreateDirectory(stage, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             _making = new(TaskCreationOptions.RunContinuationsAsynchronously);
             _process.Spawn(loop, agentPath, userns,
-                [AgentProtocol.Encode(["mirror", Num(layerSize), stage, Num(submounts.Count), .. submounts, .. readOnlyTrees]), s_make]);
+                [AgentProtocol.Mirror(layerSize, stage, submounts, readOnlyTrees), s_make]);
         }
 
         /// <summary>
